@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/version"
+)
+
+// DefaultTimeout is the per-image deadline of signet verify.
+const DefaultTimeout = 10 * time.Second
+
+// maxParallel bounds how many images signet verify checks at once.
+const maxParallel = 8
+
+type verifyFlags struct {
+	policy  string
+	output  string
+	timeout time.Duration
+}
+
+func (f *verifyFlags) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML) (required)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
+}
+
+func newVerify(stdout, stderr io.Writer) *cobra.Command {
+	f := &verifyFlags{}
+	cmd := &cobra.Command{
+		Use:   "verify --policy FILE [--output text|json] [--timeout D] IMAGE...",
+		Short: "Decide whether images may run, as the admission webhook would",
+		Long: `verify finds the policy rule matching each image, resolves its tag to a
+digest, verifies the signatures of that digest and prints the decision.
+
+Exit codes: 0 every image allowed; 1 any image denied; 2 usage error or
+invalid policy; 3 any image inconclusive (registry unreachable, timeout) and
+none denied.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVerify(cmd.Context(), f, args, stdout)
+		},
+	}
+	f.addFlags(cmd)
+	return cmd
+}
+
+func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout io.Writer) error {
+	if f.policy == "" {
+		return usageError("--policy is required")
+	}
+	if f.output != "text" && f.output != "json" {
+		return usageError("--output must be text or json, got %q", f.output)
+	}
+	if f.timeout <= 0 {
+		return usageError("--timeout must be positive, got %s", f.timeout)
+	}
+	for i, img := range images {
+		if _, err := imageref.Parse(img); err != nil {
+			return usageError("image argument %d: %v", i+1, err)
+		}
+	}
+	doc, err := policy.Load(f.policy)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	reg := registry.New(registry.WithUserAgent("signet/" + version.Version))
+	eng, err := policy.Compile(doc, reg)
+	if err != nil {
+		if ie, ok := err.(*policy.InvalidError); ok {
+			ie.Source = f.policy
+		}
+		return &exitError{code: ExitUsage, err: err}
+	}
+
+	decisions := evaluateAll(ctx, eng, images, f.timeout)
+	switch f.output {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(decisions); err != nil {
+			return err
+		}
+	default:
+		printText(stdout, decisions)
+	}
+	return &exitError{code: exitCode(decisions)}
+}
+
+// evaluateAll evaluates images concurrently, each under its own deadline,
+// and returns the decisions in argument order.
+func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeout time.Duration) []policy.Decision {
+	out := make([]policy.Decision, len(images))
+	sem := make(chan struct{}, maxParallel)
+	var wg sync.WaitGroup
+	for i, img := range images {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ictx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			out[i] = eng.Evaluate(ictx, img)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func exitCode(ds []policy.Decision) int {
+	code := ExitAllowed
+	for _, d := range ds {
+		switch {
+		case d.Allowed:
+		case d.Outcome == verify.Inconclusive:
+			code = max(code, ExitInconclusive)
+		default:
+			return ExitDenied
+		}
+	}
+	return code
+}
+
+func printText(w io.Writer, ds []policy.Decision) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE\tDECISION\tOUTCOME\tDIGEST\tRULE\tVALIDATOR")
+	for _, d := range ds {
+		decision := "denied"
+		if d.Allowed {
+			decision = "allowed"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Image, decision, d.Outcome, orDash(d.Digest), orDash(d.Rule), orDash(d.Validator))
+	}
+	tw.Flush()
+	for _, d := range ds {
+		fmt.Fprintf(w, "\n%s\n  %s\n", d.Image, d.Reason)
+		if d.Pinned != "" {
+			fmt.Fprintf(w, "  pinned: %s\n", d.Pinned)
+		}
+		for _, c := range d.Checks {
+			mark := "✗"
+			if c.Passed {
+				mark = "✓"
+			}
+			var who []string
+			if c.TrustRoot != "" {
+				who = append(who, "trust root "+c.TrustRoot)
+			}
+			if c.Signature != "" {
+				who = append(who, c.Signature)
+			}
+			fmt.Fprintf(w, "  %s %s: %s\n", mark, strings.Join(who, ", "), c.Reason)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

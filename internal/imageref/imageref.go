@@ -1,0 +1,122 @@
+package imageref
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// DockerHub is the canonical host of Docker Hub in signet's normalised form.
+const DockerHub = "docker.io"
+
+// maxLen bounds the length of a reference signet accepts; the distribution
+// spec caps repository names at 255 characters and tags at 128, so anything
+// longer is malformed, whatever else it contains.
+const maxLen = 512
+
+// Ref is a parsed image reference.
+type Ref struct {
+	// Original is the reference exactly as given.
+	Original string
+	// Repository is the repository, usable with go-containerregistry.
+	Repository name.Repository
+	// Tag is the tag, empty when the reference has none.
+	Tag string
+	// Digest is "algorithm:hex", empty when the reference has none.
+	Digest string
+}
+
+// ErrInvalid is wrapped by every parse error.
+var ErrInvalid = errors.New("invalid image reference")
+
+// Parse parses s strictly. A reference with neither tag nor digest gets the
+// tag "latest", as a container runtime would pull it.
+func Parse(s string) (Ref, error) {
+	if s == "" {
+		return Ref{}, fmt.Errorf("%w: empty", ErrInvalid)
+	}
+	if len(s) > maxLen {
+		return Ref{}, fmt.Errorf("%w: longer than %d characters", ErrInvalid, maxLen)
+	}
+	if strings.TrimSpace(s) != s {
+		return Ref{}, fmt.Errorf("%w %q: leading or trailing white space", ErrInvalid, s)
+	}
+	r := Ref{Original: s}
+	rest := s
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		d, err := name.NewDigest(rest)
+		if err != nil {
+			return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
+		}
+		r.Digest = d.DigestStr()
+		rest = rest[:i]
+	}
+	// rest is now name[:tag]. A ':' after the last '/' separates a tag; one
+	// before it belongs to a registry port.
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
+		t, err := name.NewTag(rest)
+		if err != nil {
+			return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
+		}
+		r.Tag = t.TagStr()
+		r.Repository = t.Context()
+	} else {
+		repo, err := name.NewRepository(rest)
+		if err != nil {
+			return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
+		}
+		r.Repository = repo
+	}
+	if r.Tag == "" && r.Digest == "" {
+		r.Tag = name.DefaultTag
+	}
+	// Rebuild the repository on the normalised host so that registry access
+	// and policy matching can never disagree about which registry is meant.
+	repo, err := name.NewRepository(r.Registry() + "/" + r.Repository.RepositoryStr())
+	if err != nil {
+		return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
+	}
+	r.Repository = repo
+	return r, nil
+}
+
+// Registry returns the registry host in normalised form.
+func (r Ref) Registry() string { return normaliseHost(r.Repository.RegistryStr()) }
+
+// Name returns the normalised repository: registry/path.
+func (r Ref) Name() string { return r.Registry() + "/" + r.Repository.RepositoryStr() }
+
+// String returns the normalised reference: registry/path[:tag][@digest].
+func (r Ref) String() string {
+	s := r.Name()
+	if r.Tag != "" {
+		s += ":" + r.Tag
+	}
+	if r.Digest != "" {
+		s += "@" + r.Digest
+	}
+	return s
+}
+
+// Pinned returns registry/path@digest for the given digest.
+func (r Ref) Pinned(digest string) string { return r.Name() + "@" + digest }
+
+// DigestRef returns the go-containerregistry reference to repository@digest.
+func (r Ref) DigestRef(digest string) (name.Digest, error) {
+	return name.NewDigest(r.Repository.Name()+"@"+digest)
+}
+
+// TagRef returns the go-containerregistry reference to repository:tag.
+func (r Ref) TagRef() (name.Tag, error) {
+	return name.NewTag(r.Repository.Name()+":"+r.Tag)
+}
+
+func normaliseHost(h string) string {
+	h = strings.ToLower(h)
+	if h == name.DefaultRegistry || h == "registry-1.docker.io" {
+		return DockerHub
+	}
+	return h
+}

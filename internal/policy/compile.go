@@ -1,0 +1,274 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/verify/cosign"
+	"github.com/signet-dev/signet/internal/verify/static"
+)
+
+// Registry is what a compiled policy needs from the registry layer:
+// resolving tags to digests, and the options verifiers fetch with.
+type Registry interface {
+	Resolve(ctx context.Context, ref imageref.Ref) (name.Digest, error)
+	cosign.Registry
+}
+
+// nameRE is the syntax of validator and trust root names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`)
+
+// compiledRule is a rule with everything bound.
+type compiledRule struct {
+	index     int
+	pattern   *Pattern
+	validator string
+	vtype     string
+	verifier  verify.Verifier
+	hash      string
+}
+
+// Compile checks a document's meaning and builds an Engine. Every problem is
+// reported, each with its field path. reg is used by the engine at
+// evaluation time only: Compile makes no network request.
+func Compile(doc *Document, reg Registry) (*Engine, error) {
+	var p problems
+	if doc == nil {
+		p.add("", "policy is empty")
+		return nil, p.err()
+	}
+	if doc.APIVersion != APIVersion {
+		p.add("apiVersion", "must be %q, got %q", APIVersion, doc.APIVersion)
+	}
+	if doc.Kind != Kind {
+		p.add("kind", "must be %q, got %q", Kind, doc.Kind)
+	}
+	validators := compileValidators(doc.Validators, &p)
+	if len(doc.Rules) == 0 {
+		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
+	}
+	seen := map[string]int{}
+	var rules []*compiledRule
+	for i, r := range doc.Rules {
+		if cr := compileRule(i, r, validators, reg, seen, &p); cr != nil {
+			rules = append(rules, cr)
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(rules, func(a, b int) bool { return rules[a].pattern.moreSpecific(rules[b].pattern) })
+	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg}, nil
+}
+
+// validatorSpec is a checked validator, ready to be bound to rules.
+type validatorSpec struct {
+	v     Validator
+	roots []cosign.TrustRoot
+	index int
+}
+
+func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
+	out := map[string]*validatorSpec{}
+	if len(vs) == 0 {
+		p.add("validators", "at least one validator is required")
+	}
+	for i, v := range vs {
+		f := fmt.Sprintf("validators[%d]", i)
+		switch {
+		case v.Name == "":
+			p.add(f+".name", "is required")
+		case !nameRE.MatchString(v.Name):
+			p.add(f+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", v.Name)
+		case out[v.Name] != nil:
+			p.add(f+".name", "duplicate validator name %q (also validators[%d])", v.Name, out[v.Name].index)
+		}
+		spec := &validatorSpec{v: v, index: i}
+		switch v.Type {
+		case TypeStatic:
+			if v.Approve == nil {
+				p.add(f+".approve", "is required for a static validator (true to allow, false to deny)")
+			}
+			if len(v.TrustRoots) > 0 {
+				p.add(f+".trustRoots", "not allowed for a static validator")
+			}
+		case TypeCosign:
+			if v.Approve != nil {
+				p.add(f+".approve", "only allowed for a static validator")
+			}
+			spec.roots = compileTrustRoots(f, v.TrustRoots, p)
+		case "":
+			p.add(f+".type", "is required (%q or %q)", TypeStatic, TypeCosign)
+		default:
+			p.add(f+".type", "unknown validator type %q (want %q or %q)", v.Type, TypeStatic, TypeCosign)
+		}
+		if v.Name != "" && out[v.Name] == nil {
+			out[v.Name] = spec
+		}
+	}
+	return out
+}
+
+func compileTrustRoots(f string, trs []TrustRoot, p *problems) []cosign.TrustRoot {
+	if len(trs) == 0 {
+		p.add(f+".trustRoots", "at least one trust root is required")
+		return nil
+	}
+	seen := map[string]int{}
+	var out []cosign.TrustRoot
+	for j, tr := range trs {
+		tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
+		switch k, dup := seen[tr.Name]; {
+		case tr.Name == "":
+			p.add(tf+".name", "is required")
+		case tr.Name == AllTrustRoots || !nameRE.MatchString(tr.Name):
+			p.add(tf+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", tr.Name)
+		case dup:
+			p.add(tf+".name", "duplicate trust root name %q (also %s.trustRoots[%d])", tr.Name, f, k)
+		}
+		seen[tr.Name] = j
+		if tr.Key == "" {
+			p.add(tf+".key", "is required (an inline PEM public key)")
+			continue
+		}
+		key, err := cosign.ParsePublicKey([]byte(tr.Key))
+		if err != nil {
+			p.add(tf+".key", "%v", err)
+			continue
+		}
+		out = append(out, cosign.TrustRoot{Name: tr.Name, Key: key})
+	}
+	return out
+}
+
+func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, seen map[string]int, p *problems) *compiledRule {
+	f := fmt.Sprintf("rules[%d]", i)
+	ok := true
+	pat, err := CompilePattern(r.Pattern)
+	if err != nil {
+		p.add(f+".pattern", "%v", err)
+		ok = false
+	} else if j, dup := seen[pat.Normalised()]; dup {
+		p.add(f+".pattern", "duplicate pattern %q (also rules[%d])", r.Pattern, j)
+		ok = false
+	} else {
+		seen[pat.Normalised()] = i
+	}
+	vname := r.Validator
+	if vname == "" {
+		vname = DefaultName
+	}
+	spec := validators[vname]
+	if spec == nil {
+		if r.Validator == "" {
+			p.add(f+".validator", "is required (no validator is named %q)", DefaultName)
+		} else {
+			p.add(f+".validator", "unknown validator %q", r.Validator)
+		}
+		return nil
+	}
+	cr := &compiledRule{index: i, pattern: pat, validator: vname, vtype: spec.v.Type}
+	switch spec.v.Type {
+	case TypeStatic:
+		if r.With.TrustRoot != "" || r.With.Threshold != nil || len(r.With.Required) > 0 {
+			p.add(f+".with", "trustRoot, threshold and required do not apply to static validator %q", vname)
+			ok = false
+		}
+		if spec.v.Approve != nil {
+			cr.verifier = static.New(*spec.v.Approve)
+		}
+	case TypeCosign:
+		q, qok := compileQuorum(f+".with", r.With, spec, p)
+		if !qok || len(spec.roots) != len(spec.v.TrustRoots) {
+			return nil // the trust roots are already reported
+		}
+		v, err := cosign.New(reg, spec.roots, q)
+		if err != nil {
+			p.add(f, "%v", err)
+			return nil
+		}
+		cr.verifier = v
+	default:
+		return nil
+	}
+	if !ok || cr.verifier == nil {
+		return nil
+	}
+	cr.hash = ruleHash(r, spec.v)
+	return cr
+}
+
+// compileQuorum resolves trustRoot, threshold and required against the
+// validator's trust roots.
+func compileQuorum(f string, w RuleOptions, spec *validatorSpec, p *problems) (verify.Quorum, bool) {
+	var names []string
+	for _, tr := range spec.v.TrustRoots {
+		names = append(names, tr.Name)
+	}
+	ok := true
+	var q verify.Quorum
+	switch {
+	case w.TrustRoot == AllTrustRoots:
+		q.Roots = names
+	case w.TrustRoot != "":
+		if !slices.Contains(names, w.TrustRoot) {
+			p.add(f+".trustRoot", "validator %q has no trust root %q (has %v)", spec.v.Name, w.TrustRoot, names)
+			return q, false
+		}
+		q.Roots = []string{w.TrustRoot}
+	case len(names) == 1:
+		q.Roots = names
+	case slices.Contains(names, DefaultName):
+		q.Roots = []string{DefaultName}
+	default:
+		p.add(f+".trustRoot", "is required: validator %q has %d trust roots and none is named %q; name one or use \"*\"", spec.v.Name, len(names), DefaultName)
+		return q, false
+	}
+	for k, r := range w.Required {
+		switch {
+		case !slices.Contains(q.Roots, r):
+			p.add(fmt.Sprintf("%s.required[%d]", f, k), "trust root %q is not among the rule's trust roots %v", r, q.Roots)
+			ok = false
+		case slices.Contains(w.Required[:k], r):
+			p.add(fmt.Sprintf("%s.required[%d]", f, k), "duplicate trust root %q", r)
+			ok = false
+		}
+	}
+	q.Required = w.Required
+	q.Threshold = max(1, len(w.Required))
+	if w.Threshold != nil {
+		switch t := *w.Threshold; {
+		case t < 1:
+			p.add(f+".threshold", "must be at least 1, got %d", t)
+			ok = false
+		case t > len(q.Roots):
+			p.add(f+".threshold", "%d exceeds the %d trust root(s) the rule selects", t, len(q.Roots))
+			ok = false
+		default:
+			q.Threshold = max(t, len(w.Required))
+		}
+	}
+	return q, ok
+}
+
+// ruleHash identifies a compiled rule's meaning: the rule and its
+// validator. Result caches key on it, so that changing either invalidates
+// cached decisions.
+func ruleHash(r Rule, v Validator) string {
+	b, _ := json.Marshal(struct {
+		R Rule
+		V Validator
+	}{r, v})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// Engine is a compiled policy. It is immutable and safe for concurrent use.
+type Engine struct {
+	name  string
+	rules []*compiledRule // most specific first
+	reg   Registry
+}
+
+// Name returns the policy's metadata.name.
+func (e *Engine) Name() string { return e.name }
+
+// Decision is the verdict on one image reference.
+type Decision struct {
+	// Image is the reference as given.
+	Image string `json:"image"`
+	// Reference is the normalised reference.
+	Reference string `json:"reference,omitempty"`
+	// Digest is the digest that was verified.
+	Digest string `json:"digest,omitempty"`
+	// Pinned is repository@digest, set when the image is allowed and its
+	// digest is known: what an admission controller rewrites the image to.
+	Pinned string `json:"pinned,omitempty"`
+	// Allowed says whether the image may run.
+	Allowed bool `json:"allowed"`
+	// Outcome is verified, failed, inconclusive or static.
+	Outcome verify.Outcome `json:"outcome"`
+	// Rule is the pattern of the rule that matched.
+	Rule string `json:"rule,omitempty"`
+	// Validator is the validator the rule named.
+	Validator string `json:"validator,omitempty"`
+	// Reason explains the decision.
+	Reason string `json:"reason"`
+	// Signers lists the trust roots with a valid signature.
+	Signers []string `json:"signers,omitempty"`
+	// Checks lists every check made.
+	Checks []verify.Check `json:"checks"`
+}
+
+// Match returns the pattern and validator of the most specific rule that
+// matches ref, and false when none does.
+func (e *Engine) Match(ref imageref.Ref) (pattern, validator string, ok bool) {
+	if r := e.match(ref); r != nil {
+		return r.pattern.String(), r.validator, true
+	}
+	return "", "", false
+}
+
+func (e *Engine) match(ref imageref.Ref) *compiledRule {
+	s := ref.String()
+	for _, r := range e.rules {
+		if r.pattern.Match(s) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Evaluate decides whether image may run: it finds the most specific rule,
+// resolves the tag to a digest, and verifies that digest. The caller bounds
+// the time spent with ctx's deadline; running out of time is inconclusive.
+// Evaluate never panics: a panic in a verifier becomes an inconclusive
+// denial.
+func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
+	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}}
+	defer func() {
+		if r := recover(); r != nil {
+			d.Allowed, d.Pinned = false, ""
+			d.Outcome = verify.Inconclusive
+			d.Reason = fmt.Sprintf("internal error while verifying %s: %v", image, r)
+		}
+	}()
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		d.Reason = err.Error()
+		return d
+	}
+	d.Reference = ref.String()
+	d.Digest = ref.Digest
+	rule := e.match(ref)
+	if rule == nil {
+		d.Reason = fmt.Sprintf("no policy rule matches %s; images are denied unless a rule's pattern matches them", d.Reference)
+		return d
+	}
+	d.Rule, d.Validator = rule.pattern.String(), rule.validator
+	where := fmt.Sprintf("rule %q (validator %q)", d.Rule, d.Validator)
+
+	if rule.vtype == TypeStatic {
+		// Static rules decide without the network, so the image is not
+		// resolved and cannot be pinned unless it names a digest.
+		_, err := rule.verifier.Verify(ctx, verify.Image{})
+		d.Outcome = verify.Static
+		d.Allowed = err == nil
+		if d.Allowed {
+			d.Reason = "allowed by static " + where
+			if ref.Digest != "" {
+				d.Pinned = ref.Pinned(ref.Digest)
+			}
+		} else {
+			d.Reason = "denied by static " + where
+		}
+		return d
+	}
+
+	digest, err := e.reg.Resolve(ctx, ref)
+	if err != nil {
+		d.Outcome = verify.Classify(err)
+		d.Reason = fmt.Sprintf("%s: %v", where, err)
+		return d
+	}
+	d.Digest = digest.DigestStr()
+	res, err := rule.verifier.Verify(ctx, verify.Image{Ref: digest})
+	if res != nil {
+		d.Signers = res.Signers
+		if res.Checks != nil {
+			d.Checks = res.Checks
+		}
+	}
+	d.Outcome = verify.Classify(err)
+	if ctx.Err() != nil && d.Outcome != verify.Verified {
+		d.Outcome = verify.Inconclusive
+	}
+	switch d.Outcome {
+	case verify.Verified:
+		d.Allowed = true
+		d.Pinned = ref.Pinned(d.Digest)
+		d.Reason = fmt.Sprintf("verified by %s: signed by [%s]", where, strings.Join(d.Signers, ", "))
+	case verify.Failed:
+		d.Reason = fmt.Sprintf("%s: %v", where, err)
+	default:
+		d.Reason = fmt.Sprintf("%s: could not be verified (retry later; not a verdict on the image): %v", where, err)
+	}
+	return d
+}

@@ -1,0 +1,71 @@
+package policy
+
+// APIVersion and Kind identify a policy document.
+const (
+	APIVersion = "signet.dev/v1alpha1"
+	Kind       = "ImagePolicy"
+)
+
+// Validator types.
+const (
+	TypeStatic = "static"
+	TypeCosign = "cosign"
+)
+
+// AllTrustRoots selects every trust root of a validator.
+const AllTrustRoots = "*"
+
+// DefaultName is the validator used by rules that name none, and the trust
+// root used by rules that name none when a validator has several.
+const DefaultName = "default"
+
+// Document is an ImagePolicy as written by its author.
+type Document struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Metadata   Metadata    `json:"metadata,omitempty"`
+	Validators []Validator `json:"validators"`
+	Rules      []Rule      `json:"rules"`
+}
+
+// Metadata names a policy.
+type Metadata struct {
+	Name string `json:"name,omitempty"`
+}
+
+// Validator is a named way of checking images.
+type Validator struct {
+	Name string `json:"name"`
+	// Type is "static" or "cosign".
+	Type string `json:"type"`
+	// Approve is the decision of a static validator.
+	Approve *bool `json:"approve,omitempty"`
+	// TrustRoots are the keys a cosign validator trusts.
+	TrustRoots []TrustRoot `json:"trustRoots,omitempty"`
+}
+
+// TrustRoot is a named public key.
+type TrustRoot struct {
+	Name string `json:"name"`
+	// Key is an inline PEM public key.
+	Key string `json:"key"`
+}
+
+// Rule binds images matching Pattern to a validator.
+type Rule struct {
+	Pattern   string      `json:"pattern"`
+	Validator string      `json:"validator,omitempty"`
+	With      RuleOptions `json:"with,omitempty"`
+}
+
+// RuleOptions tune how a rule's validator is applied.
+type RuleOptions struct {
+	// TrustRoot is a trust root name, or "*" for all of them. Default: the
+	// validator's only trust root, else the one named "default".
+	TrustRoot string `json:"trustRoot,omitempty"`
+	// Threshold is how many distinct trust roots must have signed. Default:
+	// 1, or the number of Required roots when that is larger.
+	Threshold *int `json:"threshold,omitempty"`
+	// Required lists trust roots that must be among the signers.
+	Required []string `json:"required,omitempty"`
+}

@@ -1,0 +1,157 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// Client talks to registries. The zero value is not usable; call New.
+// A Client is safe for concurrent use and reuses connections and tokens.
+type Client struct {
+	keychain  authn.Keychain
+	transport http.RoundTripper
+	userAgent string
+	// puller caches one authenticated transport per repository, so that
+	// every request for a repository after the first reuses its connection
+	// and its bearer token.
+	puller *remote.Puller
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithKeychain sets where credentials come from. Default: the Docker config
+// file ($DOCKER_CONFIG/config.json), anonymous when it has no entry.
+func WithKeychain(k authn.Keychain) Option { return func(c *Client) { c.keychain = k } }
+
+// WithTransport sets the HTTP transport. Default: a transport with dial, TLS
+// handshake and response-header timeouts, TLS 1.2 or later.
+func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.transport = t } }
+
+// WithUserAgent sets the User-Agent prefix. Default: "signet".
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a Client.
+func New(opts ...Option) *Client {
+	c := &Client{keychain: authn.DefaultKeychain, userAgent: "signet"}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.transport == nil {
+		c.transport = DefaultTransport()
+	}
+	p, err := remote.NewPuller(
+		remote.WithAuthFromKeychain(c.keychain),
+		remote.WithTransport(c.transport),
+		remote.WithUserAgent(c.userAgent),
+	)
+	if err != nil {
+		// NewPuller fails only on conflicting options, which New never sets.
+		panic(fmt.Sprintf("registry: creating puller: %v", err))
+	}
+	c.puller = p
+	return c
+}
+
+// DefaultTransport returns the transport New uses by default.
+func DefaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.ResponseHeaderTimeout = 10 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	t.TLSClientConfig.MinVersion = 0x0303 // tls.VersionTLS12
+	return t
+}
+
+// Options returns the go-containerregistry options for requests made on
+// behalf of ctx. Verifiers use them to fetch signatures.
+func (c *Client) Options(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.Reuse(c.puller)}
+}
+
+// Resolve returns the digest ref names. A reference that carries a digest is
+// returned as is without any request: the digest is what a runtime pulls.
+func (c *Client) Resolve(ctx context.Context, ref imageref.Ref) (name.Digest, error) {
+	if ref.Digest != "" {
+		return ref.DigestRef(ref.Digest)
+	}
+	tag, err := ref.TagRef()
+	if err != nil {
+		return name.Digest{}, &verify.FailedError{Reason: "invalid reference", Err: err}
+	}
+	desc, err := remote.Head(tag, c.Options(ctx)...)
+	if err != nil && !definitive(err) {
+		// Some registries answer HEAD badly; GET is authoritative.
+		var d *remote.Descriptor
+		if d, err = remote.Get(tag, c.Options(ctx)...); err == nil {
+			desc = &d.Descriptor
+		}
+	}
+	if err != nil {
+		return name.Digest{}, Classify(ctx, err, fmt.Sprintf("resolving %s", ref.String()))
+	}
+	if _, err := v1.NewHash(desc.Digest.String()); err != nil {
+		return name.Digest{}, &verify.FailedError{Reason: fmt.Sprintf("registry returned an invalid digest for %s", ref.String()), Err: err}
+	}
+	return ref.DigestRef(desc.Digest.String())
+}
+
+// StatusCode returns the HTTP status of a registry error, 0 if none.
+func StatusCode(err error) int {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode
+	}
+	return 0
+}
+
+// IsNotFound reports whether err is a registry 404.
+func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
+
+func definitive(err error) bool {
+	switch StatusCode(err) {
+	case http.StatusNotFound, http.StatusUnauthorized, http.StatusForbidden:
+		return true
+	}
+	return false
+}
+
+// Classify wraps a registry error as a verification outcome. doing says what
+// was being done ("resolving docker.io/library/nginx:1.25"). Not found is a
+// definitive failure; everything else — timeouts, refused connections,
+// 401/403, 429, 5xx — is inconclusive: it tells nothing about the image.
+func Classify(ctx context.Context, err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil || errors.Is(err, context.DeadlineExceeded) {
+		return &verify.InconclusiveError{Reason: doing + ": registry did not answer before the deadline", Err: err}
+	}
+	switch code := StatusCode(err); {
+	case code == http.StatusNotFound:
+		return &verify.FailedError{Reason: doing + ": not found in the registry", Err: err}
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: registry refused access (HTTP %d); check the credentials signet uses for this registry", doing, code), Err: err}
+	case code == http.StatusTooManyRequests:
+		return &verify.InconclusiveError{Reason: doing + ": registry is rate limiting (HTTP 429)", Err: err}
+	case code >= 500:
+		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: registry error (HTTP %d)", doing, code), Err: err}
+	case code != 0:
+		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: unexpected registry answer (HTTP %d)", doing, code), Err: err}
+	}
+	return &verify.InconclusiveError{Reason: doing + ": registry unreachable", Err: err}
+}

@@ -1,0 +1,193 @@
+package cosign
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+)
+
+// Limits on what one image may make signet read. They bound memory and
+// registry traffic for images with unreasonable numbers of attachments.
+const (
+	// MaxSignatures is the most legacy signatures (layers of the .sig
+	// manifest) examined per image.
+	MaxSignatures = 64
+	// MaxReferrers is the most referrers examined per image.
+	MaxReferrers = 64
+	// MaxPayloadBytes bounds one signature payload or bundle.
+	MaxPayloadBytes = 1 << 20
+)
+
+// bundleArtifactPrefix starts the artifactType (and layer media type) of
+// Sigstore bundles.
+const bundleArtifactPrefix = "application/vnd.dev.sigstore.bundle"
+
+// legacySig is one legacy signature held in memory.
+type legacySig struct {
+	source string
+	sig    oci.Signature
+}
+
+// fetchLegacy reads the signatures stored under the image's ".sig" tag. A
+// missing tag is not an error: it returns no signatures.
+func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([]legacySig, string, error) {
+	tag, err := ociremote.SignatureTag(img)
+	if err != nil {
+		return nil, "", fmt.Errorf("deriving signature tag: %w", err)
+	}
+	source := tag.TagStr()
+	sigs, err := ociremote.Signatures(tag, ociremote.WithRemoteOptions(ropts...))
+	if err != nil {
+		return nil, source, err
+	}
+	m, err := sigs.Manifest()
+	if err != nil {
+		return nil, source, err
+	}
+	if m == nil || len(m.Layers) == 0 {
+		return nil, source, nil
+	}
+	layers := m.Layers
+	if len(layers) > MaxSignatures {
+		layers = layers[:MaxSignatures]
+	}
+	out := make([]legacySig, 0, len(layers))
+	for i, desc := range layers {
+		src := fmt.Sprintf("%s#%d", source, i)
+		if desc.Size > MaxPayloadBytes {
+			out = append(out, legacySig{source: src})
+			continue
+		}
+		l, err := remote.Layer(img.Context().Digest(desc.Digest.String()), ropts...)
+		if err != nil {
+			return nil, source, err
+		}
+		payload, err := readAll(l)
+		if err != nil {
+			return nil, source, err
+		}
+		b64 := desc.Annotations["dev.cosignproject.cosign/signature"]
+		s, err := static.NewSignature(payload, b64, static.WithAnnotations(desc.Annotations))
+		if err != nil {
+			out = append(out, legacySig{source: src})
+			continue
+		}
+		out = append(out, legacySig{source: src, sig: s})
+	}
+	return out, source, nil
+}
+
+// readAll reads a layer's blob, refusing more than MaxPayloadBytes. The blob
+// is verified against its digest by go-containerregistry as it is read.
+func readAll(l v1.Layer) ([]byte, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, MaxPayloadBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxPayloadBytes {
+		return nil, fmt.Errorf("signature blob larger than %d bytes", MaxPayloadBytes)
+	}
+	return b, nil
+}
+
+// referrerBundle is one Sigstore bundle attached to the image.
+type referrerBundle struct {
+	source string
+	bundle *sgbundle.Bundle
+	err    error // why the referrer could not be read as a bundle
+}
+
+// fetchBundles lists the image's referrers and reads those that carry a
+// Sigstore bundle.
+func fetchBundles(ctx context.Context, img name.Digest, ropts []remote.Option) ([]referrerBundle, error) {
+	idx, err := remote.Referrers(img, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []referrerBundle
+	for _, desc := range im.Manifests {
+		if len(out) >= MaxReferrers {
+			break
+		}
+		if !maybeBundle(desc) {
+			continue
+		}
+		rb := referrerBundle{source: "referrer " + desc.Digest.String()}
+		rb.bundle, rb.err = readBundle(img.Context().Digest(desc.Digest.String()), ropts)
+		if rb.err != nil && !isNotBundle(rb.err) {
+			return nil, rb.err
+		}
+		if rb.err == nil || desc.ArtifactType != "" && strings.HasPrefix(desc.ArtifactType, bundleArtifactPrefix) {
+			out = append(out, rb)
+		}
+	}
+	return out, nil
+}
+
+// maybeBundle says whether a referrer may hold a Sigstore bundle. Referrers
+// typed as something else (Notation signatures, SBOMs…) are skipped without
+// a request. Untyped referrers and the OCI empty type are read, because some
+// registries report the config media type instead of the artifact type.
+func maybeBundle(desc v1.Descriptor) bool {
+	at := desc.ArtifactType
+	return at == "" || strings.HasPrefix(at, bundleArtifactPrefix) || at == "application/vnd.oci.empty.v1+json"
+}
+
+type notBundleError struct{ msg string }
+
+func (e *notBundleError) Error() string { return e.msg }
+
+func isNotBundle(err error) bool { _, ok := err.(*notBundleError); return ok }
+
+// readBundle fetches a referrer manifest and its single bundle layer.
+func readBundle(ref name.Digest, ropts []remote.Option) (*sgbundle.Bundle, error) {
+	img, err := remote.Image(ref, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleArtifactPrefix) {
+		return nil, &notBundleError{"referrer is not a Sigstore bundle"}
+	}
+	if m.Layers[0].Size > MaxPayloadBytes {
+		return nil, &notBundleError{fmt.Sprintf("bundle larger than %d bytes", MaxPayloadBytes)}
+	}
+	l, err := remote.Layer(ref.Context().Digest(m.Layers[0].Digest.String()), ropts...)
+	if err != nil {
+		return nil, err
+	}
+	b, err := readAll(l)
+	if err != nil {
+		return nil, err
+	}
+	bundle := &sgbundle.Bundle{}
+	if err := bundle.UnmarshalJSON(b); err != nil {
+		return nil, &notBundleError{"invalid Sigstore bundle: " + err.Error()}
+	}
+	if !bundle.MinVersion("v0.3") {
+		return nil, &notBundleError{"Sigstore bundle older than v0.3"}
+	}
+	return bundle, nil
+}
+

@@ -1,0 +1,122 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Image is what a Verifier checks: one manifest, addressed by digest.
+type Image struct {
+	// Ref is repository@digest. It is the only name a verifier may fetch by.
+	Ref name.Digest
+}
+
+// Digest returns the "algorithm:hex" digest of the image.
+func (i Image) Digest() string { return i.Ref.DigestStr() }
+
+// Verifier checks the signatures of one image against trust material bound
+// when the policy was compiled.
+type Verifier interface {
+	Verify(ctx context.Context, img Image) (*Result, error)
+}
+
+// Func adapts a function to the Verifier interface.
+type Func func(ctx context.Context, img Image) (*Result, error)
+
+// Verify calls f.
+func (f Func) Verify(ctx context.Context, img Image) (*Result, error) { return f(ctx, img) }
+
+// Result is the evidence a Verifier gathered.
+type Result struct {
+	// Signers lists the trust roots with at least one valid signature.
+	Signers []string `json:"signers,omitempty"`
+	// Checks lists every check made, in order.
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Check is one signature tested against one trust root, or one step that
+// stopped verification early.
+type Check struct {
+	// TrustRoot is the trust root the check used, empty for steps that
+	// involve none (fetching signatures, say).
+	TrustRoot string `json:"trustRoot,omitempty"`
+	// Signature says which signature was examined, e.g.
+	// "sha256-….sig#0" or "referrer sha256:…".
+	Signature string `json:"signature,omitempty"`
+	// Passed is true when the signature is valid for the trust root.
+	Passed bool `json:"passed"`
+	// Reason explains the result in words.
+	Reason string `json:"reason"`
+}
+
+// Add appends a check.
+func (r *Result) Add(c Check) { r.Checks = append(r.Checks, c) }
+
+// Outcome is the three-valued result of a verification, plus "static" for
+// decisions made by policy alone.
+type Outcome string
+
+// The outcomes.
+const (
+	Verified     Outcome = "verified"
+	Failed       Outcome = "failed"
+	Inconclusive Outcome = "inconclusive"
+	Static       Outcome = "static"
+)
+
+// FailedError reports that the image's signatures were examined and do not
+// satisfy the trust policy.
+type FailedError struct {
+	Reason string
+	Err    error
+}
+
+func (e *FailedError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *FailedError) Unwrap() error { return e.Err }
+
+// InconclusiveError reports that the evidence could not be examined.
+type InconclusiveError struct {
+	Reason string
+	Err    error
+}
+
+func (e *InconclusiveError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *InconclusiveError) Unwrap() error { return e.Err }
+
+// Failf returns a *FailedError with a formatted reason.
+func Failf(format string, args ...any) error {
+	return &FailedError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Inconclusivef returns an *InconclusiveError with a formatted reason.
+func Inconclusivef(format string, args ...any) error {
+	return &InconclusiveError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Classify maps an error returned by Verify to an outcome. A nil error is
+// Verified; an error that is neither failed nor inconclusive is treated as
+// Inconclusive, never as a pass.
+func Classify(err error) Outcome {
+	if err == nil {
+		return Verified
+	}
+	if _, ok := errors.AsType[*FailedError](err); ok {
+		return Failed
+	}
+	return Inconclusive
+}
