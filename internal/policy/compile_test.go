@@ -1,0 +1,177 @@
+package policy_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/testutil"
+)
+
+func indent(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n        ") }
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	key := indent(testutil.NewKey(t).PEM)
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error
+	}{
+		{"empty", ``, []string{"policy is empty"}},
+		{"broken yaml", "validators: [", []string{"not valid YAML"}},
+		{"duplicate key", "apiVersion: a\napiVersion: b\n", []string{"not valid YAML", "apiVersion"}},
+		{"not an object", "- a\n- b\n", []string{"expected an object"}},
+		{"unknown top-level field", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validatorz: []`, []string{`validatorz: unknown field`}},
+		{"unknown nested field with hint", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators: [{name: a, type: static, approve: true}]
+rules:
+- pattern: "**"
+  validator: a
+  with: {trustroot: x}`, []string{`rules[0].with.trustroot: unknown field (did you mean "trustRoot"?)`}},
+		{"wrong types", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators: [{name: a, type: static, approve: "yes"}]
+rules: [{pattern: "**", validator: a, with: {threshold: 1.5}}]`, []string{
+			`validators[0].approve: expected true or false, got the string "yes"`,
+			`rules[0].with.threshold: expected a whole number`}},
+		{"wrong version and kind", `
+apiVersion: v1
+kind: Pod
+validators: [{name: a, type: static, approve: true}]
+rules: [{pattern: "**", validator: a}]`, []string{`apiVersion: must be "signet.dev/v1alpha1"`, `kind: must be "ImagePolicy"`}},
+		{"semantic errors all reported", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- {name: a, type: static, approve: true}
+- {name: a, type: static, approve: false}
+- {name: c, type: cosign}
+- {name: d, type: notary}
+- name: e
+  type: cosign
+  trustRoots:
+  - {name: k, key: "not a pem"}
+  - {name: k, key: ""}
+rules:
+- {pattern: "**", validator: x}
+- {pattern: "a//b", validator: a}
+- {pattern: "**", validator: a}
+- {pattern: "ghcr.io/**"}`, []string{
+			`validators[1].name: duplicate validator name "a" (also validators[0])`,
+			`validators[2].trustRoots: at least one trust root is required`,
+			`validators[3].type: unknown validator type "notary"`,
+			`validators[4].trustRoots[0].key: parsing PEM public key`,
+			`validators[4].trustRoots[1].name: duplicate trust root name "k"`,
+			`validators[4].trustRoots[1].key: is required`,
+			`rules[0].validator: unknown validator "x"`,
+			`rules[1].pattern: path components must not be empty`,
+			`rules[2].pattern: duplicate pattern "**" (also rules[0])`,
+			`rules[3].validator: is required (no validator is named "default")`}},
+		{"quorum errors", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: c
+  type: cosign
+  trustRoots:
+  - name: k1
+    key: |
+        ` + key + `
+  - name: k2
+    key: |
+        ` + key + `
+- {name: s, type: static, approve: true}
+rules:
+- {pattern: "a/*", validator: c}
+- {pattern: "b/*", validator: c, with: {trustRoot: k9}}
+- {pattern: "c/*", validator: c, with: {trustRoot: "*", threshold: 3}}
+- {pattern: "d/*", validator: c, with: {trustRoot: k1, required: [k2]}}
+- {pattern: "e/*", validator: c, with: {trustRoot: "*", threshold: 0}}
+- {pattern: "f/*", validator: s, with: {threshold: 1}}`, []string{
+			`rules[0].with.trustRoot: is required: validator "c" has 2 trust roots`,
+			`rules[1].with.trustRoot: validator "c" has no trust root "k9"`,
+			`rules[2].with.threshold: 3 exceeds the 2 trust root(s)`,
+			`rules[3].with.required[0]: trust root "k2" is not among the rule's trust roots [k1]`,
+			`rules[4].with.threshold: must be at least 1`,
+			`rules[5].with: trustRoot, threshold and required do not apply to static validator "s"`}},
+		{"no rules", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators: [{name: a, type: static, approve: true}]`, []string{`rules: at least one rule is required`}},
+		{"bad key type", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: c
+  type: cosign
+  trustRoots:
+  - name: k
+    key: |
+        -----BEGIN CERTIFICATE-----
+        MIIBszCCAVmgAwIBAgIUAAAA
+        -----END CERTIFICATE-----
+rules: [{pattern: "**", validator: c}]`, []string{`validators[0].trustRoots[0].key:`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			doc, err := policy.Parse([]byte(tc.yaml))
+			if err == nil {
+				_, err = policy.Compile(doc, registry.New())
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ie *policy.InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %T is not *policy.InvalidError: %v", err, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	t.Parallel()
+	key := indent(testutil.NewKey(t).PEM)
+	doc, err := policy.Parse([]byte(`
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: prod}
+validators:
+- name: default
+  type: cosign
+  trustRoots:
+  - name: ci
+    key: |
+        ` + key + `
+- {name: allow, type: static, approve: true}
+rules:
+- pattern: "**"
+- pattern: "registry.k8s.io/**"
+  validator: allow
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.Compile(doc, registry.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Name() != "prod" {
+		t.Errorf("Name() = %q", eng.Name())
+	}
+}
