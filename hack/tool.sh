@@ -16,7 +16,7 @@ bin="$dir/$name-$key"
 if [[ ! -x "$bin" ]]; then
   mkdir -p "$dir"
   echo "hack/tool.sh: building $name ($pkg), first use only..." >&2
-  (cd "$mod" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$bin.tmp" "$pkg") >&2
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" "$pkg") >&2
   mv "$bin.tmp" "$bin"
 fi
 echo "$bin"

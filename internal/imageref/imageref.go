@@ -105,12 +105,12 @@ func (r Ref) Pinned(digest string) string { return r.Name() + "@" + digest }
 
 // DigestRef returns the go-containerregistry reference to repository@digest.
 func (r Ref) DigestRef(digest string) (name.Digest, error) {
-	return name.NewDigest(r.Repository.Name()+"@"+digest)
+	return name.NewDigest(r.Repository.Name() + "@" + digest)
 }
 
 // TagRef returns the go-containerregistry reference to repository:tag.
 func (r Ref) TagRef() (name.Tag, error) {
-	return name.NewTag(r.Repository.Name()+":"+r.Tag)
+	return name.NewTag(r.Repository.Name() + ":" + r.Tag)
 }
 
 func normaliseHost(h string) string {

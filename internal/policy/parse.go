@@ -17,7 +17,6 @@ import (
 // MaxDocumentBytes bounds the size of a policy document.
 const MaxDocumentBytes = 4 << 20
 
-
 // Load reads and parses the policy file at path.
 func Load(path string) (*Document, error) {
 	f, err := os.Open(path)

@@ -1,15 +1,9 @@
 // Package testutil gives tests a real OCI registry (go-containerregistry's
-// in-process registry, served over HTTP on loopback) and real signatures
-// made in memory: legacy cosign signatures and Sigstore bundles attached as
-// OCI 1.1 referrers, byte for byte in the format cosign writes them.
+// in-process registry, served over HTTP on loopback) that counts requests,
+// and wraps package fixture's signers for use with testing.TB.
 package testutil
 
 import (
-	"bytes"
-	"context"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -21,15 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/sigstore/sigstore-go/pkg/sign"
-	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/signet-dev/signet/internal/fixture"
 )
 
 // Registry is an in-process OCI registry on loopback that counts requests.
@@ -107,170 +94,70 @@ func (r *Registry) Ref(t testing.TB, s string) name.Reference {
 // reference.
 func (r *Registry) PushImage(t testing.TB, repoTag string) name.Digest {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := r.Ref(t, repoTag)
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.Context().Digest(d.String())
+	d, err := fixture.PushImage(r.Host + "/" + repoTag)
+	return must(t, d, err)
 }
 
-// Key is an ECDSA P-256 signing key.
-type Key struct {
-	kp  *sign.EphemeralKeypair
-	PEM string // public key, PEM
-}
+// Key is a signing key.
+type Key struct{ *fixture.Key }
 
 // NewKey generates a key.
 func NewKey(t testing.TB) *Key {
 	t.Helper()
-	kp, err := sign.NewEphemeralKeypair(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := kp.GetPublicKeyPem()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Key{kp: kp, PEM: pem}
+	k, err := fixture.NewKey()
+	return &Key{must(t, k, err)}
 }
 
-// Sign signs data (ECDSA over SHA-256, as cosign does).
+// Sign signs data.
 func (k *Key) Sign(t testing.TB, data []byte) []byte {
 	t.Helper()
-	sig, _, err := k.kp.SignData(context.Background(), data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sig
+	sig, err := k.Key.Sign(data)
+	return must(t, sig, err)
 }
 
 // Payload returns the cosign simple-signing payload for digest in repo.
-func Payload(repo, digest string) []byte {
-	return []byte(`{"critical":{"identity":{"docker-reference":"` + repo + `"},"image":{"docker-manifest-digest":"` + digest + `"},"type":"cosign container image signature"},"optional":null}`)
-}
+func Payload(repo, digest string) []byte { return fixture.Payload(repo, digest) }
 
-// SigTag returns the legacy signature tag of img.
-func SigTag(img name.Digest) name.Tag {
-	return img.Context().Tag(strings.Replace(img.DigestStr(), ":", "-", 1) + ".sig")
+// Statement returns an in-toto statement about img with predicateType.
+func Statement(img name.Digest, predicateType string) []byte {
+	return fixture.Statement(img, predicateType)
 }
 
 // SignLegacy adds a legacy cosign signature by key to img's ".sig" tag.
 func SignLegacy(t testing.TB, img name.Digest, key *Key) {
 	t.Helper()
-	payload := Payload(img.Context().Name(), img.DigestStr())
-	AppendLegacy(t, img, payload, key.Sign(t, payload))
+	check(t, fixture.SignLegacy(img, key.Key))
 }
 
-// AppendLegacy adds an arbitrary payload and signature as a layer of img's
-// ".sig" manifest, creating it when absent.
+// AppendLegacy adds an arbitrary payload and signature to img's ".sig" tag.
 func AppendLegacy(t testing.TB, img name.Digest, payload, sig []byte) {
 	t.Helper()
-	tag := SigTag(img)
-	base, err := remote.Image(tag)
-	if err != nil {
-		base = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-		base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	}
-	layer := static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json")
-	out, err := mutate.Append(base, mutate.Addendum{
-		Layer:       layer,
-		Annotations: map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, out); err != nil {
-		t.Fatal(err)
-	}
+	check(t, fixture.AppendLegacy(img, payload, sig))
 }
 
-// Statement returns an in-toto statement about img with predicateType.
-func Statement(img name.Digest, predicateType string) []byte {
-	h, _ := v1.NewHash(img.DigestStr())
-	b, _ := json.Marshal(map[string]any{
-		"_type":         "https://in-toto.io/Statement/v1",
-		"subject":       []any{map[string]any{"name": img.Context().Name(), "digest": map[string]string{h.Algorithm: h.Hex}}},
-		"predicateType": predicateType,
-		"predicate":     map[string]any{},
-	})
-	return b
-}
-
-// BundleArtifactType is the artifactType of a Sigstore bundle referrer.
-const BundleArtifactType = "application/vnd.dev.sigstore.bundle.v0.3+json"
-
-// AttachBundle signs statement with key as a DSSE envelope in a Sigstore
-// bundle and attaches it to img as an OCI 1.1 referrer, the way cosign v3
-// does. It returns the referrer's digest.
+// AttachBundle attaches a Sigstore bundle signed by key to img.
 func AttachBundle(t testing.TB, img name.Digest, key *Key, statement []byte) name.Digest {
 	t.Helper()
-	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: "application/vnd.in-toto+json"}, key.kp, sign.BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundleJSON, err := protojson.Marshal(pb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return AttachReferrer(t, img, BundleArtifactType, BundleArtifactType, bundleJSON)
+	d, err := fixture.AttachBundle(img, key.Key, statement)
+	return must(t, d, err)
 }
 
-// AttachReferrer attaches a one-layer OCI artifact with the given
-// artifactType and layer media type to img.
+// AttachReferrer attaches a one-layer artifact to img.
 func AttachReferrer(t testing.TB, img name.Digest, artifactType, layerType string, content []byte) name.Digest {
 	t.Helper()
-	repo := img.Context()
-	emptyCfg := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
-	layer := static.NewLayer(content, types.MediaType(layerType))
-	for _, l := range []v1.Layer{emptyCfg, layer} {
-		if err := remote.WriteLayer(repo, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	subj, err := remote.Head(img)
+	d, err := fixture.AttachReferrer(img, artifactType, layerType, content)
+	return must(t, d, err)
+}
+
+func check(t testing.TB, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc := func(l v1.Layer) map[string]any {
-		d, _ := l.Digest()
-		s, _ := l.Size()
-		mt, _ := l.MediaType()
-		return map[string]any{"mediaType": mt, "digest": d.String(), "size": s}
-	}
-	raw, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     types.OCIManifestSchema1,
-		"artifactType":  artifactType,
-		"config":        desc(emptyCfg),
-		"layers":        []any{desc(layer)},
-		"subject":       map[string]any{"mediaType": subj.MediaType, "digest": subj.Digest.String(), "size": subj.Size},
-	})
-	sum, _, _ := v1.SHA256(bytes.NewReader(raw))
-	ref := repo.Digest(sum.String())
-	if err := remote.Put(ref, rawManifest(raw)); err != nil {
-		t.Fatal(err)
-	}
-	return ref
 }
 
-type rawManifest []byte
-
-func (r rawManifest) RawManifest() ([]byte, error)         { return r, nil }
-func (r rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-
-// HexDigest returns the hex part of a digest string.
-func HexDigest(d string) string {
-	_, h, _ := strings.Cut(d, ":")
-	if _, err := hex.DecodeString(h); err != nil {
-		return ""
-	}
-	return h
+func must[T any](t testing.TB, v T, err error) T {
+	t.Helper()
+	check(t, err)
+	return v
 }

@@ -190,4 +190,3 @@ func readBundle(ref name.Digest, ropts []remote.Option) (*sgbundle.Bundle, error
 	}
 	return bundle, nil
 }
-
