@@ -3,6 +3,7 @@ package imageref
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,6 +28,14 @@ type Ref struct {
 	// Digest is "algorithm:hex", empty when the reference has none.
 	Digest string
 }
+
+// The OCI distribution spec's grammar for repository paths and tags.
+// go-containerregistry's weak validation checks characters only; signet
+// also checks structure, so that "a//b" or "-tag" never reach matching.
+var (
+	pathRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+)
 
 // ErrInvalid is wrapped by every parse error.
 var ErrInvalid = errors.New("invalid image reference")
@@ -68,6 +77,12 @@ func Parse(s string) (Ref, error) {
 			return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
 		}
 		r.Repository = repo
+	}
+	if !pathRE.MatchString(r.Repository.RepositoryStr()) {
+		return Ref{}, fmt.Errorf("%w %q: repository path %q does not follow the OCI distribution grammar", ErrInvalid, s, r.Repository.RepositoryStr())
+	}
+	if r.Tag != "" && !tagRE.MatchString(r.Tag) {
+		return Ref{}, fmt.Errorf("%w %q: tag %q does not follow the OCI distribution grammar", ErrInvalid, s, r.Tag)
 	}
 	if r.Tag == "" && r.Digest == "" {
 		r.Tag = name.DefaultTag

@@ -15,9 +15,9 @@ import (
 
 // engine compiles a policy with one cosign validator "signed" trusting key
 // and one static validator each way, plus the given rules.
-func engine(t *testing.T, key *testutil.Key, rules string) *policy.Engine {
+func engine(t testing.TB, key *testutil.Key, rules string) *policy.Engine {
 	t.Helper()
-	doc, err := policy.Parse([]byte(`
+	return compileYAML(t, `
 apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
 validators:
@@ -26,11 +26,16 @@ validators:
   trustRoots:
   - name: ci
     key: |
-        ` + indent(key.PEM) + `
+        `+indent(key.PEM)+`
 - {name: allow, type: static, approve: true}
 - {name: deny, type: static, approve: false}
 rules:
-` + rules))
+`+rules)
+}
+
+func compileYAML(t testing.TB, y string) *policy.Engine {
+	t.Helper()
+	doc, err := policy.Parse([]byte(y))
 	if err != nil {
 		t.Fatal(err)
 	}

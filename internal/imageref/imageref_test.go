@@ -1,0 +1,74 @@
+package imageref
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	d := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct {
+		in, norm, registry, name, tag, digest string
+	}{
+		{"nginx", "docker.io/library/nginx:latest", "docker.io", "docker.io/library/nginx", "latest", ""},
+		{"nginx:1.25", "docker.io/library/nginx:1.25", "docker.io", "docker.io/library/nginx", "1.25", ""},
+		{"library/nginx", "docker.io/library/nginx:latest", "docker.io", "docker.io/library/nginx", "latest", ""},
+		{"docker.io/nginx", "docker.io/library/nginx:latest", "docker.io", "docker.io/library/nginx", "latest", ""},
+		{"index.docker.io/library/nginx", "docker.io/library/nginx:latest", "docker.io", "docker.io/library/nginx", "latest", ""},
+		{"Docker.IO/acme/app:v1", "docker.io/acme/app:v1", "docker.io", "docker.io/acme/app", "v1", ""},
+		{"acme/app@" + d, "docker.io/acme/app@" + d, "docker.io", "docker.io/acme/app", "", d},
+		{"acme/app:v1@" + d, "docker.io/acme/app:v1@" + d, "docker.io", "docker.io/acme/app", "v1", d},
+		{"GHCR.io/acme/app:V1", "ghcr.io/acme/app:V1", "ghcr.io", "ghcr.io/acme/app", "V1", ""},
+		{"localhost:5000/app", "localhost:5000/app:latest", "localhost:5000", "localhost:5000/app", "latest", ""},
+		{"127.0.0.1:5000/a/b/c:tag", "127.0.0.1:5000/a/b/c:tag", "127.0.0.1:5000", "127.0.0.1:5000/a/b/c", "tag", ""},
+		{"[::1]:5000/app:v1", "[::1]:5000/app:v1", "[::1]:5000", "[::1]:5000/app", "v1", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			r, err := Parse(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.String() != tc.norm || r.Registry() != tc.registry || r.Name() != tc.name || r.Tag != tc.tag || r.Digest != tc.digest {
+				t.Errorf("got %q reg=%q name=%q tag=%q digest=%q", r.String(), r.Registry(), r.Name(), r.Tag, r.Digest)
+			}
+			if r.Original != tc.in {
+				t.Errorf("Original = %q", r.Original)
+			}
+		})
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"", " nginx", "nginx ", "NGINX", "ghcr.io/Acme/app", "nginx@sha256:abc", "nginx@md5:" + strings.Repeat("a", 32),
+		"nginx:", "nginx:-bad", "a//b", "nginx@", strings.Repeat("a", 600), "nginx:" + strings.Repeat("t", 129),
+		"ghcr.io/acme/app:v1:v2", "ghcr.io/acme/app@sha256:" + strings.Repeat("g", 64),
+	} {
+		if r, err := Parse(in); err == nil {
+			t.Errorf("Parse(%q) = %q, want error", in, r.String())
+		} else if !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q) error does not wrap ErrInvalid: %v", in, err)
+		}
+	}
+}
+
+func TestPinned(t *testing.T) {
+	t.Parallel()
+	d := "sha256:" + strings.Repeat("cd", 32)
+	r, err := Parse("nginx:1.25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Pinned(d); got != "docker.io/library/nginx@"+d {
+		t.Errorf("Pinned = %q", got)
+	}
+	dr, err := r.DigestRef(d)
+	if err != nil || dr.DigestStr() != d || dr.Context().Name() != "index.docker.io/library/nginx" {
+		t.Errorf("DigestRef = %v, %v", dr, err)
+	}
+}

@@ -1,0 +1,53 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want Outcome
+	}{
+		{nil, Verified},
+		{Failf("bad"), Failed},
+		{fmt.Errorf("wrapped: %w", Failf("bad")), Failed},
+		{Inconclusivef("down"), Inconclusive},
+		{errors.New("something unexpected"), Inconclusive},
+		{errors.Join(Inconclusivef("a"), Failf("b")), Failed},
+	}
+	for _, tc := range tests {
+		if got := Classify(tc.err); got != tc.want {
+			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestQuorum(t *testing.T) {
+	t.Parallel()
+	q := Quorum{Roots: []string{"a", "b", "c"}, Threshold: 2, Required: []string{"c"}}
+	tests := []struct {
+		signers []string
+		ok      bool
+		why     string
+	}{
+		{nil, false, "0 of 2"},
+		{[]string{"a"}, false, "1 of 2"},
+		{[]string{"a", "b"}, false, "required trust roots [c]"},
+		{[]string{"a", "c"}, true, ""},
+		{[]string{"a", "b", "c"}, true, ""},
+		{[]string{"c", "x"}, false, "1 of 2"}, // x is not one of the rule's roots
+	}
+	for _, tc := range tests {
+		if got := q.Satisfied(tc.signers); got != tc.ok {
+			t.Errorf("Satisfied(%v) = %v", tc.signers, got)
+		}
+		if why := q.Shortfall(tc.signers); !strings.Contains(why, tc.why) || (tc.ok && why != "") {
+			t.Errorf("Shortfall(%v) = %q, want %q", tc.signers, why, tc.why)
+		}
+	}
+}
