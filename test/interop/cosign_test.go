@@ -206,6 +206,28 @@ func TestCosignV3Bundle(t *testing.T) {
 			expect(t, code, one(t, ds), se, 1, verify.Failed, img.DigestStr())
 		})
 	}
+	// cosign v3 can still write legacy signatures; a quorum may mix a v3
+	// legacy signature and a v3 bundle by different keys.
+	t.Run("v3 legacy signature and bundle combine in a quorum", func(t *testing.T) {
+		t.Parallel()
+		reg := startReferrersRegistry(t)
+		c := newCosignEnv(t)
+		k1, pub1 := c.genKey(t, bin, "k1")
+		k2, pub2 := c.genKey(t, bin, "k2")
+		img := push(t, reg.Host, "demo/mixed:v1")
+		c.run(t, bin, "sign", "--yes", "--key", k1, "--new-bundle-format=false", "--use-signing-config=false",
+			"--tlog-upload=false", "--allow-insecure-registry", "--allow-http-registry", img.String())
+		p := cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1, "k2": pub2}, `{trustRoot: "*", threshold: 2}`)
+		code, ds, se := signet(t, p, img.String())
+		expect(t, code, one(t, ds), se, 1, verify.Failed, img.DigestStr())
+		signV3(t, c, k2, img)
+		code, ds, se = signet(t, p, img.String())
+		d := one(t, ds)
+		expect(t, code, d, se, 0, verify.Verified, img.DigestStr())
+		if strings.Join(d.Signers, ",") != "k1,k2" {
+			t.Errorf("signers = %v", d.Signers)
+		}
+	})
 }
 
 // TestRegistryDown: a registry that stops answering yields inconclusive
