@@ -118,6 +118,20 @@ func (r Ref) String() string {
 // Pinned returns registry/path@digest for the given digest.
 func (r Ref) Pinned(digest string) string { return r.Name() + "@" + digest }
 
+// PinnedAsWritten returns the reference as originally written with its tag
+// and digest replaced by digest ("nginx:1.25" → "nginx@sha256:…"), so a
+// pinned manifest keeps its author's spelling of the repository.
+func (r Ref) PinnedAsWritten(digest string) string {
+	n := r.Original
+	if i := strings.IndexByte(n, '@'); i >= 0 {
+		n = n[:i]
+	}
+	if i := strings.LastIndexByte(n, ':'); i > strings.LastIndexByte(n, '/') {
+		n = n[:i]
+	}
+	return n + "@" + digest
+}
+
 // DigestRef returns the go-containerregistry reference to repository@digest.
 func (r Ref) DigestRef(digest string) (name.Digest, error) {
 	return name.NewDigest(r.Repository.Name() + "@" + digest)

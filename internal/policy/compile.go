@@ -36,7 +36,11 @@ type compiledRule struct {
 	vtype     string
 	verifier  verify.Verifier
 	hash      string
+	mode      string
+	mutate    bool
 }
+
+func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m == ModeAudit }
 
 // Compile checks a document's meaning and builds an Engine. Every problem is
 // reported, each with its field path. reg is used by the engine at
@@ -53,6 +57,20 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 	if doc.Kind != Kind {
 		p.add("kind", "must be %q, got %q", Kind, doc.Kind)
 	}
+	mode := doc.Mode
+	if mode == "" {
+		mode = ModeEnforce
+	}
+	if !validMode(mode) {
+		p.add("mode", "must be %q, %q or %q, got %q", ModeEnforce, ModeWarn, ModeAudit, doc.Mode)
+	}
+	pinning := doc.Pinning
+	if pinning == "" {
+		pinning = PinAll
+	}
+	if pinning != PinAll && pinning != PinPodsOnly && pinning != PinNone {
+		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
+	}
 	validators := compileValidators(doc.Validators, &p)
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
@@ -61,6 +79,10 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 	var rules []*compiledRule
 	for i, r := range doc.Rules {
 		if cr := compileRule(i, r, validators, reg, seen, &p); cr != nil {
+			cr.mode, cr.mutate = mode, r.With.Mutate == nil || *r.With.Mutate
+			if r.With.Mode != "" {
+				cr.mode = r.With.Mode
+			}
 			rules = append(rules, cr)
 		}
 	}
@@ -68,7 +90,7 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 		return nil, err
 	}
 	sort.SliceStable(rules, func(a, b int) bool { return rules[a].pattern.moreSpecific(rules[b].pattern) })
-	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg}, nil
+	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning}, nil
 }
 
 // validatorSpec is a checked validator, ready to be bound to rules.
@@ -176,6 +198,10 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 			p.add(f+".validator", "unknown validator %q", r.Validator)
 		}
 		return nil
+	}
+	if r.With.Mode != "" && !validMode(r.With.Mode) {
+		p.add(f+".with.mode", "must be %q, %q or %q, got %q", ModeEnforce, ModeWarn, ModeAudit, r.With.Mode)
+		ok = false
 	}
 	cr := &compiledRule{index: i, pattern: pat, validator: vname, vtype: spec.v.Type}
 	switch spec.v.Type {

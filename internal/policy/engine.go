@@ -12,9 +12,14 @@ import (
 // Engine is a compiled policy. It is immutable and safe for concurrent use.
 type Engine struct {
 	name  string
-	rules []*compiledRule // most specific first
-	reg   Registry
+	rules   []*compiledRule // most specific first
+	reg     Registry
+	mode    string
+	pinning string
 }
+
+// Pinning returns the policy's pinning mode: all, podsOnly or none.
+func (e *Engine) Pinning() string { return e.pinning }
 
 // Name returns the policy's metadata.name.
 func (e *Engine) Name() string { return e.name }
@@ -44,6 +49,12 @@ type Decision struct {
 	Signers []string `json:"signers,omitempty"`
 	// Checks lists every check made.
 	Checks []verify.Check `json:"checks"`
+	// Mode is what admission does with a denial: enforce, warn or audit.
+	Mode string `json:"mode"`
+	// Mutate is false when the rule asks not to pin.
+	Mutate bool `json:"-"`
+	// RuleHash identifies the compiled rule (rule plus validator).
+	RuleHash string `json:"-"`
 }
 
 // Match returns the pattern and validator of the most specific rule that
@@ -71,7 +82,7 @@ func (e *Engine) match(ref imageref.Ref) *compiledRule {
 // Evaluate never panics: a panic in a verifier becomes an inconclusive
 // denial.
 func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
-	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}}
+	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}, Mode: e.mode}
 	defer func() {
 		if r := recover(); r != nil {
 			d.Allowed, d.Pinned = false, ""
@@ -92,6 +103,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		return d
 	}
 	d.Rule, d.Validator = rule.pattern.String(), rule.validator
+	d.Mode, d.Mutate, d.RuleHash = rule.mode, rule.mutate, rule.hash
 	where := fmt.Sprintf("rule %q (validator %q)", d.Rule, d.Validator)
 
 	if rule.vtype == TypeStatic {

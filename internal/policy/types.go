@@ -12,6 +12,28 @@ const (
 	TypeCosign = "cosign"
 )
 
+// Modes say what happens to an image that is not verified.
+const (
+	// ModeEnforce denies it (the default).
+	ModeEnforce = "enforce"
+	// ModeWarn admits it with an admission warning.
+	ModeWarn = "warn"
+	// ModeAudit admits it and only logs the decision.
+	ModeAudit = "audit"
+)
+
+// Pinning modes say which objects get tags replaced by verified digests.
+const (
+	// PinAll pins every workload kind (the default).
+	PinAll = "all"
+	// PinPodsOnly pins Pods only, so that GitOps controllers never see
+	// their Deployments, StatefulSets… rewritten; the Pods they create are
+	// pinned when admitted.
+	PinPodsOnly = "podsOnly"
+	// PinNone never rewrites images; signet only verifies.
+	PinNone = "none"
+)
+
 // AllTrustRoots selects every trust root of a validator.
 const AllTrustRoots = "*"
 
@@ -24,6 +46,12 @@ type Document struct {
 	APIVersion string      `json:"apiVersion"`
 	Kind       string      `json:"kind"`
 	Metadata   Metadata    `json:"metadata,omitempty"`
+	// Mode is the default mode of every rule: enforce, warn or audit.
+	// Default: enforce. It also applies to images no rule matches.
+	Mode string `json:"mode,omitempty"`
+	// Pinning says which objects get tags replaced by verified digests:
+	// all, podsOnly or none. Default: all.
+	Pinning    string      `json:"pinning,omitempty"`
 	Validators []Validator `json:"validators"`
 	Rules      []Rule      `json:"rules"`
 }
@@ -68,4 +96,9 @@ type RuleOptions struct {
 	Threshold *int `json:"threshold,omitempty"`
 	// Required lists trust roots that must be among the signers.
 	Required []string `json:"required,omitempty"`
+	// Mode overrides the policy's mode for this rule.
+	Mode string `json:"mode,omitempty"`
+	// Mutate, when false, keeps images this rule matches as written
+	// instead of pinning them to the verified digest. Default: true.
+	Mutate *bool `json:"mutate,omitempty"`
 }

@@ -1,0 +1,12 @@
+// Package admission is the Kubernetes edge of signet: it decodes
+// AdmissionReviews (admission.k8s.io/v1 and v1beta1), finds every image in
+// the object (package workload), asks the policy engine about each, and
+// answers with a denial listing every failing image, or an admission with
+// a JSON patch pinning each verified tag to its digest.
+//
+// It is thin on purpose: what an image's verdict is belongs to package
+// policy; this package decides only what a verdict means for the request —
+// the mode (enforce, warn, audit), pinning, and the shortcuts that keep a
+// fail-closed webhook from bricking a cluster (objects being deleted,
+// children of verified parents, unchanged images, excluded namespaces).
+package admission

@@ -1,0 +1,314 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/metrics"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/workload"
+)
+
+// DefaultTimeout bounds the verification of one request. It stays below
+// the 10 s webhook timeout the Helm chart sets, so signet answers with its
+// own reason before the API server gives up.
+const DefaultTimeout = 8 * time.Second
+
+// Owners fetches the controlling owner of an object through the API.
+type Owners interface {
+	Get(ctx context.Context, namespace string, owner workload.OwnerReference) (*workload.Object, error)
+}
+
+// Options tune a Reviewer. The zero value is the strictest: no shortcuts.
+type Options struct {
+	// ChildApproval admits an object whose controlling owner, fetched
+	// through the API, has exactly the same digest-pinned images, without
+	// verifying again. Needs Owners.
+	ChildApproval bool
+	// UnchangedApproval admits an UPDATE that does not change any image.
+	UnchangedApproval bool
+	// ExcludedNamespaces are admitted without verification. The webhook
+	// configuration should exclude them too; this is defence in depth.
+	ExcludedNamespaces []string
+	// Timeout bounds one request's verifications. Default DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Reviewer answers admission requests.
+type Reviewer struct {
+	engine  func() *policy.Engine
+	owners  Owners
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics.Metrics
+}
+
+// NewReviewer returns a Reviewer. engine returns the policy in force at the
+// time of each request (an atomic load). owners, log and m may be nil.
+func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log *slog.Logger, m *metrics.Metrics) *Reviewer {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m}
+}
+
+// ImageResult is the decision on one image of the object, as logged.
+type ImageResult struct {
+	Path      string `json:"path"`
+	Image     string `json:"image"`
+	Digest    string `json:"digest,omitempty"`
+	Pinned    string `json:"pinned,omitempty"`
+	Allowed   bool   `json:"allowed"`
+	Outcome   string `json:"outcome"`
+	Mode      string `json:"mode"`
+	Rule      string `json:"rule,omitempty"`
+	Validator string `json:"validator,omitempty"`
+	Reason    string `json:"reason"`
+}
+
+// outcome summarises a request for logs and metrics.
+type outcome struct {
+	decision string // allowed, denied, warned, skipped
+	reason   string
+	images   []ImageResult
+}
+
+// Review answers one request. With mutate, allowed images are pinned to the
+// digest that was verified.
+func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
+	resp, out := r.review(ctx, req, mutate)
+	resp.UID = req.UID
+	r.logDecision(req, mutate, out)
+	return resp
+}
+
+func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) (*admissionv1.AdmissionResponse, outcome) {
+	allow := &admissionv1.AdmissionResponse{Allowed: true}
+	kind := req.Kind.Kind
+	switch {
+	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
+		return allow, outcome{decision: "skipped", reason: "operation " + string(req.Operation) + " is not checked"}
+	case slices.Contains(r.opts.ExcludedNamespaces, req.Namespace) && req.Namespace != "":
+		return allow, outcome{decision: "skipped", reason: "namespace " + req.Namespace + " is excluded"}
+	case req.SubResource != "" && !(kind == "Pod" && req.SubResource == "ephemeralcontainers"):
+		return allow, outcome{decision: "skipped", reason: "subresource " + req.SubResource + " is not checked"}
+	case !workload.Supported(kind):
+		return allow, outcome{decision: "skipped", reason: "kind " + kind + " has no pod template"}
+	}
+	obj, err := workload.Decode(kind, req.Object.Raw)
+	if err != nil {
+		return deny(fmt.Sprintf("signet could not read the %s: %v", kind, err)), outcome{decision: "denied", reason: err.Error()}
+	}
+	// unchanged holds, for an UPDATE, the image fields the update leaves as
+	// they were. They are verified like any other but never rewritten:
+	// pinning them would change a running container's image (and restart
+	// it) on an update that did not ask for that, and the API server
+	// rejects changes outside ephemeralContainers on that subresource.
+	unchanged := map[string]bool{}
+	if req.Operation == admissionv1.Update {
+		if obj.Metadata.DeletionTimestamp != nil {
+			return allow, outcome{decision: "skipped", reason: "object is being deleted"}
+		}
+		if old, err := workload.Decode(kind, req.OldObject.Raw); err == nil {
+			if r.opts.UnchangedApproval && sameImages(old.Images, obj.Images, false) {
+				return allow, outcome{decision: "skipped", reason: "images unchanged by this update"}
+			}
+			for _, o := range old.Images {
+				for _, n := range obj.Images {
+					if n.Path == o.Path && n.Ref == o.Ref {
+						unchanged[n.Path] = true
+					}
+				}
+			}
+		}
+	}
+	if len(obj.Images) == 0 {
+		return allow, outcome{decision: "allowed", reason: "no images"}
+	}
+	if r.opts.ChildApproval && r.owners != nil {
+		if owner := obj.Metadata.Controller(); owner != nil {
+			ns := req.Namespace
+			if o, err := r.owners.Get(ctx, ns, *owner); err == nil && sameImages(o.Images, obj.Images, true) {
+				return allow, outcome{decision: "allowed", reason: fmt.Sprintf("child of %s %s, which has the same digest-pinned images", owner.Kind, owner.Name)}
+			}
+		}
+	}
+
+	eng := r.engine()
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	decisions := r.evaluate(ctx, eng, obj.Images)
+
+	pin := mutate && pinning(eng.Pinning(), kind)
+	var (
+		patch    []patchOp
+		denials  []string
+		warnings []string
+		out      outcome
+	)
+	for _, img := range obj.Images {
+		d := decisions[img.Ref]
+		out.images = append(out.images, ImageResult{
+			Path: img.Path, Image: img.Ref, Digest: d.Digest, Pinned: d.Pinned, Allowed: d.Allowed,
+			Outcome: string(d.Outcome), Mode: d.Mode, Rule: d.Rule, Validator: d.Validator, Reason: d.Reason,
+		})
+		where := fmt.Sprintf("%s[%s]", img.Section, img.Container)
+		if d.Allowed {
+			if pin && d.Mutate && d.Digest != "" && !unchanged[img.Path] {
+				ref, err := imageref.Parse(img.Ref)
+				if err == nil {
+					if v := ref.PinnedAsWritten(d.Digest); v != img.Ref {
+						patch = append(patch, patchOp{Op: "replace", Path: img.Path, Value: v})
+					}
+				}
+			}
+			continue
+		}
+		msg := fmt.Sprintf("%s %s: %s", where, img.Ref, d.Reason)
+		switch d.Mode {
+		case policy.ModeWarn:
+			warnings = append(warnings, "signet would deny "+msg)
+		case policy.ModeAudit:
+		default:
+			denials = append(denials, msg)
+		}
+	}
+	if len(denials) > 0 {
+		out.decision, out.reason = "denied", strings.Join(denials, "; ")
+		return deny(fmt.Sprintf("signet denied %d image(s): %s", len(denials), strings.Join(denials, "; "))), out
+	}
+	out.decision = "allowed"
+	if len(warnings) > 0 {
+		out.decision = "warned"
+	}
+	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}
+	if len(patch) > 0 {
+		b, err := json.Marshal(patch)
+		if err != nil {
+			return deny("signet could not encode its patch: " + err.Error()), outcome{decision: "denied", reason: err.Error()}
+		}
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = b, &pt
+	}
+	return resp, out
+}
+
+// evaluate decides every distinct image once, concurrently, under ctx.
+func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []workload.Image) map[string]policy.Decision {
+	out := make(map[string]policy.Decision, len(imgs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	for _, img := range imgs {
+		if seen[img.Ref] {
+			continue
+		}
+		seen[img.Ref] = true
+		wg.Go(func() {
+			d := eng.Evaluate(ctx, img.Ref)
+			r.metrics.Verification(d.Validator, string(d.Outcome))
+			mu.Lock()
+			out[img.Ref] = d
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// pinning says whether objects of kind get pinned under the policy's
+// pinning mode.
+func pinning(mode, kind string) bool {
+	switch mode {
+	case policy.PinNone:
+		return false
+	case policy.PinPodsOnly:
+		return kind == "Pod"
+	}
+	return true
+}
+
+// sameImages reports whether child has exactly the images of parent,
+// container by container. With pinned, every image must also carry a
+// digest: only digests are proof that the child runs what was verified.
+func sameImages(parent, child []workload.Image, pinned bool) bool {
+	if len(parent) != len(child) {
+		return false
+	}
+	want := make(map[string]string, len(parent))
+	for _, p := range parent {
+		want[p.Key()] = p.Ref
+	}
+	for _, c := range child {
+		ref, ok := want[c.Key()]
+		if !ok || ref != c.Ref {
+			return false
+		}
+		if pinned {
+			r, err := imageref.Parse(c.Ref)
+			if err != nil || r.Digest == "" || r.Tag != "" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+func deny(msg string) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden, Message: msg,
+	}}
+}
+
+func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, out outcome) {
+	webhook := "validate"
+	if mutate {
+		webhook = "mutate"
+	}
+	r.log.Info("admission",
+		slog.String("uid", string(req.UID)),
+		slog.String("webhook", webhook),
+		slog.String("kind", req.Kind.Kind),
+		slog.String("namespace", req.Namespace),
+		slog.String("name", objectName(req)),
+		slog.String("operation", string(req.Operation)),
+		slog.String("user", req.UserInfo.Username),
+		slog.Bool("dryRun", req.DryRun != nil && *req.DryRun),
+		slog.String("decision", out.decision),
+		slog.String("reason", out.reason),
+		slog.Any("images", out.images),
+	)
+}
+
+func objectName(req *admissionv1.AdmissionRequest) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	var m struct {
+		Metadata workload.Metadata `json:"metadata"`
+	}
+	if json.Unmarshal(req.Object.Raw, &m) == nil && m.Metadata.GenerateName != "" {
+		return m.Metadata.GenerateName + "*"
+	}
+	return ""
+}
+

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/kube"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/server"
+)
+
+type serveFlags struct {
+	policy, certFile, keyFile string
+	addr, metricsAddr         string
+	kubeconfig                string
+	namespace                 string
+	excludeNamespaces         []string
+	childApproval             bool
+	unchangedApproval         bool
+	timeout                   time.Duration
+	reloadInterval            time.Duration
+	shutdownGrace             time.Duration
+	logLevel                  string
+}
+
+func (f *serveFlags) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.policy, "policy", "p", "", "policy file, watched for changes (required)")
+	fl.StringVar(&f.certFile, "tls-cert", "", "serving certificate (PEM), reloaded when it changes (required)")
+	fl.StringVar(&f.keyFile, "tls-key", "", "serving key (PEM), reloaded when it changes (required)")
+	fl.StringVar(&f.addr, "addr", ":8443", "HTTPS address for /mutate, /validate, /healthz, /readyz")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `HTTP address for /metrics ("" to disable)`)
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for API lookups (default: in-cluster; none: child approval off)")
+	fl.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "signet's own namespace, always excluded (default $POD_NAMESPACE)")
+	fl.StringSliceVar(&f.excludeNamespaces, "exclude-namespace", []string{"kube-system"}, "namespaces admitted without verification")
+	fl.BoolVar(&f.childApproval, "child-approval", true, "admit objects whose controlling owner has the same digest-pinned images without verifying again")
+	fl.BoolVar(&f.unchangedApproval, "unchanged-approval", false, "admit UPDATEs that change no image without verifying again")
+	fl.DurationVar(&f.timeout, "timeout", admission.DefaultTimeout, "deadline for one admission request's verifications (keep below the webhook timeout)")
+	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
+	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 25*time.Second, "how long requests in flight may finish after SIGTERM")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func newServe(stderr io.Writer) *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve --policy FILE --tls-cert FILE --tls-key FILE",
+		Short: "Run the admission webhook",
+		Long: `serve runs signet as a Kubernetes admission webhook over HTTPS (TLS 1.2+):
+
+  POST /mutate     verify every image and pin allowed tags to their digests
+  POST /validate   verify only (for a validating webhook after other mutators)
+  GET  /healthz    liveness
+  GET  /readyz     readiness (unready while draining)
+  GET  /metrics    Prometheus metrics, on --metrics-addr
+
+Every admission is logged as one JSON line on stderr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, f, stderr)
+		},
+	}
+	f.addFlags(cmd)
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
+	if f.policy == "" || f.certFile == "" || f.keyFile == "" {
+		return usageError("--policy, --tls-cert and --tls-key are required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageError("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	excluded := append([]string(nil), f.excludeNamespaces...)
+	if f.namespace != "" {
+		excluded = append(excluded, f.namespace)
+	}
+	cfg := server.Config{
+		PolicyFile: f.policy, CertFile: f.certFile, KeyFile: f.keyFile,
+		Addr: f.addr, MetricsAddr: f.metricsAddr,
+		ReloadInterval: f.reloadInterval, ShutdownGrace: f.shutdownGrace,
+		Admission: admission.Options{
+			ChildApproval:      f.childApproval,
+			UnchangedApproval:  f.unchangedApproval,
+			ExcludedNamespaces: excluded,
+			Timeout:            f.timeout,
+		},
+		Log: log,
+	}
+	if f.childApproval {
+		rc, err := kube.Config(f.kubeconfig)
+		if err == nil {
+			cfg.Owners, err = kube.NewOwners(rc)
+		}
+		if err != nil {
+			log.Warn("no Kubernetes API access: automatic child approval is off; every child object is verified", "error", err.Error())
+		}
+	}
+	err := server.Run(cmd.Context(), cfg)
+	if _, ok := errors.AsType[*policy.InvalidError](err); ok {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	if err != nil {
+		return &exitError{code: ExitDenied, err: err}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+// Package metrics defines signet's Prometheus metrics, all named
+// signet_<subsystem>_<name>_<unit>. A nil *Metrics is valid and records
+// nothing, so libraries never need a metrics check.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	inFlight      prometheus.Gauge
+	verifications *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	policyInfo    *prometheus.GaugeVec
+}
+
+// New registers signet's collectors, plus the Go and process collectors, in
+// a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_admission_requests_total",
+			Help: "Admission requests by webhook (mutate, validate), decision (allowed, denied, warned, skipped) and kind.",
+		}, []string{"webhook", "decision", "kind"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "signet_admission_duration_seconds",
+			Help:    "Time to answer an admission request.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"webhook"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "signet_admission_in_flight_requests",
+			Help: "Admission requests being answered.",
+		}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_verifications_total",
+			Help: "Image verifications by validator and outcome (verified, failed, inconclusive, static).",
+		}, []string{"validator", "outcome"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_policy_reloads_total",
+			Help: "Policy reloads by result (success, error).",
+		}, []string{"result"}),
+		policyInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "signet_policy_info",
+			Help: "The policy being served (value 1), by name and content hash.",
+		}, []string{"name", "hash"}),
+	}
+	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Admission records one answered request.
+func (m *Metrics) Admission(webhook, decision, kind string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(webhook, decision, kind).Inc()
+	m.latency.WithLabelValues(webhook).Observe(d.Seconds())
+}
+
+// InFlight adds delta to the in-flight gauge.
+func (m *Metrics) InFlight(delta float64) {
+	if m == nil {
+		return
+	}
+	m.inFlight.Add(delta)
+}
+
+// Verification records one image decision.
+func (m *Metrics) Verification(validator, outcome string) {
+	if m == nil {
+		return
+	}
+	if validator == "" {
+		validator = "none"
+	}
+	m.verifications.WithLabelValues(validator, outcome).Inc()
+}
+
+// Reload records a policy reload attempt.
+func (m *Metrics) Reload(ok bool) {
+	if m == nil {
+		return
+	}
+	r := "success"
+	if !ok {
+		r = "error"
+	}
+	m.reloads.WithLabelValues(r).Inc()
+}
+
+// Policy records the policy being served.
+func (m *Metrics) Policy(name, hash string) {
+	if m == nil {
+		return
+	}
+	m.policyInfo.Reset()
+	m.policyInfo.WithLabelValues(name, hash).Set(1)
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/metrics"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/version"
+)
+
+// Config is everything `signet serve` is told.
+type Config struct {
+	PolicyFile     string
+	CertFile       string
+	KeyFile        string
+	Addr           string        // HTTPS, default ":8443"
+	MetricsAddr    string        // HTTP, default ":9090"; "" disables it
+	ReloadInterval time.Duration // policy and certificate polling, default 2s
+	ShutdownGrace  time.Duration // draining on SIGTERM, default 25s
+	Admission      admission.Options
+	Owners         admission.Owners // nil disables child approval
+	Log            *slog.Logger
+	// Ready, when set, receives the bound addresses once serving.
+	Ready func(addr, metricsAddr string)
+}
+
+// Run serves until ctx is done, then drains: /readyz turns unready, new
+// connections are refused, and requests in flight finish (bounded by
+// ShutdownGrace).
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Addr == "" {
+		cfg.Addr = ":8443"
+	}
+	if cfg.ReloadInterval <= 0 {
+		cfg.ReloadInterval = 2 * time.Second
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 25 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := metrics.New()
+	reg := registry.New(registry.WithUserAgent("signet/" + version.Version))
+	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) { return policy.Compile(d, reg) }, log, m)
+	if err != nil {
+		return err
+	}
+	certs, err := NewCertReloader(cfg.CertFile, cfg.KeyFile, log)
+	if err != nil {
+		return err
+	}
+	rv := admission.NewReviewer(pw.Engine, cfg.Owners, cfg.Admission, log, m)
+
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("/mutate", rv.Handler(true))
+	mux.Handle("/validate", rv.Handler(false))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      35 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	var msrv *http.Server
+	metricsAddr := ""
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsAddr = mln.Addr().String()
+		mm := http.NewServeMux()
+		mm.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+		msrv = &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln) //nolint:errcheck // stopped by Shutdown
+	}
+
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	go pw.Run(bg, cfg.ReloadInterval)
+	go certs.Run(bg, cfg.ReloadInterval)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	ready.Store(true)
+	log.Info("serving", "addr", ln.Addr().String(), "metrics", metricsAddr, "policy", pw.Engine().Name(), "hash", pw.Hash(), "version", version.String())
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String(), metricsAddr)
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	log.Info("shutting down: draining requests", "grace", cfg.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if msrv != nil {
+		msrv.Shutdown(sctx) //nolint:errcheck // best effort
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("draining: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

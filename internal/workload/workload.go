@@ -1,0 +1,167 @@
+package workload
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Section is the list a container belongs to.
+type Section string
+
+// The container lists of a PodSpec.
+const (
+	Containers          Section = "containers"
+	InitContainers      Section = "initContainers"
+	EphemeralContainers Section = "ephemeralContainers"
+)
+
+// Image is one container image reference in an object.
+type Image struct {
+	// Path is the JSON pointer of the image field
+	// ("/spec/template/spec/containers/0/image").
+	Path string
+	// Section and Container locate the container.
+	Section   Section
+	Container string
+	// Ref is the image reference as written.
+	Ref string
+}
+
+// Key identifies a container across a parent and its children.
+func (i Image) Key() string { return string(i.Section) + "/" + i.Container }
+
+// OwnerReference is a metadata.ownerReferences entry.
+type OwnerReference struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	UID        string `json:"uid"`
+	Controller *bool  `json:"controller,omitempty"`
+}
+
+// Metadata is the part of metadata signet reads.
+type Metadata struct {
+	Name              string           `json:"name"`
+	GenerateName      string           `json:"generateName"`
+	Namespace         string           `json:"namespace"`
+	UID               string           `json:"uid"`
+	DeletionTimestamp *string          `json:"deletionTimestamp"`
+	OwnerReferences   []OwnerReference `json:"ownerReferences"`
+}
+
+// Controller returns the controlling owner, if any.
+func (m Metadata) Controller() *OwnerReference {
+	for i := range m.OwnerReferences {
+		if c := m.OwnerReferences[i].Controller; c != nil && *c {
+			return &m.OwnerReferences[i]
+		}
+	}
+	return nil
+}
+
+// Object is a decoded workload.
+type Object struct {
+	Kind     string
+	Metadata Metadata
+	Images   []Image
+}
+
+// ErrUnsupportedKind is returned for kinds that carry no PodSpec.
+var ErrUnsupportedKind = errors.New("unsupported kind")
+
+// specPaths says where each kind keeps its PodSpec.
+var specPaths = map[string][]string{
+	"Pod":                   {"spec"},
+	"PodTemplate":           {"template", "spec"},
+	"Deployment":            {"spec", "template", "spec"},
+	"ReplicaSet":            {"spec", "template", "spec"},
+	"StatefulSet":           {"spec", "template", "spec"},
+	"DaemonSet":             {"spec", "template", "spec"},
+	"Job":                   {"spec", "template", "spec"},
+	"ReplicationController": {"spec", "template", "spec"},
+	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// Supported reports whether kind carries a PodSpec.
+func Supported(kind string) bool { _, ok := specPaths[kind]; return ok }
+
+// Kinds lists the supported kinds.
+func Kinds() []string {
+	out := make([]string, 0, len(specPaths))
+	for k := range specPaths {
+		out = append(out, k)
+	}
+	return out
+}
+
+type container struct {
+	Name  string  `json:"name"`
+	Image *string `json:"image"`
+}
+
+type podSpec struct {
+	Containers          []container `json:"containers"`
+	InitContainers      []container `json:"initContainers"`
+	EphemeralContainers []container `json:"ephemeralContainers"`
+}
+
+// Decode reads an object of the given kind from its JSON. A kind without a
+// PodSpec returns ErrUnsupportedKind; an object without a spec (a
+// ReplicationController without template, say) has no images.
+func Decode(kind string, raw []byte) (*Object, error) {
+	path, ok := specPaths[kind]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnsupportedKind, kind)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", kind, err)
+	}
+	obj := &Object{Kind: kind}
+	if m, ok := top["metadata"]; ok && !isNull(m) {
+		if err := json.Unmarshal(m, &obj.Metadata); err != nil {
+			return nil, fmt.Errorf("decoding %s metadata: %w", kind, err)
+		}
+	}
+	cur := top
+	for i, seg := range path {
+		v, ok := cur[seg]
+		if !ok || isNull(v) {
+			return obj, nil
+		}
+		if i == len(path)-1 {
+			var ps podSpec
+			if err := json.Unmarshal(v, &ps); err != nil {
+				return nil, fmt.Errorf("decoding %s pod spec at /%s: %w", kind, strings.Join(path, "/"), err)
+			}
+			base := "/" + strings.Join(path, "/")
+			obj.Images = append(obj.Images, walk(base, Containers, ps.Containers)...)
+			obj.Images = append(obj.Images, walk(base, InitContainers, ps.InitContainers)...)
+			obj.Images = append(obj.Images, walk(base, EphemeralContainers, ps.EphemeralContainers)...)
+			break
+		}
+		var next map[string]json.RawMessage
+		if err := json.Unmarshal(v, &next); err != nil {
+			return nil, fmt.Errorf("decoding %s at /%s: %w", kind, strings.Join(path[:i+1], "/"), err)
+		}
+		cur = next
+	}
+	return obj, nil
+}
+
+func walk(base string, s Section, cs []container) []Image {
+	var out []Image
+	for i, c := range cs {
+		img := Image{Path: base + "/" + string(s) + "/" + strconv.Itoa(i) + "/image", Section: s, Container: c.Name}
+		if c.Image != nil {
+			img.Ref = *c.Image
+		}
+		out = append(out, img)
+	}
+	return out
+}
+
+func isNull(m json.RawMessage) bool { return string(m) == "null" }
