@@ -311,4 +311,3 @@ func objectName(req *admissionv1.AdmissionRequest) string {
 	}
 	return ""
 }
-

@@ -11,7 +11,7 @@ import (
 
 // Engine is a compiled policy. It is immutable and safe for concurrent use.
 type Engine struct {
-	name  string
+	name    string
 	rules   []*compiledRule // most specific first
 	reg     Registry
 	mode    string

@@ -43,9 +43,9 @@ const DefaultName = "default"
 
 // Document is an ImagePolicy as written by its author.
 type Document struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	Metadata   Metadata    `json:"metadata,omitempty"`
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata,omitempty"`
 	// Mode is the default mode of every rule: enforce, warn or audit.
 	// Default: enforce. It also applies to images no rule matches.
 	Mode string `json:"mode,omitempty"`
