@@ -3,11 +3,17 @@
 // a freshly generated key (a legacy cosign signature), one signed the cosign
 // v3 way (a Sigstore bundle attached as an OCI 1.1 referrer), one unsigned,
 // and a policy that trusts the key. Each image then goes through the same
-// engine `signet verify` uses, and the decisions are printed.
+// engine `signet verify` uses, and the decisions are printed; finally
+// `signet serve` runs in-process and answers the AdmissionReviews the API
+// server would send for a signed and an unsigned Pod.
 package demo
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +30,7 @@ import (
 	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/server"
 )
 
 // Run runs the walkthrough, writing to w. It leaves the policy it wrote in
@@ -146,11 +153,135 @@ rules:
 			bad = append(bad, c.image)
 		}
 	}
-	fmt.Fprintf(w, "\nThe policy stays in %s; the registry stopped with the demo.\n", dir)
+	if err := webhook(ctx, w, dir, polFile, host, &bad); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nThe key, policy and serving certificate stay in %s; the registry and webhook stopped with the demo.\n", dir)
 	if len(bad) > 0 {
 		return errors.New("unexpected decisions for " + strings.Join(bad, ", "))
 	}
 	return nil
+}
+
+// webhook starts `signet serve` in-process and sends it the AdmissionReviews
+// the API server would send for `kubectl run`.
+func webhook(ctx context.Context, w io.Writer, dir, polFile, host string, bad *[]string) error {
+	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1", "localhost")
+	if err != nil {
+		return err
+	}
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(sctx, server.Config{
+			PolicyFile: polFile, CertFile: certFile, KeyFile: keyFile,
+			Addr: "127.0.0.1:0", ShutdownGrace: 5 * time.Second,
+			Ready: func(addr, _ string) { ready <- addr },
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		return fmt.Errorf("starting the webhook: %w", err)
+	case <-time.After(15 * time.Second):
+		return errors.New("the webhook did not start")
+	}
+	step(w, "6. signet serve --policy %s --tls-cert %s --tls-key %s\n"+
+		"   is listening on https://%s (TLS 1.2+). The API server would send it an AdmissionReview\n"+
+		"   for every Pod; here they are sent directly:", polFile, certFile, keyFile, addr)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	for i, c := range []struct {
+		pod, image string
+		allow      bool
+	}{
+		{"web", host + "/demo/app:v1", true},
+		{"tool", host + "/demo/app:unsigned", false},
+	} {
+		fmt.Fprintf(w, "\n   $ kubectl run %s --image=%s\n", c.pod, c.image)
+		resp, err := admit(client, addr, fmt.Sprintf("demo-%d", i), c.pod, c.image)
+		if err != nil {
+			return err
+		}
+		switch {
+		case resp.Allowed && resp.Pinned != "":
+			fmt.Fprintf(w, "   pod/%s created: allowed, pinned to %s\n     image: %s\n", c.pod, resp.Digest, resp.Pinned)
+		case resp.Allowed:
+			fmt.Fprintf(w, "   pod/%s created: allowed\n", c.pod)
+		default:
+			fmt.Fprintf(w, "   Error from server (Forbidden): admission webhook \"signet\" denied the request: %s\n", resp.Message)
+		}
+		if resp.Allowed != c.allow {
+			*bad = append(*bad, "pod "+c.pod)
+		}
+	}
+	stop()
+	return <-done
+}
+
+type admitted struct {
+	Allowed        bool
+	Message        string
+	Pinned, Digest string
+}
+
+func admit(client *http.Client, addr, uid, pod, image string) (*admitted, error) {
+	review := map[string]any{
+		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+		"request": map[string]any{
+			"uid": uid, "kind": map[string]string{"group": "", "version": "v1", "kind": "Pod"},
+			"resource":  map[string]string{"group": "", "version": "v1", "resource": "pods"},
+			"namespace": "default", "name": pod, "operation": "CREATE",
+			"userInfo": map[string]string{"username": "demo"},
+			"object": map[string]any{"apiVersion": "v1", "kind": "Pod",
+				"metadata": map[string]string{"name": pod, "namespace": "default"},
+				"spec":     map[string]any{"containers": []any{map[string]string{"name": pod, "image": image}}}},
+		},
+	}
+	body, err := json.Marshal(review)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Post("https://"+addr+"/mutate?timeout=10s", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Response struct {
+			Allowed bool   `json:"allowed"`
+			Patch   []byte `json:"patch"`
+			Status  struct {
+				Message string `json:"message"`
+			} `json:"status"`
+		} `json:"response"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decoding the webhook's answer (HTTP %d): %w", resp.StatusCode, err)
+	}
+	a := &admitted{Allowed: out.Response.Allowed, Message: out.Response.Status.Message}
+	var ops []struct {
+		Value string `json:"value"`
+	}
+	if json.Unmarshal(out.Response.Patch, &ops) == nil && len(ops) > 0 {
+		a.Pinned = ops[0].Value
+		if i := strings.LastIndexByte(a.Pinned, '@'); i >= 0 {
+			a.Digest = a.Pinned[i+1:]
+		}
+	}
+	return a, nil
 }
 
 func step(w io.Writer, format string, args ...any) {
