@@ -242,4 +242,3 @@ func TestStartupErrors(t *testing.T) {
 		t.Errorf("missing cert: %v", err)
 	}
 }
-

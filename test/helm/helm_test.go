@@ -1,0 +1,174 @@
+// Package helm checks the Helm chart with the real helm CLI (pinned in
+// hack/tools/helm): lint, render, and the properties a fail-closed
+// admission webhook must have.
+package helm
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+)
+
+func root() string {
+	_, f, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(f), "..", ".."))
+}
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(root(), "hack", "tool.sh"), "helm").Output()
+	if err != nil {
+		t.Fatalf("hack/tool.sh helm: %v", err)
+	}
+	cmd := exec.Command(strings.TrimSpace(string(out)), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	return stdout.String() + stderr.String(), err
+}
+
+func chart() string { return filepath.Join(root(), "deploy", "helm", "signet") }
+
+// render returns the chart's objects by "Kind/name".
+func render(t *testing.T, set ...string) map[string]map[string]any {
+	t.Helper()
+	args := []string{"template", "rel", chart(), "--namespace", "signet-system", "--kube-version", "1.34.0"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := helm(t, args...)
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	objs := map[string]map[string]any{}
+	for _, doc := range strings.Split(out, "\n---") {
+		var o map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatalf("rendered YAML: %v\n%s", err, doc)
+		}
+		if o == nil {
+			continue
+		}
+		md := o["metadata"].(map[string]any)
+		objs[o["kind"].(string)+"/"+md["name"].(string)] = o
+	}
+	return objs
+}
+
+func get(o any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := o.(map[string]any)
+			if !ok {
+				return nil
+			}
+			o = m[k]
+		case int:
+			s, ok := o.([]any)
+			if !ok || k >= len(s) {
+				return nil
+			}
+			o = s[k]
+		}
+	}
+	return o
+}
+
+func TestLint(t *testing.T) {
+	t.Parallel()
+	if out, err := helm(t, "lint", "--strict", chart()); err != nil {
+		t.Fatalf("helm lint: %v\n%s", err, out)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	objs := render(t)
+	for _, want := range []string{"Deployment/rel-signet", "Service/rel-signet", "PodDisruptionBudget/rel-signet", "ServiceAccount/rel-signet",
+		"ClusterRole/rel-signet", "ClusterRoleBinding/rel-signet", "ConfigMap/rel-signet-policy", "Secret/rel-signet-tls",
+		"MutatingWebhookConfiguration/rel-signet", "ValidatingWebhookConfiguration/rel-signet"} {
+		if objs[want] == nil {
+			t.Errorf("missing %s", want)
+		}
+	}
+	dep := objs["Deployment/rel-signet"]
+	if r := get(dep, "spec", "replicas"); r != float64(3) {
+		t.Errorf("replicas = %v", r)
+	}
+	if get(dep, "spec", "template", "spec", "affinity", "podAntiAffinity") == nil {
+		t.Error("no pod anti-affinity")
+	}
+	sc := get(dep, "spec", "template", "spec", "containers", 0, "securityContext")
+	for k, v := range map[string]any{"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false} {
+		if get(sc, k) != v {
+			t.Errorf("container securityContext.%s = %v", k, get(sc, k))
+		}
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		wh := get(objs[kind+"/rel-signet"], "webhooks", 0)
+		if get(wh, "failurePolicy") != "Fail" || get(wh, "sideEffects") != "None" || get(wh, "timeoutSeconds") != float64(10) {
+			t.Errorf("%s: failurePolicy %v sideEffects %v timeout %v", kind, get(wh, "failurePolicy"), get(wh, "sideEffects"), get(wh, "timeoutSeconds"))
+		}
+		if get(wh, "clientConfig", "caBundle") == nil {
+			t.Errorf("%s: no caBundle", kind)
+		}
+		excluded := get(wh, "namespaceSelector", "matchExpressions", 0, "values").([]any)
+		if len(excluded) < 2 || excluded[0] != "signet-system" || excluded[1] != "kube-system" {
+			t.Errorf("%s: excluded namespaces %v", kind, excluded)
+		}
+		var resources []string
+		for _, r := range get(wh, "rules").([]any) {
+			for _, x := range get(r, "resources").([]any) {
+				resources = append(resources, x.(string))
+			}
+		}
+		for _, want := range []string{"pods", "pods/ephemeralcontainers", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs", "replicationcontrollers", "podtemplates"} {
+			if !strings.Contains(" "+strings.Join(resources, " ")+" ", " "+want+" ") {
+				t.Errorf("%s: rules miss %s", kind, want)
+			}
+		}
+	}
+	// Least privilege: get on owner kinds, nothing else.
+	for _, r := range get(objs["ClusterRole/rel-signet"], "rules").([]any) {
+		if v := get(r, "verbs").([]any); len(v) != 1 || v[0] != "get" {
+			t.Errorf("ClusterRole verbs %v", v)
+		}
+	}
+	// The default policy is a valid signet policy.
+	doc, err := policy.Parse([]byte(get(objs["ConfigMap/rel-signet-policy"], "data", "policy.yaml").(string)))
+	if err == nil {
+		_, err = policy.Compile(doc, registry.New())
+	}
+	if err != nil {
+		t.Errorf("the chart's default policy: %v", err)
+	}
+}
+
+func TestCertManager(t *testing.T) {
+	t.Parallel()
+	objs := render(t, "tls.mode=certManager")
+	if objs["Certificate/rel-signet"] == nil || objs["Issuer/rel-signet"] == nil || objs["Secret/rel-signet-tls"] != nil {
+		t.Error("cert-manager mode renders a Certificate and an Issuer, and no generated Secret")
+	}
+	if a := get(objs["MutatingWebhookConfiguration/rel-signet"], "metadata", "annotations", "cert-manager.io/inject-ca-from"); a != "signet-system/rel-signet" {
+		t.Errorf("inject-ca-from = %v", a)
+	}
+}
+
+func TestSchemaRejects(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1"} {
+		if out, err := helm(t, "template", "rel", chart(), "--kube-version", "1.34.0", "--set", set); err == nil {
+			t.Errorf("--set %s rendered; want a schema error\n%s", set, out[:min(len(out), 200)])
+		}
+	}
+}
