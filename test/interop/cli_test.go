@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
 )
 
 const validPrefix = "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\n"
@@ -64,10 +65,10 @@ func TestBadInput(t *testing.T) {
 // broader allow wherever it appears.
 func TestStaticAndSpecificity(t *testing.T) {
 	t.Parallel()
-	reg := startDistribution(t)
+	reg := harness.StartDistribution(t)
 	h := reg.Host
-	push(t, h, "team/app:v1")
-	dead := freeAddr(t) // nothing listens here
+	harness.Push(t, h, "team/app:v1")
+	dead := harness.FreeAddr(t) // nothing listens here
 	policy := validPrefix + `validators:
 - {name: allow, type: static, approve: true}
 - {name: deny, type: static, approve: false}

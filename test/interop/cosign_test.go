@@ -17,25 +17,8 @@ import (
 
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
 )
-
-// signFlags are the flags every cosign v2 sign needs here: a key, no
-// transparency log, a plain-HTTP loopback registry.
-func signV2(t *testing.T, c *cosignEnv, key string, img name.Digest, extra ...string) {
-	t.Helper()
-	args := append([]string{"sign", "--yes", "--key", key, "--tlog-upload=false", "--allow-insecure-registry", "--allow-http-registry"}, extra...)
-	c.run(t, tool(t, "cosign2"), append(args, img.String())...)
-}
-
-// signV3 signs with cosign v3's default: a Sigstore bundle as an OCI 1.1
-// referrer, offline (an empty signing config: no Fulcio, no Rekor, no TSA).
-func signV3(t *testing.T, c *cosignEnv, key string, img name.Digest) {
-	t.Helper()
-	bin := tool(t, "cosign3")
-	c.run(t, bin, "signing-config", "create", "--out", "empty-signing-config.json")
-	c.run(t, bin, "sign", "--yes", "--key", key, "--signing-config", "empty-signing-config.json",
-		"--allow-insecure-registry", "--allow-http-registry", img.String())
-}
 
 func one(t *testing.T, ds []policy.Decision) policy.Decision {
 	t.Helper()
@@ -62,19 +45,19 @@ func expect(t *testing.T, code int, d policy.Decision, stderr string, wantCode i
 // distribution registry.
 func TestCosignV2Legacy(t *testing.T) {
 	t.Parallel()
-	reg := startDistribution(t)
-	c := newCosignEnv(t)
-	bin := tool(t, "cosign2")
-	k1, pub1 := c.genKey(t, bin, "k1")
-	k2, pub2 := c.genKey(t, bin, "k2")
+	reg := harness.StartDistribution(t)
+	c := harness.NewCosign(t)
+	bin := harness.Tool(t, "cosign2")
+	k1, pub1 := c.GenKey(t, bin, "k1")
+	k2, pub2 := c.GenKey(t, bin, "k2")
 	h := reg.Host
 	p := cosignPolicy(h+"/**", map[string]string{"k1": pub1}, "")
 
-	signed := push(t, h, "demo/app:signed")
-	signV2(t, c, k1, signed)
-	unsigned := push(t, h, "demo/app:unsigned")
-	other := push(t, h, "demo/app:other-key")
-	signV2(t, c, k2, other)
+	signed := harness.Push(t, h, "demo/app:signed")
+	c.SignV2(t, k1, signed)
+	unsigned := harness.Push(t, h, "demo/app:unsigned")
+	other := harness.Push(t, h, "demo/app:other-key")
+	c.SignV2(t, k2, other)
 
 	t.Run("signed is allowed and pinned to the signed digest", func(t *testing.T) {
 		code, ds, se := signet(t, p, h+"/demo/app:signed")
@@ -97,9 +80,9 @@ func TestCosignV2Legacy(t *testing.T) {
 		expect(t, code, one(t, ds), se, 1, verify.Failed, other.DigestStr())
 	})
 	t.Run("tag moved to new content after signing is denied", func(t *testing.T) {
-		first := push(t, h, "demo/moving:v1")
-		signV2(t, c, k1, first)
-		now := push(t, h, "demo/moving:v1")
+		first := harness.Push(t, h, "demo/moving:v1")
+		c.SignV2(t, k1, first)
+		now := harness.Push(t, h, "demo/moving:v1")
 		code, ds, se := signet(t, p, h+"/demo/moving:v1")
 		expect(t, code, one(t, ds), se, 1, verify.Failed, now.DigestStr())
 		// The old digest is still signed, by digest.
@@ -107,7 +90,7 @@ func TestCosignV2Legacy(t *testing.T) {
 		expect(t, code, one(t, ds), se, 0, verify.Verified, first.DigestStr())
 	})
 	t.Run("signature copied onto another image is denied", func(t *testing.T) {
-		victim := push(t, h, "demo/copy:victim")
+		victim := harness.Push(t, h, "demo/copy:victim")
 		sigs, err := remote.Image(sigTag(signed))
 		if err != nil {
 			t.Fatal(err)
@@ -123,8 +106,8 @@ func TestCosignV2Legacy(t *testing.T) {
 		}
 	})
 	t.Run("tampered signature is denied", func(t *testing.T) {
-		img := push(t, h, "demo/tamper:sig")
-		signV2(t, c, k1, img)
+		img := harness.Push(t, h, "demo/tamper:sig")
+		c.SignV2(t, k1, img)
 		tamper(t, img, func(payload []byte, sig string) ([]byte, string) {
 			raw, _ := base64.StdEncoding.DecodeString(sig)
 			raw[len(raw)-2] ^= 0xff
@@ -134,8 +117,8 @@ func TestCosignV2Legacy(t *testing.T) {
 		expect(t, code, one(t, ds), se, 1, verify.Failed, img.DigestStr())
 	})
 	t.Run("tampered payload is denied", func(t *testing.T) {
-		img := push(t, h, "demo/tamper:payload")
-		signV2(t, c, k1, img)
+		img := harness.Push(t, h, "demo/tamper:payload")
+		c.SignV2(t, k1, img)
 		tamper(t, img, func(payload []byte, sig string) ([]byte, string) {
 			return []byte(strings.Replace(string(payload), `"optional":null`, `"optional":{"x":"y"}`, 1)), sig
 		})
@@ -144,15 +127,15 @@ func TestCosignV2Legacy(t *testing.T) {
 	})
 	t.Run("threshold 2 of 2", func(t *testing.T) {
 		p2 := cosignPolicy(h+"/**", map[string]string{"k1": pub1, "k2": pub2}, `{trustRoot: "*", threshold: 2}`)
-		img := push(t, h, "demo/quorum:v1")
-		signV2(t, c, k1, img)
+		img := harness.Push(t, h, "demo/quorum:v1")
+		c.SignV2(t, k1, img)
 		code, ds, se := signet(t, p2, img.String())
 		d := one(t, ds)
 		expect(t, code, d, se, 1, verify.Failed, img.DigestStr())
 		if !strings.Contains(d.Reason, "1 of 2 required") {
 			t.Errorf("reason: %s", d.Reason)
 		}
-		signV2(t, c, k2, img)
+		c.SignV2(t, k2, img)
 		code, ds, se = signet(t, p2, img.String())
 		d = one(t, ds)
 		expect(t, code, d, se, 0, verify.Verified, img.DigestStr())
@@ -161,8 +144,8 @@ func TestCosignV2Legacy(t *testing.T) {
 		}
 	})
 	t.Run("cosign v2 new bundle format via the referrers tag schema", func(t *testing.T) {
-		img := push(t, h, "demo/bundle2:v1")
-		signV2(t, c, k1, img, "--new-bundle-format")
+		img := harness.Push(t, h, "demo/bundle2:v1")
+		c.SignV2(t, k1, img, "--new-bundle-format")
 		code, ds, se := signet(t, p, img.String())
 		d := one(t, ds)
 		expect(t, code, d, se, 0, verify.Verified, img.DigestStr())
@@ -182,22 +165,22 @@ func TestCosignV2Legacy(t *testing.T) {
 // an OCI 1.1 referrer, through the referrers API and the tag schema.
 func TestCosignV3Bundle(t *testing.T) {
 	t.Parallel()
-	bin := tool(t, "cosign3")
+	bin := harness.Tool(t, "cosign3")
 	for _, tc := range []struct {
 		name  string
-		start func(*testing.T) *registryProc
+		start func(testing.TB) *harness.Proc
 	}{
-		{"referrers API", startReferrersRegistry},
-		{"referrers tag schema", startDistribution},
+		{"referrers API", harness.StartReferrersRegistry},
+		{"referrers tag schema", harness.StartDistribution},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := tc.start(t)
-			c := newCosignEnv(t)
-			k1, pub1 := c.genKey(t, bin, "k1")
-			_, pub2 := c.genKey(t, bin, "k2")
-			img := push(t, reg.Host, "demo/v3:v1")
-			signV3(t, c, k1, img)
+			c := harness.NewCosign(t)
+			k1, pub1 := c.GenKey(t, bin, "k1")
+			_, pub2 := c.GenKey(t, bin, "k2")
+			img := harness.Push(t, reg.Host, "demo/v3:v1")
+			c.SignV3(t, k1, img)
 
 			code, ds, se := signet(t, cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1}, ""), reg.Host+"/demo/v3:v1")
 			expect(t, code, one(t, ds), se, 0, verify.Verified, img.DigestStr())
@@ -210,17 +193,17 @@ func TestCosignV3Bundle(t *testing.T) {
 	// legacy signature and a v3 bundle by different keys.
 	t.Run("v3 legacy signature and bundle combine in a quorum", func(t *testing.T) {
 		t.Parallel()
-		reg := startReferrersRegistry(t)
-		c := newCosignEnv(t)
-		k1, pub1 := c.genKey(t, bin, "k1")
-		k2, pub2 := c.genKey(t, bin, "k2")
-		img := push(t, reg.Host, "demo/mixed:v1")
-		c.run(t, bin, "sign", "--yes", "--key", k1, "--new-bundle-format=false", "--use-signing-config=false",
+		reg := harness.StartReferrersRegistry(t)
+		c := harness.NewCosign(t)
+		k1, pub1 := c.GenKey(t, bin, "k1")
+		k2, pub2 := c.GenKey(t, bin, "k2")
+		img := harness.Push(t, reg.Host, "demo/mixed:v1")
+		c.Run(t, bin, "sign", "--yes", "--key", k1, "--new-bundle-format=false", "--use-signing-config=false",
 			"--tlog-upload=false", "--allow-insecure-registry", "--allow-http-registry", img.String())
 		p := cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1, "k2": pub2}, `{trustRoot: "*", threshold: 2}`)
 		code, ds, se := signet(t, p, img.String())
 		expect(t, code, one(t, ds), se, 1, verify.Failed, img.DigestStr())
-		signV3(t, c, k2, img)
+		c.SignV3(t, k2, img)
 		code, ds, se = signet(t, p, img.String())
 		d := one(t, ds)
 		expect(t, code, d, se, 0, verify.Verified, img.DigestStr())
@@ -234,11 +217,11 @@ func TestCosignV3Bundle(t *testing.T) {
 // (exit 3) within the deadline, never allowed and never "failed".
 func TestRegistryDown(t *testing.T) {
 	t.Parallel()
-	reg := startDistribution(t)
-	c := newCosignEnv(t)
-	k1, pub1 := c.genKey(t, tool(t, "cosign2"), "k1")
-	img := push(t, reg.Host, "demo/app:v1")
-	signV2(t, c, k1, img)
+	reg := harness.StartDistribution(t)
+	c := harness.NewCosign(t)
+	k1, pub1 := c.GenKey(t, harness.Tool(t, "cosign2"), "k1")
+	img := harness.Push(t, reg.Host, "demo/app:v1")
+	c.SignV2(t, k1, img)
 	reg.Stop()
 	start := time.Now()
 	code, ds, se := signet(t, cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1}, ""), "--timeout", "3s", reg.Host+"/demo/app:v1")

@@ -1,0 +1,273 @@
+// Package harness starts the real processes the interop and e2e suites
+// run against — registry servers, the signet binary, the pinned cosign
+// CLIs — and cleans them up with the test.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Root is the repository root.
+var Root = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}()
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+	toolMu    sync.Mutex
+	toolPaths = map[string]string{}
+)
+
+// Bin returns the path of a binary built from this repository: "signet"
+// or "referrers-registry". They are built once per test process.
+func Bin(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "signet-test-bin-")
+		if buildErr != nil {
+			return
+		}
+		for pkg, out := range map[string]string{"./cmd/signet": "signet", "./test/registry": "referrers-registry"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
+			cmd.Dir = Root
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// Cleanup removes the built binaries; call it from TestMain.
+func Cleanup() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+}
+
+// Tool returns the path of a pinned third-party CLI, building it on first
+// use (hack/tool.sh caches builds across runs).
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	toolMu.Lock()
+	defer toolMu.Unlock()
+	if p, ok := toolPaths[name]; ok {
+		return p
+	}
+	cmd := exec.Command(filepath.Join(Root, "hack", "tool.sh"), name)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hack/tool.sh %s: %v\n%s", name, err, stderr.String())
+	}
+	p := strings.TrimSpace(string(out))
+	toolPaths[name] = p
+	return p
+}
+
+// FreeAddr returns a loopback address nothing listens on (yet).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// WaitHTTP waits until url answers 200.
+func WaitHTTP(t testing.TB, client *http.Client, url string) {
+	t.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not come up", url)
+}
+
+// Proc is a process started for a test.
+type Proc struct {
+	Host string
+	cmd  *exec.Cmd
+}
+
+// Stop kills the process.
+func (p *Proc) Stop() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
+}
+
+// Start starts a process that is killed when the test ends.
+func Start(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{cmd: cmd}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// StartDistribution runs the distribution registry (v3) with in-memory
+// storage. It has no referrers API.
+func StartDistribution(t testing.TB) *Proc {
+	t.Helper()
+	bin := Tool(t, "registry")
+	addr := FreeAddr(t)
+	cfg := filepath.Join(t.TempDir(), "config.yml")
+	os.WriteFile(cfg, []byte(`version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {inmemory: {}, delete: {enabled: true}}
+http: {addr: `+addr+`, secret: test}
+`), 0o600)
+	cmd := exec.Command(bin, "serve", cfg)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	p := Start(t, cmd)
+	p.Host = addr
+	WaitHTTP(t, nil, "http://"+addr+"/v2/")
+	return p
+}
+
+// StartReferrersRegistry runs go-containerregistry's registry, which
+// implements the OCI 1.1 referrers API.
+func StartReferrersRegistry(t testing.TB) *Proc {
+	t.Helper()
+	cmd := exec.Command(Bin(t, "referrers-registry"), "-addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Start(t, cmd)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Host = strings.TrimSpace(line)
+	WaitHTTP(t, nil, "http://"+p.Host+"/v2/")
+	return p
+}
+
+// Push pushes a random image to host/repoTag and returns host/repo@digest.
+func Push(t testing.TB, host, repoTag string) name.Digest {
+	t.Helper()
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return ref.Context().Digest(d.String())
+}
+
+// Cosign is an isolated home for cosign runs.
+type Cosign struct {
+	Dir string
+}
+
+// NewCosign returns a Cosign with a fresh home directory.
+func NewCosign(t testing.TB) *Cosign { return &Cosign{Dir: t.TempDir()} }
+
+// Run runs a cosign binary with this home and fails the test on error.
+func (c *Cosign) Run(t testing.TB, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(),
+		"HOME="+c.Dir, "COSIGN_PASSWORD=interop", "COSIGN_YES=true",
+		"DOCKER_CONFIG="+filepath.Join(c.Dir, ".docker"), "TUF_ROOT="+filepath.Join(c.Dir, ".sigstore"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// GenKey makes a cosign key pair and returns the private key path and the
+// public key PEM.
+func (c *Cosign) GenKey(t testing.TB, bin, prefix string) (string, string) {
+	t.Helper()
+	c.Run(t, bin, "generate-key-pair", "--output-key-prefix", prefix)
+	pub, err := os.ReadFile(filepath.Join(c.Dir, prefix+".pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(c.Dir, prefix+".key"), string(pub)
+}
+
+// SignV2 signs img with cosign v2 and a key, without a transparency log,
+// on a plain-HTTP loopback registry.
+func (c *Cosign) SignV2(t testing.TB, key string, img name.Digest, extra ...string) {
+	t.Helper()
+	args := append([]string{"sign", "--yes", "--key", key, "--tlog-upload=false", "--allow-insecure-registry", "--allow-http-registry"}, extra...)
+	c.Run(t, Tool(t, "cosign2"), append(args, img.String())...)
+}
+
+// SignV3 signs with cosign v3's default: a Sigstore bundle as an OCI 1.1
+// referrer, offline (an empty signing config: no Fulcio, no Rekor, no TSA).
+func (c *Cosign) SignV3(t testing.TB, key string, img name.Digest) {
+	t.Helper()
+	bin := Tool(t, "cosign3")
+	c.Run(t, bin, "signing-config", "create", "--out", "empty-signing-config.json")
+	c.Run(t, bin, "sign", "--yes", "--key", key, "--signing-config", "empty-signing-config.json",
+		"--allow-insecure-registry", "--allow-http-registry", img.String())
+}
+
+// ExitCode runs cmd and returns its exit code, stdout and stderr.
+func ExitCode(t testing.TB, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
