@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/signet-dev/signet/internal/fixture"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// cluster is the environment every e2e subtest shares.
+type cluster struct {
+	cfg        *rest.Config
+	cs         kubernetes.Interface
+	reg        string // registry host:port
+	signed     name.Digest
+	signedInit name.Digest
+	keyPEM     string
+	policyFile string
+	signetLog  *syncBuffer
+	signetAddr string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.Cleanup()
+	os.Exit(code)
+}
+
+// assets builds (first use) and returns the control-plane binaries.
+func assets(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(harness.Root, "hack", "k8s.sh"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hack/k8s.sh: %v\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string {
+	t.Helper()
+	u, err := env.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), user+".kubeconfig")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// policyYAML is the policy the cluster starts with.
+func policyYAML(reg, keyPEM string) string {
+	return `apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: e2e}
+validators:
+- name: signed
+  type: cosign
+  trustRoots:
+  - name: ci
+    key: |
+      ` + strings.ReplaceAll(strings.TrimSpace(keyPEM), "\n", "\n      ") + `
+rules:
+- {pattern: "` + reg + `/e2e/**", validator: signed}
+- {pattern: "` + reg + `/warn/**", validator: signed, with: {mode: warn}}
+`
+}
+
+func setup(t *testing.T) *cluster {
+	t.Helper()
+	dir := assets(t)
+	env := &envtest.Environment{BinaryAssetsDirectory: dir, ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver and etcd: %v", err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	c := &cluster{cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg)}
+
+	// kube-controller-manager: Deployment → ReplicaSet → Pod, Jobs, CronJobs.
+	kcm := exec.Command(filepath.Join(dir, "kube-controller-manager"),
+		"--kubeconfig="+writeKubeconfig(t, env, "kcm"), "--secure-port=0", "--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--controllers=deployment-controller,replicaset-controller,job-controller,cronjob-controller")
+	kcmLog := &syncBuffer{}
+	kcm.Stdout, kcm.Stderr = kcmLog, kcmLog
+	harness.Start(t, kcm)
+
+	// A registry and images signed by the real cosign CLI.
+	c.reg = harness.StartDistribution(t).Host
+	cos := harness.NewCosign(t)
+	key, pub := cos.GenKey(t, harness.Tool(t, "cosign2"), "ci")
+	c.keyPEM = pub
+	c.signed = harness.Push(t, c.reg, "e2e/app:v1")
+	cos.SignV2(t, key, c.signed)
+	c.signedInit = harness.Push(t, c.reg, "e2e/init:v1")
+	cos.SignV2(t, key, c.signedInit)
+	harness.Push(t, c.reg, "e2e/app:unsigned")
+	harness.Push(t, c.reg, "warn/app:unsigned")
+
+	// signet serve, as a process, with a serving certificate for 127.0.0.1.
+	work := t.TempDir()
+	c.policyFile = filepath.Join(work, "policy.yaml")
+	os.WriteFile(c.policyFile, []byte(policyYAML(c.reg, pub)), 0o600)
+	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "tls.crt"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(work, "tls.key"), keyPEM, 0o600)
+	c.signetAddr = harness.FreeAddr(t)
+	serve := exec.Command(harness.Bin(t, "signet"), "serve",
+		"--policy", c.policyFile, "--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
+		"--addr", c.signetAddr, "--metrics-addr", "", "--kubeconfig", writeKubeconfig(t, env, "signet"),
+		"--namespace", "signet-system", "--reload-interval", "200ms")
+	serve.Env = append(os.Environ(), "DOCKER_CONFIG="+work)
+	c.signetLog = &syncBuffer{}
+	serve.Stdout, serve.Stderr = c.signetLog, c.signetLog
+	harness.Start(t, serve)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	harness.WaitHTTP(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, "https://"+c.signetAddr+"/readyz")
+
+	c.registerWebhooks(t, certPEM)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("signet log:\n%s", c.signetLog.String())
+		}
+	})
+	return c
+}
+
+// registerWebhooks registers signet by URL, as the Helm chart does by
+// Service: fail closed, no side effects, kube-system and signet's namespace
+// excluded, and a signet.dev/ignore=true opt-out label. Namespaces labelled
+// e2e-scope=pods get a pods-only webhook instead (the configuration some
+// GitOps users choose), which lets a Deployment in but checks its Pods.
+func (c *cluster) registerWebhooks(t *testing.T, caPEM []byte) {
+	t.Helper()
+	ctx := context.Background()
+	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
+	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
+	timeout := int32(10)
+	ops := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
+	allKinds := []admissionregistrationv1.RuleWithOperations{
+		{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods", "pods/ephemeralcontainers", "replicationcontrollers", "podtemplates"}}},
+		{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}}},
+		{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs", "cronjobs"}}},
+	}
+	podsOnly := []admissionregistrationv1.RuleWithOperations{
+		{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods", "pods/ephemeralcontainers"}}},
+	}
+	selector := func(scope metav1.LabelSelectorOperator) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "signet-system"}},
+			{Key: "signet.dev/ignore", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"}},
+			{Key: "e2e-scope", Operator: scope, Values: []string{"pods"}},
+		}}
+	}
+	url := func(p string) *string { s := "https://" + c.signetAddr + p; return &s }
+	mw := func(name, path string, rules []admissionregistrationv1.RuleWithOperations, sel *metav1.LabelSelector) admissionregistrationv1.MutatingWebhook {
+		return admissionregistrationv1.MutatingWebhook{
+			Name: name, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url(path), CABundle: caPEM},
+			Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout,
+			AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: sel, ReinvocationPolicy: &ifNeeded,
+		}
+	}
+	if _, err := c.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "signet"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{
+			mw("mutate.signet.dev", "/mutate", allKinds, selector(metav1.LabelSelectorOpNotIn)),
+			mw("pods.mutate.signet.dev", "/mutate", podsOnly, selector(metav1.LabelSelectorOpIn)),
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "signet"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate"), CABundle: caPEM},
+			Rules: allKinds, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout,
+			AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: selector(metav1.LabelSelectorOpNotIn),
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Webhook configurations take effect asynchronously: dry-run an
+	// unsigned Pod until signet denies it.
+	ns := c.namespace(t, nil)
+	eventually(t, 30*time.Second, "webhook in effect", func() bool {
+		_, err := c.cs.CoreV1().Pods(ns).Create(ctx, pod("probe", c.reg+"/e2e/app:unsigned"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err != nil && strings.Contains(err.Error(), "signet denied")
+	})
+}
+
+var nsCount int
+var nsMu sync.Mutex
+
+// namespace creates a namespace with labels and returns its name.
+func (c *cluster) namespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
+	nsMu.Lock()
+	nsCount++
+	name := fmt.Sprintf("e2e-%d", nsCount)
+	nsMu.Unlock()
+	if _, err := c.cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func pod(name string, images ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	for i, img := range images {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: img})
+	}
+	return p
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
