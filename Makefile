@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VER
 TOOLS    := cosign2 cosign3 registry helm
 PKGS_UNIT := ./internal/... ./cmd/...
 
-.PHONY: all build test test-unit test-interop tools demo bench lint fmt clean help
+.PHONY: all build test test-unit test-interop test-e2e tools demo demo-cluster bench lint fmt clean help
 
 all: build
 
@@ -18,10 +18,11 @@ help: ## list targets
 build: ## build bin/signet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/signet
 
-tools: ## build the pinned third-party CLIs the tests use (first run only)
+tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
 	@for t in $(TOOLS); do hack/tool.sh $$t >/dev/null || exit 1; done
+	@hack/k8s.sh >/dev/null
 
-test: lint tools ## everything: lint, unit tests (race detector), interop tests with real cosign and registries
+test: lint tools ## everything: lint, unit tests (race detector), interop (real cosign, registries), helm, e2e (real kube-apiserver)
 	$(GO) test -race -count=1 $(PKGS_UNIT)
 	$(GO) test -count=1 -timeout 20m ./test/...
 
@@ -29,10 +30,16 @@ test-unit: ## unit tests only (no third-party CLIs needed)
 	$(GO) test -count=1 $(PKGS_UNIT)
 
 test-interop: tools ## interop tests only
-	$(GO) test -count=1 -timeout 20m -v ./test/...
+	$(GO) test -count=1 -timeout 20m -v ./test/interop/
 
-demo: ## the walkthrough: embedded registry, signed and unsigned images, decisions
+test-e2e: tools ## e2e tests through a real kube-apiserver only
+	$(GO) test -count=1 -timeout 20m -v ./test/e2e/
+
+demo: ## the walkthrough: embedded registry, signed and unsigned images, signet verify and signet serve
 	$(GO) run ./cmd/signet demo
+
+demo-cluster: tools ## the walkthrough through a real kube-apiserver (builds it on first use)
+	SIGNET_DEMO_CLUSTER=1 $(GO) test -count=1 -timeout 30m -run TestDemoCluster -v ./test/e2e/ | grep -v -E '^(=== RUN|--- |PASS|ok )' 
 
 bench: ## Go benchmarks of the hot path
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
