@@ -65,6 +65,9 @@ func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log 
 	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m}
 }
 
+// EngineFunc returns the function the Reviewer loads its engine with.
+func (r *Reviewer) EngineFunc() func() *policy.Engine { return r.engine }
+
 // ImageResult is the decision on one image of the object, as logged.
 type ImageResult struct {
 	Path      string `json:"path"`
@@ -89,9 +92,10 @@ type outcome struct {
 // Review answers one request. With mutate, allowed images are pinned to the
 // digest that was verified.
 func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
+	start := time.Now()
 	resp, out := r.review(ctx, req, mutate)
 	resp.UID = req.UID
-	r.logDecision(req, mutate, out)
+	r.logDecision(req, mutate, out, time.Since(start))
 	return resp
 }
 
@@ -279,7 +283,7 @@ func deny(msg string) *admissionv1.AdmissionResponse {
 	}}
 }
 
-func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, out outcome) {
+func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, out outcome, latency time.Duration) {
 	webhook := "validate"
 	if mutate {
 		webhook = "mutate"
@@ -296,6 +300,7 @@ func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, o
 		slog.String("decision", out.decision),
 		slog.String("reason", out.reason),
 		slog.Any("images", out.images),
+		slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
 	)
 }
 

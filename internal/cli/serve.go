@@ -39,7 +39,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for API lookups (default: in-cluster; none: child approval off)")
 	fl.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "signet's own namespace, always excluded (default $POD_NAMESPACE)")
 	fl.StringSliceVar(&f.excludeNamespaces, "exclude-namespace", []string{"kube-system"}, "namespaces admitted without verification")
-	fl.BoolVar(&f.childApproval, "child-approval", true, "admit objects whose controlling owner has the same digest-pinned images without verifying again")
+	fl.BoolVar(&f.childApproval, "child-approval", true, "admit objects whose controlling owner has the same digest-pinned images without verifying again (sound only when the webhook also checks owner kinds)")
 	fl.BoolVar(&f.unchangedApproval, "unchanged-approval", false, "admit UPDATEs that change no image without verifying again")
 	fl.DurationVar(&f.timeout, "timeout", admission.DefaultTimeout, "deadline for one admission request's verifications (keep below the webhook timeout)")
 	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
