@@ -2,7 +2,6 @@ package admission_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/testutil"
 )
 
 func TestBadRequests(t *testing.T) {
@@ -86,21 +86,7 @@ func TestPanicDenies(t *testing.T) {
 // registry that never answers yields a denial naming the image in time.
 func TestRequestDeadline(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	host := ln.Addr().String()
+	host := testutil.StalledServer(t)
 	doc, _ := policy.Parse([]byte(`apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
 validators:

@@ -50,22 +50,12 @@ func newEnv(t *testing.T, opts admission.Options) *env {
 			strings.Replace(d.DigestStr(), ":", "-", 1), "sha256-<"+img.name+">")
 	}
 	pairs = append(pairs, h, "REGISTRY")
-	doc, err := policy.Parse([]byte(`
-apiVersion: signet.dev/v1alpha1
-kind: ImagePolicy
-validators:
-- name: signed
-  type: cosign
-  trustRoots:
-  - name: ci
-    key: |
-        ` + strings.ReplaceAll(strings.TrimSpace(key.PEM), "\n", "\n        ") + `
-rules:
-- {pattern: "` + h + `/demo/**", validator: signed}
-- {pattern: "` + h + `/warn/**", validator: signed, with: {mode: warn}}
-- {pattern: "` + h + `/audit/**", validator: signed, with: {mode: audit}}
-- {pattern: "` + h + `/nopin/**", validator: signed, with: {mutate: false}}
-`))
+	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `
+- {pattern: "`+h+`/demo/**", validator: signed}
+- {pattern: "`+h+`/warn/**", validator: signed, with: {mode: warn}}
+- {pattern: "`+h+`/audit/**", validator: signed, with: {mode: audit}}
+- {pattern: "`+h+`/nopin/**", validator: signed, with: {mutate: false}}
+`)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/signet-dev/signet/internal/testutil"
 )
 
-func indent(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n        ") }
+func indent(s string) string { return testutil.Indent(s, 8) }
 
 func TestLoadErrors(t *testing.T) {
 	t.Parallel()

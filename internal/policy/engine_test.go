@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -17,20 +16,7 @@ import (
 // and one static validator each way, plus the given rules.
 func engine(t testing.TB, key *testutil.Key, rules string) *policy.Engine {
 	t.Helper()
-	return compileYAML(t, `
-apiVersion: signet.dev/v1alpha1
-kind: ImagePolicy
-validators:
-- name: signed
-  type: cosign
-  trustRoots:
-  - name: ci
-    key: |
-        `+indent(key.PEM)+`
-- {name: allow, type: static, approve: true}
-- {name: deny, type: static, approve: false}
-rules:
-`+rules)
+	return compileYAML(t, testutil.Policy(key.PEM, rules))
 }
 
 func compileYAML(t testing.TB, y string) *policy.Engine {
@@ -142,21 +128,7 @@ func TestEvaluateNoRule(t *testing.T) {
 // close to the deadline.
 func TestEvaluateDeadline(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	host := ln.Addr().String()
+	host := testutil.StalledServer(t)
 	eng := engine(t, testutil.NewKey(t), `- {pattern: "`+host+`/**", validator: signed}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

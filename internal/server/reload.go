@@ -85,6 +85,18 @@ func (w *PolicyWatcher) reload() (bool, error) {
 
 // Run polls every interval until ctx is done.
 func (w *PolicyWatcher) Run(ctx context.Context, interval time.Duration) {
+	poll(ctx, interval, w.reload, func(err error) {
+		w.log.Error("policy rejected; the previous policy stays in force", "path", w.path, "error", err.Error())
+		w.metrics.Reload(false)
+	}, func() {
+		w.log.Info("policy reloaded", "path", w.path, "policy", w.Engine().Name(), "hash", w.Hash())
+		w.metrics.Reload(true)
+	})
+}
+
+// poll calls reload every interval until ctx is done, reporting each new
+// error once (not on every poll) and each successful swap.
+func poll(ctx context.Context, interval time.Duration, reload func() (bool, error), failed func(error), swapped func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var lastErr string
@@ -94,19 +106,16 @@ func (w *PolicyWatcher) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		swapped, err := w.reload()
+		ok, err := reload()
 		switch {
 		case err != nil:
-			// Log a broken policy once, not on every poll.
 			if err.Error() != lastErr {
-				w.log.Error("policy rejected; the previous policy stays in force", "path", w.path, "error", err.Error())
-				w.metrics.Reload(false)
+				failed(err)
 				lastErr = err.Error()
 			}
-		case swapped:
+		case ok:
 			lastErr = ""
-			w.log.Info("policy reloaded", "path", w.path, "policy", w.Engine().Name(), "hash", w.Hash())
-			w.metrics.Reload(true)
+			swapped()
 		}
 	}
 }
@@ -163,25 +172,9 @@ func (c *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 
 // Run polls every interval until ctx is done.
 func (c *CertReloader) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		swapped, err := c.reload()
-		switch {
-		case err != nil:
-			if err.Error() != lastErr {
-				c.log.Error("TLS certificate not reloaded; the previous one stays in use", "error", err.Error())
-				lastErr = err.Error()
-			}
-		case swapped:
-			lastErr = ""
-			c.log.Info("TLS certificate reloaded", "cert", c.certFile)
-		}
-	}
+	poll(ctx, interval, c.reload, func(err error) {
+		c.log.Error("TLS certificate not reloaded; the previous one stays in use", "error", err.Error())
+	}, func() {
+		c.log.Info("TLS certificate reloaded", "cert", c.certFile)
+	})
 }

@@ -6,6 +6,7 @@ package testutil
 import (
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,4 +161,50 @@ func must[T any](t testing.TB, v T, err error) T {
 	t.Helper()
 	check(t, err)
 	return v
+}
+
+// StalledServer returns the address of a server that accepts connections
+// and never answers: a registry stuck mid-request.
+func StalledServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// Indent indents every line of a PEM block but the first by n spaces, for
+// a YAML block scalar that starts at that column.
+func Indent(pem string, n int) string {
+	return strings.ReplaceAll(strings.TrimSpace(pem), "\n", "\n"+strings.Repeat(" ", n))
+}
+
+// Policy returns an ImagePolicy with a cosign validator "signed" trusting
+// keyPEM as trust root "ci", static validators "allow" and "deny", and the
+// given rules (a YAML list, one rule per line).
+func Policy(keyPEM, rules string) string {
+	return `apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: signed
+  type: cosign
+  trustRoots:
+  - name: ci
+    key: |
+      ` + Indent(keyPEM, 6) + `
+- {name: allow, type: static, approve: true}
+- {name: deny, type: static, approve: false}
+rules:
+` + rules
 }

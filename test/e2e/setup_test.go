@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/signet-dev/signet/internal/fixture"
+	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -95,20 +96,9 @@ func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string
 
 // policyYAML is the policy the cluster starts with.
 func policyYAML(reg, keyPEM string) string {
-	return `apiVersion: signet.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: e2e}
-validators:
-- name: signed
-  type: cosign
-  trustRoots:
-  - name: ci
-    key: |
-      ` + strings.ReplaceAll(strings.TrimSpace(keyPEM), "\n", "\n      ") + `
-rules:
-- {pattern: "` + reg + `/e2e/**", validator: signed}
-- {pattern: "` + reg + `/warn/**", validator: signed, with: {mode: warn}}
-`
+	return testutil.Policy(keyPEM, `- {pattern: "`+reg+`/e2e/**", validator: signed}
+- {pattern: "`+reg+`/warn/**", validator: signed, with: {mode: warn}}
+`)
 }
 
 func setup(t *testing.T) *cluster {
