@@ -19,8 +19,11 @@ build: ## build bin/signet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/signet
 
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
-	@for t in $(TOOLS); do hack/tool.sh $$t >/dev/null || exit 1; done
-	@hack/k8s.sh >/dev/null
+	@# Built side by side: downloads and single-threaded links overlap.
+	@pids=""; \
+	for t in $(TOOLS); do hack/tool.sh $$t >/dev/null & pids="$$pids $$!"; done; \
+	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
+	for p in $$pids; do wait $$p || exit 1; done
 
 test: lint tools ## everything: lint, unit tests (race detector), interop (real cosign, registries), helm, e2e (real kube-apiserver)
 	$(GO) test -race -count=1 $(PKGS_UNIT)
