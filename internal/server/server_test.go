@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/server"
+	"github.com/signet-dev/signet/internal/testutil"
 )
 
 const policyAllow = `apiVersion: signet.dev/v1alpha1
@@ -224,6 +225,41 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not stop")
 	}
+}
+
+// TestDrain: a request in flight when shutdown starts still gets its
+// answer; Run returns once it has.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	r := start(t)
+	stalled := testutil.StalledServer(t)
+	pol := filepath.Join(r.dir, "policy.yaml")
+	os.WriteFile(pol+".new", []byte(testutil.Policy(testutil.NewKey(t).PEM, `- {pattern: "`+stalled+`/**", validator: signed}`)), 0o600)
+	os.Rename(pol+".new", pol)
+	time.Sleep(300 * time.Millisecond) // two reload intervals
+
+	body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-drain","kind":{"kind":"Pod","version":"v1"},"operation":"CREATE","namespace":"team","object":{"spec":{"containers":[{"name":"a","image":"` + stalled + `/app:v1"}]}}}}`
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := r.client(r.pool).Post("https://"+r.addr+"/mutate?timeout=2s", "application/json", strings.NewReader(body))
+		if err != nil {
+			answer <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answer <- string(b)
+	}()
+	time.Sleep(300 * time.Millisecond) // the request is waiting on the registry
+	r.cancel()
+	got := <-answer
+	if !strings.Contains(got, `"uid":"u-drain"`) || !strings.Contains(got, `"allowed":false`) {
+		t.Errorf("in-flight request answered %q", got)
+	}
+	if err := <-r.done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+	r.done <- nil
 }
 
 func TestStartupErrors(t *testing.T) {
