@@ -15,6 +15,7 @@ import (
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/cosign"
+	"github.com/signet-dev/signet/internal/verify/notation"
 	"github.com/signet-dev/signet/internal/verify/static"
 )
 
@@ -96,8 +97,12 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 // validatorSpec is a checked validator, ready to be bound to rules.
 type validatorSpec struct {
 	v     Validator
-	roots []cosign.TrustRoot
 	index int
+	// roots and nroots hold the parsed trust roots of cosign and notation
+	// validators; ok is false when any of them failed to parse.
+	roots  []cosign.TrustRoot
+	nroots []notation.TrustRoot
+	ok     bool
 }
 
 func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
@@ -115,7 +120,7 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 		case out[v.Name] != nil:
 			p.add(f+".name", "duplicate validator name %q (also validators[%d])", v.Name, out[v.Name].index)
 		}
-		spec := &validatorSpec{v: v, index: i}
+		spec := &validatorSpec{v: v, index: i, ok: true}
 		switch v.Type {
 		case TypeStatic:
 			if v.Approve == nil {
@@ -124,15 +129,17 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 			if len(v.TrustRoots) > 0 {
 				p.add(f+".trustRoots", "not allowed for a static validator")
 			}
-		case TypeCosign:
+		case TypeCosign, TypeNotation:
 			if v.Approve != nil {
 				p.add(f+".approve", "only allowed for a static validator")
 			}
-			spec.roots = compileTrustRoots(f, v.TrustRoots, p)
+			n := len(*p)
+			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, p)
+			spec.ok = len(*p) == n
 		case "":
-			p.add(f+".type", "is required (%q or %q)", TypeStatic, TypeCosign)
+			p.add(f+".type", "is required (%q, %q or %q)", TypeStatic, TypeCosign, TypeNotation)
 		default:
-			p.add(f+".type", "unknown validator type %q (want %q or %q)", v.Type, TypeStatic, TypeCosign)
+			p.add(f+".type", "unknown validator type %q (want %q, %q or %q)", v.Type, TypeStatic, TypeCosign, TypeNotation)
 		}
 		if v.Name != "" && out[v.Name] == nil {
 			out[v.Name] = spec
@@ -141,13 +148,14 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 	return out
 }
 
-func compileTrustRoots(f string, trs []TrustRoot, p *problems) []cosign.TrustRoot {
+func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.TrustRoot, []notation.TrustRoot) {
 	if len(trs) == 0 {
 		p.add(f+".trustRoots", "at least one trust root is required")
-		return nil
+		return nil, nil
 	}
 	seen := map[string]int{}
-	var out []cosign.TrustRoot
+	var keys []cosign.TrustRoot
+	var cas []notation.TrustRoot
 	for j, tr := range trs {
 		tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
 		switch k, dup := seen[tr.Name]; {
@@ -159,6 +167,18 @@ func compileTrustRoots(f string, trs []TrustRoot, p *problems) []cosign.TrustRoo
 			p.add(tf+".name", "duplicate trust root name %q (also %s.trustRoots[%d])", tr.Name, f, k)
 		}
 		seen[tr.Name] = j
+		if typ == TypeNotation {
+			if tr.Key != "" {
+				p.add(tf+".key", "not allowed for a notation validator (use cert)")
+			}
+			if r, ok := compileCA(tf, tr, p); ok {
+				cas = append(cas, r)
+			}
+			continue
+		}
+		if tr.Cert != "" || tr.TSCert != "" {
+			p.add(tf, "cert and tsCert are for notation validators; a cosign trust root has a key")
+		}
 		if tr.Key == "" {
 			p.add(tf+".key", "is required (an inline PEM public key)")
 			continue
@@ -168,9 +188,30 @@ func compileTrustRoots(f string, trs []TrustRoot, p *problems) []cosign.TrustRoo
 			p.add(tf+".key", "%v", err)
 			continue
 		}
-		out = append(out, cosign.TrustRoot{Name: tr.Name, Key: key})
+		keys = append(keys, cosign.TrustRoot{Name: tr.Name, Key: key})
 	}
-	return out
+	return keys, cas
+}
+
+// compileCA parses a notation trust root's certificates.
+func compileCA(tf string, tr TrustRoot, p *problems) (notation.TrustRoot, bool) {
+	r := notation.TrustRoot{Name: tr.Name}
+	if tr.Cert == "" {
+		p.add(tf+".cert", "is required (PEM CA certificates)")
+		return r, false
+	}
+	var err error
+	if r.CAs, err = notation.ParseCertificates([]byte(tr.Cert)); err != nil {
+		p.add(tf+".cert", "%v", err)
+		return r, false
+	}
+	if tr.TSCert != "" {
+		if r.TSAs, err = notation.ParseCertificates([]byte(tr.TSCert)); err != nil {
+			p.add(tf+".tsCert", "%v", err)
+			return r, false
+		}
+	}
+	return r, true
 }
 
 func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, seen map[string]int, p *problems) *compiledRule {
@@ -213,12 +254,23 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		if spec.v.Approve != nil {
 			cr.verifier = static.New(*spec.v.Approve)
 		}
-	case TypeCosign:
+	case TypeCosign, TypeNotation:
+		if spec.v.Type == TypeCosign && (r.With.VerificationLevel != "" || r.With.VerifyTimestamp != "") {
+			p.add(f+".with", "verificationLevel and verifyTimestamp apply to notation validators only")
+			ok = false
+		}
+		opts, nok := notationOptions(f+".with", r.With, p)
 		q, qok := compileQuorum(f+".with", r.With, spec, p)
-		if !qok || len(spec.roots) != len(spec.v.TrustRoots) {
+		if !qok || !nok || !spec.ok {
 			return nil // the trust roots are already reported
 		}
-		v, err := cosign.New(reg, spec.roots, q)
+		var v verify.Verifier
+		var err error
+		if spec.v.Type == TypeCosign {
+			v, err = cosign.New(reg, spec.roots, q)
+		} else {
+			v, err = notation.New(reg, spec.nroots, q, opts)
+		}
 		if err != nil {
 			p.add(f, "%v", err)
 			return nil
@@ -232,6 +284,24 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 	}
 	cr.hash = ruleHash(r, spec.v)
 	return cr
+}
+
+// notationOptions checks verificationLevel and verifyTimestamp.
+func notationOptions(f string, w RuleOptions, p *problems) (notation.Options, bool) {
+	ok := true
+	switch w.VerificationLevel {
+	case "", notation.LevelStrict, notation.LevelPermissive, notation.LevelAudit:
+	default:
+		p.add(f+".verificationLevel", "must be %q, %q or %q, got %q", notation.LevelStrict, notation.LevelPermissive, notation.LevelAudit, w.VerificationLevel)
+		ok = false
+	}
+	switch w.VerifyTimestamp {
+	case "", notation.TimestampAlways, notation.TimestampAfterCertExpiry:
+	default:
+		p.add(f+".verifyTimestamp", "must be %q or %q, got %q", notation.TimestampAlways, notation.TimestampAfterCertExpiry, w.VerifyTimestamp)
+		ok = false
+	}
+	return notation.Options{Level: w.VerificationLevel, VerifyTimestamp: w.VerifyTimestamp}, ok
 }
 
 // compileQuorum resolves trustRoot, threshold and required against the

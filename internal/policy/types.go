@@ -8,8 +8,9 @@ const (
 
 // Validator types.
 const (
-	TypeStatic = "static"
-	TypeCosign = "cosign"
+	TypeStatic   = "static"
+	TypeCosign   = "cosign"
+	TypeNotation = "notation"
 )
 
 // Modes say what happens to an image that is not verified.
@@ -64,7 +65,7 @@ type Metadata struct {
 // Validator is a named way of checking images.
 type Validator struct {
 	Name string `json:"name"`
-	// Type is "static" or "cosign".
+	// Type is "static", "cosign" or "notation".
 	Type string `json:"type"`
 	// Approve is the decision of a static validator.
 	Approve *bool `json:"approve,omitempty"`
@@ -72,11 +73,17 @@ type Validator struct {
 	TrustRoots []TrustRoot `json:"trustRoots,omitempty"`
 }
 
-// TrustRoot is a named public key.
+// TrustRoot is a named public key (cosign) or certificate authority
+// (notation).
 type TrustRoot struct {
 	Name string `json:"name"`
-	// Key is an inline PEM public key.
-	Key string `json:"key"`
+	// Key is an inline PEM public key (cosign).
+	Key string `json:"key,omitempty"`
+	// Cert is one or more PEM CA certificates (notation).
+	Cert string `json:"cert,omitempty"`
+	// TSCert is one or more PEM timestamping-authority root certificates
+	// (notation, optional).
+	TSCert string `json:"tsCert,omitempty"`
 }
 
 // Rule binds images matching Pattern to a validator.
@@ -98,6 +105,12 @@ type RuleOptions struct {
 	Required []string `json:"required,omitempty"`
 	// Mode overrides the policy's mode for this rule.
 	Mode string `json:"mode,omitempty"`
+	// VerificationLevel is the Notation verification level: strict
+	// (default), permissive or audit.
+	VerificationLevel string `json:"verificationLevel,omitempty"`
+	// VerifyTimestamp is the Notation timestamp option: always (default)
+	// or afterCertExpiry.
+	VerifyTimestamp string `json:"verifyTimestamp,omitempty"`
 	// Mutate, when false, keeps images this rule matches as written
 	// instead of pinning them to the verified digest. Default: true.
 	Mutate *bool `json:"mutate,omitempty"`

@@ -150,6 +150,13 @@ func AttachReferrer(t testing.TB, img name.Digest, artifactType, layerType strin
 	return must(t, d, err)
 }
 
+// AttachArtifact attaches a one-layer artifact with a chosen config type.
+func AttachArtifact(t testing.TB, img name.Digest, artifactType, configType, layerType string, content []byte) name.Digest {
+	t.Helper()
+	d, err := fixture.AttachArtifact(img, artifactType, configType, layerType, content)
+	return must(t, d, err)
+}
+
 func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {

@@ -1,0 +1,294 @@
+package notation
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	notationgo "github.com/notaryproject/notation-go"
+	nverifier "github.com/notaryproject/notation-go/verifier"
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+	"github.com/notaryproject/notation-go/verifier/truststore"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// ArtifactType is the artifact type of a Notation signature.
+const ArtifactType = "application/vnd.cncf.notary.signature"
+
+// Envelope media types notation-go verifies.
+const (
+	MediaTypeJWS  = "application/jose+json"
+	MediaTypeCOSE = "application/cose"
+)
+
+// Limits on what one image may make signet read.
+const (
+	MaxSignatures   = 32
+	MaxEnvelopeSize = 1 << 20
+)
+
+// Verification levels and timestamp options, as in a Notation trust policy.
+const (
+	LevelStrict     = "strict"
+	LevelPermissive = "permissive"
+	LevelAudit      = "audit"
+
+	TimestampAlways          = "always"
+	TimestampAfterCertExpiry = "afterCertExpiry"
+)
+
+// Registry supplies the options verifiers fetch with.
+type Registry interface {
+	Options(ctx context.Context) []remote.Option
+}
+
+// TrustRoot is a named set of CA certificates, with optional TSA roots.
+type TrustRoot struct {
+	Name string
+	CAs  []*x509.Certificate
+	TSAs []*x509.Certificate
+}
+
+// Options select how strictly signatures are verified.
+type Options struct {
+	// Level is strict (default), permissive or audit.
+	Level string
+	// VerifyTimestamp is always (default) or afterCertExpiry.
+	VerifyTimestamp string
+}
+
+type boundRoot struct {
+	name string
+	v    notationgo.Verifier
+}
+
+// Verifier checks Notation signatures against a quorum of trust roots.
+type Verifier struct {
+	reg    Registry
+	roots  []boundRoot
+	quorum verify.Quorum
+}
+
+// New returns a Verifier for the roots q selects.
+func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verifier, error) {
+	if opts.Level == "" {
+		opts.Level = LevelStrict
+	}
+	if opts.VerifyTimestamp == "" {
+		opts.VerifyTimestamp = TimestampAlways
+	}
+	v := &Verifier{reg: reg, quorum: q}
+	for _, r := range roots {
+		if !slices.Contains(q.Roots, r.Name) {
+			continue
+		}
+		stores := []string{"ca:" + r.Name}
+		if len(r.TSAs) > 0 {
+			stores = append(stores, "tsa:"+r.Name)
+		}
+		doc := &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
+			Name:           r.Name,
+			RegistryScopes: []string{"*"},
+			SignatureVerification: trustpolicy.SignatureVerification{
+				VerificationLevel: opts.Level,
+				VerifyTimestamp:   trustpolicy.TimestampOption(opts.VerifyTimestamp),
+			},
+			TrustStores:       stores,
+			TrustedIdentities: []string{"*"},
+		}}}
+		nv, err := nverifier.New(doc, store{r}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("trust root %q: %w", r.Name, err)
+		}
+		v.roots = append(v.roots, boundRoot{name: r.Name, v: nv})
+	}
+	if len(v.roots) == 0 {
+		return nil, errors.New("no trust roots")
+	}
+	return v, nil
+}
+
+// store is an in-memory truststore.X509TrustStore holding one trust root.
+type store struct{ r TrustRoot }
+
+func (s store) GetCertificates(_ context.Context, t truststore.Type, name string) ([]*x509.Certificate, error) {
+	if name != s.r.Name {
+		return nil, fmt.Errorf("no trust store %s:%s", t, name)
+	}
+	switch t {
+	case truststore.TypeCA:
+		return s.r.CAs, nil
+	case truststore.TypeTSA:
+		return s.r.TSAs, nil
+	}
+	return nil, fmt.Errorf("no trust store %s:%s", t, name)
+}
+
+// envelope is one signature held in memory.
+type envelope struct {
+	source    string
+	mediaType string
+	subject   *v1.Descriptor
+	blob      []byte
+	err       error
+}
+
+// Verify implements verify.Verifier.
+func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
+	res := &verify.Result{}
+	ref := img.Ref.String()
+	envs, err := fetch(ctx, img.Ref, v.reg.Options(ctx))
+	if err != nil {
+		res.Add(verify.Check{Signature: "referrers", Reason: "could not list: " + err.Error()})
+		return res, registry.Classify(ctx, err, "fetching Notation signatures of "+ref)
+	}
+	signers := map[string]bool{}
+	for _, e := range envs {
+		if e.err != nil {
+			res.Add(verify.Check{Signature: e.source, Reason: e.err.Error()})
+			continue
+		}
+		if e.subject == nil || e.subject.Digest.String() != img.Digest() {
+			res.Add(verify.Check{Signature: e.source, Reason: "signature manifest does not name this image as its subject"})
+			continue
+		}
+		desc := ocispec.Descriptor{MediaType: string(e.subject.MediaType), Digest: digest.Digest(e.subject.Digest.String()), Size: e.subject.Size}
+		for _, r := range v.roots {
+			if signers[r.name] {
+				continue
+			}
+			_, err := r.v.Verify(ctx, desc, e.blob, notationgo.VerifierVerifyOptions{ArtifactReference: ref, SignatureMediaType: e.mediaType})
+			if err != nil {
+				res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Reason: "does not verify: " + err.Error()})
+				continue
+			}
+			signers[r.name] = true
+			res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Passed: true, Reason: "valid Notation signature for " + img.Digest()})
+		}
+	}
+	for s := range signers {
+		res.Signers = append(res.Signers, s)
+	}
+	slices.Sort(res.Signers)
+	if v.quorum.Satisfied(res.Signers) {
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		return res, &verify.InconclusiveError{Reason: "verifying Notation signatures of " + ref + ": deadline passed", Err: ctx.Err()}
+	}
+	tried := "trust roots [" + strings.Join(v.quorum.Roots, ", ") + "]"
+	if len(envs) == 0 {
+		return res, verify.Failf("no Notation signatures found for %s (looked for OCI referrers of type %s); sign it with a certificate chaining to %s", ref, ArtifactType, tried)
+	}
+	return res, verify.Failf("%s; %d Notation signature(s) found, checked against %s", v.quorum.Shortfall(res.Signers), len(envs), tried)
+}
+
+// fetch lists the image's Notation signatures and reads their envelopes.
+func fetch(ctx context.Context, img name.Digest, ropts []remote.Option) ([]envelope, error) {
+	idx, err := remote.Referrers(img, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []envelope
+	for _, d := range im.Manifests {
+		if d.ArtifactType != ArtifactType {
+			continue
+		}
+		if len(out) >= MaxSignatures {
+			break
+		}
+		e := envelope{source: "referrer " + d.Digest.String()}
+		if err := readEnvelope(ctx, img.Context().Digest(d.Digest.String()), ropts, &e); err != nil {
+			if registry.StatusCode(err) != 0 || ctx.Err() != nil {
+				return nil, err
+			}
+			e.err = err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func readEnvelope(ctx context.Context, ref name.Digest, ropts []remote.Option, e *envelope) error {
+	d, err := remote.Get(ref, ropts...)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		Layers  []v1.Descriptor `json:"layers"`
+		Subject *v1.Descriptor  `json:"subject"`
+	}
+	if err := json.Unmarshal(d.Manifest, &m); err != nil {
+		return fmt.Errorf("malformed signature manifest: %w", err)
+	}
+	if len(m.Layers) != 1 {
+		return fmt.Errorf("signature manifest has %d layers, want 1", len(m.Layers))
+	}
+	l := m.Layers[0]
+	e.mediaType, e.subject = string(l.MediaType), m.Subject
+	if e.mediaType != MediaTypeJWS && e.mediaType != MediaTypeCOSE {
+		return fmt.Errorf("unsupported envelope type %q", e.mediaType)
+	}
+	if l.Size > MaxEnvelopeSize {
+		return fmt.Errorf("envelope larger than %d bytes", MaxEnvelopeSize)
+	}
+	layer, err := remote.Layer(ref.Context().Digest(l.Digest.String()), ropts...)
+	if err != nil {
+		return err
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	e.blob, err = io.ReadAll(io.LimitReader(rc, MaxEnvelopeSize+1))
+	if err != nil {
+		return err
+	}
+	if len(e.blob) > MaxEnvelopeSize {
+		return fmt.Errorf("envelope larger than %d bytes", MaxEnvelopeSize)
+	}
+	return nil
+}
+
+// ParseCertificates parses one or more PEM certificates.
+func ParseCertificates(pemBytes []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := pemBytes
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("unexpected PEM block %q, want CERTIFICATE", block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parsing certificate: %w", err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return out, nil
+}
