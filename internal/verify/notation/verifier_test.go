@@ -104,28 +104,40 @@ func TestVerify(t *testing.T) {
 		has       string
 	}{
 		{name: "JWS via referrers API", referrers: true, roots: []*pki{good}, want: verify.Verified,
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) { good.sign(t, img, img, notation.MediaTypeJWS) }},
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				good.sign(t, img, img, notation.MediaTypeJWS)
+			}},
 		{name: "COSE via referrers tag schema", roots: []*pki{good}, want: verify.Verified,
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) { good.sign(t, img, img, notation.MediaTypeCOSE) }},
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				good.sign(t, img, img, notation.MediaTypeCOSE)
+			}},
 		{name: "unsigned", roots: []*pki{good}, want: verify.Failed, has: "no Notation signatures found",
 			sign: func(*testing.T, *testutil.Registry, name.Digest) {}},
 		{name: "signed by another CA", referrers: true, roots: []*pki{good}, want: verify.Failed, has: "0 of 1",
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) { other.sign(t, img, img, notation.MediaTypeJWS) }},
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				other.sign(t, img, img, notation.MediaTypeJWS)
+			}},
 		{name: "signature of another image", referrers: true, roots: []*pki{good}, want: verify.Failed,
 			sign: func(t *testing.T, reg *testutil.Registry, img name.Digest) {
 				good.sign(t, img, reg.PushImage(t, "demo/other:v1"), notation.MediaTypeJWS)
 			}},
 		{name: "expired certificate, strict", referrers: true, roots: []*pki{expired}, want: verify.Failed, has: "expired",
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) { expired.sign(t, img, img, notation.MediaTypeJWS) }},
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				expired.sign(t, img, img, notation.MediaTypeJWS)
+			}},
 		{name: "expired certificate, permissive", referrers: true, roots: []*pki{expired}, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Verified,
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) { expired.sign(t, img, img, notation.MediaTypeJWS) }},
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				expired.sign(t, img, img, notation.MediaTypeJWS)
+			}},
 		{name: "2 of 2 CAs", referrers: true, roots: []*pki{good, other}, threshold: 2, want: verify.Verified,
 			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
 				good.sign(t, img, img, notation.MediaTypeJWS)
 				other.sign(t, img, img, notation.MediaTypeCOSE)
 			}},
 		{name: "2 of 2 CAs, one signer", referrers: true, roots: []*pki{good, other}, threshold: 2, want: verify.Failed, has: "1 of 2",
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) { good.sign(t, img, img, notation.MediaTypeJWS) }},
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				good.sign(t, img, img, notation.MediaTypeJWS)
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
