@@ -54,10 +54,12 @@ func runSignetRaw(t *testing.T, args ...string) (int, string, string) {
 
 // cosignPolicy returns a policy whose rule for pattern uses a cosign
 // validator trusting the given named keys, with extra "with" options.
+func sortedNames(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
 func cosignPolicy(pattern string, keys map[string]string, with string) string {
 	var b strings.Builder
 	b.WriteString("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n- name: signed\n  type: cosign\n  trustRoots:\n")
-	for _, n := range slices.Sorted(maps.Keys(keys)) {
+	for _, n := range sortedNames(keys) {
 		fmt.Fprintf(&b, "  - name: %s\n    key: |\n      %s\n", n, strings.ReplaceAll(strings.TrimSpace(keys[n]), "\n", "\n      "))
 	}
 	b.WriteString("- {name: allow, type: static, approve: true}\nrules:\n")

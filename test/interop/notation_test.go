@@ -1,0 +1,161 @@
+package interop
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// notationEnv is an isolated notation configuration ($XDG_CONFIG_HOME).
+type notationEnv struct{ dir string }
+
+func (n *notationEnv) run(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(harness.Tool(t, "notation"), args...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+n.dir, "HOME="+n.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("notation %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// testCert makes a key pair with `notation cert generate-test` and returns
+// its certificate (PEM), which is its own CA.
+func (n *notationEnv) testCert(t *testing.T, name string) string {
+	t.Helper()
+	n.run(t, "cert", "generate-test", "--default", name)
+	b, err := os.ReadFile(filepath.Join(n.dir, "notation", "localkeys", name+".crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// shortLivedKey installs a signing key whose certificate expires after
+// life, issued by a CA it returns (PEM), as the default signing key.
+func (n *notationEnv) shortLivedKey(t *testing.T, life time.Duration) string {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "short CA", Organization: []string{"signet"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2),
+		Subject:   pkix.Name{CommonName: "short", Organization: []string{"signet"}, Country: []string{"DE"}, Province: []string{"BY"}, Locality: []string{"Munich"}},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(life),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir := filepath.Join(n.dir, "short")
+	os.MkdirAll(dir, 0o700)
+	keyPath, certPath := filepath.Join(dir, "short.key"), filepath.Join(dir, "short.crt")
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+	os.WriteFile(certPath, chain, 0o600)
+	keys, _ := json.Marshal(map[string]any{"default": "short", "keys": []any{map[string]string{"name": "short", "keyPath": keyPath, "certPath": certPath}}})
+	os.MkdirAll(filepath.Join(n.dir, "notation"), 0o700)
+	if err := os.WriteFile(filepath.Join(n.dir, "notation", "signingkeys.json"), keys, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+}
+
+func notationPolicy(pattern string, certs map[string]string, with string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n- name: notary\n  type: notation\n  trustRoots:\n")
+	for _, n := range sortedNames(certs) {
+		fmt.Fprintf(&b, "  - name: %s\n    cert: |\n      %s\n", n, strings.ReplaceAll(strings.TrimSpace(certs[n]), "\n", "\n      "))
+	}
+	fmt.Fprintf(&b, "rules:\n- pattern: %q\n  validator: notary\n", pattern)
+	if with != "" {
+		fmt.Fprintf(&b, "  with: %s\n", with)
+	}
+	return b.String()
+}
+
+// TestNotation covers signatures made by the real notation CLI: JWS and
+// COSE, through the referrers API and the referrers tag schema.
+func TestNotation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		start  func(testing.TB) *harness.Proc
+		format string
+		extra  []string
+	}{
+		{"JWS, referrers tag schema (distribution)", harness.StartDistribution, "jws", nil},
+		{"COSE, referrers tag schema (distribution)", harness.StartDistribution, "cose", nil},
+		{"JWS, referrers API", harness.StartReferrersRegistry, "jws", []string{"--force-referrers-tag=false"}},
+		{"COSE, referrers API", harness.StartReferrersRegistry, "cose", []string{"--force-referrers-tag=false"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := tc.start(t)
+			n := &notationEnv{dir: t.TempDir()}
+			good := n.testCert(t, "good.example")
+			other := (&notationEnv{dir: t.TempDir()}).testCert(t, "other.example")
+			img := harness.Push(t, reg.Host, "demo/app:v1")
+			n.run(t, append([]string{"sign", "--insecure-registry", "--signature-format", tc.format}, append(tc.extra, img.String())...)...)
+			unsigned := harness.Push(t, reg.Host, "demo/app:unsigned")
+
+			code, ds, se := signet(t, notationPolicy(reg.Host+"/**", map[string]string{"good": good}, ""), reg.Host+"/demo/app:v1")
+			expect(t, code, one(t, ds), se, 0, verify.Verified, img.DigestStr())
+
+			code, ds, se = signet(t, notationPolicy(reg.Host+"/**", map[string]string{"other": other}, ""), reg.Host+"/demo/app:v1")
+			expect(t, code, one(t, ds), se, 1, verify.Failed, img.DigestStr())
+
+			code, ds, se = signet(t, notationPolicy(reg.Host+"/**", map[string]string{"good": good}, ""), reg.Host+"/demo/app:unsigned")
+			d := one(t, ds)
+			expect(t, code, d, se, 1, verify.Failed, unsigned.DigestStr())
+			if !strings.Contains(d.Reason, "no Notation signatures found") {
+				t.Errorf("reason: %s", d.Reason)
+			}
+		})
+	}
+	t.Run("expired signing certificate", func(t *testing.T) {
+		t.Parallel()
+		reg := harness.StartReferrersRegistry(t)
+		n := &notationEnv{dir: t.TempDir()}
+		ca := n.shortLivedKey(t, 3*time.Second)
+		img := harness.Push(t, reg.Host, "demo/app:v1")
+		n.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", img.String())
+		time.Sleep(4 * time.Second)
+		certs := map[string]string{"short": ca}
+		for _, c := range []struct {
+			with     string
+			wantCode int
+			want     verify.Outcome
+		}{
+			{"", 1, verify.Failed}, // strict: expiry is enforced
+			{"{verifyTimestamp: afterCertExpiry}", 1, verify.Failed}, // expired and no timestamp to vouch for it
+			{"{verificationLevel: permissive}", 0, verify.Verified},  // permissive: expiry is only logged
+		} {
+			code, ds, se := signet(t, notationPolicy(reg.Host+"/**", certs, c.with), img.String())
+			d := one(t, ds)
+			expect(t, code, d, se, c.wantCode, c.want, img.DigestStr())
+			if c.wantCode == 1 && !strings.Contains(fmt.Sprint(d.Checks), "expired") {
+				t.Errorf("with %s: checks do not mention expiry: %+v", c.with, d.Checks)
+			}
+		}
+	})
+}
