@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -227,41 +228,86 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 	} else {
 		seen[pat.Normalised()] = i
 	}
-	vname := r.Validator
-	if vname == "" {
-		vname = DefaultName
-	}
-	spec := validators[vname]
-	if spec == nil {
-		if r.Validator == "" {
-			p.add(f+".validator", "is required (no validator is named %q)", DefaultName)
-		} else {
-			p.add(f+".validator", "unknown validator %q", r.Validator)
-		}
-		return nil
-	}
 	if r.With.Mode != "" && !validMode(r.With.Mode) {
 		p.add(f+".with.mode", "must be %q, %q or %q, got %q", ModeEnforce, ModeWarn, ModeAudit, r.With.Mode)
 		ok = false
 	}
-	cr := &compiledRule{index: i, pattern: pat, validator: vname, vtype: spec.v.Type}
+	names, field := []string{r.Validator}, f+".validator"
+	switch {
+	case r.Validator != "" && len(r.Validators) > 0:
+		p.add(f, "validator and validators are exclusive; list them all in validators")
+		return nil
+	case len(r.Validators) > 0:
+		names, field = r.Validators, f+".validators"
+	case r.Validator == "":
+		names = []string{DefaultName}
+	}
+	var members []verify.Named
+	var specs []Validator
+	vtype := ""
+	for k, name := range names {
+		vf := field
+		if len(r.Validators) > 0 {
+			vf = fmt.Sprintf("%s[%d]", field, k)
+		}
+		spec := validators[name]
+		switch {
+		case spec == nil && r.Validator == "" && len(r.Validators) == 0:
+			p.add(vf, "is required (no validator is named %q)", DefaultName)
+			return nil
+		case spec == nil:
+			p.add(vf, "unknown validator %q", name)
+			ok = false
+			continue
+		case slices.Contains(names[:k], name):
+			p.add(vf, "duplicate validator %q", name)
+			ok = false
+			continue
+		}
+		v := bindValidator(f, r, spec, reg, p)
+		if v == nil {
+			ok = false
+			continue
+		}
+		members = append(members, verify.Named{Name: name, Verifier: v})
+		specs = append(specs, spec.v)
+		vtype = spec.v.Type
+	}
+	if !ok || len(members) != len(names) {
+		return nil
+	}
+	cr := &compiledRule{index: i, pattern: pat, validator: strings.Join(names, "+"), vtype: vtype, verifier: members[0].Verifier}
+	if len(members) > 1 {
+		// Several validators must all pass; even all-static lists go
+		// through the engine's verification path, which handles them.
+		cr.vtype, cr.verifier = "", verify.All(members...)
+	}
+	cr.hash = ruleHash(r, specs)
+	return cr
+}
+
+// bindValidator builds the verifier a rule gets from one validator, with
+// the rule's options bound. It returns nil after reporting a problem.
+func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
 	switch spec.v.Type {
 	case TypeStatic:
-		if r.With.TrustRoot != "" || r.With.Threshold != nil || len(r.With.Required) > 0 {
-			p.add(f+".with", "trustRoot, threshold and required do not apply to static validator %q", vname)
-			ok = false
+		if r.With.TrustRoot != "" || r.With.Threshold != nil || len(r.With.Required) > 0 || r.With.VerificationLevel != "" || r.With.VerifyTimestamp != "" {
+			p.add(f+".with", "trustRoot, threshold, required, verificationLevel and verifyTimestamp do not apply to static validator %q", spec.v.Name)
+			return nil
 		}
-		if spec.v.Approve != nil {
-			cr.verifier = static.New(*spec.v.Approve)
+		if spec.v.Approve == nil {
+			return nil // reported with the validator
 		}
+		return static.New(*spec.v.Approve)
 	case TypeCosign, TypeNotation:
+		ok := true
 		if spec.v.Type == TypeCosign && (r.With.VerificationLevel != "" || r.With.VerifyTimestamp != "") {
-			p.add(f+".with", "verificationLevel and verifyTimestamp apply to notation validators only")
+			p.add(f+".with", "verificationLevel and verifyTimestamp apply to notation validators only (validator %q is cosign)", spec.v.Name)
 			ok = false
 		}
 		opts, nok := notationOptions(f+".with", r.With, p)
 		q, qok := compileQuorum(f+".with", r.With, spec, p)
-		if !qok || !nok || !spec.ok {
+		if !ok || !qok || !nok || !spec.ok {
 			return nil // the trust roots are already reported
 		}
 		var v verify.Verifier
@@ -275,15 +321,9 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 			p.add(f, "%v", err)
 			return nil
 		}
-		cr.verifier = v
-	default:
-		return nil
+		return v
 	}
-	if !ok || cr.verifier == nil {
-		return nil
-	}
-	cr.hash = ruleHash(r, spec.v)
-	return cr
+	return nil // an unknown type is reported with the validator
 }
 
 // notationOptions checks verificationLevel and verifyTimestamp.
@@ -360,10 +400,10 @@ func compileQuorum(f string, w RuleOptions, spec *validatorSpec, p *problems) (v
 // ruleHash identifies a compiled rule's meaning: the rule and its
 // validator. Result caches key on it, so that changing either invalidates
 // cached decisions.
-func ruleHash(r Rule, v Validator) string {
+func ruleHash(r Rule, v []Validator) string {
 	b, _ := json.Marshal(struct {
 		R Rule
-		V Validator
+		V []Validator
 	}{r, v})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])

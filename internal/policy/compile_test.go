@@ -102,7 +102,18 @@ rules:
 			`rules[2].with.threshold: 3 exceeds the 2 trust root(s)`,
 			`rules[3].with.required[0]: trust root "k2" is not among the rule's trust roots [k1]`,
 			`rules[4].with.threshold: must be at least 1`,
-			`rules[5].with: trustRoot, threshold and required do not apply to static validator "s"`}},
+			`rules[5].with: trustRoot, threshold, required, verificationLevel and verifyTimestamp do not apply to static validator "s"`}},
+		{"validator lists", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators: [{name: a, type: static, approve: true}]
+rules:
+- {pattern: "x/*", validator: a, validators: [a]}
+- {pattern: "y/*", validators: [a, zz]}
+- {pattern: "z/*", validators: [a, a]}`, []string{
+			`rules[0]: validator and validators are exclusive`,
+			`rules[1].validators[1]: unknown validator "zz"`,
+			`rules[2].validators[1]: duplicate validator "a"`}},
 		{"no rules", `
 apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy

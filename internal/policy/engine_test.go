@@ -144,3 +144,42 @@ func TestEvaluateDeadline(t *testing.T) {
 		t.Errorf("reason %q should name the image and the deadline", d.Reason)
 	}
 }
+
+// TestEvaluateAllValidators: a rule naming several validators passes only
+// when every one of them does.
+func TestEvaluateAllValidators(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t, false)
+	k1, k2 := testutil.NewKey(t), testutil.NewKey(t)
+	both := reg.PushImage(t, "demo/both:v1")
+	testutil.SignLegacy(t, both, k1)
+	testutil.SignLegacy(t, both, k2)
+	onlyOne := reg.PushImage(t, "demo/one:v1")
+	testutil.SignLegacy(t, onlyOne, k1)
+	eng := compileYAML(t, `apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: signed
+  type: cosign
+  trustRoots:
+  - name: ci
+    key: |
+      `+testutil.Indent(k1.PEM, 6)+`
+- name: second
+  type: cosign
+  trustRoots:
+  - name: k2
+    key: |
+      `+testutil.Indent(k2.PEM, 6)+`
+rules:
+- {pattern: "`+reg.Host+`/**", validators: [signed, second]}
+`)
+	d := eng.Evaluate(context.Background(), both.String())
+	if !d.Allowed || d.Validator != "signed+second" || strings.Join(d.Signers, ",") != "signed/ci,second/k2" {
+		t.Errorf("both signed: %+v", d)
+	}
+	d = eng.Evaluate(context.Background(), onlyOne.String())
+	if d.Allowed || d.Outcome != verify.Failed || !strings.Contains(d.Reason, "validator second:") || strings.Contains(d.Reason, "validator signed:") {
+		t.Errorf("one signature: %+v", d)
+	}
+}

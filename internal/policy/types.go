@@ -88,9 +88,12 @@ type TrustRoot struct {
 
 // Rule binds images matching Pattern to a validator.
 type Rule struct {
-	Pattern   string      `json:"pattern"`
-	Validator string      `json:"validator,omitempty"`
-	With      RuleOptions `json:"with,omitempty"`
+	Pattern   string `json:"pattern"`
+	Validator string `json:"validator,omitempty"`
+	// Validators lists several validators that must all pass (cosign AND
+	// notation, say). Exclusive with Validator.
+	Validators []string    `json:"validators,omitempty"`
+	With       RuleOptions `json:"with,omitempty"`
 }
 
 // RuleOptions tune how a rule's validator is applied.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -75,7 +76,7 @@ type FailedError struct {
 }
 
 func (e *FailedError) Error() string {
-	if e.Err != nil {
+	if e.Err != nil && !strings.Contains(e.Reason, e.Err.Error()) {
 		return e.Reason + ": " + e.Err.Error()
 	}
 	return e.Reason
@@ -90,7 +91,7 @@ type InconclusiveError struct {
 }
 
 func (e *InconclusiveError) Error() string {
-	if e.Err != nil {
+	if e.Err != nil && !strings.Contains(e.Reason, e.Err.Error()) {
 		return e.Reason + ": " + e.Err.Error()
 	}
 	return e.Reason

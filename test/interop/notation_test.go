@@ -159,3 +159,36 @@ func TestNotation(t *testing.T) {
 		}
 	})
 }
+
+// TestCosignAndNotation: a rule naming a cosign and a notation validator
+// admits only images signed both ways.
+func TestCosignAndNotation(t *testing.T) {
+	t.Parallel()
+	reg := harness.StartReferrersRegistry(t)
+	c := harness.NewCosign(t)
+	key, pub := c.GenKey(t, harness.Tool(t, "cosign2"), "k1")
+	n := &notationEnv{dir: t.TempDir()}
+	ca := n.testCert(t, "release.example")
+	both := harness.Push(t, reg.Host, "demo/app:both")
+	c.SignV2(t, key, both)
+	n.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", both.String())
+	cosignOnly := harness.Push(t, reg.Host, "demo/app:cosign-only")
+	c.SignV2(t, key, cosignOnly)
+
+	policy := "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n" +
+		"- name: cosign\n  type: cosign\n  trustRoots:\n  - name: k1\n    key: |\n      " + strings.ReplaceAll(strings.TrimSpace(pub), "\n", "\n      ") + "\n" +
+		"- name: notary\n  type: notation\n  trustRoots:\n  - name: release\n    cert: |\n      " + strings.ReplaceAll(strings.TrimSpace(ca), "\n", "\n      ") + "\n" +
+		"rules:\n- {pattern: \"" + reg.Host + "/**\", validators: [cosign, notary]}\n"
+	code, ds, se := signet(t, policy, both.String())
+	d := one(t, ds)
+	expect(t, code, d, se, 0, verify.Verified, both.DigestStr())
+	if strings.Join(d.Signers, ",") != "cosign/k1,notary/release" {
+		t.Errorf("signers = %v", d.Signers)
+	}
+	code, ds, se = signet(t, policy, cosignOnly.String())
+	d = one(t, ds)
+	expect(t, code, d, se, 1, verify.Failed, cosignOnly.DigestStr())
+	if !strings.Contains(d.Reason, "validator notary:") {
+		t.Errorf("reason does not name the failing validator: %s", d.Reason)
+	}
+}
