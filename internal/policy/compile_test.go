@@ -24,6 +24,7 @@ func TestLoadErrors(t *testing.T) {
 		{"broken yaml", "validators: [", []string{"not valid YAML"}},
 		{"duplicate key", "apiVersion: a\napiVersion: b\n", []string{"not valid YAML", "apiVersion"}},
 		{"not an object", "- a\n- b\n", []string{"expected an object"}},
+		{"two documents", "kind: ImagePolicy\n---\nkind: ImagePolicy\n", []string{"holds 2 YAML documents"}},
 		{"unknown top-level field", `
 apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy

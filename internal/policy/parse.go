@@ -49,6 +49,10 @@ func Parse(data []byte) (*Document, error) {
 		p.add("", "policy is empty")
 		return nil, p.err()
 	}
+	if n := documents(data); n > 1 {
+		p.add("", "the file holds %d YAML documents; a policy is exactly one (remove the extra \"---\" sections)", n)
+		return nil, p.err()
+	}
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		p.add("", "not valid YAML: %v", err)
@@ -72,6 +76,30 @@ func Parse(data []byte) (*Document, error) {
 		return nil, p.err()
 	}
 	return &doc, nil
+}
+
+// documents counts the non-empty YAML documents in data, separated by
+// "---" lines. YAML decoders read the first and drop the rest silently; a
+// policy split across documents would lose rules without a word.
+func documents(data []byte) int {
+	n, content := 0, false
+	for _, line := range strings.Split(string(data), "\n") {
+		t := strings.TrimRight(line, " \t\r")
+		if t == "---" || strings.HasPrefix(t, "--- ") {
+			if content {
+				n++
+			}
+			content = strings.TrimSpace(strings.TrimPrefix(t, "---")) != ""
+			continue
+		}
+		if s := strings.TrimSpace(t); s != "" && !strings.HasPrefix(s, "#") && s != "..." {
+			content = true
+		}
+	}
+	if content {
+		n++
+	}
+	return n
 }
 
 // checkShape walks a decoded JSON value against the Go type it will decode

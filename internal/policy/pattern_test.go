@@ -95,3 +95,20 @@ func TestMostSpecific(t *testing.T) {
 		}
 	}
 }
+
+func TestDocuments(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{
+		"a: 1\n":                       1,
+		"---\na: 1\n":                  1,
+		"# c\n---\na: 1\n---\n":        1,
+		"a: 1\n---\nb: 2\n":            2,
+		"a: 1\n--- \n# only comment\n": 1,
+		"":                             0,
+		"a: |\n  ---x\n":               1,
+	} {
+		if got := documents([]byte(in)); got != want {
+			t.Errorf("documents(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
