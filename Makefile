@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VER
 TOOLS    := cosign2 cosign3 registry helm notation
 PKGS_UNIT := ./internal/... ./cmd/...
 
-.PHONY: all build test test-unit test-interop test-e2e tools demo demo-cluster bench lint fmt clean help
+.PHONY: all build test test-unit test-interop test-e2e tools demo demo-cluster bench fuzz lint fmt clean help
 
 all: build
 
@@ -46,6 +46,15 @@ demo-cluster: tools ## the walkthrough through a real kube-apiserver (builds it 
 
 bench: ## Go benchmarks of the hot path
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+FUZZTIME ?= 60s
+fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/imageref
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/admission
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/workload
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l cmd internal test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -72,3 +72,24 @@ func TestPinned(t *testing.T) {
 		t.Errorf("DigestRef = %v, %v", dr, err)
 	}
 }
+
+// FuzzParse: a parsed reference re-parses to itself (normalisation is
+// idempotent), so matching and registry access see the same name.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"nginx", "ghcr.io/a/b:c", "localhost:5000/x@sha256:" + strings.Repeat("a", 64), "[::1]:5000/a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := Parse(s)
+		if err != nil {
+			return
+		}
+		r2, err := Parse(r.String())
+		if err != nil {
+			t.Fatalf("normalised %q of %q does not parse: %v", r.String(), s, err)
+		}
+		if r2.String() != r.String() {
+			t.Fatalf("not idempotent: %q → %q → %q", s, r.String(), r2.String())
+		}
+	})
+}

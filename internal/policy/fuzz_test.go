@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"context"
+	"testing"
+
+	"github.com/signet-dev/signet/internal/imageref"
+)
+
+// FuzzParse: any input is either a document or an *InvalidError; nothing
+// panics.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators: [{name: a, type: static, approve: true}]\nrules: [{pattern: \"**\", validator: a}]\n"))
+	f.Add([]byte("validators: [{name: a, trustRoots: [{name: k, key: x}]}]"))
+	f.Add([]byte("rules: [{with: {threshold: 1e99}}]"))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := Parse(data)
+		if err != nil {
+			if _, ok := err.(*InvalidError); !ok {
+				t.Fatalf("error %T is not *InvalidError", err)
+			}
+			return
+		}
+		if _, err := Compile(doc, nil); err != nil {
+			if _, ok := err.(*InvalidError); !ok {
+				t.Fatalf("compile error %T is not *InvalidError", err)
+			}
+		}
+	})
+}
+
+// FuzzPattern: compiling and matching never panic, a pattern always
+// matches itself when it has no wildcard, and "**" matches every parsed
+// reference.
+func FuzzPattern(f *testing.F) {
+	for _, s := range []string{"ghcr.io/org/*", "**", "nginx", "a/b:c", "x@sha256:ab", "*.gcr.io/**:v?"} {
+		f.Add(s, "ghcr.io/org/app:v1")
+	}
+	all, _ := CompilePattern("**")
+	f.Fuzz(func(t *testing.T, pattern, image string) {
+		p, err := CompilePattern(pattern)
+		if err == nil {
+			p.Match(image)
+		}
+		if ref, err := imageref.Parse(image); err == nil && !all.Match(ref.String()) {
+			t.Fatalf("** does not match %q", ref.String())
+		}
+	})
+}
+
+// FuzzEvaluate: the engine answers any string with a decision, never a
+// panic, and never allows what it could not parse.
+func FuzzEvaluate(f *testing.F) {
+	doc, _ := Parse([]byte("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators: [{name: a, type: static, approve: true}]\nrules: [{pattern: \"ghcr.io/**\", validator: a}]\n"))
+	eng, err := Compile(doc, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"ghcr.io/a/b:c", "nginx", "", "ghcr.io/A", "ghcr.io/a@sha256:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, image string) {
+		d := eng.Evaluate(context.Background(), image)
+		if _, err := imageref.Parse(image); err != nil && d.Allowed {
+			t.Fatalf("allowed unparseable %q", image)
+		}
+	})
+}
