@@ -100,7 +100,7 @@ validators:
       -----END PUBLIC KEY-----
 rules: [{pattern: "` + host + `/**", validator: c}]
 `))
-	eng, err := policy.Compile(doc, registry.New())
+	eng, err := policy.Compile(doc, registry.MustNew())
 	if err != nil {
 		t.Fatal(err)
 	}

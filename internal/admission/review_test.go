@@ -59,7 +59,7 @@ func newEnv(t *testing.T, opts admission.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := policy.Compile(doc, registry.New())
+	eng, err := policy.Compile(doc, registry.MustNew())
 	if err != nil {
 		t.Fatal(err)
 	}

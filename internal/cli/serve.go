@@ -27,6 +27,7 @@ type serveFlags struct {
 	reloadInterval            time.Duration
 	shutdownGrace             time.Duration
 	logLevel                  string
+	registryCA                string
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -45,6 +46,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 25*time.Second, "how long requests in flight may finish after SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 }
 
 func newServe(stderr io.Writer) *cobra.Command {
@@ -79,6 +81,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		return usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	reg, err := newRegistry(f.registryCA)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
 	excluded := append([]string(nil), f.excludeNamespaces...)
 	if f.namespace != "" {
 		excluded = append(excluded, f.namespace)
@@ -93,7 +99,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			ExcludedNamespaces: excluded,
 			Timeout:            f.timeout,
 		},
-		Log: log,
+		Log:      log,
+		Registry: reg,
 	}
 	if f.childApproval {
 		rc, err := kube.Config(f.kubeconfig)
@@ -104,7 +111,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			log.Warn("no Kubernetes API access: automatic child approval is off; every child object is verified", "error", err.Error())
 		}
 	}
-	err := server.Run(cmd.Context(), cfg)
+	err = server.Run(cmd.Context(), cfg)
 	if _, ok := errors.AsType[*policy.InvalidError](err); ok {
 		return &exitError{code: ExitUsage, err: err}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -26,15 +27,17 @@ const DefaultTimeout = 10 * time.Second
 const maxParallel = 8
 
 type verifyFlags struct {
-	policy  string
-	output  string
-	timeout time.Duration
+	policy     string
+	output     string
+	timeout    time.Duration
+	registryCA string
 }
 
 func (f *verifyFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML) (required)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
+	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 }
 
 func newVerify(stdout, stderr io.Writer) *cobra.Command {
@@ -76,7 +79,10 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout io.W
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
-	reg := registry.New(registry.WithUserAgent("signet/" + version.Version))
+	reg, err := newRegistry(f.registryCA)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
 	eng, err := policy.Compile(doc, reg)
 	if err != nil {
 		if ie, ok := err.(*policy.InvalidError); ok {
@@ -116,6 +122,24 @@ func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeo
 	}
 	wg.Wait()
 	return out
+}
+
+// newRegistry returns the registry client, trusting the CA bundle at path
+// when given.
+func newRegistry(caFile string) (*registry.Client, error) {
+	opts := []registry.Option{registry.WithUserAgent("signet/" + version.Version)}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--registry-ca: %w", err)
+		}
+		opts = append(opts, registry.WithCABundle(pem))
+	}
+	c, err := registry.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--registry-ca %s: %w", caFile, err)
+	}
+	return c, nil
 }
 
 func exitCode(ds []policy.Decision) int {

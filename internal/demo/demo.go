@@ -124,7 +124,7 @@ rules:
 	if err != nil {
 		return err
 	}
-	eng, err := policy.Compile(doc, registry.New(registry.WithUserAgent("signet-demo")))
+	eng, err := policy.Compile(doc, registry.MustNew(registry.WithUserAgent("signet-demo")))
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ rules: [{pattern: "**", validator: c}]`, []string{`validators[0].trustRoots[0].k
 			t.Parallel()
 			doc, err := policy.Parse([]byte(tc.yaml))
 			if err == nil {
-				_, err = policy.Compile(doc, registry.New())
+				_, err = policy.Compile(doc, registry.MustNew())
 			}
 			if err == nil {
 				t.Fatal("no error")
@@ -179,7 +179,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := policy.Compile(doc, registry.New())
+	eng, err := policy.Compile(doc, registry.MustNew())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func compileYAML(t testing.TB, y string) *policy.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := policy.Compile(doc, registry.New())
+	eng, err := policy.Compile(doc, registry.MustNew())
 	if err != nil {
 		t.Fatal(err)
 	}

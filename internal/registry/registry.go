@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,7 @@ type Client struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
 	userAgent string
+	caBundle  []byte
 	// puller caches one authenticated transport per repository, so that
 	// every request for a repository after the first reuses its connection
 	// and its bearer token.
@@ -41,17 +43,34 @@ func WithKeychain(k authn.Keychain) Option { return func(c *Client) { c.keychain
 // handshake and response-header timeouts, TLS 1.2 or later.
 func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.transport = t } }
 
+// WithCABundle adds PEM CA certificates to the system roots the default
+// transport trusts, for registries with a private CA. Default: system roots
+// only. It has no effect with WithTransport.
+func WithCABundle(pem []byte) Option { return func(c *Client) { c.caBundle = pem } }
+
 // WithUserAgent sets the User-Agent prefix. Default: "signet".
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
-// New returns a Client.
-func New(opts ...Option) *Client {
+// New returns a Client. It fails only when WithCABundle holds no
+// certificate.
+func New(opts ...Option) (*Client, error) {
 	c := &Client{keychain: authn.DefaultKeychain, userAgent: "signet"}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.transport == nil {
-		c.transport = DefaultTransport()
+		t := DefaultTransport()
+		if len(c.caBundle) > 0 {
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(c.caBundle) {
+				return nil, errors.New("registry CA bundle holds no PEM certificate")
+			}
+			t.TLSClientConfig.RootCAs = pool
+		}
+		c.transport = t
 	}
 	p, err := remote.NewPuller(
 		remote.WithAuthFromKeychain(c.keychain),
@@ -63,6 +82,15 @@ func New(opts ...Option) *Client {
 		panic(fmt.Sprintf("registry: creating puller: %v", err))
 	}
 	c.puller = p
+	return c, nil
+}
+
+// MustNew is New for options that cannot fail (no CA bundle).
+func MustNew(opts ...Option) *Client {
+	c, err := New(opts...)
+	if err != nil {
+		panic(err)
+	}
 	return c
 }
 

@@ -50,7 +50,7 @@ func TestResolve(t *testing.T) {
 	t.Parallel()
 	reg := testutil.NewRegistry(t, false)
 	img := reg.PushImage(t, "demo/app:v1")
-	c := registry.New()
+	c := registry.MustNew()
 
 	ref, _ := imageref.Parse(reg.Host + "/demo/app:v1")
 	reg.Reset()

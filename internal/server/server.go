@@ -31,6 +31,7 @@ type Config struct {
 	ShutdownGrace  time.Duration // draining on SIGTERM, default 25s
 	Admission      admission.Options
 	Owners         admission.Owners // nil disables child approval
+	Registry       *registry.Client // default: Docker config credentials, system roots
 	Log            *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
@@ -54,7 +55,10 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := metrics.New()
-	reg := registry.New(registry.WithUserAgent("signet/" + version.Version))
+	reg := cfg.Registry
+	if reg == nil {
+		reg = registry.MustNew(registry.WithUserAgent("signet/" + version.Version))
+	}
 	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) { return policy.Compile(d, reg) }, log, m)
 	if err != nil {
 		return err

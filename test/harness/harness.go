@@ -6,6 +6,9 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -19,9 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/signet-dev/signet/internal/fixture"
 )
 
 // Root is the repository root.
@@ -270,4 +277,80 @@ func ExitCode(t testing.TB, cmd *exec.Cmd) (int, string, string) {
 		t.Fatal(err)
 	}
 	return code, stdout.String(), stderr.String()
+}
+
+// SecureRegistry is a distribution registry serving TLS with a private CA
+// and requiring basic auth (htpasswd).
+type SecureRegistry struct {
+	*Proc
+	CAPEM      []byte
+	User, Pass string
+}
+
+// StartSecureDistribution runs the distribution registry with TLS (a
+// self-signed certificate for 127.0.0.1 and localhost) and htpasswd
+// (bcrypt) authentication.
+func StartSecureDistribution(t testing.TB) *SecureRegistry {
+	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("alice:"+string(hash)+"\n"), 0o600)
+	addr := FreeAddr(t)
+	cfg := filepath.Join(dir, "config.yml")
+	os.WriteFile(cfg, []byte(`version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {inmemory: {}, delete: {enabled: true}}
+auth: {htpasswd: {realm: test-realm, path: `+filepath.Join(dir, "htpasswd")+`}}
+http: {addr: `+addr+`, secret: test, tls: {certificate: `+filepath.Join(dir, "tls.crt")+`, key: `+filepath.Join(dir, "tls.key")+`}}
+`), 0o600)
+	cmd := exec.Command(Tool(t, "registry"), "serve", cfg)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	p := Start(t, cmd)
+	p.Host = addr
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get("https://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("secure registry %s did not come up", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &SecureRegistry{Proc: p, CAPEM: certPEM, User: "alice", Pass: "s3cret"}
+}
+
+// RemoteOptions are the go-containerregistry options to push to r.
+func (r *SecureRegistry) RemoteOptions() []remote.Option {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(r.CAPEM)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return []remote.Option{remote.WithTransport(tr), remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass})}
+}
+
+// DockerConfig writes a Docker config directory holding r's credentials and
+// returns it (for $DOCKER_CONFIG).
+func (r *SecureRegistry) DockerConfig(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Pass))
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+r.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
+	return dir
 }

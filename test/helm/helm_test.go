@@ -146,7 +146,7 @@ func TestDefaults(t *testing.T) {
 	// The default policy is a valid signet policy.
 	doc, err := policy.Parse([]byte(get(objs["ConfigMap/rel-signet-policy"], "data", "policy.yaml").(string)))
 	if err == nil {
-		_, err = policy.Compile(doc, registry.New())
+		_, err = policy.Compile(doc, registry.MustNew())
 	}
 	if err != nil {
 		t.Errorf("the chart's default policy: %v", err)
