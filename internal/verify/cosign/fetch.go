@@ -3,7 +3,6 @@ package cosign
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -13,6 +12,8 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+
+	"github.com/signet-dev/signet/internal/registry"
 )
 
 // Limits on what one image may make signet read. They bound memory and
@@ -67,11 +68,7 @@ func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([
 			out = append(out, legacySig{source: src})
 			continue
 		}
-		l, err := remote.Layer(img.Context().Digest(desc.Digest.String()), ropts...)
-		if err != nil {
-			return nil, source, err
-		}
-		payload, err := readAll(l)
+		payload, err := registry.ReadBlob(img.Context().Digest(desc.Digest.String()), MaxPayloadBytes, ropts)
 		if err != nil {
 			return nil, source, err
 		}
@@ -86,24 +83,6 @@ func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([
 	return out, source, nil
 }
 
-// readAll reads a layer's blob, refusing more than MaxPayloadBytes. The blob
-// is verified against its digest by go-containerregistry as it is read.
-func readAll(l v1.Layer) ([]byte, error) {
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, MaxPayloadBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxPayloadBytes {
-		return nil, fmt.Errorf("signature blob larger than %d bytes", MaxPayloadBytes)
-	}
-	return b, nil
-}
-
 // referrerBundle is one Sigstore bundle attached to the image.
 type referrerBundle struct {
 	source string
@@ -114,16 +93,12 @@ type referrerBundle struct {
 // fetchBundles lists the image's referrers and reads those that carry a
 // Sigstore bundle.
 func fetchBundles(ctx context.Context, img name.Digest, ropts []remote.Option) ([]referrerBundle, error) {
-	idx, err := remote.Referrers(img, ropts...)
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
+	descs, err := registry.Referrers(img, ropts)
 	if err != nil {
 		return nil, err
 	}
 	var out []referrerBundle
-	for _, desc := range im.Manifests {
+	for _, desc := range descs {
 		if len(out) >= MaxReferrers {
 			break
 		}
@@ -173,11 +148,7 @@ func readBundle(ref name.Digest, ropts []remote.Option) (*sgbundle.Bundle, error
 	if m.Layers[0].Size > MaxPayloadBytes {
 		return nil, &notBundleError{fmt.Sprintf("bundle larger than %d bytes", MaxPayloadBytes)}
 	}
-	l, err := remote.Layer(ref.Context().Digest(m.Layers[0].Digest.String()), ropts...)
-	if err != nil {
-		return nil, err
-	}
-	b, err := readAll(l)
+	b, err := registry.ReadBlob(ref.Context().Digest(m.Layers[0].Digest.String()), MaxPayloadBytes, ropts)
 	if err != nil {
 		return nil, err
 	}

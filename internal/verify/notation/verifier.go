@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -198,16 +197,12 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 
 // fetch lists the image's Notation signatures and reads their envelopes.
 func fetch(ctx context.Context, img name.Digest, ropts []remote.Option) ([]envelope, error) {
-	idx, err := remote.Referrers(img, ropts...)
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
+	descs, err := registry.Referrers(img, ropts)
 	if err != nil {
 		return nil, err
 	}
 	var out []envelope
-	for _, d := range im.Manifests {
+	for _, d := range descs {
 		if d.ArtifactType != ArtifactType {
 			continue
 		}
@@ -249,23 +244,8 @@ func readEnvelope(ctx context.Context, ref name.Digest, ropts []remote.Option, e
 	if l.Size > MaxEnvelopeSize {
 		return fmt.Errorf("envelope larger than %d bytes", MaxEnvelopeSize)
 	}
-	layer, err := remote.Layer(ref.Context().Digest(l.Digest.String()), ropts...)
-	if err != nil {
-		return err
-	}
-	rc, err := layer.Compressed()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	e.blob, err = io.ReadAll(io.LimitReader(rc, MaxEnvelopeSize+1))
-	if err != nil {
-		return err
-	}
-	if len(e.blob) > MaxEnvelopeSize {
-		return fmt.Errorf("envelope larger than %d bytes", MaxEnvelopeSize)
-	}
-	return nil
+	e.blob, err = registry.ReadBlob(ref.Context().Digest(l.Digest.String()), MaxEnvelopeSize, ropts)
+	return err
 }
 
 // ParseCertificates parses one or more PEM certificates.

@@ -1,0 +1,47 @@
+package registry
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Referrers lists the OCI 1.1 referrers of img: through the referrers API,
+// or the referrers tag schema on registries without it.
+func Referrers(img name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
+	idx, err := remote.Referrers(img, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	return im.Manifests, nil
+}
+
+// ReadBlob reads the blob ref names, refusing more than max bytes. The
+// content is checked against its digest as it is read, so a registry
+// serving other bytes than it was asked for fails the read.
+func ReadBlob(ref name.Digest, max int64, ropts []remote.Option) ([]byte, error) {
+	l, err := remote.Layer(ref, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("blob %s is larger than %d bytes", ref.DigestStr(), max)
+	}
+	return b, nil
+}
