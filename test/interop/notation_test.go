@@ -136,10 +136,13 @@ func TestNotation(t *testing.T) {
 		t.Parallel()
 		reg := harness.StartReferrersRegistry(t)
 		n := &notationEnv{dir: t.TempDir()}
-		ca := n.shortLivedKey(t, 3*time.Second)
 		img := harness.Push(t, reg.Host, "demo/app:v1")
+		// Long enough for notation to sign on a loaded machine; then wait
+		// for it to expire.
+		expiresAt := time.Now().Add(10 * time.Second)
+		ca := n.shortLivedKey(t, 10*time.Second)
 		n.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", img.String())
-		time.Sleep(4 * time.Second)
+		time.Sleep(time.Until(expiresAt.Add(time.Second)))
 		certs := map[string]string{"short": ca}
 		for _, c := range []struct {
 			with     string

@@ -8,8 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
-	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,8 +91,10 @@ func TestVerify(t *testing.T) {
 	now := time.Now()
 	good := newPKI(t, "good", now.Add(-time.Hour), now.Add(time.Hour))
 	other := newPKI(t, "other", now.Add(-time.Hour), now.Add(time.Hour))
-	// Valid long enough to sign with, expired by the time it is verified.
-	expired := newPKI(t, "expired", now.Add(-time.Hour), now.Add(2*time.Second))
+	// Valid long enough to sign with, expired by the time it is verified:
+	// each expired case makes its own, just before signing, so a slow
+	// machine cannot let it expire before it signs.
+	var expired *pki
 	tests := []struct {
 		name      string
 		referrers bool
@@ -121,14 +123,8 @@ func TestVerify(t *testing.T) {
 			sign: func(t *testing.T, reg *testutil.Registry, img name.Digest) {
 				good.sign(t, img, reg.PushImage(t, "demo/other:v1"), notation.MediaTypeJWS)
 			}},
-		{name: "expired certificate, strict", referrers: true, roots: []*pki{expired}, want: verify.Failed, has: "expired",
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
-				expired.sign(t, img, img, notation.MediaTypeJWS)
-			}},
-		{name: "expired certificate, permissive", referrers: true, roots: []*pki{expired}, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Verified,
-			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
-				expired.sign(t, img, img, notation.MediaTypeJWS)
-			}},
+		{name: "expired certificate, strict", referrers: true, roots: []*pki{expired}, want: verify.Failed, has: "expired", sign: signExpiring},
+		{name: "expired certificate, permissive", referrers: true, roots: []*pki{expired}, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Verified, sign: signExpiring},
 		{name: "2 of 2 CAs", referrers: true, roots: []*pki{good, other}, threshold: 2, want: verify.Verified,
 			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
 				good.sign(t, img, img, notation.MediaTypeJWS)
@@ -145,12 +141,17 @@ func TestVerify(t *testing.T) {
 			reg := testutil.NewRegistry(t, tc.referrers)
 			img := reg.PushImage(t, "demo/app:v1")
 			tc.sign(t, reg, img)
-			if slices.Contains(tc.roots, expired) {
-				time.Sleep(time.Until(expired.leaf.NotAfter.Add(time.Second)))
+			pkis := tc.roots
+			if len(pkis) == 1 && pkis[0] == nil { // an expiring PKI made by signExpiring
+				expiringMu.Lock()
+				p := expiring[img.String()]
+				expiringMu.Unlock()
+				time.Sleep(time.Until(p.leaf.NotAfter.Add(time.Second)))
+				pkis = []*pki{p}
 			}
 			var roots []notation.TrustRoot
 			q := verify.Quorum{Threshold: max(1, tc.threshold)}
-			for i, p := range tc.roots {
+			for i, p := range pkis {
 				n := string(rune('a' + i))
 				roots = append(roots, notation.TrustRoot{Name: n, CAs: []*x509.Certificate{p.ca}})
 				q.Roots = append(q.Roots, n)
@@ -177,6 +178,21 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+var (
+	expiringMu sync.Mutex
+	expiring   = map[string]*pki{}
+)
+
+// signExpiring signs img with a new certificate valid for two more seconds,
+// remembered in expiring under the image.
+func signExpiring(t *testing.T, _ *testutil.Registry, img name.Digest) {
+	p := newPKI(t, "expiring", time.Now().Add(-time.Hour), time.Now().Add(2*time.Second))
+	p.sign(t, img, img, notation.MediaTypeJWS)
+	expiringMu.Lock()
+	expiring[img.String()] = p
+	expiringMu.Unlock()
 }
 
 func TestParseCertificates(t *testing.T) {
