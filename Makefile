@@ -39,7 +39,7 @@ test-e2e: tools ## e2e tests through a real kube-apiserver only
 	$(GO) test -count=1 -timeout 20m -v ./test/e2e/
 
 demo: ## the walkthrough: embedded registry, signed and unsigned images, signet verify and signet serve
-	$(GO) run ./cmd/signet demo
+	$(GO) run -ldflags "-s -w" ./cmd/signet demo
 
 demo-cluster: tools ## the walkthrough through a real kube-apiserver (builds it on first use)
 	SIGNET_DEMO_CLUSTER=1 $(GO) test -count=1 -timeout 30m -run TestDemoCluster -v ./test/e2e/ | grep -v -E '^(=== RUN|--- |PASS|ok )' 
