@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -48,6 +49,40 @@ func TestQuorum(t *testing.T) {
 		}
 		if why := q.Shortfall(tc.signers); !strings.Contains(why, tc.why) || (tc.ok && why != "") {
 			t.Errorf("Shortfall(%v) = %q, want %q", tc.signers, why, tc.why)
+		}
+	}
+}
+
+func TestAll(t *testing.T) {
+	t.Parallel()
+	pass := Func(func(context.Context, Image) (*Result, error) {
+		return &Result{Signers: []string{"k"}, Checks: []Check{{TrustRoot: "k", Passed: true}}}, nil
+	})
+	fail := Func(func(context.Context, Image) (*Result, error) { return &Result{}, Failf("bad signature") })
+	down := Func(func(context.Context, Image) (*Result, error) { return nil, Inconclusivef("registry down") })
+	tests := []struct {
+		members []Named
+		want    Outcome
+		has     []string
+		signers string
+	}{
+		{[]Named{{"a", pass}, {"b", pass}}, Verified, nil, "a/k,b/k"},
+		{[]Named{{"a", pass}, {"b", fail}}, Failed, []string{"validator b: bad signature"}, "a/k"},
+		{[]Named{{"a", down}, {"b", fail}}, Failed, []string{"validator b: bad signature", "validator a: registry down"}, ""},
+		{[]Named{{"a", pass}, {"b", down}}, Inconclusive, []string{"validator b: registry down"}, "a/k"},
+	}
+	for i, tc := range tests {
+		res, err := All(tc.members...).Verify(context.Background(), Image{})
+		if got := Classify(err); got != tc.want {
+			t.Errorf("%d: outcome %s, want %s (%v)", i, got, tc.want, err)
+		}
+		for _, h := range tc.has {
+			if err == nil || !strings.Contains(err.Error(), h) {
+				t.Errorf("%d: %v lacks %q", i, err, h)
+			}
+		}
+		if got := strings.Join(res.Signers, ","); got != tc.signers {
+			t.Errorf("%d: signers %q, want %q", i, got, tc.signers)
 		}
 	}
 }
