@@ -87,19 +87,7 @@ func TestPanicDenies(t *testing.T) {
 func TestRequestDeadline(t *testing.T) {
 	t.Parallel()
 	host := testutil.StalledServer(t)
-	doc, _ := policy.Parse([]byte(`apiVersion: signet.dev/v1alpha1
-kind: ImagePolicy
-validators:
-- name: c
-  type: cosign
-  trustRoots:
-  - name: k
-    key: |
-      -----BEGIN PUBLIC KEY-----
-      MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
-      -----END PUBLIC KEY-----
-rules: [{pattern: "` + host + `/**", validator: c}]
-`))
+	doc, _ := policy.Parse([]byte(testutil.Policy(testutil.NewKey(t).PEM, `- {pattern: "`+host+`/**", validator: signed}`)))
 	eng, err := policy.Compile(doc, registry.MustNew())
 	if err != nil {
 		t.Fatal(err)

@@ -111,6 +111,13 @@ func FreeAddr(t testing.TB) string {
 // WaitHTTP waits until url answers 200.
 func WaitHTTP(t testing.TB, client *http.Client, url string) {
 	t.Helper()
+	WaitStatus(t, client, url, http.StatusOK)
+}
+
+// WaitStatus waits until url answers with status code (401 for a registry
+// that requires authentication).
+func WaitStatus(t testing.TB, client *http.Client, url string, code int) {
+	t.Helper()
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -119,13 +126,13 @@ func WaitHTTP(t testing.TB, client *http.Client, url string) {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == code {
 				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not come up", url)
+	t.Fatalf("%s did not answer %d", url, code)
 }
 
 // Proc is a process started for a test.
@@ -319,20 +326,7 @@ http: {addr: `+addr+`, secret: test, tls: {certificate: `+filepath.Join(dir, "tl
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("https://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("secure registry %s did not come up", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	WaitStatus(t, client, "https://"+addr+"/v2/", http.StatusUnauthorized)
 	return &SecureRegistry{Proc: p, CAPEM: certPEM, User: "alice", Pass: "s3cret"}
 }
 

@@ -111,19 +111,6 @@ http: {addr: `+addr+`, secret: test}
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 	p := Start(t, cmd)
 	p.Host = addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("token registry %s did not come up", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	WaitStatus(t, nil, "http://"+addr+"/v2/", http.StatusUnauthorized)
 	return &SecureRegistry{Proc: p, CAPEM: certPEM, User: "alice", Pass: "s3cret"}
 }
