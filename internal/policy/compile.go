@@ -122,6 +122,7 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 			p.add(f+".name", "duplicate validator name %q (also validators[%d])", v.Name, out[v.Name].index)
 		}
 		spec := &validatorSpec{v: v, index: i, ok: true}
+		checkValidatorFields(f, v, p)
 		switch v.Type {
 		case TypeStatic:
 			if v.Approve == nil {
@@ -147,6 +148,24 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 		}
 	}
 	return out
+}
+
+// checkValidatorFields reports validator fields that do not apply to the
+// validator's type.
+func checkValidatorFields(f string, v Validator, p *problems) {
+	set := func(field string, ok bool, types ...string) {
+		if ok && !slices.Contains(types, v.Type) {
+			p.add(f+"."+field, "not allowed for a %s validator (only %s)", v.Type, strings.Join(types, ", "))
+		}
+	}
+	set("host", v.Host != "", TypeNotaryV1)
+	set("cert", v.Cert != "", TypeNotaryV1)
+	set("trustedRoot", v.TrustedRoot != "", TypeCosign)
+	set("trustedRootFile", v.TrustedRootFile != "", TypeCosign)
+	set("tuf", v.TUF != nil, TypeCosign)
+	if v.Auth != nil {
+		p.add(f+".auth", "is not supported yet")
+	}
 }
 
 func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.TrustRoot, []notation.TrustRoot) {
@@ -175,6 +194,10 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.Tr
 			if r, ok := compileCA(tf, tr, p); ok {
 				cas = append(cas, r)
 			}
+			continue
+		}
+		if tr.Keyless != nil {
+			p.add(tf+".keyless", "is not supported yet")
 			continue
 		}
 		if tr.Cert != "" || tr.TSCert != "" {
@@ -289,6 +312,13 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 // bindValidator builds the verifier a rule gets from one validator, with
 // the rule's options bound. It returns nil after reporting a problem.
 func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
+	switch spec.v.Type {
+	case TypeStatic, TypeCosign, TypeNotation:
+		if r.With.VerifyInTransparencyLog != nil || r.With.VerifySCT != nil || len(r.With.Delegations) > 0 {
+			p.add(f+".with", "verifyInTransparencyLog, verifySCT and delegations are not supported yet")
+			return nil
+		}
+	}
 	switch spec.v.Type {
 	case TypeStatic:
 		if r.With.TrustRoot != "" || r.With.Threshold != nil || len(r.With.Required) > 0 || r.With.VerificationLevel != "" || r.With.VerifyTimestamp != "" {

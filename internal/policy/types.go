@@ -11,6 +11,7 @@ const (
 	TypeStatic   = "static"
 	TypeCosign   = "cosign"
 	TypeNotation = "notation"
+	TypeNotaryV1 = "notaryv1"
 )
 
 // Modes say what happens to an image that is not verified.
@@ -65,20 +66,67 @@ type Metadata struct {
 // Validator is a named way of checking images.
 type Validator struct {
 	Name string `json:"name"`
-	// Type is "static", "cosign" or "notation".
+	// Type is "static", "cosign", "notation" or "notaryv1".
 	Type string `json:"type"`
 	// Approve is the decision of a static validator.
 	Approve *bool `json:"approve,omitempty"`
-	// TrustRoots are the keys a cosign validator trusts.
+	// Host is the URL of a notaryv1 validator's Notary server.
+	Host string `json:"host,omitempty"`
+	// Cert is the PEM CA certificate(s) of a private Notary server
+	// (notaryv1, optional; the system roots otherwise).
+	Cert string `json:"cert,omitempty"`
+	// TrustedRoot is a Sigstore trusted_root.json, inline, for cosign
+	// keyless trust roots of a private Sigstore instance.
+	TrustedRoot string `json:"trustedRoot,omitempty"`
+	// TrustedRootFile is the path of a Sigstore trusted_root.json.
+	TrustedRootFile string `json:"trustedRootFile,omitempty"`
+	// TUF fetches the trusted root from a Sigstore TUF repository (the
+	// public-good instance by default), lazily, on the first keyless
+	// verification; nothing is fetched at start-up.
+	TUF *TUF `json:"tuf,omitempty"`
+	// Auth names credentials for the registry (or Notary server) this
+	// validator reads signatures from.
+	Auth *Auth `json:"auth,omitempty"`
+	// TrustRoots are the keys, identities or CAs the validator trusts.
 	TrustRoots []TrustRoot `json:"trustRoots,omitempty"`
+}
+
+// TUF locates a Sigstore TUF repository.
+type TUF struct {
+	// Mirror is the repository URL. Default: the public-good instance,
+	// https://tuf-repo-cdn.sigstore.dev.
+	Mirror string `json:"mirror,omitempty"`
+	// Root is the repository's initial root.json, inline. Default: the
+	// public-good root embedded in signet.
+	Root string `json:"root,omitempty"`
+}
+
+// Auth names registry credentials.
+type Auth struct {
+	// SecretName is a Secret in signet's namespace, of type
+	// kubernetes.io/dockerconfigjson, or with username and password keys.
+	SecretName string `json:"secretName,omitempty"`
+}
+
+// Keyless is the certificate identity a cosign keyless signature must
+// carry: its OIDC issuer and subject (the certificate's SAN), each exact or
+// a regular expression.
+type Keyless struct {
+	Issuer       string `json:"issuer,omitempty"`
+	IssuerRegex  string `json:"issuerRegex,omitempty"`
+	Subject      string `json:"subject,omitempty"`
+	SubjectRegex string `json:"subjectRegex,omitempty"`
 }
 
 // TrustRoot is a named public key (cosign) or certificate authority
 // (notation).
 type TrustRoot struct {
 	Name string `json:"name"`
-	// Key is an inline PEM public key (cosign).
+	// Key is a public key (cosign: inline PEM, k8s://namespace/secret or a
+	// KMS URI; notaryv1: the pinned root key, inline PEM).
 	Key string `json:"key,omitempty"`
+	// Keyless is a cosign keyless identity (exclusive with Key).
+	Keyless *Keyless `json:"keyless,omitempty"`
 	// Cert is one or more PEM CA certificates (notation).
 	Cert string `json:"cert,omitempty"`
 	// TSCert is one or more PEM timestamping-authority root certificates
@@ -114,6 +162,15 @@ type RuleOptions struct {
 	// VerifyTimestamp is the Notation timestamp option: always (default)
 	// or afterCertExpiry.
 	VerifyTimestamp string `json:"verifyTimestamp,omitempty"`
+	// VerifyInTransparencyLog requires cosign signatures to be in a
+	// transparency log (keyless trust roots). Default: true.
+	VerifyInTransparencyLog *bool `json:"verifyInTransparencyLog,omitempty"`
+	// VerifySCT requires keyless certificates to carry a signed
+	// certificate timestamp from a CT log. Default: true.
+	VerifySCT *bool `json:"verifySCT,omitempty"`
+	// Delegations lists Notary v1 delegation roles (targets/releases, …)
+	// that must have signed the tag (notaryv1).
+	Delegations []string `json:"delegations,omitempty"`
 	// Mutate, when false, keeps images this rule matches as written
 	// instead of pinning them to the verified digest. Default: true.
 	Mutate *bool `json:"mutate,omitempty"`
