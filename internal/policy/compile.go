@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -101,9 +103,10 @@ type validatorSpec struct {
 	index int
 	// roots and nroots hold the parsed trust roots of cosign and notation
 	// validators; ok is false when any of them failed to parse.
-	roots  []cosign.TrustRoot
-	nroots []notation.TrustRoot
-	ok     bool
+	roots    []cosign.TrustRoot
+	nroots   []notation.TrustRoot
+	material cosign.Material // keyless cosign roots
+	ok       bool
 }
 
 func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
@@ -137,6 +140,9 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 			}
 			n := len(*p)
 			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, p)
+			if v.Type == TypeCosign {
+				spec.material = compileMaterial(f, v, spec.roots, p)
+			}
 			spec.ok = len(*p) == n
 		case "":
 			p.add(f+".type", "is required (%q, %q or %q)", TypeStatic, TypeCosign, TypeNotation)
@@ -196,15 +202,21 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.Tr
 			}
 			continue
 		}
+		if tr.Cert != "" || tr.TSCert != "" {
+			p.add(tf, "cert and tsCert are for notation validators; a cosign trust root has a key or a keyless identity")
+		}
 		if tr.Keyless != nil {
-			p.add(tf+".keyless", "is not supported yet")
+			if tr.Key != "" {
+				p.add(tf, "key and keyless are exclusive")
+				continue
+			}
+			if id, ok := compileIdentity(tf+".keyless", tr.Keyless, p); ok {
+				keys = append(keys, cosign.TrustRoot{Name: tr.Name, Identity: id})
+			}
 			continue
 		}
-		if tr.Cert != "" || tr.TSCert != "" {
-			p.add(tf, "cert and tsCert are for notation validators; a cosign trust root has a key")
-		}
 		if tr.Key == "" {
-			p.add(tf+".key", "is required (an inline PEM public key)")
+			p.add(tf+".key", "is required (an inline PEM public key), or a keyless identity")
 			continue
 		}
 		key, err := cosign.ParsePublicKey([]byte(tr.Key))
@@ -215,6 +227,88 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.Tr
 		keys = append(keys, cosign.TrustRoot{Name: tr.Name, Key: key})
 	}
 	return keys, cas
+}
+
+// compileIdentity checks a keyless identity: an issuer and a subject, each
+// exact or a regular expression.
+func compileIdentity(f string, k *Keyless, p *problems) (*cosign.Identity, bool) {
+	ok := true
+	pair := func(name, exact, re string) {
+		switch {
+		case exact == "" && re == "":
+			p.add(f, "%s or %sRegex is required", name, name)
+			ok = false
+		case exact != "" && re != "":
+			p.add(f, "%s and %sRegex are exclusive", name, name)
+			ok = false
+		case re != "":
+			if _, err := regexp.Compile(re); err != nil {
+				p.add(f+"."+name+"Regex", "invalid regular expression: %v", err)
+				ok = false
+			}
+		}
+	}
+	pair("issuer", k.Issuer, k.IssuerRegex)
+	pair("subject", k.Subject, k.SubjectRegex)
+	return &cosign.Identity{Issuer: k.Issuer, IssuerRegex: k.IssuerRegex, Subject: k.Subject, SubjectRegex: k.SubjectRegex}, ok
+}
+
+// compileMaterial checks where a cosign validator's keyless trust roots
+// get their Sigstore trusted material. Nothing is fetched: a TUF
+// repository is contacted on the first keyless verification.
+func compileMaterial(f string, v Validator, roots []cosign.TrustRoot, p *problems) cosign.Material {
+	keyless := slices.ContainsFunc(v.TrustRoots, func(tr TrustRoot) bool { return tr.Keyless != nil })
+	n := 0
+	for _, set := range []bool{v.TrustedRoot != "", v.TrustedRootFile != "", v.TUF != nil} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		p.add(f, "trustedRoot, trustedRootFile and tuf are exclusive")
+		return nil
+	case n == 0 && keyless:
+		p.add(f, "keyless trust roots need Sigstore trusted material: trustedRoot, trustedRootFile, or tuf: {} for the public-good instance")
+		return nil
+	case n == 1 && !keyless:
+		p.add(f, "trustedRoot, trustedRootFile and tuf apply to keyless trust roots only; validator %q has none", v.Name)
+		return nil
+	case n == 0:
+		return nil
+	}
+	switch {
+	case v.TrustedRoot != "":
+		tr, err := cosign.ParseTrustedRoot([]byte(v.TrustedRoot))
+		if err != nil {
+			p.add(f+".trustedRoot", "%v", err)
+			return nil
+		}
+		return cosign.StaticMaterial{TM: tr}
+	case v.TrustedRootFile != "":
+		b, err := os.ReadFile(v.TrustedRootFile)
+		if err != nil {
+			p.add(f+".trustedRootFile", "%v", err)
+			return nil
+		}
+		tr, err := cosign.ParseTrustedRoot(b)
+		if err != nil {
+			p.add(f+".trustedRootFile", "%s: %v", v.TrustedRootFile, err)
+			return nil
+		}
+		return cosign.StaticMaterial{TM: tr}
+	}
+	if v.TUF.Mirror != "" {
+		if u, err := url.Parse(v.TUF.Mirror); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add(f+".tuf.mirror", "must be an http(s) URL, got %q", v.TUF.Mirror)
+			return nil
+		}
+	}
+	if v.TUF.Root != "" && !json.Valid([]byte(v.TUF.Root)) {
+		p.add(f+".tuf.root", "must be a TUF root.json document")
+		return nil
+	}
+	return cosign.TUFMaterial(v.TUF.Mirror, []byte(v.TUF.Root))
 }
 
 // compileCA parses a notation trust root's certificates.
@@ -313,9 +407,16 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 // the rule's options bound. It returns nil after reporting a problem.
 func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
 	switch spec.v.Type {
+	case TypeStatic, TypeNotation:
+		if r.With.VerifyInTransparencyLog != nil || r.With.VerifySCT != nil {
+			p.add(f+".with", "verifyInTransparencyLog and verifySCT apply to cosign validators only (validator %q is %s)", spec.v.Name, spec.v.Type)
+			return nil
+		}
+	}
+	switch spec.v.Type {
 	case TypeStatic, TypeCosign, TypeNotation:
-		if r.With.VerifyInTransparencyLog != nil || r.With.VerifySCT != nil || len(r.With.Delegations) > 0 {
-			p.add(f+".with", "verifyInTransparencyLog, verifySCT and delegations are not supported yet")
+		if len(r.With.Delegations) > 0 {
+			p.add(f+".with.delegations", "applies to notaryv1 validators only (validator %q is %s)", spec.v.Name, spec.v.Type)
 			return nil
 		}
 	}
@@ -343,7 +444,11 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *probl
 		var v verify.Verifier
 		var err error
 		if spec.v.Type == TypeCosign {
-			v, err = cosign.New(reg, spec.roots, q)
+			v, err = cosign.New(reg, spec.roots, q, cosign.Options{
+				Material: spec.material,
+				TLog:     r.With.VerifyInTransparencyLog == nil || *r.With.VerifyInTransparencyLog,
+				SCT:      r.With.VerifySCT == nil || *r.With.VerifySCT,
+			})
 		} else {
 			v, err = notation.New(reg, spec.nroots, q, opts)
 		}

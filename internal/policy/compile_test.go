@@ -115,6 +115,48 @@ rules:
 			`rules[0]: validator and validators are exclusive`,
 			`rules[1].validators[1]: unknown validator "zz"`,
 			`rules[2].validators[1]: duplicate validator "a"`}},
+		{"keyless errors", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: kl
+  type: cosign
+  trustRoots:
+  - {name: a, keyless: {issuer: "https://i"}}
+  - {name: b, keyless: {issuer: "https://i", issuerRegex: "x", subject: s}}
+  - {name: c, keyless: {issuer: "https://i", subjectRegex: "("}}
+- name: tr
+  type: cosign
+  trustedRoot: "{}"
+  trustRoots: [{name: a, keyless: {issuer: "https://i", subject: s}}]
+- name: both
+  type: cosign
+  trustedRootFile: /nonexistent/trusted-root.json
+  tuf: {}
+  trustRoots: [{name: a, keyless: {issuer: "https://i", subject: s}}]
+- name: file
+  type: cosign
+  trustedRootFile: /nonexistent/trusted-root.json
+  trustRoots: [{name: a, keyless: {issuer: "https://i", subject: s}}]
+- name: mirror
+  type: cosign
+  tuf: {mirror: "ftp://x"}
+  trustRoots: [{name: a, keyless: {issuer: "https://i", subject: s}}]
+- {name: st, type: static, approve: true}
+- {name: nt, type: notation, tuf: {}, trustRoots: [{name: a, cert: x}]}
+rules:
+- {pattern: "a/*", validator: kl, with: {trustRoot: a}}
+- {pattern: "b/*", validator: st, with: {verifySCT: false}}`, []string{
+			`validators[0]: keyless trust roots need Sigstore trusted material`,
+			`validators[0].trustRoots[0].keyless: subject or subjectRegex is required`,
+			`validators[0].trustRoots[1].keyless: issuer and issuerRegex are exclusive`,
+			`validators[0].trustRoots[2].keyless.subjectRegex: invalid regular expression`,
+			`validators[1].trustedRoot: parsing Sigstore trusted root`,
+			`validators[2]: trustedRoot, trustedRootFile and tuf are exclusive`,
+			`validators[3].trustedRootFile: open /nonexistent/trusted-root.json`,
+			`validators[4].tuf.mirror: must be an http(s) URL`,
+			`validators[6].tuf: not allowed for a notation validator`,
+			`rules[1].with: verifyInTransparencyLog and verifySCT apply to cosign validators only`}},
 		{"no rules", `
 apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy

@@ -2,12 +2,15 @@ package cosign
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -72,8 +75,7 @@ func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([
 		if err != nil {
 			return nil, source, err
 		}
-		b64 := desc.Annotations["dev.cosignproject.cosign/signature"]
-		s, err := static.NewSignature(payload, b64, static.WithAnnotations(desc.Annotations))
+		s, err := layerSignature(payload, desc.Annotations)
 		if err != nil {
 			out = append(out, legacySig{source: src})
 			continue
@@ -81,6 +83,32 @@ func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([
 		out = append(out, legacySig{source: src, sig: s})
 	}
 	return out, source, nil
+}
+
+// layerSignature rebuilds a legacy signature from its payload and the
+// layer's annotations: the signature, and for keyless signatures the
+// certificate chain, the Rekor bundle and an RFC 3161 timestamp.
+func layerSignature(payload []byte, ann map[string]string) (oci.Signature, error) {
+	ann = maps.Clone(ann) // the options below write into it
+	opts := []static.Option{static.WithAnnotations(ann)}
+	if cert := ann[static.CertificateAnnotationKey]; cert != "" {
+		opts = append(opts, static.WithCertChain([]byte(cert), []byte(ann[static.ChainAnnotationKey])))
+	}
+	if b := ann[static.BundleAnnotationKey]; b != "" {
+		rb := &cbundle.RekorBundle{}
+		if err := json.Unmarshal([]byte(b), rb); err != nil {
+			return nil, fmt.Errorf("invalid Rekor bundle annotation: %w", err)
+		}
+		opts = append(opts, static.WithBundle(rb))
+	}
+	if t := ann[static.RFC3161TimestampAnnotationKey]; t != "" {
+		ts := &cbundle.RFC3161Timestamp{}
+		if err := json.Unmarshal([]byte(t), ts); err != nil {
+			return nil, fmt.Errorf("invalid RFC 3161 timestamp annotation: %w", err)
+		}
+		opts = append(opts, static.WithRFC3161Timestamp(ts))
+	}
+	return static.NewSignature(payload, ann[static.SignatureAnnotationKey], opts...)
 }
 
 // referrerBundle is one Sigstore bundle attached to the image.

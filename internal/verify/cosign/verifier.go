@@ -12,7 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	cosignverify "github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/sigstore-go/pkg/root"
+	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 
@@ -30,45 +30,172 @@ type Registry interface {
 	Options(ctx context.Context) []remote.Option
 }
 
-// TrustRoot is a named public key.
+// TrustRoot is a named public key or keyless identity.
 type TrustRoot struct {
 	Name string
-	Key  signature.Verifier
-	// bundles verifies Sigstore bundles signed by Key.
+	// Key is a public key known when the policy is compiled.
+	Key signature.Verifier
+	// KeyRef is a public key resolved when first needed (a Kubernetes
+	// Secret, a KMS key). Exclusive with Key.
+	KeyRef KeySource
+	// Identity makes the trust root keyless: signatures must carry a
+	// Fulcio certificate for this identity, checked against the
+	// validator's Material.
+	Identity *Identity
+}
+
+// Identity is a keyless signer: the certificate's OIDC issuer and subject
+// alternative name, each exact or a regular expression (at least one of
+// each pair is set; the policy compiler checks it).
+type Identity struct {
+	Issuer, IssuerRegex, Subject, SubjectRegex string
+}
+
+// KeySource resolves a public key when a verification needs it.
+type KeySource interface {
+	Verifier(ctx context.Context) (signature.Verifier, error)
+	// String names the key for messages (never secret material).
+	String() string
+}
+
+// Options are a rule's cosign settings.
+type Options struct {
+	// Material is the Sigstore trusted material of keyless trust roots.
+	Material Material
+	// TLog requires keyless signatures to carry a verified transparency
+	// log entry.
+	TLog bool
+	// SCT requires keyless certificates to carry a verified signed
+	// certificate timestamp.
+	SCT bool
+}
+
+// Verifier checks cosign signatures against a quorum of trust roots.
+type Verifier struct {
+	reg    Registry
+	roots  []bound
+	quorum verify.Quorum
+	opts   Options
+}
+
+// bound is a trust root ready for verification.
+type bound struct {
+	TrustRoot
+	identity sgverify.CertificateIdentity
+	// bundles verifies Sigstore bundles signed by a static Key.
 	bundles *sgverify.Verifier
 }
 
-// Verifier checks cosign key signatures against a quorum of trust roots.
-type Verifier struct {
-	reg    Registry
-	roots  []TrustRoot
-	quorum verify.Quorum
-}
-
 // New returns a Verifier. roots must be non-empty and q.Roots must name only
-// roots in it; the policy compiler guarantees both.
-func New(reg Registry, roots []TrustRoot, q verify.Quorum) (*Verifier, error) {
+// roots in it; keyless roots need opts.Material. The policy compiler
+// guarantees all three.
+func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verifier, error) {
 	if len(roots) == 0 {
 		return nil, errors.New("no trust roots")
 	}
-	v := &Verifier{reg: reg, quorum: q}
-	for _, r := range roots {
-		if !slices.Contains(q.Roots, r.Name) {
+	v := &Verifier{reg: reg, quorum: q, opts: opts}
+	for _, tr := range roots {
+		if !slices.Contains(q.Roots, tr.Name) {
 			continue
 		}
-		key := root.NewExpiringKey(r.Key, time.Time{}, time.Time{})
-		tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return key, nil })
-		// Key signatures without a transparency log carry no trusted time,
-		// so none is required (cosign's own choice for --key with
-		// --insecure-ignore-tlog).
-		bv, err := sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps())
-		if err != nil {
-			return nil, fmt.Errorf("trust root %q: %w", r.Name, err)
+		r := bound{TrustRoot: tr}
+		switch {
+		case tr.Identity != nil:
+			if opts.Material == nil {
+				return nil, fmt.Errorf("trust root %q is keyless but no Sigstore trusted root is configured", tr.Name)
+			}
+			id, err := sgverify.NewShortCertificateIdentity(tr.Identity.Issuer, tr.Identity.IssuerRegex, tr.Identity.Subject, tr.Identity.SubjectRegex)
+			if err != nil {
+				return nil, fmt.Errorf("trust root %q: %w", tr.Name, err)
+			}
+			r.identity = id
+		case tr.Key != nil:
+			bv, err := keyBundleVerifier(tr.Key)
+			if err != nil {
+				return nil, fmt.Errorf("trust root %q: %w", tr.Name, err)
+			}
+			r.bundles = bv
+		case tr.KeyRef == nil:
+			return nil, fmt.Errorf("trust root %q has neither a key nor an identity", tr.Name)
 		}
-		r.bundles = bv
 		v.roots = append(v.roots, r)
 	}
 	return v, nil
+}
+
+// keyBundleVerifier verifies Sigstore bundles signed by one public key.
+func keyBundleVerifier(key signature.Verifier) (*sgverify.Verifier, error) {
+	ek := sgroot.NewExpiringKey(key, time.Time{}, time.Time{})
+	tm := sgroot.NewTrustedPublicKeyMaterial(func(string) (sgroot.TimeConstrainedVerifier, error) { return ek, nil })
+	// Key signatures without a transparency log carry no trusted time,
+	// so none is required (cosign's own choice for --key with
+	// --insecure-ignore-tlog).
+	return sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps())
+}
+
+// active is a trust root's material for one verification.
+type active struct {
+	*bound
+	key      signature.Verifier     // Key, or KeyRef resolved
+	bundles  *sgverify.Verifier     // verifies bundles for key or identity
+	material sgroot.TrustedMaterial // keyless roots
+}
+
+// prepare resolves what each trust root needs for this verification: keys
+// held elsewhere and the Sigstore trusted material. A root whose material
+// cannot be had is reported and skipped; its error makes a shortfall
+// inconclusive rather than failed.
+func (v *Verifier) prepare(ctx context.Context, res *verify.Result) ([]active, []error) {
+	var out []active
+	var errs []error
+	var tm sgroot.TrustedMaterial
+	var tmErr error
+	var kv *sgverify.Verifier
+	for i := range v.roots {
+		r := &v.roots[i]
+		a := active{bound: r, key: r.Key, bundles: r.bundles}
+		switch {
+		case r.Identity != nil:
+			if tm == nil && tmErr == nil {
+				if tm, tmErr = v.opts.Material.TrustedMaterial(ctx); tmErr == nil {
+					kv, tmErr = keylessBundleVerifier(tm, v.opts)
+				}
+			}
+			if tmErr != nil {
+				res.Add(verify.Check{TrustRoot: r.Name, Reason: "no Sigstore trusted material: " + tmErr.Error()})
+				errs = append(errs, tmErr)
+				continue
+			}
+			a.material, a.bundles = tm, kv
+		case r.KeyRef != nil:
+			key, err := r.KeyRef.Verifier(ctx)
+			if err == nil {
+				a.bundles, err = keyBundleVerifier(key)
+			}
+			if err != nil {
+				res.Add(verify.Check{TrustRoot: r.Name, Reason: fmt.Sprintf("could not load key %s: %v", r.KeyRef, err)})
+				errs = append(errs, fmt.Errorf("trust root %q: key %s: %w", r.Name, r.KeyRef, err))
+				continue
+			}
+			a.key = key
+		}
+		out = append(out, a)
+	}
+	return out, errs
+}
+
+// keylessBundleVerifier verifies Sigstore bundles against trusted material:
+// a Fulcio chain, an observer timestamp (transparency log integrated time
+// or RFC 3161), and the log entry and SCT unless the rule waives them.
+func keylessBundleVerifier(tm sgroot.TrustedMaterial, o Options) (*sgverify.Verifier, error) {
+	opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	if o.TLog {
+		opts = append(opts, sgverify.WithTransparencyLog(1))
+	}
+	if o.SCT {
+		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
+	}
+	return sgverify.NewVerifier(tm, opts...)
 }
 
 // Verify implements verify.Verifier.
@@ -82,7 +209,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	ref := img.Ref.String()
 	signers := map[string]bool{}
 	found := 0
-	var fetchErrs []error
+	roots, fetchErrs := v.prepare(ctx, res)
 
 	legacy, tag, err := fetchLegacy(ctx, img.Ref, ropts)
 	if err != nil {
@@ -91,7 +218,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	}
 	found += len(legacy)
 	for _, s := range legacy {
-		v.checkLegacy(ctx, res, signers, s, hash)
+		v.checkLegacy(ctx, res, roots, signers, s, hash)
 	}
 
 	if !v.quorum.Satisfied(keys(signers)) {
@@ -102,7 +229,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		}
 		found += len(bundles)
 		for _, b := range bundles {
-			v.checkBundle(res, signers, b, hash)
+			v.checkBundle(res, roots, signers, b, hash)
 		}
 	}
 
@@ -112,34 +239,45 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	}
 	tried := "trust roots [" + strings.Join(v.quorum.Roots, ", ") + "]"
 	if len(fetchErrs) > 0 {
-		// Signatures that could not be read might have satisfied the
-		// quorum: the answer is unknown, not "no".
-		return res, &verify.InconclusiveError{Reason: "could not read all signatures", Err: errors.Join(fetchErrs...)}
+		// Signatures that could not be read, or roots whose keys could not
+		// be loaded, might have satisfied the quorum: the answer is
+		// unknown, not "no".
+		return res, &verify.InconclusiveError{Reason: "could not check all signatures", Err: errors.Join(fetchErrs...)}
 	}
 	if found == 0 {
-		return res, verify.Failf("no cosign signatures found for %s (looked for a .sig tag and OCI referrers); sign it with a key of %s", ref, tried)
+		return res, verify.Failf("no cosign signatures found for %s (looked for a .sig tag and OCI referrers); sign it with %s", ref, tried)
 	}
 	return res, verify.Failf("%s; %d signature(s) found, checked against %s", v.quorum.Shortfall(res.Signers), found, tried)
 }
 
 // checkLegacy tests one legacy signature against every trust root that has
 // not yet produced a valid signature.
-func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, signers map[string]bool, s legacySig, hash v1.Hash) {
+func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []active, signers map[string]bool, s legacySig, hash v1.Hash) {
 	if s.sig == nil {
 		res.Add(verify.Check{Signature: s.source, Reason: "malformed signature layer (missing annotation or oversized payload)"})
 		return
 	}
-	for _, r := range v.roots {
+	for _, r := range roots {
 		if signers[r.Name] {
 			continue
 		}
-		co := &cosignverify.CheckOpts{
-			SigVerifier:   r.Key,
-			IgnoreTlog:    true,
-			ClaimVerifier: cosignverify.SimpleClaimVerifier,
+		co := &cosignverify.CheckOpts{ClaimVerifier: cosignverify.SimpleClaimVerifier}
+		if r.Identity != nil {
+			co.TrustedMaterial = r.material
+			co.Identities = []cosignverify.Identity{{
+				Issuer: r.Identity.Issuer, IssuerRegExp: r.Identity.IssuerRegex,
+				Subject: r.Identity.Subject, SubjectRegExp: r.Identity.SubjectRegex,
+			}}
+			// The log entry is checked offline, from the bundle cosign
+			// stores with the signature; signet never queries Rekor.
+			co.IgnoreTlog, co.Offline = !v.opts.TLog, true
+			co.IgnoreSCT = !v.opts.SCT
+			co.UseSignedTimestamps = true
+		} else {
+			co.SigVerifier, co.IgnoreTlog = r.key, true
 		}
 		if _, err := cosignverify.VerifyImageSignature(ctx, s.sig, hash, co); err != nil {
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: legacyReason(err)})
+			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: legacyReason(err, r.Identity != nil)})
 			continue
 		}
 		signers[r.Name] = true
@@ -147,17 +285,22 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, signers 
 	}
 }
 
-func legacyReason(err error) string {
+func legacyReason(err error, keyless bool) string {
 	msg := err.Error()
-	if strings.Contains(msg, "invalid or missing digest in claim") {
+	switch {
+	case strings.Contains(msg, "invalid or missing digest in claim"):
 		return "signature is valid but signs another image (" + msg + ")"
+	case keyless && strings.Contains(msg, "offline verification failed"):
+		return "no transparency log entry stored with the signature (signed with --tlog-upload=false?)"
+	case keyless:
+		return "signature does not verify for this identity: " + msg
 	}
 	return "signature does not verify with this key: " + msg
 }
 
 // checkBundle tests one Sigstore bundle against every trust root that has
 // not yet produced a valid signature.
-func (v *Verifier) checkBundle(res *verify.Result, signers map[string]bool, b referrerBundle, hash v1.Hash) {
+func (v *Verifier) checkBundle(res *verify.Result, roots []active, signers map[string]bool, b referrerBundle, hash v1.Hash) {
 	if b.bundle == nil {
 		res.Add(verify.Check{Signature: b.source, Reason: b.err.Error()})
 		return
@@ -167,14 +310,19 @@ func (v *Verifier) checkBundle(res *verify.Result, signers map[string]bool, b re
 		res.Add(verify.Check{Signature: b.source, Reason: "invalid digest: " + err.Error()})
 		return
 	}
-	policy := sgverify.NewPolicy(sgverify.WithArtifactDigest(hash.Algorithm, digest), sgverify.WithKey())
-	for _, r := range v.roots {
+	for _, r := range roots {
 		if signers[r.Name] {
 			continue
 		}
+		what := "key"
+		identity := sgverify.WithKey()
+		if r.Identity != nil {
+			what, identity = "identity", sgverify.WithCertificateIdentity(r.identity)
+		}
+		policy := sgverify.NewPolicy(sgverify.WithArtifactDigest(hash.Algorithm, digest), identity)
 		out, err := r.bundles.Verify(b.bundle, policy)
 		if err != nil {
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle does not verify with this key: " + err.Error()})
+			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle does not verify for this " + what + ": " + err.Error()})
 			continue
 		}
 		if out.Statement == nil || out.Statement.GetPredicateType() != SignPredicateType {
@@ -182,7 +330,7 @@ func (v *Verifier) checkBundle(res *verify.Result, signers map[string]bool, b re
 			if out.Statement != nil {
 				pt = out.Statement.GetPredicateType()
 			}
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: fmt.Sprintf("bundle is signed by this key but is not an image signature (predicate type %s)", pt)})
+			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: fmt.Sprintf("bundle is signed by this %s but is not an image signature (predicate type %s)", what, pt)})
 			continue
 		}
 		signers[r.Name] = true

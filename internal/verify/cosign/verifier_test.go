@@ -31,7 +31,7 @@ func newVerifier(t *testing.T, keys []*testutil.Key, q verify.Quorum) *cosign.Ve
 		}
 	}
 	q.Threshold = max(q.Threshold, 1)
-	v, err := cosign.New(registry.MustNew(), roots, q)
+	v, err := cosign.New(registry.MustNew(), roots, q, cosign.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
