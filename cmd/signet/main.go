@@ -1,9 +1,10 @@
 // Command signet verifies container image signatures against a policy, from
-// the command line and (later) as a Kubernetes admission webhook.
+// the command line and as a Kubernetes admission webhook.
 package main
 
 import (
 	"context"
+	_ "github.com/signet-dev/signet/internal/keysource/kmsproviders" // awskms://, gcpkms://, azurekms://, hashivault:// keys
 	"os"
 	"os/signal"
 	"syscall"

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/cosign"
 	"github.com/signet-dev/signet/internal/verify/notation"
@@ -49,7 +50,11 @@ func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m ==
 // Compile checks a document's meaning and builds an Engine. Every problem is
 // reported, each with its field path. reg is used by the engine at
 // evaluation time only: Compile makes no network request.
-func Compile(doc *Document, reg Registry) (*Engine, error) {
+func Compile(doc *Document, reg Registry, opts ...Option) (*Engine, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var p problems
 	if doc == nil {
 		p.add("", "policy is empty")
@@ -75,7 +80,7 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 	if pinning != PinAll && pinning != PinPodsOnly && pinning != PinNone {
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
-	validators := compileValidators(doc.Validators, &p)
+	validators := compileValidators(doc.Validators, &cfg, &p)
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
 	}
@@ -97,6 +102,18 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning}, nil
 }
 
+// Option configures Compile.
+type Option func(*config)
+
+type config struct {
+	secrets keysource.Secrets
+}
+
+// WithSecrets lets trust roots name keys held in Kubernetes Secrets
+// (k8s://namespace/name). Without it such keys fail to resolve, with an
+// explanation, when a verification needs them.
+func WithSecrets(s keysource.Secrets) Option { return func(c *config) { c.secrets = s } }
+
 // validatorSpec is a checked validator, ready to be bound to rules.
 type validatorSpec struct {
 	v     Validator
@@ -109,7 +126,7 @@ type validatorSpec struct {
 	ok       bool
 }
 
-func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
+func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*validatorSpec {
 	out := map[string]*validatorSpec{}
 	if len(vs) == 0 {
 		p.add("validators", "at least one validator is required")
@@ -139,7 +156,7 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 				p.add(f+".approve", "only allowed for a static validator")
 			}
 			n := len(*p)
-			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, p)
+			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, cfg, p)
 			if v.Type == TypeCosign {
 				spec.material = compileMaterial(f, v, spec.roots, p)
 			}
@@ -174,7 +191,7 @@ func checkValidatorFields(f string, v Validator, p *problems) {
 	}
 }
 
-func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.TrustRoot, []notation.TrustRoot) {
+func compileTrustRoots(f, typ string, trs []TrustRoot, cfg *config, p *problems) ([]cosign.TrustRoot, []notation.TrustRoot) {
 	if len(trs) == 0 {
 		p.add(f+".trustRoots", "at least one trust root is required")
 		return nil, nil
@@ -216,7 +233,16 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, p *problems) ([]cosign.Tr
 			continue
 		}
 		if tr.Key == "" {
-			p.add(tf+".key", "is required (an inline PEM public key), or a keyless identity")
+			p.add(tf+".key", "is required (an inline PEM public key, k8s://namespace/secret or a KMS URI), or a keyless identity")
+			continue
+		}
+		if keysource.IsRef(tr.Key) {
+			src, err := keysource.New(tr.Key, cfg.secrets, cosign.ParsePublicKey)
+			if err != nil {
+				p.add(tf+".key", "%v", err)
+				continue
+			}
+			keys = append(keys, cosign.TrustRoot{Name: tr.Name, KeyRef: src})
 			continue
 		}
 		key, err := cosign.ParsePublicKey([]byte(tr.Key))

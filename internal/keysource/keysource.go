@@ -1,0 +1,186 @@
+package keysource
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/kms"
+	"github.com/sigstore/sigstore/pkg/signature/options"
+
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// KMSSchemes are the KMS URI schemes signet accepts.
+var KMSSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
+
+// SecretScheme prefixes keys held in Kubernetes Secrets.
+const SecretScheme = "k8s://"
+
+// DefaultSecretKey is the Secret data key read when the reference names
+// none: cosign's own (`cosign generate-key-pair k8s://…` writes it).
+const DefaultSecretKey = "cosign.pub"
+
+// Timings.
+const (
+	// TTL is how long a resolved key is used before it is resolved again.
+	TTL = 5 * time.Minute
+	// RetryAfter is how long a failure is remembered.
+	RetryAfter = 10 * time.Second
+)
+
+// Secrets reads Kubernetes Secrets.
+type Secrets interface {
+	Get(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
+// ParseKey turns a public key (PEM) into a verifier.
+type ParseKey func(pemBytes []byte) (signature.Verifier, error)
+
+// IsRef says whether key is a reference this package resolves rather than
+// an inline PEM key.
+func IsRef(key string) bool {
+	return strings.HasPrefix(key, SecretScheme) || slices.ContainsFunc(KMSSchemes, func(s string) bool { return strings.HasPrefix(key, s) }) ||
+		(strings.Contains(key, "://") && !strings.Contains(key, "-----BEGIN"))
+}
+
+// Source is a lazily resolved public key.
+type Source struct {
+	ref     string
+	resolve func(ctx context.Context) (signature.Verifier, error)
+
+	mu       sync.Mutex
+	key      signature.Verifier
+	at       time.Time
+	err      error
+	inflight chan struct{}
+}
+
+// New checks ref and returns its Source. secrets may be nil (no cluster
+// access): a k8s:// key then fails to resolve with an explanation.
+func New(ref string, secrets Secrets, parse ParseKey) (*Source, error) {
+	s := &Source{ref: ref}
+	switch {
+	case strings.HasPrefix(ref, SecretScheme):
+		ns, name, key, err := parseSecretRef(ref)
+		if err != nil {
+			return nil, err
+		}
+		s.resolve = func(ctx context.Context) (signature.Verifier, error) {
+			if secrets == nil {
+				return nil, errors.New("k8s:// keys are read through the Kubernetes API, which is not available here (signet verify: pass --kubeconfig)")
+			}
+			data, err := secrets.Get(ctx, ns, name)
+			if err != nil {
+				return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
+			}
+			pem, ok := data[key]
+			if !ok {
+				return nil, fmt.Errorf("Secret %s/%s has no key %q", ns, name, key)
+			}
+			return parse(pem)
+		}
+	case slices.ContainsFunc(KMSSchemes, func(p string) bool { return strings.HasPrefix(ref, p) }):
+		if len(ref) == strings.Index(ref, "://")+3 {
+			return nil, fmt.Errorf("KMS reference %q names no key", ref)
+		}
+		s.resolve = func(ctx context.Context) (signature.Verifier, error) {
+			sv, err := kms.Get(ctx, ref, crypto.SHA256)
+			if err != nil {
+				var nf *kms.ProviderNotFoundError
+				if errors.As(err, &nf) {
+					return nil, fmt.Errorf("no KMS provider for %s in this build", ref)
+				}
+				return nil, fmt.Errorf("KMS provider: %w", err)
+			}
+			pub, err := sv.PublicKey(options.WithContext(ctx))
+			if err != nil {
+				return nil, fmt.Errorf("fetching the public key from the KMS provider (unreachable or not authorised?): %w", err)
+			}
+			pemBytes, err := marshalPEM(pub)
+			if err != nil {
+				return nil, err
+			}
+			return parse(pemBytes)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported key reference %q: want an inline PEM key, %s<namespace>/<secret>[/<key>] or a KMS URI (%s)", ref, SecretScheme, strings.Join(KMSSchemes, ", "))
+	}
+	return s, nil
+}
+
+// String names the key (its reference; never material).
+func (s *Source) String() string { return s.ref }
+
+// Verifier returns the key, resolving it if needed. It waits no longer than
+// ctx allows; a resolution that outlives ctx goes on and serves later
+// calls. Errors are *verify.InconclusiveError.
+func (s *Source) Verifier(ctx context.Context) (signature.Verifier, error) {
+	s.mu.Lock()
+	now := time.Now()
+	if s.key != nil && now.Sub(s.at) < TTL {
+		k := s.key
+		s.mu.Unlock()
+		return k, nil
+	}
+	if s.err != nil && now.Sub(s.at) < RetryAfter {
+		err := s.err
+		s.mu.Unlock()
+		return nil, err
+	}
+	if s.inflight == nil {
+		s.inflight = make(chan struct{})
+		go s.run(s.inflight)
+	}
+	done := s.inflight
+	s.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, &verify.InconclusiveError{Reason: "key " + s.ref + " not resolved in time", Err: ctx.Err()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key != nil {
+		return s.key, nil
+	}
+	return nil, s.err
+}
+
+// resolveTimeout bounds one background resolution.
+const resolveTimeout = 30 * time.Second
+
+func (s *Source) run(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	k, err := s.resolve(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.at = time.Now()
+	if err != nil {
+		s.key, s.err = nil, &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: err}
+	} else {
+		s.key, s.err = k, nil
+	}
+	s.inflight = nil
+	close(done)
+}
+
+// parseSecretRef splits k8s://namespace/name[/key].
+func parseSecretRef(ref string) (ns, name, key string, err error) {
+	parts := strings.Split(strings.TrimPrefix(ref, SecretScheme), "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return "", "", "", fmt.Errorf("invalid Secret reference %q: want %s<namespace>/<secret>[/<key>]", ref, SecretScheme)
+	}
+	key = DefaultSecretKey
+	if len(parts) == 3 {
+		key = parts[2]
+	}
+	return parts[0], parts[1], key, nil
+}
