@@ -48,9 +48,9 @@ func TestKeyless(t *testing.T) {
 			}
 		}
 	}
-	bundle := func(s *fixture.Sigstore, id, iss string) func(*testing.T, name.Digest) {
+	bundle := func(s *fixture.Sigstore, id, iss string, o ...fixture.KeylessOptions) func(*testing.T, name.Digest) {
 		return func(t *testing.T, img name.Digest) {
-			if _, err := s.AttachKeylessBundle(img, id, iss, fixture.Statement(img, cosign.SignPredicateType)); err != nil {
+			if _, err := s.AttachKeylessBundle(img, id, iss, fixture.Statement(img, cosign.SignPredicateType), append(o, fixture.KeylessOptions{})[0]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -77,10 +77,17 @@ func TestKeyless(t *testing.T) {
 		{name: "legacy tampered tlog entry", id: exact, setup: legacy(ss, alice, issuer, fixture.KeylessOptions{TamperTlog: true}), want: verify.Failed},
 		{name: "legacy without tlog entry", id: exact, setup: legacy(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true}), want: verify.Failed, checkIn: "no transparency log entry"},
 		{name: "legacy without tlog entry, tlog waived", id: exact, noTlog: true, setup: legacy(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true}), want: verify.Verified},
+		{name: "legacy TSA timestamp instead of tlog entry", id: exact, noTlog: true, setup: legacy(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true, TSA: true}), want: verify.Verified},
+		{name: "legacy TSA timestamp from an untrusted TSA", id: exact, noTlog: true, setup: legacy(other, alice, issuer, fixture.KeylessOptions{NoTlog: true, TSA: true}), want: verify.Failed},
+		{name: "legacy TSA timestamp and tlog entry", id: exact, setup: legacy(ss, alice, issuer, fixture.KeylessOptions{TSA: true}), want: verify.Verified},
 		{name: "legacy SCT required but absent", id: exact, sct: true, setup: legacy(ss, alice, issuer, fixture.KeylessOptions{}), want: verify.Failed, checkIn: "SCT"},
 		{name: "bundle SCT required but absent", id: exact, sct: true, setup: bundle(ss, alice, issuer), want: verify.Failed},
 		{name: "bundle identity match", id: exact, setup: bundle(ss, alice, issuer), want: verify.Verified},
 		{name: "bundle other subject", id: exact, setup: bundle(ss, bob, issuer), want: verify.Failed, checkIn: "bundle does not verify for this identity"},
+		{name: "bundle tampered tlog entry", id: exact, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{TamperTlog: true}), want: verify.Failed},
+		{name: "bundle without tlog entry", id: exact, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true, TSA: true}), want: verify.Failed},
+		{name: "bundle TSA timestamp instead of tlog entry, tlog waived", id: exact, noTlog: true, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true, TSA: true}), want: verify.Verified},
+		{name: "bundle without tlog entry or timestamp", id: exact, noTlog: true, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true}), want: verify.Failed},
 		{name: "bundle untrusted CA", id: exact, setup: bundle(other, alice, issuer), want: verify.Failed},
 		{name: "unsigned", id: exact, setup: func(*testing.T, name.Digest) {}, want: verify.Failed, wantIn: "no cosign signatures"},
 	}

@@ -276,13 +276,27 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 		} else {
 			co.SigVerifier, co.IgnoreTlog = r.key, true
 		}
-		if _, err := cosignverify.VerifyImageSignature(ctx, s.sig, hash, co); err != nil {
+		if err := verifyLegacy(ctx, s, hash, co); err != nil {
 			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: legacyReason(err, r.Identity != nil)})
 			continue
 		}
 		signers[r.Name] = true
 		res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Passed: true, Reason: "valid signature for " + hash.String()})
 	}
+}
+
+// verifyLegacy calls cosign's verification, turning a panic into a failed
+// check: cosign v2.6.5 indexes an empty slice when every RFC 3161
+// timestamp on a signature fails to verify, so a signature stamped by an
+// untrusted TSA would otherwise crash the verification.
+func verifyLegacy(ctx context.Context, s legacySig, hash v1.Hash, co *cosignverify.CheckOpts) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("signature rejected: cosign verification failed on malformed or untrusted content (%v)", r)
+		}
+	}()
+	_, err = cosignverify.VerifyImageSignature(ctx, s.sig, hash, co)
+	return err
 }
 
 func legacyReason(err error, keyless bool) string {
