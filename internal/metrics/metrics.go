@@ -20,6 +20,10 @@ type Metrics struct {
 	verifications *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	policyInfo    *prometheus.GaugeVec
+	cache         *prometheus.CounterVec
+	joins         prometheus.Counter
+	verifyLatency *prometheus.HistogramVec
+	registryReqs  *prometheus.CounterVec
 }
 
 // New registers signet's collectors, plus the Go and process collectors, in
@@ -52,8 +56,26 @@ func New() *Metrics {
 			Name: "signet_policy_info",
 			Help: "The policy being served (value 1), by name and content hash.",
 		}, []string{"name", "hash"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_cache_lookups_total",
+			Help: "Cache lookups by layer (memory, redis, tags) and result (hit, miss).",
+		}, []string{"layer", "result"}),
+		joins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "signet_cache_shared_verifications_total",
+			Help: "Verifications answered by joining one already running for the same image and rule (singleflight).",
+		}),
+		verifyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "signet_verification_duration_seconds",
+			Help:    "Time to verify one image (uncached), by validator.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"validator"}),
+		registryReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_registry_requests_total",
+			Help: "HTTP requests to registries by registry host and status code (\"error\" when no response).",
+		}, []string{"registry", "status"}),
 	}
 	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo,
+		m.cache, m.joins, m.verifyLatency, m.registryReqs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,4 +127,36 @@ func (m *Metrics) Policy(name, hash string) {
 	}
 	m.policyInfo.Reset()
 	m.policyInfo.WithLabelValues(name, hash).Set(1)
+}
+
+// CacheLookup records one cache lookup.
+func (m *Metrics) CacheLookup(layer, result string) {
+	if m == nil {
+		return
+	}
+	m.cache.WithLabelValues(layer, result).Inc()
+}
+
+// SingleflightJoin records a verification answered by joining another.
+func (m *Metrics) SingleflightJoin() {
+	if m == nil {
+		return
+	}
+	m.joins.Inc()
+}
+
+// VerificationLatency records the time one uncached verification took.
+func (m *Metrics) VerificationLatency(validator string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.verifyLatency.WithLabelValues(validator).Observe(d.Seconds())
+}
+
+// RegistryRequest records one HTTP request to a registry.
+func (m *Metrics) RegistryRequest(registry, status string) {
+	if m == nil {
+		return
+	}
+	m.registryReqs.WithLabelValues(registry, status).Inc()
 }

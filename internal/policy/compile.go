@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/verify"
@@ -99,6 +100,14 @@ func Compile(doc *Document, reg Registry, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	sort.SliceStable(rules, func(a, b int) bool { return rules[a].pattern.moreSpecific(rules[b].pattern) })
+	if cfg.cache != nil {
+		for _, r := range rules {
+			if r.vtype != TypeStatic {
+				r.verifier = cfg.cache.Wrap(r.verifier, r.hash, r.validator)
+			}
+		}
+		reg = cachedRegistry{Registry: reg, c: cfg.cache}
+	}
 	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning}, nil
 }
 
@@ -107,7 +116,14 @@ type Option func(*config)
 
 type config struct {
 	secrets keysource.Secrets
+	cache   *cache.Cache
 }
+
+// WithCache makes the engine remember verification results and tag
+// resolutions in c, and share concurrent verifications of one image. c
+// outlives policies: entries are keyed by each rule's hash, so a reload
+// keeps the entries of rules it did not change.
+func WithCache(c *cache.Cache) Option { return func(cfg *config) { cfg.cache = c } }
 
 // WithSecrets lets trust roots name keys held in Kubernetes Secrets
 // (k8s://namespace/name). Without it such keys fail to resolve, with an

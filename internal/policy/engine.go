@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -51,6 +54,9 @@ type Decision struct {
 	Checks []verify.Check `json:"checks"`
 	// Mode is what admission does with a denial: enforce, warn or audit.
 	Mode string `json:"mode"`
+	// Cached is true when the verification result was remembered rather
+	// than made now.
+	Cached bool `json:"cached,omitempty"`
 	// Mutate is false when the rule asks not to pin.
 	Mutate bool `json:"-"`
 	// RuleHash identifies the compiled rule (rule plus validator).
@@ -132,7 +138,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	d.Digest = digest.DigestStr()
 	res, err := rule.verifier.Verify(ctx, verify.Image{Ref: digest})
 	if res != nil {
-		d.Signers = res.Signers
+		d.Signers, d.Cached = res.Signers, res.Cached
 		if res.Checks != nil {
 			d.Checks = res.Checks
 		}
@@ -152,4 +158,17 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		d.Reason = fmt.Sprintf("%s: could not be verified (retry later; not a verdict on the image): %v", where, err)
 	}
 	return d
+}
+
+// cachedRegistry resolves tags through the cache.
+type cachedRegistry struct {
+	Registry
+	c *cache.Cache
+}
+
+func (r cachedRegistry) Resolve(ctx context.Context, ref imageref.Ref) (name.Digest, error) {
+	if ref.Digest != "" {
+		return r.Registry.Resolve(ctx, ref)
+	}
+	return r.c.Resolve(ctx, ref.String(), func(ctx context.Context) (name.Digest, error) { return r.Registry.Resolve(ctx, ref) })
 }

@@ -36,6 +36,9 @@ type Result struct {
 	Signers []string `json:"signers,omitempty"`
 	// Checks lists every check made, in order.
 	Checks []Check `json:"checks,omitempty"`
+	// Cached is true when the result was remembered from an earlier
+	// verification instead of being made now.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // Check is one signature tested against one trust root, or one step that

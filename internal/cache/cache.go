@@ -1,0 +1,149 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/signet-dev/signet/internal/metrics"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// Defaults.
+const (
+	DefaultSize      = 10000
+	DefaultTTL       = 10 * time.Minute
+	DefaultFailedTTL = 30 * time.Second
+	DefaultTagTTL    = 30 * time.Second
+)
+
+// Config configures a Cache. Zero values take the defaults; a negative TTL
+// disables that kind of entry.
+type Config struct {
+	// Size bounds the in-memory entries (verification results and tags,
+	// each).
+	Size int
+	// TTL is how long a verified result is kept.
+	TTL time.Duration
+	// FailedTTL is how long a failed (definitive) result is kept.
+	FailedTTL time.Duration
+	// TagTTL is how long a tag → digest resolution is kept.
+	TagTTL time.Duration
+	// Redis, when set, is a shared second layer.
+	Redis *Redis
+	// Metrics records hits, misses and shared verifications.
+	Metrics *metrics.Metrics
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Entry is a cached verification result.
+type Entry struct {
+	Outcome verify.Outcome `json:"outcome"`
+	Reason  string         `json:"reason,omitempty"`
+	Result  *verify.Result `json:"result,omitempty"`
+	Expires time.Time      `json:"expires"`
+}
+
+// Cache holds verification results and tag resolutions.
+type Cache struct {
+	cfg   Config
+	mem   *lru.Cache[string, Entry]
+	tags  *lru.Cache[string, tagEntry]
+	group singleflight.Group
+}
+
+// New returns a Cache.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Size == 0 {
+		cfg.Size = DefaultSize
+	}
+	if cfg.Size < 0 {
+		return nil, errors.New("cache size must be positive")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.TTL, DefaultTTL)
+	def(&cfg.FailedTTL, DefaultFailedTTL)
+	def(&cfg.TagTTL, DefaultTagTTL)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	mem, err := lru.New[string, Entry](cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := lru.New[string, tagEntry](cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{cfg: cfg, mem: mem, tags: tags}, nil
+}
+
+// get looks a key up in memory, then in Redis.
+func (c *Cache) get(ctx context.Context, key string) (Entry, bool) {
+	now := c.cfg.Now()
+	if e, ok := c.mem.Get(key); ok {
+		if now.Before(e.Expires) {
+			c.cfg.Metrics.CacheLookup("memory", "hit")
+			return e, true
+		}
+		c.mem.Remove(key)
+	}
+	c.cfg.Metrics.CacheLookup("memory", "miss")
+	if c.cfg.Redis == nil {
+		return Entry{}, false
+	}
+	b, ok := c.cfg.Redis.get(ctx, key)
+	if !ok {
+		c.cfg.Metrics.CacheLookup("redis", "miss")
+		return Entry{}, false
+	}
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil || !now.Before(e.Expires) || (e.Outcome != verify.Verified && e.Outcome != verify.Failed) {
+		c.cfg.Metrics.CacheLookup("redis", "miss")
+		return Entry{}, false
+	}
+	c.cfg.Metrics.CacheLookup("redis", "hit")
+	c.mem.Add(key, e)
+	return e, true
+}
+
+// put stores a definitive result; anything else is dropped.
+func (c *Cache) put(ctx context.Context, key string, res *verify.Result, err error) {
+	e := Entry{Outcome: verify.Classify(err), Result: res}
+	ttl := c.cfg.TTL
+	switch e.Outcome {
+	case verify.Verified:
+	case verify.Failed:
+		ttl, e.Reason = c.cfg.FailedTTL, err.Error()
+	default:
+		return // inconclusive: never remembered
+	}
+	if ttl < 0 {
+		return
+	}
+	e.Expires = c.cfg.Now().Add(ttl)
+	c.mem.Add(key, e)
+	if c.cfg.Redis != nil {
+		if b, err := json.Marshal(e); err == nil {
+			c.cfg.Redis.set(ctx, key, b, ttl)
+		}
+	}
+}
+
+// Len is the number of in-memory verification entries.
+func (c *Cache) Len() int { return c.mem.Len() }
+
+// Purge empties the in-memory layers.
+func (c *Cache) Purge() {
+	c.mem.Purge()
+	c.tags.Purge()
+}

@@ -1,0 +1,220 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// counting is a verifier whose outcome the test sets, counting calls.
+type counting struct {
+	calls atomic.Int32
+	err   atomic.Value // error to return (nil stored as errNone)
+	gate  chan struct{}
+}
+
+var errNone = errors.New("none")
+
+func newCounting(err error) *counting {
+	c := &counting{}
+	c.set(err)
+	return c
+}
+
+func (c *counting) set(err error) {
+	if err == nil {
+		err = errNone
+	}
+	c.err.Store(err)
+}
+
+func (c *counting) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
+	c.calls.Add(1)
+	if c.gate != nil {
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+			return &verify.Result{}, &verify.InconclusiveError{Reason: "gate", Err: ctx.Err()}
+		}
+	}
+	err := c.err.Load().(error)
+	if err == errNone {
+		return &verify.Result{Signers: []string{"ci"}}, nil
+	}
+	return &verify.Result{}, err
+}
+
+func img(t *testing.T, s string) verify.Image {
+	t.Helper()
+	d, err := name.NewDigest(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verify.Image{Ref: d}
+}
+
+const dig = "@sha256:0123456789012345678901234567890123456789012345678901234567890123"
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestOutcomesAndTTL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		err       error
+		wantCalls int32 // after: verify, verify, advance(before expiry), verify, advance(past), verify
+	}{
+		{name: "verified cached for TTL", err: nil, wantCalls: 2},
+		{name: "failed cached for FailedTTL", err: verify.Failf("no signatures"), wantCalls: 2},
+		{name: "inconclusive never cached", err: verify.Inconclusivef("registry down"), wantCalls: 4},
+		{name: "unknown errors never cached", err: errors.New("boom"), wantCalls: 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clk := &clock{now: time.Unix(1e9, 0)}
+			c, err := cache.New(cache.Config{TTL: time.Minute, FailedTTL: 10 * time.Second, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := newCounting(tc.err)
+			v := c.Wrap(inner, "rule1", "signed")
+			ttl := time.Minute
+			if tc.err != nil {
+				ttl = 10 * time.Second
+			}
+			want := verify.Classify(tc.err)
+			check := func(step string, cachedWanted bool) {
+				res, err := v.Verify(context.Background(), img(t, "reg.example/app"+dig))
+				if got := verify.Classify(err); got != want {
+					t.Fatalf("%s: outcome %s, want %s", step, got, want)
+				}
+				if res.Cached != cachedWanted {
+					t.Errorf("%s: Cached = %v, want %v", step, res.Cached, cachedWanted)
+				}
+			}
+			definitive := want == verify.Verified || want == verify.Failed
+			check("first", false)
+			check("second", definitive)
+			clk.advance(ttl - time.Second)
+			check("before expiry", definitive)
+			clk.advance(2 * time.Second)
+			check("after expiry", false)
+			if n := inner.calls.Load(); n != tc.wantCalls {
+				t.Errorf("inner verifications = %d, want %d", n, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestKeying(t *testing.T) {
+	t.Parallel()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := newCounting(nil)
+	a, b := c.Wrap(inner, "ruleA", "v"), c.Wrap(inner, "ruleB", "v")
+	ctx := context.Background()
+	for _, call := range []struct {
+		v   verify.Verifier
+		ref string
+	}{
+		{a, "reg.example/app" + dig},
+		{a, "reg.example/app" + dig},   // hit
+		{b, "reg.example/app" + dig},   // another rule: miss
+		{a, "reg.example/other" + dig}, // same digest, other repository: miss
+		{b, "reg.example/app" + dig},   // hit
+	} {
+		if _, err := call.v.Verify(ctx, img(t, call.ref)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := inner.calls.Load(); n != 3 {
+		t.Errorf("inner verifications = %d, want 3", n)
+	}
+}
+
+// TestSingleflight: 500 concurrent verifications of one uncached image run
+// the verifier once; the others join it.
+func TestSingleflight(t *testing.T) {
+	t.Parallel()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := newCounting(nil)
+	inner.gate = make(chan struct{})
+	v := c.Wrap(inner, "rule", "v")
+	var wg sync.WaitGroup
+	var verified atomic.Int32
+	started := make(chan struct{}, 500)
+	for range 500 {
+		wg.Go(func() {
+			started <- struct{}{}
+			if _, err := v.Verify(context.Background(), img(t, "reg.example/app"+dig)); err == nil {
+				verified.Add(1)
+			}
+		})
+	}
+	for range 500 {
+		<-started
+	}
+	time.Sleep(50 * time.Millisecond) // let them reach the cache
+	close(inner.gate)
+	wg.Wait()
+	if n := inner.calls.Load(); n != 1 {
+		t.Errorf("verifications = %d, want 1", n)
+	}
+	if verified.Load() != 500 {
+		t.Errorf("%d of 500 verified", verified.Load())
+	}
+}
+
+// TestJoinerDeadline: a caller joining a slow shared verification gives up
+// at its own deadline, inconclusive, while the verification goes on.
+func TestJoinerDeadline(t *testing.T) {
+	t.Parallel()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := newCounting(nil)
+	inner.gate = make(chan struct{})
+	v := c.Wrap(inner, "rule", "v")
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), img(t, "reg.example/app"+dig))
+		done <- err
+	}()
+	for inner.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := v.Verify(ctx, img(t, "reg.example/app"+dig)); verify.Classify(err) != verify.Inconclusive {
+		t.Errorf("joiner past its deadline: %v, want inconclusive", err)
+	}
+	close(inner.gate)
+	if err := <-done; err != nil {
+		t.Errorf("leader: %v", err)
+	}
+}

@@ -1,0 +1,22 @@
+// Package cache keeps verification results so that an image verified once
+// is admitted again without touching the registry, and shares concurrent
+// verifications of the same image.
+//
+// Keys are the compiled rule's hash (a policy change that alters a rule or
+// its validator invalidates that rule's entries, and nothing else) plus
+// repository@digest (signatures live next to the image, so the same digest
+// in two repositories is two entries). Only definitive outcomes are kept:
+// verified results for TTL, failed results for FailedTTL (briefly, so that
+// signing an image takes effect soon); inconclusive results (network,
+// timeout) are never stored, so a registry outage is never remembered as an
+// answer.
+//
+// Layers: a bounded in-memory LRU in front of an optional Redis shared by
+// replicas. Redis is an accelerator, never a dependency: every call has a
+// short timeout and a circuit breaker stops calling it for a while after a
+// failure, so an unreachable Redis costs nothing but cache misses.
+//
+// Tag resolution (tag → digest) is cached separately, in memory, for
+// TagTTL: a tag moved in the registry is seen after at most TagTTL, and
+// in the meantime the admission pins the digest that was verified.
+package cache

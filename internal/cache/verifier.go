@@ -1,0 +1,126 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// Wrap returns a Verifier answering from the cache. scope identifies what
+// v checks (the compiled rule's hash): results are shared only between
+// verifiers with the same scope. Concurrent calls for the same image share
+// one verification.
+// validator labels the verification latency metric.
+func (c *Cache) Wrap(v verify.Verifier, scope, validator string) verify.Verifier {
+	return &cached{c: c, v: v, scope: scope, validator: validator}
+}
+
+type cached struct {
+	c         *Cache
+	v         verify.Verifier
+	scope     string
+	validator string
+}
+
+type outcome struct {
+	res *verify.Result
+	err error
+}
+
+// Verify implements verify.Verifier.
+func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
+	key := w.scope + "|" + img.Ref.String()
+	if e, ok := w.c.get(ctx, key); ok {
+		res := &verify.Result{Cached: true}
+		if e.Result != nil {
+			r := *e.Result
+			r.Cached = true
+			res = &r
+		}
+		return res, e.err()
+	}
+	leader := false
+	// The shared verification must not end when the caller that started
+	// it goes away (the others still wait) but keeps its deadline.
+	ch := w.c.group.DoChan(key, func() (any, error) {
+		leader = true
+		vctx, cancel := detach(ctx)
+		defer cancel()
+		start := time.Now()
+		res, err := w.v.Verify(vctx, img)
+		w.c.cfg.Metrics.VerificationLatency(w.validator, time.Since(start))
+		w.c.put(vctx, key, res, err)
+		return outcome{res, err}, nil
+	})
+	select {
+	case r := <-ch:
+		if !leader {
+			w.c.cfg.Metrics.SingleflightJoin()
+		}
+		o := r.Val.(outcome)
+		return o.res, o.err
+	case <-ctx.Done():
+		return &verify.Result{}, &verify.InconclusiveError{Reason: "verification of " + img.Ref.String() + " did not finish in time", Err: ctx.Err()}
+	}
+}
+
+// err rebuilds the error of a cached result.
+func (e Entry) err() error {
+	if e.Outcome == verify.Failed {
+		return &verify.FailedError{Reason: e.Reason}
+	}
+	return nil
+}
+
+// tagEntry is a cached tag resolution.
+type tagEntry struct {
+	digest  name.Digest
+	expires time.Time
+}
+
+// Resolve returns the cached digest of ref (a normalised tag reference),
+// calling resolve on a miss. Concurrent misses share one call.
+func (c *Cache) Resolve(ctx context.Context, ref string, resolve func(context.Context) (name.Digest, error)) (name.Digest, error) {
+	if c.cfg.TagTTL < 0 {
+		return resolve(ctx)
+	}
+	now := c.cfg.Now()
+	if e, ok := c.tags.Get(ref); ok && now.Before(e.expires) {
+		c.cfg.Metrics.CacheLookup("tags", "hit")
+		return e.digest, nil
+	}
+	// The miss resolves, and is counted, once however many callers wait.
+	c.cfg.Metrics.CacheLookup("tags", "miss")
+	ch := c.group.DoChan("tag|"+ref, func() (any, error) {
+		vctx, cancel := detach(ctx)
+		defer cancel()
+		d, err := resolve(vctx)
+		if err == nil {
+			c.tags.Add(ref, tagEntry{digest: d, expires: c.cfg.Now().Add(c.cfg.TagTTL)})
+		}
+		return d, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return name.Digest{}, r.Err
+		}
+		return r.Val.(name.Digest), nil
+	case <-ctx.Done():
+		return name.Digest{}, &verify.InconclusiveError{Reason: "resolving " + ref + " did not finish in time", Err: ctx.Err()}
+	}
+}
+
+// detach returns a context that keeps ctx's values and deadline but not
+// its cancellation: a verification shared by several callers must not end
+// because the one that started it went away.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(d, dl)
+	}
+	return d, func() {}
+}
