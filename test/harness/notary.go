@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -36,6 +38,7 @@ type Notary struct {
 	// User and Pass are the token server's credentials.
 	User, Pass string
 	dir        string
+	realm      string
 }
 
 // StartNotary starts notary-signer and notary-server, installing Debian's
@@ -67,12 +70,46 @@ func StartNotary(t testing.TB) *Notary {
 	Start(t, exec.Command("notary-server", "-config", serverCfg))
 	caPEM, _ := os.ReadFile(ca)
 	caPEM = append(caPEM, ts.CAPEM...) // the token server's, too: clients fetch tokens from it
-	n := &Notary{URL: "https://" + serverAddr, Host: serverAddr, CAPEM: caPEM, User: "alice", Pass: "s3cret", dir: dir}
+	n := &Notary{URL: "https://" + serverAddr, Host: serverAddr, CAPEM: caPEM, User: "alice", Pass: "s3cret", dir: dir, realm: ts.Realm}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	WaitHTTP(t, client, n.URL+"/_notary_server/health")
 	return n
+}
+
+// TrustData returns the current trust data files of gun as the server
+// serves them (role → content), read with a pull token.
+func (n *Notary) TrustData(t testing.TB, gun string, roles ...string) map[string][]byte {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(n.CAPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodGet, n.realm+"?service=notary-test&scope=repository:"+gun+":pull", nil)
+	req.SetBasicAuth(n.User, n.Pass)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&tok) //nolint:errcheck // checked by the requests below
+	resp.Body.Close()
+	out := map[string][]byte{}
+	for _, role := range roles {
+		req, _ := http.NewRequest(http.MethodGet, n.URL+"/v2/"+gun+"/_trust/tuf/"+role+".json", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s %s", req.URL, resp.Status, b)
+		}
+		out[role] = b
+	}
+	return out
 }
 
 // NeedApt makes sure each command CMD of CMD=PKG is installed, through

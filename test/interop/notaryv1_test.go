@@ -11,6 +11,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +134,9 @@ func TestNotaryV1(t *testing.T) {
 	c.Run(t, "init", "-p", gun)
 	c.Run(t, "key", "rotate", gun, "snapshot", "-r") // server-managed snapshot, as on Docker Hub
 	c.Run(t, "addhash", "-p", gun, "v1", fmt.Sprint(v1.size), "--sha256", v1.hex())
+	// The trust data as it stands now: older versions of every role, to
+	// replay later.
+	oldMeta := n.TrustData(t, gun, "root", "timestamp", "snapshot", "targets")
 	crt := c.DelegationKey(t, "targets/releases", "alice")
 	c.Run(t, "delegation", "add", "-p", gun, "targets/releases", crt, "--all-paths")
 	c.Run(t, "addhash", "-p", gun, "v2", fmt.Sprint(v2.size), "--sha256", v2.hex(), "--roles", "targets/releases")
@@ -221,6 +227,44 @@ func TestNotaryV1(t *testing.T) {
 		})
 	}
 
+	// Rollback: once newer trust data was seen, the older versions the
+	// client had before adding the delegation (valid by themselves) are
+	// refused.
+	t.Run("rollback refused", func(t *testing.T) {
+		t.Parallel()
+		key, err := notaryv1.ParsePublicKey([]byte(rootKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kc := staticKeychain{n.Host, &authn.Basic{Username: n.User, Password: n.Pass}}
+		roots := []notaryv1.TrustRoot{{Name: "release", Key: key}}
+		q := verify.Quorum{Roots: []string{"release"}, Threshold: 1}
+		ref, _ := imageref.Parse(repo + ":v1")
+		resolve := func(opts ...notaryv1.Option) error {
+			v, err := notaryv1.New(n.URL, roots, q, append([]notaryv1.Option{notaryv1.WithCABundle(n.CAPEM), notaryv1.WithKeychain(kc)}, opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = v.ResolveTag(ctx, ref)
+			return err
+		}
+		replay := replayServer(t, gun, oldMeta)
+		if err := resolve(notaryv1.WithTransport(replay)); err != nil {
+			t.Fatalf("old trust data on its own: %v", err)
+		}
+		seen := notaryv1.NewVersions()
+		if err := resolve(notaryv1.WithVersions(seen)); err != nil {
+			t.Fatalf("current trust data: %v", err)
+		}
+		err = resolve(notaryv1.WithVersions(seen), notaryv1.WithTransport(replay))
+		if verify.Classify(err) != verify.Failed || !strings.Contains(err.Error(), "rollback refused") {
+			t.Fatalf("replayed old trust data: %v", err)
+		}
+		t.Log(err)
+	})
+
 	// Expiry: notary-server signs timestamps for 14 days and cannot be told
 	// otherwise, so the verifier runs in process, against the same servers,
 	// with a clock past the timestamp's expiry.
@@ -254,6 +298,32 @@ func TestNotaryV1(t *testing.T) {
 			}
 		}
 	})
+}
+
+// replayServer serves trust data files (role → content) for gun, without
+// auth, and returns a transport that sends every request to it, whatever
+// the host: a Notary server replaying old trust data.
+func replayServer(t *testing.T, gun string, files map[string][]byte) http.RoundTripper {
+	t.Helper()
+	prefix := "/v2/" + gun + "/_trust/tuf/"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		role, ok := strings.CutPrefix(r.URL.Path, prefix)
+		if !ok {
+			return // /v2/: 200, no auth
+		}
+		b, ok := files[strings.TrimSuffix(role, ".json")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	return tr
 }
 
 // staticKeychain answers credentials for one host.
