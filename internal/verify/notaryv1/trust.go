@@ -31,6 +31,9 @@ const releasesRole = "targets/releases"
 // docker's shorthand ("releases" for "targets/releases").
 func DelegationRole(s string) (string, error) {
 	role := s
+	if s == data.CanonicalTargetsRole.String() {
+		return "", fmt.Errorf("%q is the base targets role, not a delegation (it signs every tag; name a delegation such as targets/releases)", s)
+	}
 	if !strings.HasPrefix(role, "targets/") {
 		role = "targets/" + role
 	}
