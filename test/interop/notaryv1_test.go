@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,12 +248,19 @@ func TestNotaryV1(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, err = v.ResolveTag(ctx, ref)
+			d, err := v.ResolveTag(ctx, ref)
+			if err == nil {
+				_, err = v.Verify(ctx, verify.Image{Ref: d})
+			}
 			return err
 		}
-		replay := replayServer(t, gun, oldMeta)
+		replay, reads := replayServer(t, gun, oldMeta)
 		if err := resolve(notaryv1.WithTransport(replay)); err != nil {
 			t.Fatalf("old trust data on its own: %v", err)
+		}
+		// ResolveTag then Verify, as the engine calls them: each file once.
+		if n := reads.Load(); n != 4 {
+			t.Errorf("%d trust data reads, want 4 (root, timestamp, snapshot, targets)", n)
 		}
 		seen := notaryv1.NewVersions()
 		if err := resolve(notaryv1.WithVersions(seen)); err != nil {
@@ -303,14 +311,16 @@ func TestNotaryV1(t *testing.T) {
 // replayServer serves trust data files (role → content) for gun, without
 // auth, and returns a transport that sends every request to it, whatever
 // the host: a Notary server replaying old trust data.
-func replayServer(t *testing.T, gun string, files map[string][]byte) http.RoundTripper {
+func replayServer(t *testing.T, gun string, files map[string][]byte) (http.RoundTripper, *atomic.Int32) {
 	t.Helper()
 	prefix := "/v2/" + gun + "/_trust/tuf/"
+	var reads atomic.Int32
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		role, ok := strings.CutPrefix(r.URL.Path, prefix)
 		if !ok {
 			return // /v2/: 200, no auth
 		}
+		reads.Add(1)
 		b, ok := files[strings.TrimSuffix(role, ".json")]
 		if !ok {
 			http.NotFound(w, r)
@@ -323,7 +333,7 @@ func replayServer(t *testing.T, gun string, files map[string][]byte) http.RoundT
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
 	}
-	return tr
+	return tr, &reads
 }
 
 // staticKeychain answers credentials for one host.

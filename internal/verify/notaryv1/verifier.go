@@ -113,13 +113,28 @@ type Verifier struct {
 	now         func() time.Time
 	versions    *Versions
 	srv         *server
+
+	mu     sync.Mutex
+	recent map[string]loaded // per GUN: verified trust data, reused briefly
+}
+
+// reuseFor is how long verified trust data is reused, so that the engine's
+// ResolveTag then Verify of one image read it once.
+const reuseFor = 5 * time.Second
+
+// loaded is verified trust data with the evidence gathered verifying it.
+type loaded struct {
+	t       *trust
+	signers []string
+	checks  []verify.Check
+	at      time.Time
 }
 
 // New returns a Verifier for the Notary server at host (https://host[:port]).
 // Only the roots q selects are used. It fails on a bad host, CA bundle or
 // delegation name.
 func New(host string, roots []TrustRoot, q verify.Quorum, opts ...Option) (*Verifier, error) {
-	v := &Verifier{host: host, quorum: q, now: time.Now}
+	v := &Verifier{host: host, quorum: q, now: time.Now, recent: map[string]loaded{}}
 	for _, o := range opts {
 		o(v)
 	}
@@ -206,8 +221,31 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 
 // load fetches and verifies gun's trust data for every trust root, records
 // the checks in res, and returns the verified data when the quorum is met.
-// The files are fetched once, whatever the number of trust roots.
+// The files are fetched once, whatever the number of trust roots, and
+// trust data verified less than reuseFor ago is reused.
 func (v *Verifier) load(ctx context.Context, gun string, res *verify.Result) (*trust, error) {
+	v.mu.Lock()
+	l, ok := v.recent[gun]
+	v.mu.Unlock()
+	if ok && time.Since(l.at) < reuseFor {
+		res.Signers = append(res.Signers, l.signers...)
+		res.Checks = append(res.Checks, l.checks...)
+		return l.t, nil
+	}
+	t, err := v.fetchAndVerify(ctx, gun, res)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(v.recent) >= maxTransports {
+		clear(v.recent)
+	}
+	v.recent[gun] = loaded{t: t, signers: slices.Clone(res.Signers), checks: slices.Clone(res.Checks), at: time.Now()}
+	v.mu.Unlock()
+	return t, nil
+}
+
+func (v *Verifier) fetchAndVerify(ctx context.Context, gun string, res *verify.Result) (*trust, error) {
 	files := &fileCache{srv: v.srv, gun: gun, got: map[string][]byte{}}
 	root, err := files.get(ctx, "root", maxRootSize)
 	if err != nil {
