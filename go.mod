@@ -3,6 +3,7 @@ module github.com/signet-dev/signet
 go 1.26.0
 
 require (
+	github.com/docker/go v1.5.1-1.0.20160303222718-d30aec9fd63c
 	github.com/go-jose/go-jose/v4 v4.1.4
 	github.com/google/go-cmp v0.7.0
 	github.com/google/go-containerregistry v0.22.1
@@ -16,6 +17,7 @@ require (
 	github.com/sigstore/sigstore v1.10.8
 	github.com/sigstore/sigstore-go v1.3.0
 	github.com/spf13/cobra v1.10.2
+	github.com/theupdateframework/notary v0.7.0
 	golang.org/x/crypto v0.54.0
 	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af
 	k8s.io/api v0.34.10

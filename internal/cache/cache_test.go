@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -216,5 +217,33 @@ func TestJoinerDeadline(t *testing.T) {
 	close(inner.gate)
 	if err := <-done; err != nil {
 		t.Errorf("leader: %v", err)
+	}
+}
+
+type resolving struct{ *counting }
+
+func (resolving) ResolveTag(context.Context, imageref.Ref) (name.Digest, error) {
+	return name.NewDigest("reg.example/app" + dig)
+}
+
+// TestWrapKeepsTagResolver: wrapping a verifier whose trust data resolves
+// tags keeps that capability, or the engine would resolve through the
+// registry instead of the signed trust data.
+func TestWrapKeepsTagResolver(t *testing.T) {
+	t.Parallel()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Wrap(newCounting(nil), "r", "v").(verify.TagResolver); ok {
+		t.Error("plain verifier became a TagResolver")
+	}
+	w, ok := c.Wrap(resolving{newCounting(nil)}, "r", "v").(verify.TagResolver)
+	if !ok {
+		t.Fatal("TagResolver lost by wrapping")
+	}
+	ref, _ := imageref.Parse("reg.example/app:v1")
+	if d, err := w.ResolveTag(context.Background(), ref); err != nil || d.DigestStr() != dig[1:] {
+		t.Errorf("ResolveTag = %v, %v", d, err)
 	}
 }

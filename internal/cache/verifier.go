@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -15,7 +16,23 @@ import (
 // one verification.
 // validator labels the verification latency metric.
 func (c *Cache) Wrap(v verify.Verifier, scope, validator string) verify.Verifier {
-	return &cached{c: c, v: v, scope: scope, validator: validator}
+	w := &cached{c: c, v: v, scope: scope, validator: validator}
+	if tr, ok := v.(verify.TagResolver); ok {
+		return &cachedResolver{cached: w, tr: tr}
+	}
+	return w
+}
+
+// cachedResolver is a cached verifier whose trust data also resolves tags
+// (Notary v1): resolutions are kept for TagTTL like registry ones.
+type cachedResolver struct {
+	*cached
+	tr verify.TagResolver
+}
+
+// ResolveTag implements verify.TagResolver.
+func (w *cachedResolver) ResolveTag(ctx context.Context, ref imageref.Ref) (name.Digest, error) {
+	return w.c.Resolve(ctx, w.scope+"|"+ref.String(), func(ctx context.Context) (name.Digest, error) { return w.tr.ResolveTag(ctx, ref) })
 }
 
 type cached struct {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/signet-dev/signet/internal/cache"
@@ -20,6 +21,7 @@ import (
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/cosign"
+	"github.com/signet-dev/signet/internal/verify/notaryv1"
 	"github.com/signet-dev/signet/internal/verify/notation"
 	"github.com/signet-dev/signet/internal/verify/static"
 )
@@ -134,12 +136,16 @@ func WithSecrets(s keysource.Secrets) Option { return func(c *config) { c.secret
 type validatorSpec struct {
 	v     Validator
 	index int
-	// roots and nroots hold the parsed trust roots of cosign and notation
-	// validators; ok is false when any of them failed to parse.
+	// roots, nroots and kroots hold the parsed trust roots of cosign,
+	// notation and notaryv1 validators; ok is false when any of them (or a
+	// notaryv1 host or cert) failed to parse.
 	roots    []cosign.TrustRoot
 	nroots   []notation.TrustRoot
+	kroots   []notaryv1.TrustRoot
 	material cosign.Material // keyless cosign roots
 	ok       bool
+	// versions is the rollback floor shared by a notaryv1 validator's rules.
+	versions *notaryv1.Versions
 }
 
 func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*validatorSpec {
@@ -177,10 +183,31 @@ func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*val
 				spec.material = compileMaterial(f, v, spec.roots, p)
 			}
 			spec.ok = len(*p) == n
+		case TypeNotaryV1:
+			if v.Approve != nil {
+				p.add(f+".approve", "only allowed for a static validator")
+			}
+			n := len(*p)
+			switch {
+			case v.Host == "":
+				p.add(f+".host", "is required for a notaryv1 validator (the Notary server URL, e.g. https://notary.docker.io)")
+			default:
+				if err := notaryv1.CheckHost(v.Host); err != nil {
+					p.add(f+".host", "%v", err)
+				}
+			}
+			if v.Cert != "" {
+				if err := notaryv1.CheckCA([]byte(v.Cert)); err != nil {
+					p.add(f+".cert", "%v", err)
+				}
+			}
+			spec.kroots = compileRootKeys(f, v.TrustRoots, p)
+			spec.ok = len(*p) == n
+			spec.versions = notaryv1.NewVersions()
 		case "":
-			p.add(f+".type", "is required (%q, %q or %q)", TypeStatic, TypeCosign, TypeNotation)
+			p.add(f+".type", "is required (%q, %q, %q or %q)", TypeStatic, TypeCosign, TypeNotation, TypeNotaryV1)
 		default:
-			p.add(f+".type", "unknown validator type %q (want %q, %q or %q)", v.Type, TypeStatic, TypeCosign, TypeNotation)
+			p.add(f+".type", "unknown validator type %q (want %q, %q, %q or %q)", v.Type, TypeStatic, TypeCosign, TypeNotation, TypeNotaryV1)
 		}
 		if v.Name != "" && out[v.Name] == nil {
 			out[v.Name] = spec
@@ -353,6 +380,43 @@ func compileMaterial(f string, v Validator, roots []cosign.TrustRoot, p *problem
 	return cosign.TUFMaterial(v.TUF.Mirror, []byte(v.TUF.Root))
 }
 
+// compileRootKeys parses a notaryv1 validator's trust roots: pinned root
+// keys.
+func compileRootKeys(f string, trs []TrustRoot, p *problems) []notaryv1.TrustRoot {
+	if len(trs) == 0 {
+		p.add(f+".trustRoots", "at least one trust root is required")
+		return nil
+	}
+	seen := map[string]int{}
+	var out []notaryv1.TrustRoot
+	for j, tr := range trs {
+		tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
+		switch k, dup := seen[tr.Name]; {
+		case tr.Name == "":
+			p.add(tf+".name", "is required")
+		case tr.Name == AllTrustRoots || !nameRE.MatchString(tr.Name):
+			p.add(tf+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", tr.Name)
+		case dup:
+			p.add(tf+".name", "duplicate trust root name %q (also %s.trustRoots[%d])", tr.Name, f, k)
+		}
+		seen[tr.Name] = j
+		if tr.Cert != "" || tr.TSCert != "" || tr.Keyless != nil {
+			p.add(tf, "cert, tsCert and keyless do not apply to a notaryv1 trust root; its key is the pinned root key")
+		}
+		if tr.Key == "" {
+			p.add(tf+".key", "is required (the repository's root public key, inline PEM)")
+			continue
+		}
+		key, err := notaryv1.ParsePublicKey([]byte(tr.Key))
+		if err != nil {
+			p.add(tf+".key", "%v", err)
+			continue
+		}
+		out = append(out, notaryv1.TrustRoot{Name: tr.Name, Key: key})
+	}
+	return out
+}
+
 // compileCA parses a notation trust root's certificates.
 func compileCA(tf string, tr TrustRoot, p *problems) (notation.TrustRoot, bool) {
 	r := notation.TrustRoot{Name: tr.Name}
@@ -449,18 +513,15 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 // the rule's options bound. It returns nil after reporting a problem.
 func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
 	switch spec.v.Type {
-	case TypeStatic, TypeNotation:
+	case TypeStatic, TypeNotation, TypeNotaryV1:
 		if r.With.VerifyInTransparencyLog != nil || r.With.VerifySCT != nil {
 			p.add(f+".with", "verifyInTransparencyLog and verifySCT apply to cosign validators only (validator %q is %s)", spec.v.Name, spec.v.Type)
 			return nil
 		}
 	}
-	switch spec.v.Type {
-	case TypeStatic, TypeCosign, TypeNotation:
-		if len(r.With.Delegations) > 0 {
-			p.add(f+".with.delegations", "applies to notaryv1 validators only (validator %q is %s)", spec.v.Name, spec.v.Type)
-			return nil
-		}
+	if len(r.With.Delegations) > 0 && spec.v.Type != TypeNotaryV1 {
+		p.add(f+".with.delegations", "applies to notaryv1 validators only (validator %q is %s)", spec.v.Name, spec.v.Type)
+		return nil
 	}
 	switch spec.v.Type {
 	case TypeStatic:
@@ -499,8 +560,52 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *probl
 			return nil
 		}
 		return v
+	case TypeNotaryV1:
+		return bindNotaryV1(f, r, spec, reg, p)
 	}
 	return nil // an unknown type is reported with the validator
+}
+
+// bindNotaryV1 builds a rule's notaryv1 verifier: quorum, delegations, and
+// the Notary server's credentials from the registry keychain.
+func bindNotaryV1(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
+	ok := true
+	if r.With.VerificationLevel != "" || r.With.VerifyTimestamp != "" {
+		p.add(f+".with", "verificationLevel and verifyTimestamp apply to notation validators only (validator %q is notaryv1)", spec.v.Name)
+		ok = false
+	}
+	var roles []string
+	for k, d := range r.With.Delegations {
+		df := fmt.Sprintf("%s.with.delegations[%d]", f, k)
+		role, err := notaryv1.DelegationRole(d)
+		switch {
+		case err != nil:
+			p.add(df, "%v", err)
+			ok = false
+		case slices.Contains(roles, role):
+			p.add(df, "duplicate delegation %q", role)
+			ok = false
+		default:
+			roles = append(roles, role)
+		}
+	}
+	q, qok := compileQuorum(f+".with", r.With, spec, p)
+	if !ok || !qok || !spec.ok {
+		return nil // the validator's problems are already reported
+	}
+	opts := []notaryv1.Option{notaryv1.WithDelegations(roles...), notaryv1.WithVersions(spec.versions)}
+	if spec.v.Cert != "" {
+		opts = append(opts, notaryv1.WithCABundle([]byte(spec.v.Cert)))
+	}
+	if kc, ok := reg.(interface{ Keychain() authn.Keychain }); ok {
+		opts = append(opts, notaryv1.WithKeychain(kc.Keychain()))
+	}
+	v, err := notaryv1.New(spec.v.Host, spec.kroots, q, opts...)
+	if err != nil {
+		p.add(f, "%v", err)
+		return nil
+	}
+	return v
 }
 
 // notationOptions checks verificationLevel and verifyTimestamp.

@@ -157,6 +157,53 @@ rules:
 			`validators[4].tuf.mirror: must be an http(s) URL`,
 			`validators[6].tuf: not allowed for a notation validator`,
 			`rules[1].with: verifyInTransparencyLog and verifySCT apply to cosign validators only`}},
+		{"notaryv1 errors", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- {name: n1, type: notaryv1, approve: true}
+- name: n2
+  type: notaryv1
+  host: http://notary.example
+  cert: not a pem
+  trustRoots:
+  - {name: r, key: "not a pem"}
+  - {name: s}
+  - {name: t, key: "x", cert: "y"}
+- name: n3
+  type: notaryv1
+  host: https://notary.example/path
+  trustRoots:
+  - name: r
+    key: |
+        ` + key + `
+- name: c
+  type: cosign
+  host: https://notary.example
+  trustRoots:
+  - name: k
+    key: |
+        ` + key + `
+rules:
+- {pattern: "a/*", validator: n3, with: {delegations: [targets, releases, targets/releases]}}
+- {pattern: "b/*", validator: c, with: {delegations: [releases]}}
+- {pattern: "c/*", validator: n3, with: {verificationLevel: strict}}
+- {pattern: "d/*", validator: n3, with: {threshold: 2}}`, []string{
+			`validators[0].approve: only allowed for a static validator`,
+			`validators[0].host: is required for a notaryv1 validator`,
+			`validators[0].trustRoots: at least one trust root is required`,
+			`validators[1].host: Notary server URL "http://notary.example" must start with https://`,
+			`validators[1].cert: holds no PEM certificate`,
+			`validators[1].trustRoots[0].key: parsing PEM root key: no PEM block found`,
+			`validators[1].trustRoots[1].key: is required (the repository's root public key`,
+			`validators[1].trustRoots[2]: cert, tsCert and keyless do not apply to a notaryv1 trust root`,
+			`validators[2].host: Notary server URL "https://notary.example/path" must be https://host[:port] only`,
+			`validators[3].host: not allowed for a cosign validator (only notaryv1)`,
+			`rules[0].with.delegations[0]: "targets" is the base targets role, not a delegation`,
+			`rules[0].with.delegations[2]: duplicate delegation "targets/releases"`,
+			`rules[1].with.delegations: applies to notaryv1 validators only (validator "c" is cosign)`,
+			`rules[2].with: verificationLevel and verifyTimestamp apply to notation validators only (validator "n3" is notaryv1)`,
+			`rules[3].with.threshold: 2 exceeds the 1 trust root(s)`}},
 		{"no rules", `
 apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
@@ -213,10 +260,22 @@ validators:
     key: |
         ` + key + `
 - {name: allow, type: static, approve: true}
+- name: dct
+  type: notaryv1
+  host: https://notary.docker.io
+  trustRoots:
+  - name: official
+    key: |
+        ` + key + `
 rules:
 - pattern: "**"
 - pattern: "registry.k8s.io/**"
   validator: allow
+- pattern: "docker.io/library/*"
+  validator: dct
+  with: {delegations: [releases]}
+- pattern: "docker.io/acme/*"
+  validators: [default, dct]
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -129,9 +129,19 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		return d
 	}
 
-	digest, err := e.reg.Resolve(ctx, ref)
+	// A verifier whose signed trust data maps tags (Notary v1) resolves
+	// them itself: the digest is the signers', not the registry's.
+	var digest name.Digest
+	if tr, ok := rule.verifier.(verify.TagResolver); ok {
+		digest, err = tr.ResolveTag(ctx, ref)
+	} else {
+		digest, err = e.reg.Resolve(ctx, ref)
+	}
 	if err != nil {
 		d.Outcome = verify.Classify(err)
+		if ctx.Err() != nil {
+			d.Outcome = verify.Inconclusive
+		}
 		d.Reason = fmt.Sprintf("%s: %v", where, err)
 		return d
 	}

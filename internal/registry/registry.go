@@ -105,6 +105,10 @@ func DefaultTransport() *http.Transport {
 	return t
 }
 
+// Keychain returns where the client's credentials come from, for services
+// that authenticate like registries (Notary servers).
+func (c *Client) Keychain() authn.Keychain { return c.keychain }
+
 // Options returns the go-containerregistry options for requests made on
 // behalf of ctx. Verifiers use them to fetch signatures.
 func (c *Client) Options(ctx context.Context) []remote.Option {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/imageref"
 )
 
 // Image is what a Verifier checks: one manifest, addressed by digest.
@@ -22,6 +24,17 @@ func (i Image) Digest() string { return i.Ref.DigestStr() }
 // when the policy was compiled.
 type Verifier interface {
 	Verify(ctx context.Context, img Image) (*Result, error)
+}
+
+// TagResolver is an optional capability of a Verifier whose signed trust
+// data maps tags to digests (Notary v1 / Docker Content Trust). When a
+// rule's verifier implements it, the engine resolves references with it
+// instead of asking the registry, so the digest verified and pinned is the
+// one the signers named. ResolveTag returns a reference that already carries
+// a digest unchanged when the trust data allows it (a tag and a digest must
+// agree), and errors with the same three outcomes as Verify.
+type TagResolver interface {
+	ResolveTag(ctx context.Context, ref imageref.Ref) (name.Digest, error)
 }
 
 // Func adapts a function to the Verifier interface.

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/imageref"
 )
 
 func TestClassify(t *testing.T) {
@@ -83,6 +87,56 @@ func TestAll(t *testing.T) {
 		}
 		if got := strings.Join(res.Signers, ","); got != tc.signers {
 			t.Errorf("%d: signers %q, want %q", i, got, tc.signers)
+		}
+	}
+}
+
+// resolver is a Verifier that also resolves every tag to one digest.
+type resolver struct {
+	Func
+	digest string
+}
+
+func (r resolver) ResolveTag(_ context.Context, ref imageref.Ref) (name.Digest, error) {
+	if r.digest == "" {
+		return name.Digest{}, Failf("tag not signed")
+	}
+	return ref.DigestRef(r.digest)
+}
+
+func TestAllResolveTag(t *testing.T) {
+	t.Parallel()
+	pass := Func(func(context.Context, Image) (*Result, error) { return &Result{}, nil })
+	a := "sha256:" + strings.Repeat("a", 64)
+	b := "sha256:" + strings.Repeat("b", 64)
+	if _, ok := All(Named{"x", pass}, Named{"y", pass}).(TagResolver); ok {
+		t.Error("All without resolving members is a TagResolver")
+	}
+	ref, err := imageref.Parse("acme/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		members []Named
+		want    string
+		outcome Outcome
+	}{
+		{[]Named{{"cosign", pass}, {"dct", resolver{pass, a}}}, a, Verified},
+		{[]Named{{"dct1", resolver{pass, a}}, {"dct2", resolver{pass, a}}}, a, Verified},
+		{[]Named{{"dct1", resolver{pass, a}}, {"dct2", resolver{pass, b}}}, "", Failed},
+		{[]Named{{"cosign", pass}, {"dct", resolver{pass, ""}}}, "", Failed},
+	}
+	for i, tc := range tests {
+		tr, ok := All(tc.members...).(TagResolver)
+		if !ok {
+			t.Fatalf("%d: not a TagResolver", i)
+		}
+		d, err := tr.ResolveTag(context.Background(), ref)
+		if got := Classify(err); got != tc.outcome {
+			t.Errorf("%d: outcome %s (%v), want %s", i, got, err, tc.outcome)
+		}
+		if err == nil && d.DigestStr() != tc.want {
+			t.Errorf("%d: digest %s, want %s", i, d.DigestStr(), tc.want)
 		}
 	}
 }

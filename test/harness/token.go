@@ -33,6 +33,44 @@ import (
 func StartTokenDistribution(t testing.TB) *SecureRegistry {
 	t.Helper()
 	dir := t.TempDir()
+	ts := StartTokenServer(t, dir)
+	port, bundle, certPEM := ts.Port, ts.Bundle, ts.CAPEM
+	addr := FreeAddr(t)
+	cfg := filepath.Join(dir, "config.yml")
+	os.WriteFile(cfg, []byte(`version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {inmemory: {}, delete: {enabled: true}}
+auth: {token: {realm: "https://localhost:`+port+`/auth", service: registry-test, issuer: test-issuer, rootcertbundle: `+bundle+`}}
+http: {addr: `+addr+`, secret: test}
+`), 0o600)
+	cmd := exec.Command(Tool(t, "registry"), "serve", cfg)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	p := Start(t, cmd)
+	p.Host = addr
+	WaitStatus(t, nil, "http://"+addr+"/v2/", http.StatusUnauthorized)
+	return &SecureRegistry{Proc: p, CAPEM: certPEM, User: "alice", Pass: "s3cret"}
+}
+
+// TokenServer is a distribution-style bearer-token server on
+// https://localhost:Port/auth issuing ES256 JWTs (x5c header) to
+// alice/s3cret for whatever scopes are asked.
+type TokenServer struct {
+	// Port is the server's port on localhost.
+	Port string
+	// Realm is https://localhost:Port/auth.
+	Realm string
+	// Bundle is the path of the token-signing certificate: the
+	// rootcertbundle of the registry or Notary server trusting the tokens.
+	Bundle string
+	// CAPEM is the token server's TLS certificate (its own CA).
+	CAPEM []byte
+}
+
+// StartTokenServer starts a TokenServer that stops with the test. Its
+// signing certificate is written to dir. ggcr refuses bearer realms on
+// loopback IP literals, hence localhost.
+func StartTokenServer(t testing.TB, dir string) *TokenServer {
+	t.Helper()
 	// The key that signs tokens, and its certificate: the registry's
 	// rootcertbundle.
 	sigKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -76,9 +114,12 @@ func StartTokenDistribution(t testing.TB) *SecureRegistry {
 		}
 		var access []map[string]any
 		for _, scope := range r.URL.Query()["scope"] {
-			parts := strings.Split(scope, ":")
-			if len(parts) == 3 {
-				access = append(access, map[string]any{"type": parts[0], "name": parts[1], "actions": strings.Split(parts[2], ",")})
+			// type:name:actions, where a name may hold a port
+			// (Notary GUNs: 127.0.0.1:5000/app).
+			typ, rest, ok1 := strings.Cut(scope, ":")
+			i := strings.LastIndexByte(rest, ':')
+			if ok1 && i > 0 {
+				access = append(access, map[string]any{"type": typ, "name": rest[:i], "actions": strings.Split(rest[i+1:], ",")})
 			}
 		}
 		now := time.Now()
@@ -99,18 +140,5 @@ func StartTokenDistribution(t testing.TB) *SecureRegistry {
 	go srv.Serve(ln) //nolint:errcheck // closed in cleanup
 	t.Cleanup(func() { srv.Close() })
 
-	addr := FreeAddr(t)
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(`version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {inmemory: {}, delete: {enabled: true}}
-auth: {token: {realm: "https://localhost:`+port+`/auth", service: registry-test, issuer: test-issuer, rootcertbundle: `+bundle+`}}
-http: {addr: `+addr+`, secret: test}
-`), 0o600)
-	cmd := exec.Command(Tool(t, "registry"), "serve", cfg)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	p := Start(t, cmd)
-	p.Host = addr
-	WaitStatus(t, nil, "http://"+addr+"/v2/", http.StatusUnauthorized)
-	return &SecureRegistry{Proc: p, CAPEM: certPEM, User: "alice", Pass: "s3cret"}
+	return &TokenServer{Port: port, Realm: "https://localhost:" + port + "/auth", Bundle: bundle, CAPEM: certPEM}
 }
