@@ -96,3 +96,6 @@ func (r *Redis) set(ctx context.Context, key string, val []byte, ttl time.Durati
 	}
 	r.ok()
 }
+
+// Available says whether the breaker lets calls through.
+func (r *Redis) Available() bool { return !r.open() }

@@ -1,0 +1,77 @@
+package interop
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// TestRedisSharedCache: two signet instances (two caches) share results
+// through a real redis-server; when it is killed they keep answering
+// correctly from memory, and verify again rather than guess.
+func TestRedisSharedCache(t *testing.T) {
+	t.Parallel()
+	srv := harness.StartRedis(t)
+	var calls atomic.Int32
+	inner := verify.Func(func(ctx context.Context, img verify.Image) (*verify.Result, error) {
+		calls.Add(1)
+		if img.Ref.Context().RepositoryStr() == "unsigned" {
+			return &verify.Result{}, verify.Failf("no signatures")
+		}
+		return &verify.Result{Signers: []string{"ci"}}, nil
+	})
+	instance := func() verify.Verifier {
+		r, err := cache.NewRedis("redis://"+srv.Host+"/0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		c, err := cache.New(cache.Config{Redis: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Wrap(inner, "rule", "signed")
+	}
+	a, b := instance(), instance()
+	ref := func(repo string) verify.Image {
+		d, err := name.NewDigest("reg.example/" + repo + "@sha256:" + strings.Repeat("ab", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return verify.Image{Ref: d}
+	}
+	check := func(v verify.Verifier, repo string, want verify.Outcome, wantCached bool) {
+		t.Helper()
+		res, err := v.Verify(context.Background(), ref(repo))
+		if got := verify.Classify(err); got != want {
+			t.Fatalf("%s: outcome %s, want %s (%v)", repo, got, want, err)
+		}
+		if res.Cached != wantCached {
+			t.Errorf("%s: cached = %v, want %v", repo, res.Cached, wantCached)
+		}
+	}
+	check(a, "signed", verify.Verified, false)
+	check(a, "unsigned", verify.Failed, false)
+	check(b, "signed", verify.Verified, true) // from Redis
+	check(b, "unsigned", verify.Failed, true) // failures are shared too
+	if n := calls.Load(); n != 2 {
+		t.Errorf("verifications = %d, want 2 (instance b answered from Redis)", n)
+	}
+
+	srv.Stop() // Redis dies mid-run
+	c := instance()
+	check(c, "signed", verify.Verified, false) // nothing shared now: verified again
+	check(c, "signed", verify.Verified, true)  // then from memory
+	check(a, "signed", verify.Verified, true)  // a's memory layer still answers
+	check(c, "unsigned", verify.Failed, false)
+	if n := calls.Load(); n != 4 {
+		t.Errorf("verifications = %d, want 4", n)
+	}
+}
