@@ -44,8 +44,10 @@ demo: ## the walkthrough: embedded registry, signed and unsigned images, signet 
 demo-cluster: tools ## the walkthrough through a real kube-apiserver (builds it on first use)
 	SIGNET_DEMO_CLUSTER=1 $(GO) test -count=1 -timeout 30m -run TestDemoCluster -v ./test/e2e/ | grep -v -E '^(=== RUN|--- |PASS|ok )' 
 
-bench: ## Go benchmarks of the hot path
+BENCH_DURATION ?= 10s
+bench: build ## Go benchmarks of the hot path, then the load generator against signet serve (writes docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) run ./test/bench -signet $(BIN) -duration $(BENCH_DURATION) -write docs/benchmarks.md
 
 FUZZTIME ?= 60s
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/kube"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/server"
@@ -28,6 +29,8 @@ type serveFlags struct {
 	shutdownGrace             time.Duration
 	logLevel                  string
 	registryCA                string
+	cache                     cache.Config
+	redisURL                  string
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -47,6 +50,11 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 25*time.Second, "how long requests in flight may finish after SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
+	fl.IntVar(&f.cache.Size, "cache-size", cache.DefaultSize, "verification results (and tag resolutions) kept in memory")
+	fl.DurationVar(&f.cache.TTL, "cache-ttl", cache.DefaultTTL, "how long a verified result is reused (negative: never cache)")
+	fl.DurationVar(&f.cache.FailedTTL, "cache-failed-ttl", cache.DefaultFailedTTL, "how long a failed (definitive) result is reused; inconclusive results are never cached (negative: never)")
+	fl.DurationVar(&f.cache.TagTTL, "tag-ttl", cache.DefaultTagTTL, "how long a tag's digest is reused before asking the registry again (negative: never)")
+	fl.StringVar(&f.redisURL, "redis-url", os.Getenv("SIGNET_REDIS_URL"), "Redis shared by replicas, redis://[:password@]host:port/db or rediss:// (default $SIGNET_REDIS_URL; prefer the variable for passwords)")
 }
 
 func newServe(stderr io.Writer) *cobra.Command {
@@ -101,6 +109,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		},
 		Log:      log,
 		Registry: reg,
+		Cache:    f.cache,
+		RedisURL: f.redisURL,
 	}
 	if f.childApproval {
 		rc, err := kube.Config(f.kubeconfig)

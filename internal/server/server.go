@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
@@ -32,7 +33,13 @@ type Config struct {
 	Admission      admission.Options
 	Owners         admission.Owners // nil disables child approval
 	Registry       *registry.Client // default: Docker config credentials, system roots
-	Log            *slog.Logger
+	// Cache configures the verification cache (zero: the defaults); its
+	// Metrics are set by Run.
+	Cache cache.Config
+	// RedisURL, when set, adds a Redis shared by replicas behind the
+	// in-memory cache. It may hold a password: it is never logged.
+	RedisURL string
+	Log      *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
@@ -59,7 +66,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if reg == nil {
 		reg = registry.MustNew(registry.WithUserAgent("signet/" + version.Version))
 	}
-	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) { return policy.Compile(d, reg) }, log, m)
+	cc := cfg.Cache
+	cc.Metrics = m
+	if cfg.RedisURL != "" {
+		r, err := cache.NewRedis(cfg.RedisURL, log)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		cc.Redis = r
+	}
+	vc, err := cache.New(cc)
+	if err != nil {
+		return err
+	}
+	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) {
+		return policy.Compile(d, reg, policy.WithCache(vc))
+	}, log, m)
 	if err != nil {
 		return err
 	}

@@ -245,7 +245,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		return res, &verify.InconclusiveError{Reason: "could not check all signatures", Err: errors.Join(fetchErrs...)}
 	}
 	if found == 0 {
-		return res, verify.Failf("no cosign signatures found for %s (looked for a .sig tag and OCI referrers); sign it with %s", ref, tried)
+		return res, verify.Failf("no cosign signatures found for %s (looked for a .sig tag and OCI referrers); sign it with a key or identity of %s", ref, tried)
 	}
 	return res, verify.Failf("%s; %d signature(s) found, checked against %s", v.quorum.Shortfall(res.Signers), found, tried)
 }
