@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // DockerHub is the canonical host of Docker Hub in signet's normalised form.
@@ -27,6 +28,8 @@ type Ref struct {
 	Tag string
 	// Digest is "algorithm:hex", empty when the reference has none.
 	Digest string
+	// norm is String(), computed once by Parse.
+	norm string
 }
 
 // The OCI distribution spec's grammar for repository paths and tags.
@@ -40,9 +43,26 @@ var (
 // ErrInvalid is wrapped by every parse error.
 var ErrInvalid = errors.New("invalid image reference")
 
+// parsed memoises successful parses: admission sees the same few hundred
+// image strings over and over, and parsing (regular expressions, host
+// normalisation) is a visible part of a cached admission's cost. Refs are
+// values, so sharing them is safe.
+var parsed, _ = lru.New[string, Ref](4096)
+
 // Parse parses s strictly. A reference with neither tag nor digest gets the
 // tag "latest", as a container runtime would pull it.
 func Parse(s string) (Ref, error) {
+	if r, ok := parsed.Get(s); ok {
+		return r, nil
+	}
+	r, err := parse(s)
+	if err == nil {
+		parsed.Add(s, r)
+	}
+	return r, err
+}
+
+func parse(s string) (Ref, error) {
 	if s == "" {
 		return Ref{}, fmt.Errorf("%w: empty", ErrInvalid)
 	}
@@ -94,6 +114,7 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
 	}
 	r.Repository = repo
+	r.norm = r.build()
 	return r, nil
 }
 
@@ -105,6 +126,13 @@ func (r Ref) Name() string { return r.Registry() + "/" + r.Repository.Repository
 
 // String returns the normalised reference: registry/path[:tag][@digest].
 func (r Ref) String() string {
+	if r.norm != "" {
+		return r.norm
+	}
+	return r.build()
+}
+
+func (r Ref) build() string {
 	s := r.Name()
 	if r.Tag != "" {
 		s += ":" + r.Tag
