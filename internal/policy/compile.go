@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/verify"
@@ -47,7 +48,11 @@ func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m ==
 // Compile checks a document's meaning and builds an Engine. Every problem is
 // reported, each with its field path. reg is used by the engine at
 // evaluation time only: Compile makes no network request.
-func Compile(doc *Document, reg Registry) (*Engine, error) {
+func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error) {
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var p problems
 	if doc == nil {
 		p.add("", "policy is empty")
@@ -73,14 +78,14 @@ func Compile(doc *Document, reg Registry) (*Engine, error) {
 	if pinning != PinAll && pinning != PinPodsOnly && pinning != PinNone {
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
-	validators := compileValidators(doc.Validators, &p)
+	validators := compileValidators(doc.Validators, o, &p)
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
 	}
 	seen := map[string]int{}
 	var rules []*compiledRule
 	for i, r := range doc.Rules {
-		if cr := compileRule(i, r, validators, reg, seen, &p); cr != nil {
+		if cr := compileRule(i, r, validators, reg, o, seen, &p); cr != nil {
 			cr.mode, cr.mutate = mode, r.With.Mutate == nil || *r.With.Mutate
 			if r.With.Mode != "" {
 				cr.mode = r.With.Mode
@@ -106,7 +111,7 @@ type validatorSpec struct {
 	ok     bool
 }
 
-func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
+func compileValidators(vs []Validator, o compileOptions, p *problems) map[string]*validatorSpec {
 	out := map[string]*validatorSpec{}
 	if len(vs) == 0 {
 		p.add("validators", "at least one validator is required")
@@ -122,7 +127,7 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 			p.add(f+".name", "duplicate validator name %q (also validators[%d])", v.Name, out[v.Name].index)
 		}
 		spec := &validatorSpec{v: v, index: i, ok: true}
-		checkValidatorFields(f, v, p)
+		checkValidatorFields(f, v, o, p)
 		switch v.Type {
 		case TypeStatic:
 			if v.Approve == nil {
@@ -152,7 +157,7 @@ func compileValidators(vs []Validator, p *problems) map[string]*validatorSpec {
 
 // checkValidatorFields reports validator fields that do not apply to the
 // validator's type.
-func checkValidatorFields(f string, v Validator, p *problems) {
+func checkValidatorFields(f string, v Validator, o compileOptions, p *problems) {
 	set := func(field string, ok bool, types ...string) {
 		if ok && !slices.Contains(types, v.Type) {
 			p.add(f+"."+field, "not allowed for a %s validator (only %s)", v.Type, strings.Join(types, ", "))
@@ -163,8 +168,16 @@ func checkValidatorFields(f string, v Validator, p *problems) {
 	set("trustedRoot", v.TrustedRoot != "", TypeCosign)
 	set("trustedRootFile", v.TrustedRootFile != "", TypeCosign)
 	set("tuf", v.TUF != nil, TypeCosign)
-	if v.Auth != nil {
-		p.add(f+".auth", "is not supported yet")
+	set("auth", v.Auth != nil, TypeCosign, TypeNotation)
+	if v.Auth != nil && v.Type != TypeStatic {
+		switch {
+		case v.Auth.SecretName == "":
+			p.add(f+".auth.secretName", "is required (a Secret in signet's namespace)")
+		case len(validation.IsDNS1123Subdomain(v.Auth.SecretName)) > 0:
+			p.add(f+".auth.secretName", "%q is not a valid Secret name: %s", v.Auth.SecretName, strings.Join(validation.IsDNS1123Subdomain(v.Auth.SecretName), "; "))
+		case o.secrets == nil:
+			p.add(f+".auth.secretName", "Secret %q can only be read through the Kubernetes API: use signet serve, or signet verify --kubeconfig", v.Auth.SecretName)
+		}
 	}
 }
 
@@ -238,7 +251,7 @@ func compileCA(tf string, tr TrustRoot, p *problems) (notation.TrustRoot, bool) 
 	return r, true
 }
 
-func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, seen map[string]int, p *problems) *compiledRule {
+func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, o compileOptions, seen map[string]int, p *problems) *compiledRule {
 	f := fmt.Sprintf("rules[%d]", i)
 	ok := true
 	pat, err := CompilePattern(r.Pattern)
@@ -287,7 +300,7 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 			ok = false
 			continue
 		}
-		v := bindValidator(f, r, spec, reg, p)
+		v := bindValidator(f, r, spec, reg, o, p)
 		if v == nil {
 			ok = false
 			continue
@@ -311,7 +324,7 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 
 // bindValidator builds the verifier a rule gets from one validator, with
 // the rule's options bound. It returns nil after reporting a problem.
-func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
+func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compileOptions, p *problems) verify.Verifier {
 	switch spec.v.Type {
 	case TypeStatic, TypeCosign, TypeNotation:
 		if r.With.VerifyInTransparencyLog != nil || r.With.VerifySCT != nil || len(r.With.Delegations) > 0 {
@@ -350,6 +363,9 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *probl
 		if err != nil {
 			p.add(f, "%v", err)
 			return nil
+		}
+		if a := spec.v.Auth; a != nil && a.SecretName != "" && o.secrets != nil {
+			v = withAuth(spec.v.Name, a.SecretName, o.secrets, v)
 		}
 		return v
 	}
