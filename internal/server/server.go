@@ -32,7 +32,10 @@ type Config struct {
 	Admission      admission.Options
 	Owners         admission.Owners // nil disables child approval
 	Registry       *registry.Client // default: Docker config credentials, system roots
-	Log            *slog.Logger
+	// SecretKeychains reads validators' auth.secretName credentials; nil
+	// rejects policies that name one.
+	SecretKeychains policy.SecretKeychains
+	Log             *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
@@ -59,7 +62,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if reg == nil {
 		reg = registry.MustNew(registry.WithUserAgent("signet/" + version.Version))
 	}
-	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) { return policy.Compile(d, reg) }, log, m)
+	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) {
+		var opts []policy.CompileOption
+		if cfg.SecretKeychains != nil {
+			opts = append(opts, policy.WithSecretKeychains(cfg.SecretKeychains))
+		}
+		return policy.Compile(d, reg, opts...)
+	}, log, m)
 	if err != nil {
 		return err
 	}
