@@ -185,7 +185,7 @@ func Classify(ctx context.Context, err error, doing string) error {
 	case code == http.StatusNotFound:
 		return &verify.FailedError{Reason: doing + ": not found in the registry", Err: err}
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: registry refused access (HTTP %d); check the credentials signet uses for this registry", doing, code), Err: err}
+		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: registry refused access (HTTP %d); check the credentials signet uses for this registry (the workload's imagePullSecrets or its service account's, a validator's auth.secretName, signet's Docker config)", doing, code), Err: err}
 	case code == http.StatusTooManyRequests:
 		return &verify.InconclusiveError{Reason: doing + ": registry is rate limiting (HTTP 429)", Err: err}
 	case code >= 500:
