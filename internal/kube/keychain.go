@@ -48,7 +48,7 @@ type Keychains struct {
 
 type cachedKeychain struct {
 	kc      *registry.Keychain
-	version string // the Secret's resourceVersion (validator keychains)
+	version string // the resourceVersions of the Secrets it was built from
 	expires time.Time
 }
 
@@ -114,6 +114,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 		}
 	}
 	var secrets []corev1.Secret
+	version := ""
 	for _, n := range names {
 		s, err := k.secrets.Get(ctx, namespace, n)
 		switch {
@@ -123,6 +124,15 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 			return nil, fmt.Errorf("reading image pull secret: %w", err)
 		}
 		secrets = append(secrets, *s)
+		version += "/" + s.Name + "@" + s.ResourceVersion
+	}
+	if ok && c.version == version {
+		// The same Secrets, unchanged: keep the keychain, so its
+		// connections and tokens stay in use.
+		k.mu.Lock()
+		k.workloads[key] = cachedKeychain{kc: c.kc, version: version, expires: now.Add(k.ttl)}
+		k.mu.Unlock()
+		return c.kc, nil
 	}
 	kc, err := WorkloadKeychain(ctx, secrets)
 	if err != nil {
@@ -131,11 +141,11 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	rk := registry.NewKeychain(kc)
 	k.mu.Lock()
 	for key, e := range k.workloads {
-		if !now.Before(e.expires) {
+		if now.Sub(e.expires) > k.ttl {
 			delete(k.workloads, key)
 		}
 	}
-	k.workloads[key] = cachedKeychain{kc: rk, expires: now.Add(k.ttl)}
+	k.workloads[key] = cachedKeychain{kc: rk, version: version, expires: now.Add(k.ttl)}
 	k.mu.Unlock()
 	return rk, nil
 }

@@ -118,6 +118,22 @@ func TestKeychainsWorkload(t *testing.T) {
 		t.Errorf("second build: same keychain %v, %d API requests, err %v", again == kc, len(cs.Actions())-before, err)
 	}
 
+	// After the TTL the Secrets are read again; unchanged, they keep their
+	// keychain (and its connections); changed, they get a new one.
+	now := time.Now().Add(2 * time.Minute)
+	kcs.now, kcs.secrets.now = func() time.Time { return now }, func() time.Time { return now }
+	if again, err := kcs.Workload(ctx, "team", "builder", []string{"pod-secret", "missing"}); err != nil || again != kc {
+		t.Errorf("unchanged Secrets after the TTL: same keychain %v, err %v", again == kc, err)
+	}
+	rotated := dockerConfigSecret("team", "pod-secret", "pods.example", "new-user", "pw")
+	rotated.ResourceVersion = "2"
+	cs.CoreV1().Secrets("team").Update(ctx, rotated, metav1.UpdateOptions{})
+	now = now.Add(2 * time.Minute)
+	fresh, err := kcs.Workload(ctx, "team", "builder", []string{"pod-secret", "missing"})
+	if err != nil || fresh == kc || user(t, fresh, "pods.example/app") != "new-user" {
+		t.Errorf("rotated Secret: new keychain %v, err %v", fresh != kc, err)
+	}
+
 	// Forbidden is an error, never an anonymous keychain.
 	cs.PrependReactor("get", "serviceaccounts", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "serviceaccounts"}, "other", nil)
