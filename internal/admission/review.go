@@ -16,6 +16,7 @@ import (
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -27,6 +28,12 @@ const DefaultTimeout = 8 * time.Second
 // Owners fetches the controlling owner of an object through the API.
 type Owners interface {
 	Get(ctx context.Context, namespace string, owner workload.OwnerReference) (*workload.Object, error)
+}
+
+// Keychains builds the registry credentials of a workload: its pull
+// secrets and its service account's (kube.Keychains).
+type Keychains interface {
+	Workload(ctx context.Context, namespace, serviceAccount string, pullSecrets []string) (*registry.Keychain, error)
 }
 
 // Options tune a Reviewer. The zero value is the strictest: no shortcuts.
@@ -42,6 +49,10 @@ type Options struct {
 	ExcludedNamespaces []string
 	// Timeout bounds one request's verifications. Default DefaultTimeout.
 	Timeout time.Duration
+	// Keychains, when set, gives each request the registry credentials of
+	// its workload (pull secrets, service account), tried before the
+	// registry client's own. Default: the client's own only.
+	Keychains Keychains
 }
 
 // Reviewer answers admission requests.
@@ -154,6 +165,16 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	eng := r.engine()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
+	if r.opts.Keychains != nil {
+		kc, err := r.opts.Keychains.Workload(ctx, req.Namespace, obj.ServiceAccount, obj.PullSecrets)
+		if err != nil {
+			// Every registry request of this admission fails with the
+			// reason (inconclusive); images static rules decide are
+			// decided as usual, and modes apply.
+			kc = registry.UnreadableKeychain(fmt.Errorf("%w; check that signet may get secrets and serviceaccounts in namespace %s", err, req.Namespace))
+		}
+		ctx = registry.ContextWithKeychain(ctx, kc)
+	}
 	decisions := r.evaluate(ctx, eng, obj.Images)
 
 	pin := mutate && pinning(eng.Pinning(), kind)

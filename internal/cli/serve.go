@@ -31,6 +31,7 @@ type serveFlags struct {
 	registryCA                string
 	cache                     cache.Config
 	redisURL                  string
+	pullSecrets               bool
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -41,7 +42,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.addr, "addr", ":8443", "HTTPS address for /mutate, /validate, /healthz, /readyz")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `HTTP address for /metrics ("" to disable)`)
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for API lookups (default: in-cluster; none: child approval off)")
-	fl.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "signet's own namespace, always excluded (default $POD_NAMESPACE)")
+	fl.StringVar(&f.namespace, "namespace", kube.InClusterNamespace(), "signet's own namespace: always excluded, and where validators' auth.secretName Secrets live (default $POD_NAMESPACE, else the in-cluster namespace)")
 	fl.StringSliceVar(&f.excludeNamespaces, "exclude-namespace", []string{"kube-system"}, "namespaces admitted without verification")
 	fl.BoolVar(&f.childApproval, "child-approval", true, "admit objects whose controlling owner has the same digest-pinned images without verifying again (sound only when the webhook also checks owner kinds)")
 	fl.BoolVar(&f.unchangedApproval, "unchanged-approval", false, "admit UPDATEs that change no image without verifying again")
@@ -55,6 +56,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.cache.FailedTTL, "cache-failed-ttl", cache.DefaultFailedTTL, "how long a failed (definitive) result is reused; inconclusive results are never cached (negative: never)")
 	fl.DurationVar(&f.cache.TagTTL, "tag-ttl", cache.DefaultTagTTL, "how long a tag's digest is reused before asking the registry again (negative: never)")
 	fl.StringVar(&f.redisURL, "redis-url", os.Getenv("SIGNET_REDIS_URL"), "Redis shared by replicas, redis://[:password@]host:port/db or rediss:// (default $SIGNET_REDIS_URL; prefer the variable for passwords)")
+	fl.BoolVar(&f.pullSecrets, "pull-secrets", true, "verify with each workload's registry credentials: its imagePullSecrets and its service account's (needs get on secrets and serviceaccounts in every namespace)")
 }
 
 func newServe(stderr io.Writer) *cobra.Command {
@@ -112,13 +114,30 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		Cache:    f.cache,
 		RedisURL: f.redisURL,
 	}
-	if f.childApproval {
-		rc, err := kube.Config(f.kubeconfig)
-		if err == nil {
-			cfg.Owners, err = kube.NewOwners(rc)
+	rc, err := kube.Config(f.kubeconfig)
+	if err != nil {
+		log.Warn("no Kubernetes API access: automatic child approval and registry credentials from Secrets are off", "error", err.Error())
+	} else {
+		if f.childApproval {
+			if cfg.Owners, err = kube.NewOwners(rc); err != nil {
+				return &exitError{code: ExitUsage, err: err}
+			}
 		}
+		secrets, err := kube.NewSecretsForConfig(rc, 0)
 		if err != nil {
-			log.Warn("no Kubernetes API access: automatic child approval is off; every child object is verified", "error", err.Error())
+			return &exitError{code: ExitUsage, err: err}
+		}
+		kopts := kube.KeychainsOptions{Namespace: f.namespace}
+		if f.pullSecrets {
+			if kopts.Accounts, err = kube.NewServiceAccountsForConfig(rc); err != nil {
+				return &exitError{code: ExitUsage, err: err}
+			}
+		}
+		cfg.KeySecrets = kube.SecretData{S: secrets}
+		kcs := kube.NewKeychains(secrets, kopts)
+		cfg.SecretKeychains = kcs
+		if f.pullSecrets {
+			cfg.Admission.Keychains = kcs
 		}
 	}
 	err = server.Run(cmd.Context(), cfg)

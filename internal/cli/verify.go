@@ -11,9 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/keysource"
+	"github.com/signet-dev/signet/internal/kube"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
@@ -31,6 +34,8 @@ type verifyFlags struct {
 	output     string
 	timeout    time.Duration
 	registryCA string
+	kubeconfig string
+	namespace  string
 }
 
 func (f *verifyFlags) addFlags(cmd *cobra.Command) {
@@ -38,6 +43,8 @@ func (f *verifyFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
 	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; the Docker config credentials are used instead)")
+	cmd.Flags().StringVar(&f.namespace, "namespace", "", "signet's namespace, where validators' Secrets live (default: the kubeconfig context's namespace)")
 }
 
 func newVerify(stdout, stderr io.Writer) *cobra.Command {
@@ -53,14 +60,14 @@ invalid policy; 3 any image inconclusive (registry unreachable, timeout) and
 none denied.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd.Context(), f, args, stdout)
+			return runVerify(cmd.Context(), f, args, stdout, stderr)
 		},
 	}
 	f.addFlags(cmd)
 	return cmd
 }
 
-func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout io.Writer) error {
+func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, stderr io.Writer) error {
 	if f.policy == "" {
 		return usageError("--policy is required")
 	}
@@ -83,7 +90,15 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout io.W
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
-	eng, err := policy.Compile(doc, reg)
+	secrets, keys, err := verifySecrets(f, doc, stderr)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	opts := []policy.CompileOption{policy.WithSecretKeychains(secrets)}
+	if keys != nil {
+		opts = append(opts, policy.WithKeySecrets(keys))
+	}
+	eng, err := policy.Compile(doc, reg, opts...)
 	if err != nil {
 		if ie, ok := err.(*policy.InvalidError); ok {
 			ie.Source = f.policy
@@ -103,6 +118,45 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout io.W
 		printText(stdout, decisions)
 	}
 	return &exitError{code: exitCode(decisions)}
+}
+
+// verifySecrets says where validators' auth.secretName credentials come
+// from: the Secrets, read through --kubeconfig, or without one the Docker
+// config, with a note on stderr for each validator that names a Secret. With
+// --kubeconfig it also returns the reader of k8s:// trust-root keys.
+func verifySecrets(f *verifyFlags, doc *policy.Document, stderr io.Writer) (policy.SecretKeychains, keysource.Secrets, error) {
+	if f.kubeconfig != "" {
+		ns := f.namespace
+		if ns == "" {
+			var err error
+			if ns, err = kube.KubeconfigNamespace(f.kubeconfig); err != nil {
+				return nil, nil, fmt.Errorf("--kubeconfig: %w", err)
+			}
+		}
+		cfg, err := kube.Config(f.kubeconfig)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--kubeconfig: %w", err)
+		}
+		s, err := kube.NewSecretsForConfig(cfg, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--kubeconfig: %w", err)
+		}
+		return kube.NewKeychains(s, kube.KeychainsOptions{Namespace: ns}), kube.SecretData{S: s}, nil
+	}
+	for _, v := range doc.Validators {
+		if v.Auth != nil && v.Auth.SecretName != "" {
+			fmt.Fprintf(stderr, "note: validator %q reads its credentials from Secret %q in a cluster; without --kubeconfig, signet verify uses the Docker config credentials instead\n", v.Name, v.Auth.SecretName)
+		}
+	}
+	return dockerConfigKeychain{registry.NewKeychain(authn.DefaultKeychain)}, nil, nil
+}
+
+// dockerConfigKeychain stands in for every validator Secret when there is
+// no cluster to read them from.
+type dockerConfigKeychain struct{ kc *registry.Keychain }
+
+func (d dockerConfigKeychain) Secret(context.Context, string) (*registry.Keychain, error) {
+	return d.kc, nil
 }
 
 // evaluateAll evaluates images concurrently, each under its own deadline,

@@ -1,11 +1,11 @@
-// Package kube reads from the Kubernetes API what admission needs: the
-// controlling owner of an object, for automatic child approval.
 package kube
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -73,4 +73,25 @@ func (o *Owners) Get(ctx context.Context, namespace string, ref workload.OwnerRe
 		return nil, err
 	}
 	return workload.Decode(ref.Kind, raw)
+}
+
+// KubeconfigNamespace returns the namespace of kubeconfig's current
+// context, "default" when it names none.
+func KubeconfigNamespace(kubeconfig string) (string, error) {
+	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}, &clientcmd.ConfigOverrides{}).Namespace()
+	return ns, err
+}
+
+// InClusterNamespace returns the namespace signet runs in: $POD_NAMESPACE,
+// else the service account's namespace file, else "".
+func InClusterNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

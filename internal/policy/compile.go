@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/verify"
@@ -53,10 +53,10 @@ func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m ==
 // Compile checks a document's meaning and builds an Engine. Every problem is
 // reported, each with its field path. reg is used by the engine at
 // evaluation time only: Compile makes no network request.
-func Compile(doc *Document, reg Registry, opts ...Option) (*Engine, error) {
-	var cfg config
-	for _, o := range opts {
-		o(&cfg)
+func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error) {
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	var p problems
 	if doc == nil {
@@ -83,14 +83,14 @@ func Compile(doc *Document, reg Registry, opts ...Option) (*Engine, error) {
 	if pinning != PinAll && pinning != PinPodsOnly && pinning != PinNone {
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
-	validators := compileValidators(doc.Validators, &cfg, &p)
+	validators := compileValidators(doc.Validators, o, &p)
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
 	}
 	seen := map[string]int{}
 	var rules []*compiledRule
 	for i, r := range doc.Rules {
-		if cr := compileRule(i, r, validators, reg, seen, &p); cr != nil {
+		if cr := compileRule(i, r, validators, reg, o, seen, &p); cr != nil {
 			cr.mode, cr.mutate = mode, r.With.Mutate == nil || *r.With.Mutate
 			if r.With.Mode != "" {
 				cr.mode = r.With.Mode
@@ -102,35 +102,16 @@ func Compile(doc *Document, reg Registry, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	sort.SliceStable(rules, func(a, b int) bool { return rules[a].pattern.moreSpecific(rules[b].pattern) })
-	if cfg.cache != nil {
+	if o.cache != nil {
 		for _, r := range rules {
 			if r.vtype != TypeStatic {
-				r.verifier = cfg.cache.Wrap(r.verifier, r.hash, r.validator)
+				r.verifier = o.cache.Wrap(r.verifier, r.hash, r.validator)
 			}
 		}
-		reg = cachedRegistry{Registry: reg, c: cfg.cache}
+		reg = cachedRegistry{Registry: reg, c: o.cache}
 	}
 	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning}, nil
 }
-
-// Option configures Compile.
-type Option func(*config)
-
-type config struct {
-	secrets keysource.Secrets
-	cache   *cache.Cache
-}
-
-// WithCache makes the engine remember verification results and tag
-// resolutions in c, and share concurrent verifications of one image. c
-// outlives policies: entries are keyed by each rule's hash, so a reload
-// keeps the entries of rules it did not change.
-func WithCache(c *cache.Cache) Option { return func(cfg *config) { cfg.cache = c } }
-
-// WithSecrets lets trust roots name keys held in Kubernetes Secrets
-// (k8s://namespace/name). Without it such keys fail to resolve, with an
-// explanation, when a verification needs them.
-func WithSecrets(s keysource.Secrets) Option { return func(c *config) { c.secrets = s } }
 
 // validatorSpec is a checked validator, ready to be bound to rules.
 type validatorSpec struct {
@@ -148,7 +129,7 @@ type validatorSpec struct {
 	versions *notaryv1.Versions
 }
 
-func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*validatorSpec {
+func compileValidators(vs []Validator, o compileOptions, p *problems) map[string]*validatorSpec {
 	out := map[string]*validatorSpec{}
 	if len(vs) == 0 {
 		p.add("validators", "at least one validator is required")
@@ -164,7 +145,7 @@ func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*val
 			p.add(f+".name", "duplicate validator name %q (also validators[%d])", v.Name, out[v.Name].index)
 		}
 		spec := &validatorSpec{v: v, index: i, ok: true}
-		checkValidatorFields(f, v, p)
+		checkValidatorFields(f, v, o, p)
 		switch v.Type {
 		case TypeStatic:
 			if v.Approve == nil {
@@ -178,7 +159,7 @@ func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*val
 				p.add(f+".approve", "only allowed for a static validator")
 			}
 			n := len(*p)
-			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, cfg, p)
+			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, o, p)
 			if v.Type == TypeCosign {
 				spec.material = compileMaterial(f, v, spec.roots, p)
 			}
@@ -218,7 +199,7 @@ func compileValidators(vs []Validator, cfg *config, p *problems) map[string]*val
 
 // checkValidatorFields reports validator fields that do not apply to the
 // validator's type.
-func checkValidatorFields(f string, v Validator, p *problems) {
+func checkValidatorFields(f string, v Validator, o compileOptions, p *problems) {
 	set := func(field string, ok bool, types ...string) {
 		if ok && !slices.Contains(types, v.Type) {
 			p.add(f+"."+field, "not allowed for a %s validator (only %s)", v.Type, strings.Join(types, ", "))
@@ -229,12 +210,20 @@ func checkValidatorFields(f string, v Validator, p *problems) {
 	set("trustedRoot", v.TrustedRoot != "", TypeCosign)
 	set("trustedRootFile", v.TrustedRootFile != "", TypeCosign)
 	set("tuf", v.TUF != nil, TypeCosign)
-	if v.Auth != nil {
-		p.add(f+".auth", "is not supported yet")
+	set("auth", v.Auth != nil, TypeCosign, TypeNotation)
+	if v.Auth != nil && v.Type != TypeStatic {
+		switch {
+		case v.Auth.SecretName == "":
+			p.add(f+".auth.secretName", "is required (a Secret in signet's namespace)")
+		case len(validation.IsDNS1123Subdomain(v.Auth.SecretName)) > 0:
+			p.add(f+".auth.secretName", "%q is not a valid Secret name: %s", v.Auth.SecretName, strings.Join(validation.IsDNS1123Subdomain(v.Auth.SecretName), "; "))
+		case o.secrets == nil:
+			p.add(f+".auth.secretName", "Secret %q can only be read through the Kubernetes API: use signet serve, or signet verify --kubeconfig", v.Auth.SecretName)
+		}
 	}
 }
 
-func compileTrustRoots(f, typ string, trs []TrustRoot, cfg *config, p *problems) ([]cosign.TrustRoot, []notation.TrustRoot) {
+func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *problems) ([]cosign.TrustRoot, []notation.TrustRoot) {
 	if len(trs) == 0 {
 		p.add(f+".trustRoots", "at least one trust root is required")
 		return nil, nil
@@ -280,7 +269,7 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, cfg *config, p *problems)
 			continue
 		}
 		if keysource.IsRef(tr.Key) {
-			src, err := keysource.New(tr.Key, cfg.secrets, cosign.ParsePublicKey)
+			src, err := keysource.New(tr.Key, o.keys, cosign.ParsePublicKey)
 			if err != nil {
 				p.add(tf+".key", "%v", err)
 				continue
@@ -438,7 +427,7 @@ func compileCA(tf string, tr TrustRoot, p *problems) (notation.TrustRoot, bool) 
 	return r, true
 }
 
-func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, seen map[string]int, p *problems) *compiledRule {
+func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, o compileOptions, seen map[string]int, p *problems) *compiledRule {
 	f := fmt.Sprintf("rules[%d]", i)
 	ok := true
 	pat, err := CompilePattern(r.Pattern)
@@ -487,7 +476,7 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 			ok = false
 			continue
 		}
-		v := bindValidator(f, r, spec, reg, p)
+		v := bindValidator(f, r, spec, reg, o, p)
 		if v == nil {
 			ok = false
 			continue
@@ -511,7 +500,7 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 
 // bindValidator builds the verifier a rule gets from one validator, with
 // the rule's options bound. It returns nil after reporting a problem.
-func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *problems) verify.Verifier {
+func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compileOptions, p *problems) verify.Verifier {
 	switch spec.v.Type {
 	case TypeStatic, TypeNotation, TypeNotaryV1:
 		if r.With.VerifyInTransparencyLog != nil || r.With.VerifySCT != nil {
@@ -558,6 +547,9 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, p *probl
 		if err != nil {
 			p.add(f, "%v", err)
 			return nil
+		}
+		if a := spec.v.Auth; a != nil && a.SecretName != "" && o.secrets != nil {
+			v = withAuth(spec.v.Name, a.SecretName, o.secrets, v)
 		}
 		return v
 	case TypeNotaryV1:

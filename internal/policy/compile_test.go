@@ -221,6 +221,34 @@ validators:
         MIIBszCCAVmgAwIBAgIUAAAA
         -----END CERTIFICATE-----
 rules: [{pattern: "**", validator: c}]`, []string{`validators[0].trustRoots[0].key:`}},
+		{"auth", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: c
+  type: cosign
+  auth: {secretName: regcred}
+  trustRoots:
+  - name: k
+    key: |
+        ` + key + `
+- {name: s, type: static, approve: true, auth: {secretName: x}}
+- name: nosecret
+  type: cosign
+  auth: {}
+  trustRoots:
+  - name: k
+    key: |
+        ` + key + `
+- name: bad
+  type: notation
+  auth: {secretName: "Not_A_Name"}
+  trustRoots: [{name: k, cert: x}]
+rules: [{pattern: "**", validator: c}]`, []string{
+			`validators[0].auth.secretName: Secret "regcred" can only be read through the Kubernetes API: use signet serve, or signet verify --kubeconfig`,
+			`validators[1].auth: not allowed for a static validator`,
+			`validators[2].auth.secretName: is required`,
+			`validators[3].auth.secretName: "Not_A_Name" is not a valid Secret name`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,11 +39,11 @@ rules: [{pattern: "**"}]
 	secrets := secretMap{"signet/cosign": {"cosign.pub": []byte(key.PEM)}}
 	tests := []struct {
 		ref    string
-		opts   []policy.Option
+		opts   []policy.CompileOption
 		want   verify.Outcome
 		wantIn string
 	}{
-		{ref: "k8s://signet/cosign", opts: []policy.Option{policy.WithSecrets(secrets)}, want: verify.Verified},
+		{ref: "k8s://signet/cosign", opts: []policy.CompileOption{policy.WithKeySecrets(secrets)}, want: verify.Verified},
 		{ref: "k8s://signet/cosign", want: verify.Inconclusive, wantIn: "--kubeconfig"},
 		{ref: "hashivault://signet", want: verify.Inconclusive, wantIn: "no KMS provider"},
 	}

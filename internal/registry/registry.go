@@ -30,6 +30,9 @@ type Client struct {
 	// every request for a repository after the first reuses its connection
 	// and its bearer token.
 	puller *remote.Puller
+	// pullers are the pullers of the keychains contexts carry
+	// (ContextWithKeychain).
+	pullers pullers
 }
 
 // Option configures a Client.
@@ -72,8 +75,13 @@ func New(opts ...Option) (*Client, error) {
 		}
 		c.transport = t
 	}
+	c.puller = c.newPuller(c.keychain)
+	return c, nil
+}
+
+func (c *Client) newPuller(kc authn.Keychain) *remote.Puller {
 	p, err := remote.NewPuller(
-		remote.WithAuthFromKeychain(c.keychain),
+		remote.WithAuthFromKeychain(kc),
 		remote.WithTransport(c.transport),
 		remote.WithUserAgent(c.userAgent),
 	)
@@ -81,8 +89,7 @@ func New(opts ...Option) (*Client, error) {
 		// NewPuller fails only on conflicting options, which New never sets.
 		panic(fmt.Sprintf("registry: creating puller: %v", err))
 	}
-	c.puller = p
-	return c, nil
+	return p
 }
 
 // MustNew is New for options that cannot fail (no CA bundle).
@@ -110,9 +117,11 @@ func DefaultTransport() *http.Transport {
 func (c *Client) Keychain() authn.Keychain { return c.keychain }
 
 // Options returns the go-containerregistry options for requests made on
-// behalf of ctx. Verifiers use them to fetch signatures.
+// behalf of ctx, with the credentials of the keychains ctx carries
+// (ContextWithKeychain) before the Client's own. Verifiers use them to fetch
+// signatures.
 func (c *Client) Options(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.Reuse(c.puller)}
+	return []remote.Option{remote.WithContext(ctx), remote.Reuse(c.pullerFor(ctx))}
 }
 
 // Resolve returns the digest ref names. A reference that carries a digest is
@@ -173,11 +182,14 @@ func Classify(ctx context.Context, err error, doing string) error {
 	if ctxErr := ctx.Err(); ctxErr != nil || errors.Is(err, context.DeadlineExceeded) {
 		return &verify.InconclusiveError{Reason: doing + ": registry did not answer before the deadline", Err: err}
 	}
+	if ce, ok := errors.AsType[*CredentialsError](err); ok {
+		return &verify.InconclusiveError{Reason: doing + ": " + ce.Error(), Err: err}
+	}
 	switch code := StatusCode(err); {
 	case code == http.StatusNotFound:
 		return &verify.FailedError{Reason: doing + ": not found in the registry", Err: err}
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: registry refused access (HTTP %d); check the credentials signet uses for this registry", doing, code), Err: err}
+		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: registry refused access (HTTP %d); check the credentials signet uses for this registry (the workload's imagePullSecrets or its service account's, a validator's auth.secretName, signet's Docker config)", doing, code), Err: err}
 	case code == http.StatusTooManyRequests:
 		return &verify.InconclusiveError{Reason: doing + ": registry is rate limiting (HTTP 429)", Err: err}
 	case code >= 500:

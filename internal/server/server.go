@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
@@ -39,7 +40,12 @@ type Config struct {
 	// RedisURL, when set, adds a Redis shared by replicas behind the
 	// in-memory cache. It may hold a password: it is never logged.
 	RedisURL string
-	Log      *slog.Logger
+	// SecretKeychains reads validators' auth.secretName credentials; nil
+	// rejects policies that name one.
+	SecretKeychains policy.SecretKeychains
+	// KeySecrets reads k8s:// trust-root keys; nil leaves them unresolvable.
+	KeySecrets keysource.Secrets
+	Log        *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
@@ -81,7 +87,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) {
-		return policy.Compile(d, reg, policy.WithCache(vc))
+		opts := []policy.CompileOption{policy.WithCache(vc)}
+		if cfg.SecretKeychains != nil {
+			opts = append(opts, policy.WithSecretKeychains(cfg.SecretKeychains))
+		}
+		if cfg.KeySecrets != nil {
+			opts = append(opts, policy.WithKeySecrets(cfg.KeySecrets))
+		}
+		return policy.Compile(d, reg, opts...)
 	}, log, m)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ type Registry struct {
 	mu       sync.Mutex
 	paths    []string
 	down     atomic.Bool
+	auth     atomic.Pointer[[2]string]
 }
 
 // NewRegistry starts a registry; referrers selects whether it implements the
@@ -50,12 +51,23 @@ func NewRegistry(t testing.TB, referrers bool) *Registry {
 		r.mu.Lock()
 		r.paths = append(r.paths, req.Method+" "+req.URL.Path)
 		r.mu.Unlock()
+		if a := r.auth.Load(); a != nil {
+			if u, p, ok := req.BasicAuth(); !ok || u != a[0] || p != a[1] {
+				w.Header().Set("WWW-Authenticate", `Basic realm="testutil"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
 		h.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.server.Close)
 	r.Host = strings.TrimPrefix(r.server.URL, "http://")
 	return r
 }
+
+// RequireBasicAuth makes every request from now on need HTTP basic
+// credentials user:pass (401 otherwise). Push before calling it.
+func (r *Registry) RequireBasicAuth(user, pass string) { r.auth.Store(&[2]string{user, pass}) }
 
 // Requests returns the number of requests served since the last Reset.
 func (r *Registry) Requests() int64 { return r.requests.Load() }

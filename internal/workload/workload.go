@@ -67,6 +67,11 @@ type Object struct {
 	Kind     string
 	Metadata Metadata
 	Images   []Image
+	// PullSecrets are the names of the pod spec's imagePullSecrets.
+	PullSecrets []string
+	// ServiceAccount is the pod spec's serviceAccountName (or its
+	// deprecated alias serviceAccount); empty means "default".
+	ServiceAccount string
 }
 
 // ErrUnsupportedKind is returned for kinds that carry no PodSpec.
@@ -106,6 +111,11 @@ type podSpec struct {
 	Containers          []container `json:"containers"`
 	InitContainers      []container `json:"initContainers"`
 	EphemeralContainers []container `json:"ephemeralContainers"`
+	ImagePullSecrets    []struct {
+		Name string `json:"name"`
+	} `json:"imagePullSecrets"`
+	ServiceAccountName string `json:"serviceAccountName"`
+	ServiceAccount     string `json:"serviceAccount"`
 }
 
 // Decode reads an object of the given kind from its JSON. A kind without a
@@ -141,6 +151,15 @@ func Decode(kind string, raw []byte) (*Object, error) {
 			obj.Images = append(obj.Images, walk(base, Containers, ps.Containers)...)
 			obj.Images = append(obj.Images, walk(base, InitContainers, ps.InitContainers)...)
 			obj.Images = append(obj.Images, walk(base, EphemeralContainers, ps.EphemeralContainers)...)
+			for _, s := range ps.ImagePullSecrets {
+				if s.Name != "" {
+					obj.PullSecrets = append(obj.PullSecrets, s.Name)
+				}
+			}
+			obj.ServiceAccount = ps.ServiceAccountName
+			if obj.ServiceAccount == "" {
+				obj.ServiceAccount = ps.ServiceAccount
+			}
 			break
 		}
 		var next map[string]json.RawMessage

@@ -77,3 +77,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodePullCredentials(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind, raw string
+		secrets   []string
+		account   string
+	}{
+		{"Pod", `{"spec":{"containers":[{"name":"a","image":"x"}],"imagePullSecrets":[{"name":"one"},{"name":""},{"name":"two"}],"serviceAccountName":"builder"}}`, []string{"one", "two"}, "builder"},
+		{"Deployment", `{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"regcred"}],"serviceAccount":"legacy"}}}}`, []string{"regcred"}, "legacy"},
+		{"CronJob", `{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"serviceAccountName":"new","serviceAccount":"old"}}}}}}`, nil, "new"},
+		{"Pod", `{"spec":{"containers":[]}}`, nil, ""},
+	}
+	for _, tc := range tests {
+		obj, err := Decode(tc.kind, []byte(tc.raw))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.kind, err)
+		}
+		if !slices.Equal(obj.PullSecrets, tc.secrets) || obj.ServiceAccount != tc.account {
+			t.Errorf("%s %s: pull secrets %v, service account %q; want %v, %q", tc.kind, tc.raw, obj.PullSecrets, obj.ServiceAccount, tc.secrets, tc.account)
+		}
+	}
+}

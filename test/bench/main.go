@@ -310,4 +310,3 @@ func (p *signetProc) verifications() (int64, error) {
 	}
 	return total, sc.Err()
 }
-

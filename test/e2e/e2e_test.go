@@ -173,6 +173,9 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	testRegistryAuth(t, c)
+	testNotation(t, c)
+
 	// Last: it replaces the policy.
 	t.Run("objects with finalizers can be deleted after the policy turns against them", func(t *testing.T) {
 		ns := c.namespace(t, nil)

@@ -39,6 +39,18 @@ type cluster struct {
 	policyFile string
 	signetLog  *syncBuffer
 	signetAddr string
+
+	// secure is a registry with TLS (private CA) and basic auth; private
+	// and vauth are images in it signed by the cosign CLI, whose signatures
+	// are read with a workload's pull secrets and with a validator's
+	// Secret respectively.
+	secure         *harness.SecureRegistry
+	secureCA       string // its CA certificate file
+	private, vauth name.Digest
+	kubeconfig     string // signet's
+	// notary is signed by the notation CLI with a certificate the policy
+	// trusts, notaryOther with one it does not.
+	notary, notaryOther name.Digest
 }
 
 type syncBuffer struct {
@@ -94,11 +106,46 @@ func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string
 	return p
 }
 
+// signetNamespace is signet's own namespace, where validators' Secrets live.
+const signetNamespace = "signet-system"
+
+// validatorSecret is the Secret the "signed-auth" validator reads its
+// registry credentials from.
+const validatorSecret = "signet-registry"
+
 // policyYAML is the policy the cluster starts with.
-func policyYAML(reg, keyPEM string) string {
-	return testutil.Policy(keyPEM, `- {pattern: "`+reg+`/e2e/**", validator: signed}
-- {pattern: "`+reg+`/warn/**", validator: signed, with: {mode: warn}}
-`)
+func policyYAML(c *cluster, notaryCert string) string {
+	return `apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: signed
+  type: cosign
+  trustRoots:
+  - name: ci
+    key: |
+      ` + testutil.Indent(c.keyPEM, 6) + `
+- name: signed-auth
+  type: cosign
+  auth: {secretName: ` + validatorSecret + `}
+  trustRoots:
+  - name: ci
+    key: |
+      ` + testutil.Indent(c.keyPEM, 6) + `
+- name: notary
+  type: notation
+  trustRoots:
+  - name: release
+    cert: |
+      ` + testutil.Indent(notaryCert, 6) + `
+- {name: allow, type: static, approve: true}
+- {name: deny, type: static, approve: false}
+rules:
+- {pattern: "` + c.reg + `/e2e/**", validator: signed}
+- {pattern: "` + c.reg + `/warn/**", validator: signed, with: {mode: warn}}
+- {pattern: "` + c.reg + `/notary/**", validator: notary}
+- {pattern: "` + c.secure.Host + `/private/**", validator: signed}
+- {pattern: "` + c.secure.Host + `/vauth/**", validator: signed-auth}
+`
 }
 
 func setup(t *testing.T) *cluster {
@@ -133,10 +180,33 @@ func setup(t *testing.T) *cluster {
 	harness.Push(t, c.reg, "e2e/app:unsigned")
 	harness.Push(t, c.reg, "warn/app:unsigned")
 
+	// A private registry (TLS with a private CA, htpasswd) and images the
+	// cosign CLI signs there with the registry's credentials.
+	c.secure = harness.StartSecureDistribution(t)
+	caFile := c.secure.CAFile(t)
+	c.secureCA = caFile
+	c.private = pushSecure(t, c.secure, "private/app:v1")
+	c.vauth = pushSecure(t, c.secure, "vauth/app:v1")
+	cos.Env = []string{"SSL_CERT_FILE=" + caFile, "DOCKER_CONFIG=" + c.secure.DockerConfig(t)}
+	for _, img := range []name.Digest{c.private, c.vauth} {
+		cos.Run(t, harness.Tool(t, "cosign2"), "sign", "--yes", "--key", key, "--tlog-upload=false", img.String())
+	}
+	cos.Env = nil
+
+	// Images signed by the notation CLI: one with a certificate the policy
+	// trusts, one with another.
+	release, other := harness.NewNotation(t), harness.NewNotation(t)
+	releaseCert := release.TestCert(t, "release.example")
+	other.TestCert(t, "other.example")
+	c.notary = harness.Push(t, c.reg, "notary/app:v1")
+	release.Run(t, "sign", "--insecure-registry", c.notary.String())
+	c.notaryOther = harness.Push(t, c.reg, "notary/app:other")
+	other.Run(t, "sign", "--insecure-registry", c.notaryOther.String())
+
 	// signet serve, as a process, with a serving certificate for 127.0.0.1.
 	work := t.TempDir()
 	c.policyFile = filepath.Join(work, "policy.yaml")
-	os.WriteFile(c.policyFile, []byte(policyYAML(c.reg, pub)), 0o600)
+	os.WriteFile(c.policyFile, []byte(policyYAML(c, releaseCert)), 0o600)
 	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -144,10 +214,11 @@ func setup(t *testing.T) *cluster {
 	os.WriteFile(filepath.Join(work, "tls.crt"), certPEM, 0o600)
 	os.WriteFile(filepath.Join(work, "tls.key"), keyPEM, 0o600)
 	c.signetAddr = harness.FreeAddr(t)
+	c.kubeconfig = writeKubeconfig(t, env, "signet")
 	serve := exec.Command(harness.Bin(t, "signet"), "serve",
 		"--policy", c.policyFile, "--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
-		"--addr", c.signetAddr, "--metrics-addr", "", "--kubeconfig", writeKubeconfig(t, env, "signet"),
-		"--namespace", "signet-system", "--reload-interval", "200ms")
+		"--addr", c.signetAddr, "--metrics-addr", "", "--kubeconfig", c.kubeconfig,
+		"--namespace", signetNamespace, "--reload-interval", "200ms", "--registry-ca", caFile)
 	serve.Env = append(os.Environ(), "DOCKER_CONFIG="+work)
 	c.signetLog = &syncBuffer{}
 	serve.Stdout, serve.Stderr = c.signetLog, c.signetLog
@@ -163,6 +234,16 @@ func setup(t *testing.T) *cluster {
 		}
 	})
 	return c
+}
+
+// pushSecure pushes a random image to the private registry.
+func pushSecure(t *testing.T, reg *harness.SecureRegistry, repoTag string) name.Digest {
+	t.Helper()
+	d, err := fixture.PushImage(reg.Host+"/"+repoTag, reg.RemoteOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // registerWebhooks registers signet by URL, as the Helm chart does by

@@ -220,6 +220,9 @@ func Push(t testing.TB, host, repoTag string) name.Digest {
 // Cosign is an isolated home for cosign runs.
 type Cosign struct {
 	Dir string
+	// Env is added to (and overrides) the environment of every run:
+	// SSL_CERT_FILE and DOCKER_CONFIG for a private registry, say.
+	Env []string
 }
 
 // NewCosign returns a Cosign with a fresh home directory.
@@ -233,6 +236,7 @@ func (c *Cosign) Run(t testing.TB, bin string, args ...string) string {
 	cmd.Env = append(os.Environ(),
 		"HOME="+c.Dir, "COSIGN_PASSWORD=interop", "COSIGN_YES=true",
 		"DOCKER_CONFIG="+filepath.Join(c.Dir, ".docker"), "TUF_ROOT="+filepath.Join(c.Dir, ".sigstore"))
+	cmd.Env = append(cmd.Env, c.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
@@ -339,12 +343,29 @@ func (r *SecureRegistry) RemoteOptions() []remote.Option {
 	return []remote.Option{remote.WithTransport(tr), remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass})}
 }
 
+// CAFile writes r's CA certificate to a file and returns its path (for
+// SSL_CERT_FILE or --registry-ca).
+func (r *SecureRegistry) CAFile(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, r.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// DockerConfigJSON is a Docker config holding r's credentials: the content
+// of a kubernetes.io/dockerconfigjson Secret.
+func (r *SecureRegistry) DockerConfigJSON() []byte {
+	auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Pass))
+	return []byte(`{"auths":{"` + r.Host + `":{"auth":"` + auth + `"}}}`)
+}
+
 // DockerConfig writes a Docker config directory holding r's credentials and
 // returns it (for $DOCKER_CONFIG).
 func (r *SecureRegistry) DockerConfig(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Pass))
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+r.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "config.json"), r.DockerConfigJSON(), 0o600)
 	return dir
 }

@@ -5,6 +5,7 @@ package helm
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -94,7 +95,7 @@ func TestDefaults(t *testing.T) {
 	t.Parallel()
 	objs := render(t)
 	for _, want := range []string{"Deployment/rel-signet", "Service/rel-signet", "PodDisruptionBudget/rel-signet", "ServiceAccount/rel-signet",
-		"ClusterRole/rel-signet", "ClusterRoleBinding/rel-signet", "ConfigMap/rel-signet-policy", "Secret/rel-signet-tls",
+		"ClusterRole/rel-signet", "ClusterRoleBinding/rel-signet", "Role/rel-signet", "RoleBinding/rel-signet", "ConfigMap/rel-signet-policy", "Secret/rel-signet-tls",
 		"MutatingWebhookConfiguration/rel-signet", "ValidatingWebhookConfiguration/rel-signet"} {
 		if objs[want] == nil {
 			t.Errorf("missing %s", want)
@@ -137,11 +138,23 @@ func TestDefaults(t *testing.T) {
 			}
 		}
 	}
-	// Least privilege: get on owner kinds, nothing else.
+	// Least privilege: get on owner kinds, and on the service accounts and
+	// Secrets workloads pull with; nothing else.
 	for _, r := range get(objs["ClusterRole/rel-signet"], "rules").([]any) {
 		if v := get(r, "verbs").([]any); len(v) != 1 || v[0] != "get" {
 			t.Errorf("ClusterRole verbs %v", v)
 		}
+	}
+	if got := rbacResources(objs["ClusterRole/rel-signet"]); !strings.Contains(got, " secrets ") || !strings.Contains(got, " serviceaccounts ") || !strings.Contains(got, " deployments ") {
+		t.Errorf("ClusterRole resources:%s", got)
+	}
+	if got := rbacResources(objs["Role/rel-signet"]); got != " secrets " || get(objs["Role/rel-signet"], "metadata", "namespace") != "signet-system" {
+		t.Errorf("Role in %v on%s, want get on secrets in signet-system", get(objs["Role/rel-signet"], "metadata", "namespace"), got)
+	}
+	args := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "args"))
+	env := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "env"))
+	if !strings.Contains(args, "--pull-secrets=true") || !strings.Contains(env, "POD_NAMESPACE") {
+		t.Errorf("args %s, env %s: want --pull-secrets=true and POD_NAMESPACE", args, env)
 	}
 	// The default policy is a valid signet policy.
 	doc, err := policy.Parse([]byte(get(objs["ConfigMap/rel-signet-policy"], "data", "policy.yaml").(string)))
@@ -150,6 +163,39 @@ func TestDefaults(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("the chart's default policy: %v", err)
+	}
+}
+
+// rbacResources lists the resources of a (Cluster)Role's rules, each
+// surrounded by spaces.
+func rbacResources(role any) string {
+	var b strings.Builder
+	b.WriteString(" ")
+	for _, r := range get(role, "rules").([]any) {
+		for _, x := range get(r, "resources").([]any) {
+			b.WriteString(x.(string) + " ")
+		}
+	}
+	return b.String()
+}
+
+// TestPullSecretsOff: without registryAuth.pullSecrets signet may read no
+// Secret outside its namespace.
+func TestPullSecretsOff(t *testing.T) {
+	t.Parallel()
+	objs := render(t, "registryAuth.pullSecrets=false")
+	if got := rbacResources(objs["ClusterRole/rel-signet"]); strings.Contains(got, " secrets ") || strings.Contains(got, " serviceaccounts ") {
+		t.Errorf("ClusterRole resources:%s", got)
+	}
+	if objs["Role/rel-signet"] == nil {
+		t.Error("no Role for validators' Secrets in signet's namespace")
+	}
+	if args := fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args")); !strings.Contains(args, "--pull-secrets=false") {
+		t.Errorf("args %s", args)
+	}
+	objs = render(t, "registryAuth.pullSecrets=false", "admission.childApproval=false")
+	if objs["ClusterRole/rel-signet"] != nil || objs["ClusterRoleBinding/rel-signet"] != nil {
+		t.Error("a ClusterRole with nothing to grant is rendered")
 	}
 }
 
@@ -166,7 +212,7 @@ func TestCertManager(t *testing.T) {
 
 func TestSchemaRejects(t *testing.T) {
 	t.Parallel()
-	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1"} {
+	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1", "registryAuth.pullSecrets=maybe"} {
 		if out, err := helm(t, "template", "rel", chart(), "--kube-version", "1.34.0", "--set", set); err == nil {
 			t.Errorf("--set %s rendered; want a schema error\n%s", set, out[:min(len(out), 200)])
 		}

@@ -1,0 +1,224 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/authn/k8schain"
+	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/signet-dev/signet/internal/registry"
+)
+
+// DefaultKeychainTTL is how long a workload's keychain is reused before its
+// service account and pull secrets are read again.
+const DefaultKeychainTTL = 30 * time.Second
+
+// Keychains builds registry credentials from Kubernetes Secrets: a
+// workload's, from its imagePullSecrets and its service account's (what the
+// kubelet would pull with), and a validator's, from the Secret its
+// auth.secretName names in signet's own namespace. Keychains are cached
+// briefly, so that an admission costs no API request in the common case and
+// the connections and tokens of a namespace's credentials are reused
+// (registry.Keychain).
+//
+// Keychains is safe for concurrent use and never logs credentials.
+type Keychains struct {
+	secrets   *Secrets
+	accounts  corev1client.ServiceAccountsGetter
+	namespace string
+	ttl       time.Duration
+	now       func() time.Time
+
+	mu        sync.Mutex
+	workloads map[string]cachedKeychain
+	validator map[string]cachedKeychain
+}
+
+type cachedKeychain struct {
+	kc      *registry.Keychain
+	version string // the resourceVersions of the Secrets it was built from
+	expires time.Time
+}
+
+// KeychainsOptions configure NewKeychains.
+type KeychainsOptions struct {
+	// Namespace is signet's own, where validators' Secrets live. Required
+	// for Secret.
+	Namespace string
+	// Accounts reads service accounts. Nil: a workload's keychain is built
+	// from its own imagePullSecrets only.
+	Accounts corev1client.ServiceAccountsGetter
+	// TTL bounds how long a workload's keychain is reused.
+	// Default: DefaultKeychainTTL.
+	TTL time.Duration
+}
+
+// NewKeychains returns Keychains reading Secrets through secrets.
+func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultKeychainTTL
+	}
+	return &Keychains{
+		secrets: secrets, accounts: opts.Accounts, namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
+		workloads: map[string]cachedKeychain{}, validator: map[string]cachedKeychain{},
+	}
+}
+
+// Workload returns the credentials for the images of a workload in
+// namespace: its pod spec's imagePullSecrets, then those of its service
+// account (serviceAccount; "default" when empty), then the cloud
+// keychains (GCR and Artifact Registry, ECR, ACR) of signet's own
+// identity. A Secret or service account that does not exist is skipped, as
+// the kubelet skips it; any other error (forbidden, API unreachable) is
+// returned.
+func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount string, pullSecrets []string) (*registry.Keychain, error) {
+	if serviceAccount == "" {
+		serviceAccount = "default"
+	}
+	names := slices.Clone(pullSecrets)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	key := namespace + "\x00" + serviceAccount + "\x00" + strings.Join(names, "\x00")
+	now := k.now()
+	k.mu.Lock()
+	c, ok := k.workloads[key]
+	k.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.kc, nil
+	}
+
+	if k.accounts != nil {
+		sa, err := k.accounts.ServiceAccounts(namespace).Get(ctx, serviceAccount, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("reading service account %s/%s for its imagePullSecrets: %w", namespace, serviceAccount, err)
+		default:
+			for _, ref := range sa.ImagePullSecrets {
+				if !slices.Contains(names, ref.Name) {
+					names = append(names, ref.Name)
+				}
+			}
+		}
+	}
+	var secrets []corev1.Secret
+	version := ""
+	for _, n := range names {
+		s, err := k.secrets.Get(ctx, namespace, n)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("reading image pull secret: %w", err)
+		}
+		secrets = append(secrets, *s)
+		version += "/" + s.Name + "@" + s.ResourceVersion
+	}
+	if ok && c.version == version {
+		// The same Secrets, unchanged: keep the keychain, so its
+		// connections and tokens stay in use.
+		k.mu.Lock()
+		k.workloads[key] = cachedKeychain{kc: c.kc, version: version, expires: now.Add(k.ttl)}
+		k.mu.Unlock()
+		return c.kc, nil
+	}
+	kc, err := WorkloadKeychain(ctx, secrets)
+	if err != nil {
+		return nil, err
+	}
+	rk := registry.NewKeychain(kc)
+	k.mu.Lock()
+	for key, e := range k.workloads {
+		if now.Sub(e.expires) > k.ttl {
+			delete(k.workloads, key)
+		}
+	}
+	k.workloads[key] = cachedKeychain{kc: rk, version: version, expires: now.Add(k.ttl)}
+	k.mu.Unlock()
+	return rk, nil
+}
+
+// Secret returns the credentials of the Secret name in signet's namespace,
+// for a validator's auth.secretName. Unlike a workload's pull secrets, a
+// Secret that does not exist is an error: a validator told to use
+// credentials never falls back to an anonymous pull.
+func (k *Keychains) Secret(ctx context.Context, name string) (*registry.Keychain, error) {
+	if k.namespace == "" {
+		return nil, errors.New("signet's namespace is unknown (set --namespace or POD_NAMESPACE)")
+	}
+	s, err := k.secrets.Get(ctx, k.namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	now := k.now()
+	k.mu.Lock()
+	c, ok := k.validator[name]
+	k.mu.Unlock()
+	if ok && c.version == s.ResourceVersion && s.ResourceVersion != "" {
+		return c.kc, nil
+	}
+	kc, err := SecretKeychain(s)
+	if err != nil {
+		return nil, err
+	}
+	rk := registry.NewKeychain(kc)
+	k.mu.Lock()
+	k.validator[name] = cachedKeychain{kc: rk, version: s.ResourceVersion, expires: now.Add(k.ttl)}
+	k.mu.Unlock()
+	return rk, nil
+}
+
+// WorkloadKeychain is the keychain of a workload's pull secrets
+// (kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg; others are
+// ignored, as the kubelet ignores them), followed by the Docker config and
+// the cloud keychains of signet's own identity.
+func WorkloadKeychain(ctx context.Context, pullSecrets []corev1.Secret) (authn.Keychain, error) {
+	kc, err := k8schain.NewFromPullSecrets(ctx, pullSecrets)
+	if err != nil {
+		return nil, fmt.Errorf("reading image pull secrets: %w", err)
+	}
+	return kc, nil
+}
+
+// SecretKeychain is the keychain of one validator Secret: a
+// kubernetes.io/dockerconfigjson (or dockercfg) Secret gives the
+// credentials of the registries it names; a Secret with username and
+// password keys gives them for every registry the validator reads.
+func SecretKeychain(s *corev1.Secret) (authn.Keychain, error) {
+	id := s.Namespace + "/" + s.Name
+	switch {
+	case s.Type == corev1.SecretTypeDockerConfigJson && len(s.Data[corev1.DockerConfigJsonKey]) > 0,
+		s.Type == corev1.SecretTypeDockercfg && len(s.Data[corev1.DockerConfigKey]) > 0:
+		kc, err := kauth.NewFromPullSecrets(context.Background(), []corev1.Secret{*s})
+		if err != nil {
+			return nil, fmt.Errorf("Secret %s: reading its Docker config: %w", id, err)
+		}
+		return kc, nil
+	case len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0:
+		return basicKeychain{authn.FromConfig(authn.AuthConfig{Username: string(s.Data["username"]), Password: string(s.Data["password"])})}, nil
+	}
+	return nil, fmt.Errorf("Secret %s has no registry credentials: it must be of type %s (key %s) or have username and password keys", id, corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey)
+}
+
+// basicKeychain gives the same credentials for every registry.
+type basicKeychain struct{ auth authn.Authenticator }
+
+func (b basicKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return b.auth, nil }
+
+// NewServiceAccountsForConfig returns a service account reader for
+// KeychainsOptions.Accounts.
+func NewServiceAccountsForConfig(cfg *rest.Config) (corev1client.ServiceAccountsGetter, error) {
+	return corev1client.NewForConfig(cfg)
+}

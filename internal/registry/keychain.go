@@ -1,0 +1,127 @@
+package registry
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Keychain is a set of registry credentials with an identity: requests
+// carrying the same *Keychain share authenticated connections and bearer
+// tokens, as the requests of a Client without one do. Build one per set of
+// credentials (a namespace's pull secrets, a validator's Secret) and reuse
+// it while the credentials stay the same.
+type Keychain struct {
+	authn.Keychain
+	id uint64
+}
+
+var keychainIDs atomic.Uint64
+
+// NewKeychain gives kc an identity.
+func NewKeychain(kc authn.Keychain) *Keychain {
+	return &Keychain{Keychain: kc, id: keychainIDs.Add(1)}
+}
+
+type keychainsKey struct{}
+
+// ContextWithKeychain returns a copy of ctx whose registry requests
+// (Client.Resolve, and the options Client.Options returns to verifiers) try
+// kc first, then the keychains ctx already carries, then the Client's own.
+// signet serve puts the keychain of an admission's pull secrets there, and
+// a validator with auth.secretName its Secret's in front of it.
+func ContextWithKeychain(ctx context.Context, kc *Keychain) context.Context {
+	if kc == nil {
+		return ctx
+	}
+	prev, _ := ctx.Value(keychainsKey{}).([]*Keychain)
+	chain := make([]*Keychain, 0, len(prev)+1)
+	chain = append(append(chain, kc), prev...)
+	return context.WithValue(ctx, keychainsKey{}, chain)
+}
+
+// keychains returns the keychains ctx carries, first to try first.
+func keychains(ctx context.Context) []*Keychain {
+	kcs, _ := ctx.Value(keychainsKey{}).([]*Keychain)
+	return kcs
+}
+
+// pullerIdle is how long a puller for context keychains is kept unused.
+const pullerIdle = 5 * time.Minute
+
+// pullers caches one go-containerregistry Puller per chain of context
+// keychains, so that the connections and tokens of one namespace's
+// credentials are reused across its admissions and never used for
+// another's.
+type pullers struct {
+	mu sync.Mutex
+	m  map[string]*pullerEntry
+}
+
+type pullerEntry struct {
+	p    *remote.Puller
+	used time.Time
+}
+
+// puller returns the Puller for requests made with ctx.
+func (c *Client) pullerFor(ctx context.Context) *remote.Puller {
+	chain := keychains(ctx)
+	if len(chain) == 0 {
+		return c.puller
+	}
+	ids := make([]string, len(chain))
+	for i, kc := range chain {
+		ids[i] = strconv.FormatUint(kc.id, 10)
+	}
+	key := strings.Join(ids, "/")
+	now := time.Now()
+	c.pullers.mu.Lock()
+	defer c.pullers.mu.Unlock()
+	if e, ok := c.pullers.m[key]; ok {
+		e.used = now
+		return e.p
+	}
+	for k, e := range c.pullers.m {
+		if now.Sub(e.used) > pullerIdle {
+			delete(c.pullers.m, k)
+		}
+	}
+	kcs := make([]authn.Keychain, 0, len(chain)+1)
+	for _, kc := range chain {
+		kcs = append(kcs, kc.Keychain)
+	}
+	p := c.newPuller(authn.NewMultiKeychain(append(kcs, c.keychain)...))
+	if c.pullers.m == nil {
+		c.pullers.m = map[string]*pullerEntry{}
+	}
+	c.pullers.m[key] = &pullerEntry{p: p, used: now}
+	return p
+}
+
+// CredentialsError says the credentials for a registry could not be read
+// (a pull secret the API would not return, say). It says nothing about the
+// image: Classify makes it inconclusive.
+type CredentialsError struct {
+	Err error
+}
+
+func (e *CredentialsError) Error() string { return "reading registry credentials: " + e.Err.Error() }
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// UnreadableKeychain is the keychain of credentials that could not be read:
+// every registry request made with it fails with a *CredentialsError
+// wrapping err, instead of going out anonymously. Images that need no
+// registry request (static rules) are decided as usual.
+func UnreadableKeychain(err error) *Keychain {
+	return NewKeychain(failingKeychain{&CredentialsError{Err: err}})
+}
+
+type failingKeychain struct{ err *CredentialsError }
+
+func (f failingKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return nil, f.err }
