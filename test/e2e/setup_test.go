@@ -218,7 +218,12 @@ func setup(t *testing.T) *cluster {
 	serve := exec.Command(harness.Bin(t, "signet"), "serve",
 		"--policy", c.policyFile, "--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
 		"--addr", c.signetAddr, "--metrics-addr", "", "--kubeconfig", c.kubeconfig,
-		"--namespace", signetNamespace, "--reload-interval", "200ms", "--registry-ca", caFile)
+		"--namespace", signetNamespace, "--reload-interval", "200ms", "--registry-ca", caFile,
+		// Subtests admit the same images under different credentials and
+		// policies and check each path: results are not reused between
+		// admissions here (the cache is tested in internal/cache,
+		// test/interop and make bench).
+		"--cache-ttl=-1s", "--cache-failed-ttl=-1s", "--tag-ttl=-1s")
 	serve.Env = append(os.Environ(), "DOCKER_CONFIG="+work)
 	c.signetLog = &syncBuffer{}
 	serve.Stdout, serve.Stderr = c.signetLog, c.signetLog
