@@ -12,7 +12,9 @@ import (
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/kube"
+	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/server"
 )
 
@@ -91,7 +93,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		return usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	reg, err := newRegistry(f.registryCA)
+	m := metrics.New()
+	reg, err := newRegistry(f.registryCA, registry.WithMetrics(m))
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
@@ -112,6 +115,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		Log:      log,
 		Registry: reg,
 		Cache:    f.cache,
+		Metrics:  m,
 		RedisURL: f.redisURL,
 	}
 	rc, err := kube.Config(f.kubeconfig)

@@ -180,8 +180,8 @@ func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeo
 
 // newRegistry returns the registry client, trusting the CA bundle at path
 // when given.
-func newRegistry(caFile string) (*registry.Client, error) {
-	opts := []registry.Option{registry.WithUserAgent("signet/" + version.Version)}
+func newRegistry(caFile string, extra ...registry.Option) (*registry.Client, error) {
+	opts := append([]registry.Option{registry.WithUserAgent("signet/" + version.Version)}, extra...)
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

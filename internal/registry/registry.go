@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -23,6 +24,7 @@ import (
 // A Client is safe for concurrent use and reuses connections and tokens.
 type Client struct {
 	keychain  authn.Keychain
+	metrics   *metrics.Metrics
 	transport http.RoundTripper
 	userAgent string
 	caBundle  []byte
@@ -51,6 +53,9 @@ func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.tran
 // only. It has no effect with WithTransport.
 func WithCABundle(pem []byte) Option { return func(c *Client) { c.caBundle = pem } }
 
+// WithMetrics counts the client's registry requests by host and status.
+func WithMetrics(m *metrics.Metrics) Option { return func(c *Client) { c.metrics = m } }
+
 // WithUserAgent sets the User-Agent prefix. Default: "signet".
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
@@ -75,6 +80,7 @@ func New(opts ...Option) (*Client, error) {
 		}
 		c.transport = t
 	}
+	c.transport = newEconomy(c.transport, c.metrics)
 	c.puller = c.newPuller(c.keychain)
 	return c, nil
 }
@@ -84,6 +90,11 @@ func (c *Client) newPuller(kc authn.Keychain) *remote.Puller {
 		remote.WithAuthFromKeychain(kc),
 		remote.WithTransport(c.transport),
 		remote.WithUserAgent(c.userAgent),
+		// Retries are the economy transport's, which respects deadlines
+		// and Retry-After; go-containerregistry's own are turned off.
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
 	)
 	if err != nil {
 		// NewPuller fails only on conflicting options, which New never sets.

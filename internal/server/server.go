@@ -34,6 +34,9 @@ type Config struct {
 	Admission      admission.Options
 	Owners         admission.Owners // nil disables child approval
 	Registry       *registry.Client // default: Docker config credentials, system roots
+	// Metrics is where everything is counted; nil: a new registry. Pass
+	// the one the Registry client counts its requests in.
+	Metrics *metrics.Metrics
 	// Cache configures the verification cache (zero: the defaults); its
 	// Metrics are set by Run.
 	Cache cache.Config
@@ -67,7 +70,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := metrics.New()
+	m := cfg.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
 	reg := cfg.Registry
 	if reg == nil {
 		reg = registry.MustNew(registry.WithUserAgent("signet/" + version.Version))
