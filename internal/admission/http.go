@@ -12,6 +12,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
+	kjson "sigs.k8s.io/json"
 )
 
 // MaxBodyBytes bounds an AdmissionReview body. The largest object etcd
@@ -111,7 +112,7 @@ func decodeReview(body []byte) (string, *admissionv1.AdmissionRequest, error) {
 		Kind       string                        `json:"kind"`
 		Request    *admissionv1.AdmissionRequest `json:"request"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
 		return "", nil, fmt.Errorf("malformed AdmissionReview: %v", err)
 	}
 	switch env.APIVersion {

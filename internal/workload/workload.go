@@ -1,11 +1,12 @@
 package workload
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	kjson "sigs.k8s.io/json"
 )
 
 // Section is the list a container belongs to.
@@ -118,55 +119,83 @@ type podSpec struct {
 	ServiceAccount     string `json:"serviceAccount"`
 }
 
+// objectJSON is every shape Decode reads, decoded in one pass: the pod
+// spec of a Pod (spec), a PodTemplate (template.spec), the workload
+// controllers (spec.template.spec) and a CronJob
+// (spec.jobTemplate.spec.template.spec).
+type objectJSON struct {
+	Metadata *Metadata    `json:"metadata"`
+	Spec     *specJSON    `json:"spec"`
+	Template *templateRef `json:"template"`
+}
+
+type specJSON struct {
+	podSpec
+	Template    *templateRef `json:"template"`
+	JobTemplate *struct {
+		Spec *specJSON `json:"spec"`
+	} `json:"jobTemplate"`
+}
+
+type templateRef struct {
+	Spec *podSpec `json:"spec"`
+}
+
 // Decode reads an object of the given kind from its JSON. A kind without a
 // PodSpec returns ErrUnsupportedKind; an object without a spec (a
 // ReplicationController without template, say) has no images.
+//
+// Field names are matched case-sensitively, as the API server does:
+// encoding/json would also accept "Containers", and an object holding both
+// spellings must not show signet other images than the kubelet runs.
 func Decode(kind string, raw []byte) (*Object, error) {
 	path, ok := specPaths[kind]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedKind, kind)
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
+	var o objectJSON
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &o); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kind, err)
 	}
 	obj := &Object{Kind: kind}
-	if m, ok := top["metadata"]; ok && !isNull(m) {
-		if err := json.Unmarshal(m, &obj.Metadata); err != nil {
-			return nil, fmt.Errorf("decoding %s metadata: %w", kind, err)
+	if o.Metadata != nil {
+		obj.Metadata = *o.Metadata
+	}
+	var ps *podSpec
+	switch {
+	case kind == "Pod":
+		if o.Spec != nil {
+			ps = &o.Spec.podSpec
+		}
+	case kind == "PodTemplate":
+		if o.Template != nil {
+			ps = o.Template.Spec
+		}
+	case kind == "CronJob":
+		if o.Spec != nil && o.Spec.JobTemplate != nil && o.Spec.JobTemplate.Spec != nil && o.Spec.JobTemplate.Spec.Template != nil {
+			ps = o.Spec.JobTemplate.Spec.Template.Spec
+		}
+	default:
+		if o.Spec != nil && o.Spec.Template != nil {
+			ps = o.Spec.Template.Spec
 		}
 	}
-	cur := top
-	for i, seg := range path {
-		v, ok := cur[seg]
-		if !ok || isNull(v) {
-			return obj, nil
+	if ps == nil {
+		return obj, nil
+	}
+	base := "/" + strings.Join(path, "/")
+	obj.Images = make([]Image, 0, len(ps.Containers)+len(ps.InitContainers)+len(ps.EphemeralContainers))
+	obj.Images = append(obj.Images, walk(base, Containers, ps.Containers)...)
+	obj.Images = append(obj.Images, walk(base, InitContainers, ps.InitContainers)...)
+	obj.Images = append(obj.Images, walk(base, EphemeralContainers, ps.EphemeralContainers)...)
+	for _, s := range ps.ImagePullSecrets {
+		if s.Name != "" {
+			obj.PullSecrets = append(obj.PullSecrets, s.Name)
 		}
-		if i == len(path)-1 {
-			var ps podSpec
-			if err := json.Unmarshal(v, &ps); err != nil {
-				return nil, fmt.Errorf("decoding %s pod spec at /%s: %w", kind, strings.Join(path, "/"), err)
-			}
-			base := "/" + strings.Join(path, "/")
-			obj.Images = append(obj.Images, walk(base, Containers, ps.Containers)...)
-			obj.Images = append(obj.Images, walk(base, InitContainers, ps.InitContainers)...)
-			obj.Images = append(obj.Images, walk(base, EphemeralContainers, ps.EphemeralContainers)...)
-			for _, s := range ps.ImagePullSecrets {
-				if s.Name != "" {
-					obj.PullSecrets = append(obj.PullSecrets, s.Name)
-				}
-			}
-			obj.ServiceAccount = ps.ServiceAccountName
-			if obj.ServiceAccount == "" {
-				obj.ServiceAccount = ps.ServiceAccount
-			}
-			break
-		}
-		var next map[string]json.RawMessage
-		if err := json.Unmarshal(v, &next); err != nil {
-			return nil, fmt.Errorf("decoding %s at /%s: %w", kind, strings.Join(path[:i+1], "/"), err)
-		}
-		cur = next
+	}
+	obj.ServiceAccount = ps.ServiceAccountName
+	if obj.ServiceAccount == "" {
+		obj.ServiceAccount = ps.ServiceAccount
 	}
 	return obj, nil
 }
@@ -182,5 +211,3 @@ func walk(base string, s Section, cs []container) []Image {
 	}
 	return out
 }
-
-func isNull(m json.RawMessage) bool { return string(m) == "null" }

@@ -100,3 +100,16 @@ func TestDecodePullCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestCaseSensitive: the API server reads "containers", never
+// "Containers"; neither does signet, so a second spelling cannot hide the
+// image that runs.
+func TestCaseSensitive(t *testing.T) {
+	obj, err := Decode("Pod", []byte(`{"spec":{"containers":[{"name":"a","image":"evil"}],"Containers":[{"name":"a","image":"signed"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obj.Images) != 1 || obj.Images[0].Ref != "evil" {
+		t.Errorf("images = %+v, want only the lower-case list", obj.Images)
+	}
+}
