@@ -231,7 +231,11 @@ func (r *Registry) endlessHeaders(w http.ResponseWriter, req *http.Request) {
 const manifestOpening = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[`
 
 func (r *Registry) huge(w http.ResponseWriter, req *http.Request, f Fault) {
-	w.Header().Set("Content-Type", string(types.OCIManifestSchema1))
+	mt := types.OCIManifestSchema1
+	if strings.Contains(req.URL.Path, "/referrers/") {
+		mt = types.OCIImageIndex // else clients fall back to the referrers tag
+	}
+	w.Header().Set("Content-Type", string(mt))
 	w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("0", 64))
 	if !f.Chunked {
 		w.Header().Set("Content-Length", strconv.FormatInt(f.Huge, 10))
