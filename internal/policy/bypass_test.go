@@ -55,7 +55,7 @@ func TestBypassReferences(t *testing.T) {
 		{"ghcr.io/org.evil/app:v1", noRule, verify.Failed},
 		{"ghcr.io/orgx/app:v1", noRule, verify.Failed},
 		{"ghcr.io/org/app/sub:v1", noRule, verify.Failed}, // "*" stays within one path component
-		{"ghcr.io/org/ORG:v1", invalid, verify.Failed},   // upper case is not a repository
+		{"ghcr.io/org/ORG:v1", invalid, verify.Failed},    // upper case is not a repository
 		{"ghcr.io/ORG/app:v1", invalid, verify.Failed},
 
 		// Docker Hub spellings all mean docker.io/library/nginx…
