@@ -154,6 +154,7 @@ func TestHostileRegistry(t *testing.T) {
 			if d.Outcome != tc.outcome || d.Allowed != (tc.outcome == verify.Verified) {
 				t.Fatalf("outcome %s allowed=%v, want %s; reason: %s", d.Outcome, d.Allowed, tc.outcome, d.Reason)
 			}
+			t.Logf("%s in %s: %s", d.Outcome, took.Round(time.Millisecond), d.Reason)
 			if d.Allowed {
 				return
 			}
