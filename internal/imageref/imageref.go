@@ -38,6 +38,11 @@ type Ref struct {
 var (
 	pathRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 	tagRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	// hostRE is the grammar's domain[:port]: ASCII labels or a bracketed
+	// IPv6 address. go-containerregistry accepts any host without "/",
+	// unicode look-alikes ("ghcr.іo" with a Cyrillic і) included, which
+	// docker and containerd refuse to pull.
+	hostRE = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
 )
 
 // ErrInvalid is wrapped by every parse error.
@@ -97,6 +102,9 @@ func parse(s string) (Ref, error) {
 			return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
 		}
 		r.Repository = repo
+	}
+	if !hostRE.MatchString(r.Repository.RegistryStr()) {
+		return Ref{}, fmt.Errorf("%w %q: registry host %q does not follow the OCI distribution grammar", ErrInvalid, s, r.Repository.RegistryStr())
 	}
 	if !pathRE.MatchString(r.Repository.RepositoryStr()) {
 		return Ref{}, fmt.Errorf("%w %q: repository path %q does not follow the OCI distribution grammar", ErrInvalid, s, r.Repository.RepositoryStr())

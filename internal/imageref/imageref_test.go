@@ -48,6 +48,7 @@ func TestParseInvalid(t *testing.T) {
 		"", " nginx", "nginx ", "NGINX", "ghcr.io/Acme/app", "nginx@sha256:abc", "nginx@md5:" + strings.Repeat("a", 32),
 		"nginx:", "nginx:-bad", "a//b", "nginx@", strings.Repeat("a", 600), "nginx:" + strings.Repeat("t", 129),
 		"ghcr.io/acme/app:v1:v2", "ghcr.io/acme/app@sha256:" + strings.Repeat("g", 64),
+		"ghcr.іo/acme/app", "ｇhcr.io/acme/app", "ghcr.io./acme/app", "-ghcr.io/acme/app", "ghcr..io/acme/app", "ghcr.io:/acme/app", "ghcr_io.com:5000/acme/app",
 	} {
 		if r, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) = %q, want error", in, r.String())

@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -80,7 +83,7 @@ func New(opts ...Option) (*Client, error) {
 		}
 		c.transport = t
 	}
-	c.transport = newEconomy(c.transport, c.metrics)
+	c.transport = limited{inner: newEconomy(c.transport, c.metrics), max: MaxManifestBytes}
 	c.puller = c.newPuller(c.keychain)
 	return c, nil
 }
@@ -119,6 +122,7 @@ func DefaultTransport() *http.Transport {
 	t.TLSHandshakeTimeout = 5 * time.Second
 	t.ResponseHeaderTimeout = 10 * time.Second
 	t.MaxIdleConnsPerHost = 16
+	t.MaxResponseHeaderBytes = MaxHeaderBytes
 	t.TLSClientConfig.MinVersion = 0x0303 // tls.VersionTLS12
 	return t
 }
@@ -193,6 +197,14 @@ func Classify(ctx context.Context, err error, doing string) error {
 	if ctxErr := ctx.Err(); ctxErr != nil || errors.Is(err, context.DeadlineExceeded) {
 		return &verify.InconclusiveError{Reason: doing + ": registry did not answer before the deadline", Err: err}
 	}
+	if tl, ok := errors.AsType[*TooLargeError](err); ok {
+		// Retrying will not make it smaller: a verdict on what the
+		// registry holds for this image.
+		return &verify.FailedError{Reason: doing + ": " + tl.Error() + "; check what was pushed there", Err: tl}
+	}
+	if re, ok := errors.AsType[*RedirectError](err); ok {
+		return &verify.InconclusiveError{Reason: doing + ": " + re.Error() + "; check the registry's configuration", Err: re}
+	}
 	if ce, ok := errors.AsType[*CredentialsError](err); ok {
 		return &verify.InconclusiveError{Reason: doing + ": " + ce.Error(), Err: err}
 	}
@@ -208,5 +220,24 @@ func Classify(ctx context.Context, err error, doing string) error {
 	case code != 0:
 		return &verify.InconclusiveError{Reason: fmt.Sprintf("%s: unexpected registry answer (HTTP %d)", doing, code), Err: err}
 	}
-	return &verify.InconclusiveError{Reason: doing + ": registry unreachable", Err: err}
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &verify.InconclusiveError{Reason: doing + ": registry closed the connection mid-answer (truncated response)", Err: err}
+	case network(err):
+		return &verify.InconclusiveError{Reason: doing + ": registry unreachable", Err: err}
+	}
+	// Not the network, not an HTTP status: the answer itself was unusable
+	// (content not matching its digest, malformed JSON).
+	return &verify.InconclusiveError{Reason: doing + ": registry sent an unusable answer", Err: err}
+}
+
+// network says whether err comes from reaching the registry: dialling,
+// DNS, TLS, a connection that broke.
+func network(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	var de *net.DNSError
+	var errno syscall.Errno
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &errno) || errors.As(err, &ue) || errors.Is(err, io.EOF)
 }

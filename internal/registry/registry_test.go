@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -33,14 +37,19 @@ func TestClassify(t *testing.T) {
 		{context.Background(), &transport.Error{StatusCode: http.StatusBadGateway}, verify.Inconclusive, "HTTP 502"},
 		{context.Background(), fmt.Errorf("x: %w", context.DeadlineExceeded), verify.Inconclusive, "deadline"},
 		{cancelled, errors.New("anything"), verify.Inconclusive, "deadline"},
-		{context.Background(), errors.New("dial tcp: connection refused"), verify.Inconclusive, "unreachable"},
+		{context.Background(), &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, verify.Inconclusive, "unreachable"},
+		{context.Background(), &url.Error{Op: "Get", URL: "https://example.com/v2/", Err: io.EOF}, verify.Inconclusive, "unreachable"},
+		{context.Background(), fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), verify.Inconclusive, "mid-answer"},
+		{context.Background(), errors.New(`error verifying sha256 checksum after reading 240 bytes; got "sha256:2b", want "sha256:f1"`), verify.Inconclusive, "unusable answer"},
+		{context.Background(), &url.Error{Op: "Get", URL: "https://example.com/v2/", Err: &registry.TooLargeError{URL: "https://example.com/v2/app/manifests/v1", Size: 1 << 34, Limit: registry.MaxManifestBytes}}, verify.Failed, "over signet's limit"},
+		{context.Background(), &url.Error{Op: "Get", URL: "https://example.com/v2/", Err: &registry.RedirectError{URL: "https://example.com/v2/app/manifests/v1"}}, verify.Inconclusive, "redirected"},
 	}
 	for _, tc := range tests {
 		err := registry.Classify(tc.ctx, tc.err, "resolving example.com/app:v1")
 		if got := verify.Classify(err); got != tc.want || !strings.Contains(err.Error(), tc.has) || !strings.Contains(err.Error(), "example.com/app:v1") {
 			t.Errorf("Classify(%v) = %s %q, want %s containing %q", tc.err, got, err, tc.want, tc.has)
 		}
-		if !errors.Is(err, tc.err) {
+		if !errors.Is(err, tc.err) && !errors.Is(err, errors.Unwrap(tc.err)) {
 			t.Errorf("Classify(%v) does not wrap the cause", tc.err)
 		}
 	}

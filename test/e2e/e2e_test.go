@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -103,6 +105,25 @@ func TestE2E(t *testing.T) {
 		// parent carrying the same pinned image.
 		if !strings.Contains(c.signetLog.String(), "child of ReplicaSet") {
 			t.Error("no automatic child approval logged")
+		}
+
+		// A pod naming that verified ReplicaSet as its controller (UID and
+		// all) but running another image gets no child approval: its
+		// image is verified, and it is unsigned.
+		owner := pods.Items[0].OwnerReferences
+		unsignedTag, err := name.ParseReference(c.reg + "/e2e/app:unsigned")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := remote.Head(unsignedTag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		impostor := pod("impostor", c.reg+"/e2e/app@"+other.Digest.String())
+		impostor.OwnerReferences = owner
+		impostor.Labels = map[string]string{"app": "impostor"} // outside the ReplicaSet's selector
+		if _, err := c.cs.CoreV1().Pods(ns).Create(ctx, impostor, metav1.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "no cosign signatures found") {
+			t.Errorf("pod whose image differs from its verified parent: err = %v", err)
 		}
 	})
 

@@ -42,27 +42,28 @@ type legacySig struct {
 }
 
 // fetchLegacy reads the signatures stored under the image's ".sig" tag. A
-// missing tag is not an error: it returns no signatures.
-func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([]legacySig, string, error) {
+// missing tag is not an error: it returns no signatures. Only the first
+// MaxSignatures layers are read; skipped says how many more there were.
+func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) (sigs []legacySig, source string, skipped int, err error) {
 	tag, err := ociremote.SignatureTag(img)
 	if err != nil {
-		return nil, "", fmt.Errorf("deriving signature tag: %w", err)
+		return nil, "", 0, fmt.Errorf("deriving signature tag: %w", err)
 	}
-	source := tag.TagStr()
-	sigs, err := ociremote.Signatures(tag, ociremote.WithRemoteOptions(ropts...))
+	source = tag.TagStr()
+	all, err := ociremote.Signatures(tag, ociremote.WithRemoteOptions(ropts...))
 	if err != nil {
-		return nil, source, err
+		return nil, source, 0, err
 	}
-	m, err := sigs.Manifest()
+	m, err := all.Manifest()
 	if err != nil {
-		return nil, source, err
+		return nil, source, 0, err
 	}
 	if m == nil || len(m.Layers) == 0 {
-		return nil, source, nil
+		return nil, source, 0, nil
 	}
 	layers := m.Layers
 	if len(layers) > MaxSignatures {
-		layers = layers[:MaxSignatures]
+		layers, skipped = layers[:MaxSignatures], len(layers)-MaxSignatures
 	}
 	out := make([]legacySig, 0, len(layers))
 	for i, desc := range layers {
@@ -73,7 +74,7 @@ func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([
 		}
 		payload, err := registry.ReadBlob(img.Context().Digest(desc.Digest.String()), MaxPayloadBytes, ropts)
 		if err != nil {
-			return nil, source, err
+			return nil, source, 0, err
 		}
 		s, err := layerSignature(payload, desc.Annotations)
 		if err != nil {
@@ -82,7 +83,7 @@ func fetchLegacy(ctx context.Context, img name.Digest, ropts []remote.Option) ([
 		}
 		out = append(out, legacySig{source: src, sig: s})
 	}
-	return out, source, nil
+	return out, source, skipped, nil
 }
 
 // layerSignature rebuilds a legacy signature from its payload and the
@@ -119,30 +120,31 @@ type referrerBundle struct {
 }
 
 // fetchBundles lists the image's referrers and reads those that carry a
-// Sigstore bundle.
-func fetchBundles(ctx context.Context, img name.Digest, ropts []remote.Option) ([]referrerBundle, error) {
+// Sigstore bundle, the first MaxReferrers of them; skipped says how many
+// more there were.
+func fetchBundles(ctx context.Context, img name.Digest, ropts []remote.Option) (out []referrerBundle, skipped int, err error) {
 	descs, err := registry.Referrers(img, ropts)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []referrerBundle
 	for _, desc := range descs {
-		if len(out) >= MaxReferrers {
-			break
-		}
 		if !maybeBundle(desc) {
+			continue
+		}
+		if len(out) >= MaxReferrers {
+			skipped++
 			continue
 		}
 		rb := referrerBundle{source: "referrer " + desc.Digest.String()}
 		rb.bundle, rb.err = readBundle(img.Context().Digest(desc.Digest.String()), ropts)
 		if rb.err != nil && !isNotBundle(rb.err) {
-			return nil, rb.err
+			return nil, 0, rb.err
 		}
 		if rb.err == nil || desc.ArtifactType != "" && strings.HasPrefix(desc.ArtifactType, bundleArtifactPrefix) {
 			out = append(out, rb)
 		}
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // maybeBundle says whether a referrer may hold a Sigstore bundle. Referrers

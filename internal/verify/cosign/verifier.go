@@ -211,7 +211,12 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	found := 0
 	roots, fetchErrs := v.prepare(ctx, res)
 
-	legacy, tag, err := fetchLegacy(ctx, img.Ref, ropts)
+	var skipped []string // signatures left unread by the limits
+	legacy, tag, n, err := fetchLegacy(ctx, img.Ref, ropts)
+	if n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d signature layers under %s, only the first %d examined", len(legacy)+n, tag, MaxSignatures))
+		res.Add(verify.Check{Signature: tag, Reason: skipped[len(skipped)-1]})
+	}
 	if err != nil {
 		fetchErrs = append(fetchErrs, registry.Classify(ctx, err, fmt.Sprintf("fetching signatures %s for %s", tag, ref)))
 		res.Add(verify.Check{Signature: tag, Reason: "could not fetch: " + err.Error()})
@@ -222,7 +227,11 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	}
 
 	if !v.quorum.Satisfied(keys(signers)) {
-		bundles, err := fetchBundles(ctx, img.Ref, ropts)
+		bundles, n, err := fetchBundles(ctx, img.Ref, ropts)
+		if n > 0 {
+			skipped = append(skipped, fmt.Sprintf("%d referrers that may be Sigstore bundles, only the first %d examined", len(bundles)+n, MaxReferrers))
+			res.Add(verify.Check{Signature: "referrers", Reason: skipped[len(skipped)-1]})
+		}
 		if err != nil {
 			fetchErrs = append(fetchErrs, registry.Classify(ctx, err, "listing OCI referrers of "+ref))
 			res.Add(verify.Check{Signature: "referrers", Reason: "could not list: " + err.Error()})
@@ -247,7 +256,13 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	if found == 0 {
 		return res, verify.Failf("no cosign signatures found for %s (looked for a .sig tag and OCI referrers); sign it with a key or identity of %s", ref, tried)
 	}
-	return res, verify.Failf("%s; %d signature(s) found, checked against %s", v.quorum.Shortfall(res.Signers), found, tried)
+	limits := ""
+	if len(skipped) > 0 {
+		// Whoever can push to the repository can bury a valid signature
+		// under junk: say so, so that the denial can be acted on.
+		limits = " (" + strings.Join(skipped, "; ") + ")"
+	}
+	return res, verify.Failf("%s for %s; %d signature(s) found, checked against %s%s", v.quorum.Shortfall(res.Signers), ref, found, tried, limits)
 }
 
 // checkLegacy tests one legacy signature against every trust root that has
