@@ -242,6 +242,16 @@ func NewCosign(t testing.TB) *Cosign { return &Cosign{Dir: t.TempDir()} }
 // Run runs a cosign binary with this home and fails the test on error.
 func (c *Cosign) Run(t testing.TB, bin string, args ...string) string {
 	t.Helper()
+	out, err := c.Try(bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Try runs a cosign binary with this home and returns its combined output,
+// and an error quoting it when cosign fails.
+func (c *Cosign) Try(bin string, args ...string) (string, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(),
@@ -250,9 +260,9 @@ func (c *Cosign) Run(t testing.TB, bin string, args ...string) string {
 	cmd.Env = append(cmd.Env, c.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // GenKey makes a cosign key pair and returns the private key path and the

@@ -70,6 +70,7 @@ func PrepareSigstore() error {
 // tools are built.
 func StartSigstore(t testing.TB) *Sigstore {
 	t.Helper()
+	start := time.Now()
 	dir := t.TempDir()
 	s := &Sigstore{Dir: dir}
 	db := startMariaDB(t, filepath.Join(dir, "db"))
@@ -93,6 +94,7 @@ func StartSigstore(t testing.TB) *Sigstore {
 	if s.TrustedRoot, err = os.ReadFile(s.TrustedRootFile); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("local Sigstore up in %s: Fulcio %s, Rekor %s, OIDC issuer %s", time.Since(start).Round(time.Millisecond), s.FulcioURL, s.RekorURL, s.OIDC.URL)
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -26,40 +27,48 @@ import (
 type tamper struct {
 	name, tag string
 	apply     func(t *testing.T, img name.Digest, referrersAPI bool)
+	// control re-pushes the signature unchanged: still valid, it shows
+	// the re-push alone denies nothing.
+	control bool
 }
+
+// control is the name of the tamper that changes nothing.
+const control = "none (control: re-pushed unchanged is allowed)"
 
 // legacyTampers edit the Rekor bundle annotation of a legacy .sig layer
 // (dev.sigstore.cosign/bundle: {SignedEntryTimestamp, Payload{body,
 // integratedTime, logIndex, logID}}); the SET signs the payload.
 var legacyTampers = []tamper{
+	{control, "legacy-control", legacyBundle(func(*testing.T, map[string]any) {}), true},
 	{"SET altered", "legacy-set", legacyBundle(func(t *testing.T, b map[string]any) {
 		b["SignedEntryTimestamp"] = flipBase64(t, b["SignedEntryTimestamp"])
-	})},
+	}), false},
 	{"integrated time altered", "legacy-time", legacyBundle(func(t *testing.T, b map[string]any) {
 		p := b["Payload"].(map[string]any)
 		p["integratedTime"] = p["integratedTime"].(float64) - 3600
-	})},
+	}), false},
 	{"log index altered", "legacy-index", legacyBundle(func(t *testing.T, b map[string]any) {
 		p := b["Payload"].(map[string]any)
 		p["logIndex"] = p["logIndex"].(float64) + 1
-	})},
+	}), false},
 }
 
 // bundleTampers edit the tlog entry of a Sigstore bundle (protobuf-specs
 // JSON: verificationMaterial.tlogEntries[0] with inclusionPromise and
 // inclusionProof).
 var bundleTampers = []tamper{
+	{control, "bundle-control", sigstoreBundle(func(*testing.T, map[string]any) {}), true},
 	{"SET altered", "bundle-set", sigstoreBundle(func(t *testing.T, e map[string]any) {
 		p := e["inclusionPromise"].(map[string]any)
 		p["signedEntryTimestamp"] = flipBase64(t, p["signedEntryTimestamp"])
-	})},
+	}), false},
 	{"inclusion proof altered", "bundle-proof", sigstoreBundle(func(t *testing.T, e map[string]any) {
 		p := e["inclusionProof"].(map[string]any)
 		p["rootHash"] = flipBase64(t, p["rootHash"])
-	})},
+	}), false},
 	{"integrated time altered", "bundle-time", sigstoreBundle(func(t *testing.T, e map[string]any) {
 		e["integratedTime"] = shiftInt(t, e["integratedTime"], -3600)
-	})},
+	}), false},
 }
 
 // flipBase64 flips the bits of one byte of a base64 string.
@@ -240,11 +249,21 @@ func dropFromTagIndex(t *testing.T, img name.Digest, old v1.Hash) {
 	}
 }
 
-// rawManifest is a manifest pushed byte for byte (remote.Put reads its
-// mediaType field).
+// rawManifest is a manifest (or index) pushed byte for byte, with the
+// media type its mediaType field names.
 type rawManifest []byte
 
 func (r rawManifest) RawManifest() ([]byte, error) { return r, nil }
+
+func (r rawManifest) MediaType() (types.MediaType, error) {
+	var m struct {
+		MediaType types.MediaType `json:"mediaType"`
+	}
+	if err := json.Unmarshal(r, &m); err != nil || m.MediaType == "" {
+		return "", fmt.Errorf("manifest without a mediaType: %v", err)
+	}
+	return m.MediaType, nil
+}
 
 func readAll(t *testing.T, l v1.Layer) []byte {
 	t.Helper()
