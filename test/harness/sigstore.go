@@ -17,20 +17,28 @@ import (
 
 // Sigstore is a private Sigstore deployment for keyless tests: MariaDB,
 // Trillian (log server and signer), Rekor v1, Fulcio with an ephemeral CA
-// and no CT log, and an OIDC issuer Fulcio trusts. Every part listens on
-// loopback; Rekor and Fulcio also open metrics listeners on all interfaces
-// (Rekor's is the fixed :2112), so run the tests that use it in a private
-// network namespace (RunInNetNS), where one stack at a time fits.
+// and no CT log, an OIDC issuer Fulcio trusts, and an RFC 3161 timestamp
+// authority. Every part listens on loopback; Rekor, Fulcio and the TSA also
+// open metrics listeners on all interfaces (Rekor's and the TSA's are the
+// fixed :2112), so run the tests that use it in a private network
+// namespace (RunInNetNS), where one stack at a time fits.
 type Sigstore struct {
 	// FulcioURL and RekorURL are http://127.0.0.1:PORT.
 	FulcioURL, RekorURL string
+	// TSAURL is the timestamp authority's RFC 3161 endpoint
+	// (http://127.0.0.1:PORT/api/v1/timestamp).
+	TSAURL string
+	// TSACertChainPEM is the TSA's certificate chain, leaf first (root
+	// last: a Notation trust root's tsCert).
+	TSACertChainPEM []byte
 	// OIDC mints the ID tokens Fulcio accepts; OIDC.URL is the issuer.
 	OIDC *OIDC
 	// FulcioRootPEM is the ephemeral CA's certificate.
 	FulcioRootPEM []byte
 	// RekorPublicKeyPEM is the key Rekor signs entries and checkpoints with.
 	RekorPublicKeyPEM []byte
-	// Dir holds fulcio-root.pem, rekor.pub and trusted-root.json.
+	// Dir holds fulcio-root.pem, rekor.pub, tsa-chain.pem and
+	// trusted-root.json.
 	Dir string
 	// TrustedRootFile is the Sigstore trusted_root.json describing this
 	// deployment (made by `cosign trusted-root create`): what sigstore-go's
@@ -43,7 +51,7 @@ type Sigstore struct {
 // SigstoreTools are the pinned tools StartSigstore runs; PrepareSigstore
 // builds them.
 var SigstoreTools = [][]string{{"trillian", "trillian_log_server"}, {"trillian", "trillian_log_signer"},
-	{"trillian", "createtree"}, {"rekor"}, {"fulcio"}, {"cosign3"}}
+	{"trillian", "createtree"}, {"rekor"}, {"fulcio"}, {"tsa"}, {"cosign3"}}
 
 // sigstorePackages are the Debian packages (command=package) the stack
 // needs: MariaDB for Trillian's storage and Rekor's search index.
@@ -75,6 +83,10 @@ func StartSigstore(t testing.TB) *Sigstore {
 	s := &Sigstore{Dir: dir}
 	db := startMariaDB(t, filepath.Join(dir, "db"))
 	trillian := startTrillian(t, dir, db)
+	// The TSA before Rekor: both listen on :2112 for metrics, and only
+	// Rekor shrugs off finding it taken.
+	tsa := startTSA(t, dir)
+	s.TSAURL = tsa + "/api/v1/timestamp"
 	s.RekorURL = startRekor(t, dir, db, trillian)
 	s.OIDC = StartOIDC(t)
 	s.FulcioURL = startFulcio(t, dir, s.OIDC.URL)
@@ -82,19 +94,24 @@ func StartSigstore(t testing.TB) *Sigstore {
 	s.FulcioRootPEM = httpGet(t, s.FulcioURL+"/api/v1/rootCert")
 	s.RekorPublicKeyPEM = httpGet(t, s.RekorURL+"/api/v1/log/publicKey")
 	fulcioRoot, rekorPub := filepath.Join(dir, "fulcio-root.pem"), filepath.Join(dir, "rekor.pub")
+	s.TSACertChainPEM = httpGet(t, s.TSAURL+"/certchain")
+	tsaChain := filepath.Join(dir, "tsa-chain.pem")
 	writeFile(t, fulcioRoot, s.FulcioRootPEM)
 	writeFile(t, rekorPub, s.RekorPublicKeyPEM)
+	writeFile(t, tsaChain, s.TSACertChainPEM)
 
 	s.TrustedRootFile = filepath.Join(dir, "trusted-root.json")
 	run(t, exec.Command(Tool(t, "cosign3"), "trusted-root", "create",
 		"--fulcio=url="+s.FulcioURL+",certificate-chain="+fulcioRoot,
 		"--rekor=url="+s.RekorURL+",public-key="+rekorPub+",start-time=2020-01-01T00:00:00Z",
+		"--tsa=url="+s.TSAURL+",certificate-chain="+tsaChain,
 		"--out", s.TrustedRootFile))
 	var err error
 	if s.TrustedRoot, err = os.ReadFile(s.TrustedRootFile); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("local Sigstore up in %s: Fulcio %s, Rekor %s, OIDC issuer %s", time.Since(start).Round(time.Millisecond), s.FulcioURL, s.RekorURL, s.OIDC.URL)
+	t.Logf("local Sigstore up in %s: Fulcio %s, Rekor %s, TSA %s, OIDC issuer %s",
+		time.Since(start).Round(time.Millisecond), s.FulcioURL, s.RekorURL, s.TSAURL, s.OIDC.URL)
 	return s
 }
 
@@ -103,6 +120,10 @@ func (s *Sigstore) Token(t testing.TB, email string) string { return s.OIDC.Toke
 
 // Issuer is the OIDC issuer URL keyless certificates name.
 func (s *Sigstore) Issuer() string { return s.OIDC.URL }
+
+// TSACertChainFile is the path of TSACertChainPEM (cosign's
+// --timestamp-certificate-chain).
+func (s *Sigstore) TSACertChainFile() string { return filepath.Join(s.Dir, "tsa-chain.pem") }
 
 // CosignEnv is the environment cosign needs to trust this deployment
 // instead of the public-good one (whose TUF repository is unreachable):
@@ -113,18 +134,19 @@ func (s *Sigstore) CosignEnv() []string {
 }
 
 // SigningConfig writes a cosign v3 signing config naming this deployment's
-// Fulcio and OIDC issuer, and its Rekor unless withRekor is false, and
-// returns its path.
-func (s *Sigstore) SigningConfig(t testing.TB, withRekor bool) string {
+// Fulcio and OIDC issuer, its Rekor when withRekor and its TSA when
+// withTSA, and returns its path.
+func (s *Sigstore) SigningConfig(t testing.TB, withRekor, withTSA bool) string {
 	t.Helper()
 	const since = ",api-version=1,start-time=2020-01-01T00:00:00Z,operator=signet.test"
-	name := "signing-config.json"
+	name := fmt.Sprintf("signing-config-rekor=%t-tsa=%t.json", withRekor, withTSA)
 	args := []string{"signing-config", "create", "--fulcio=url=" + s.FulcioURL + since,
 		"--oidc-provider=url=" + s.OIDC.URL + since}
 	if withRekor {
 		args = append(args, "--rekor=url="+s.RekorURL+since, "--rekor-config=ANY")
-	} else {
-		name = "signing-config-no-rekor.json"
+	}
+	if withTSA {
+		args = append(args, "--tsa=url="+s.TSAURL+since, "--tsa-config=ANY")
 	}
 	out := filepath.Join(s.Dir, name)
 	run(t, exec.Command(Tool(t, "cosign3"), append(args, "--out", out)...))
@@ -236,6 +258,20 @@ func startFulcio(t testing.TB, dir, issuer string) string {
 	startLogged(t, dir, "fulcio", cmd)
 	url := "http://" + net.JoinHostPort(host, port)
 	waitFor(t, "Fulcio on "+url, dir, "fulcio", httpOK(url+"/api/v1/rootCert"))
+	return url
+}
+
+// startTSA runs sigstore's timestamp authority with an in-memory signer
+// (a fresh certificate chain each run) and returns its base URL.
+func startTSA(t testing.TB, dir string) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(FreeAddr(t))
+	cmd := exec.Command(Tool(t, "tsa"), "serve", "--log-type=prod", "--host="+host, "--port="+port,
+		"--timestamp-signer=memory", "--disable-ntp-monitoring", "--include-chain-in-response")
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	startLogged(t, dir, "tsa", cmd)
+	url := "http://" + net.JoinHostPort(host, port)
+	waitFor(t, "the timestamp authority on "+url, dir, "tsa", httpOK(url+"/ping"))
 	return url
 }
 

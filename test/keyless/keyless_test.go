@@ -77,7 +77,7 @@ var formats = []format{
 // referrer, through a signing config naming the local stack (without Rekor
 // when tlog is false: cosign v3 refuses --tlog-upload=false).
 func signV3(t *testing.T, s *harness.Sigstore, c *harness.Cosign, email string, img name.Digest, tlog bool) {
-	c.Run(t, harness.Tool(t, "cosign3"), "sign", "--yes", "--signing-config", s.SigningConfig(t, tlog),
+	c.Run(t, harness.Tool(t, "cosign3"), "sign", "--yes", "--signing-config", s.SigningConfig(t, tlog, false),
 		"--trusted-root", s.TrustedRootFile, "--identity-token", s.Token(t, email),
 		"--allow-insecure-registry", "--allow-http-registry", img.String())
 }
@@ -104,6 +104,14 @@ func TestKeyless(t *testing.T) {
 			testFormat(t, s, f)
 		})
 	}
+	t.Run("RFC 3161 timestamps", func(t *testing.T) {
+		t.Parallel()
+		testTSA(t, s)
+	})
+	t.Run("RFC 3161 timestamps, notation", func(t *testing.T) {
+		t.Parallel()
+		testNotationTSA(t, s)
+	})
 }
 
 func testFormat(t *testing.T, s *harness.Sigstore, f format) {

@@ -17,7 +17,7 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Exit(harness.RunInNetNS(m, harness.PrepareSigstore, func() error {
-		for _, tool := range []string{"cosign2", "registry"} {
+		for _, tool := range []string{"cosign2", "registry", "notation"} {
 			if _, err := harness.ToolPath(tool); err != nil {
 				return err
 			}
