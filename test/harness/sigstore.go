@@ -135,7 +135,7 @@ func (s *Sigstore) CosignEnv() []string {
 
 // SigningConfig writes a cosign v3 signing config naming this deployment's
 // Fulcio and OIDC issuer, its Rekor when withRekor and its TSA when
-// withTSA, and returns its path.
+// withTSA, in a directory of the test's, and returns its path.
 func (s *Sigstore) SigningConfig(t testing.TB, withRekor, withTSA bool) string {
 	t.Helper()
 	const since = ",api-version=1,start-time=2020-01-01T00:00:00Z,operator=signet.test"
@@ -148,7 +148,7 @@ func (s *Sigstore) SigningConfig(t testing.TB, withRekor, withTSA bool) string {
 	if withTSA {
 		args = append(args, "--tsa=url="+s.TSAURL+since, "--tsa-config=ANY")
 	}
-	out := filepath.Join(s.Dir, name)
+	out := filepath.Join(t.TempDir(), name) // parallel tests each get their own
 	run(t, exec.Command(Tool(t, "cosign3"), append(args, "--out", out)...))
 	return out
 }

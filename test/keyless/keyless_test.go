@@ -114,10 +114,17 @@ func TestKeyless(t *testing.T) {
 	})
 }
 
-func testFormat(t *testing.T, s *harness.Sigstore, f format) {
-	reg := f.registry(t)
+// newCosign is a cosign home of the test's own (parallel tests do not
+// share cosign's caches) that trusts the stack.
+func newCosign(t *testing.T, s *harness.Sigstore) *harness.Cosign {
 	c := harness.NewCosign(t)
 	c.Env = s.CosignEnv()
+	return c
+}
+
+func testFormat(t *testing.T, s *harness.Sigstore, f format) {
+	reg := f.registry(t)
+	c := newCosign(t, s)
 	h := reg.Host
 	img := harness.Push(t, h, "demo/app:alice")
 	f.sign(t, s, c, alice, img, true)
@@ -157,6 +164,7 @@ func testFormat(t *testing.T, s *harness.Sigstore, f format) {
 
 	t.Run("signature without a transparency log entry", func(t *testing.T) {
 		t.Parallel()
+		c := newCosign(t, s)
 		nolog := harness.Push(t, h, "demo/app:no-tlog")
 		f.sign(t, s, c, alice, nolog, false)
 		if err := f.verify(t, s, c, alice, nolog, false); err != nil {
@@ -171,6 +179,7 @@ func testFormat(t *testing.T, s *harness.Sigstore, f format) {
 	for _, tm := range f.tampers {
 		t.Run("tampered tlog entry: "+tm.name, func(t *testing.T) {
 			t.Parallel()
+			c := newCosign(t, s)
 			victim := harness.Push(t, h, "demo/tamper:"+tm.tag)
 			f.sign(t, s, c, alice, victim, true)
 			tm.apply(t, victim, f.referrersAPI)

@@ -27,23 +27,21 @@ import (
 // timestamp authority vouches for, instead of (or as well as) Rekor.
 func testTSA(t *testing.T, s *harness.Sigstore) {
 	reg := harness.StartReferrersRegistry(t)
-	c := harness.NewCosign(t)
-	c.Env = s.CosignEnv()
 	h := reg.Host
 
 	for _, tc := range []struct {
 		name string
-		sign func(*testing.T, name.Digest, bool)
+		sign func(*testing.T, *harness.Cosign, name.Digest, bool)
 		// verify is cosign's own check of the fixture.
-		verify func(*testing.T, name.Digest, bool) error
+		verify func(*testing.T, *harness.Cosign, name.Digest, bool) error
 	}{
-		{"cosign v2 legacy with --timestamp-server-url", func(t *testing.T, img name.Digest, tlog bool) {
+		{"cosign v2 legacy with --timestamp-server-url", func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) {
 			args := []string{"sign", "--yes", "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL,
 				"--oidc-issuer", s.Issuer(), "--identity-token", s.Token(t, alice), "--insecure-skip-verify",
 				"--timestamp-server-url", s.TSAURL, fmt.Sprintf("--tlog-upload=%t", tlog),
 				"--allow-insecure-registry", "--allow-http-registry", img.String()}
 			c.Run(t, harness.Tool(t, "cosign2"), args...)
-		}, func(t *testing.T, img name.Digest, tlog bool) error {
+		}, func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) error {
 			args := []string{"verify", "--insecure-ignore-sct", "--rekor-url", s.RekorURL,
 				"--timestamp-certificate-chain", s.TSACertChainFile(), "--use-signed-timestamps",
 				"--certificate-identity", alice, "--certificate-oidc-issuer", s.Issuer(),
@@ -54,11 +52,11 @@ func testTSA(t *testing.T, s *harness.Sigstore) {
 			_, err := c.Try(harness.Tool(t, "cosign2"), append(args, img.String())...)
 			return err
 		}},
-		{"cosign v3 bundle with a TSA in the signing config", func(t *testing.T, img name.Digest, tlog bool) {
+		{"cosign v3 bundle with a TSA in the signing config", func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) {
 			c.Run(t, harness.Tool(t, "cosign3"), "sign", "--yes", "--signing-config", s.SigningConfig(t, tlog, true),
 				"--trusted-root", s.TrustedRootFile, "--identity-token", s.Token(t, alice),
 				"--allow-insecure-registry", "--allow-http-registry", img.String())
-		}, func(t *testing.T, img name.Digest, tlog bool) error {
+		}, func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) error {
 			args := []string{"verify", "--trusted-root", s.TrustedRootFile, "--insecure-ignore-sct", "--use-signed-timestamps",
 				"--certificate-identity", alice, "--certificate-oidc-issuer", s.Issuer(),
 				"--allow-insecure-registry", "--allow-http-registry"}
@@ -71,11 +69,12 @@ func testTSA(t *testing.T, s *harness.Sigstore) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			c := newCosign(t, s)
 			imgs := map[bool]name.Digest{}
 			for _, tlog := range []bool{false, true} {
 				img := harness.Push(t, h, fmt.Sprintf("demo/tsa:tlog-%t", tlog))
-				tc.sign(t, img, tlog)
-				if err := tc.verify(t, img, tlog); err != nil {
+				tc.sign(t, c, img, tlog)
+				if err := tc.verify(t, c, img, tlog); err != nil {
 					t.Fatalf("cosign rejects the fixture: %v", err)
 				}
 				imgs[tlog] = img
