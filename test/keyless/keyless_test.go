@@ -108,6 +108,10 @@ func TestKeyless(t *testing.T) {
 		t.Parallel()
 		testTSA(t, s)
 	})
+	t.Run("sigstore-go verifies against the trusted root", func(t *testing.T) {
+		t.Parallel()
+		testSigstoreGo(t, s)
+	})
 	t.Run("RFC 3161 timestamps, notation", func(t *testing.T) {
 		t.Parallel()
 		testNotationTSA(t, s)
