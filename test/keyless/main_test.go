@@ -87,7 +87,7 @@ func signet(t *testing.T, policyYAML string, images ...string) (int, []policy.De
 
 // expect runs signet on img and checks its exit code, outcome and digest
 // (0 verified, 1 failed, 3 inconclusive), and on success that the trust
-// root "id" is the signer.
+// root "id" is the signer and the image is pinned to that digest.
 func expect(t *testing.T, policyYAML, img string, digest string, wantCode int, wantOutcome verify.Outcome) policy.Decision {
 	t.Helper()
 	code, ds, stderr := signet(t, policyYAML, img)
@@ -107,6 +107,9 @@ func expect(t *testing.T, policyYAML, img string, digest string, wantCode int, w
 	}
 	if wantCode == 0 && strings.Join(d.Signers, ",") != "id" {
 		t.Errorf("signers = %v, want [id]", d.Signers)
+	}
+	if wantCode == 0 && !strings.HasSuffix(d.Pinned, "@"+digest) {
+		t.Errorf("pinned = %q, want the repository @%s", d.Pinned, digest)
 	}
 	return d
 }
