@@ -5,7 +5,7 @@ GO       ?= go
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VERSION)
-TOOLS    := cosign2 cosign3 registry helm notation
+TOOLS    := cosign2 cosign3 registry helm notation trillian rekor fulcio tsa
 PKGS_UNIT := ./internal/... ./cmd/...
 
 .PHONY: all build test test-unit test-interop test-e2e tools demo demo-cluster bench fuzz lint fmt clean help

@@ -77,24 +77,36 @@ func Cleanup() {
 }
 
 // Tool returns the path of a pinned third-party CLI, building it on first
-// use (hack/tool.sh caches builds across runs).
-func Tool(t testing.TB, name string) string {
+// use (hack/tool.sh caches builds across runs). A module providing several
+// commands (trillian) takes the command as well: Tool(t, "trillian",
+// "createtree").
+func Tool(t testing.TB, name string, cmd ...string) string {
 	t.Helper()
+	p, err := ToolPath(name, cmd...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ToolPath is Tool for callers without a test, such as TestMain.
+func ToolPath(name string, cmd ...string) (string, error) {
 	toolMu.Lock()
 	defer toolMu.Unlock()
-	if p, ok := toolPaths[name]; ok {
-		return p
+	key := strings.Join(append([]string{name}, cmd...), " ")
+	if p, ok := toolPaths[key]; ok {
+		return p, nil
 	}
-	cmd := exec.Command(filepath.Join(Root, "hack", "tool.sh"), name)
+	c := exec.Command(filepath.Join(Root, "hack", "tool.sh"), append([]string{name}, cmd...)...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	c.Stderr = &stderr
+	out, err := c.Output()
 	if err != nil {
-		t.Fatalf("hack/tool.sh %s: %v\n%s", name, err, stderr.String())
+		return "", fmt.Errorf("hack/tool.sh %s: %v\n%s", key, err, stderr.String())
 	}
 	p := strings.TrimSpace(string(out))
-	toolPaths[name] = p
-	return p
+	toolPaths[key] = p
+	return p, nil
 }
 
 // FreeAddr returns a loopback address nothing listens on (yet).
@@ -231,6 +243,16 @@ func NewCosign(t testing.TB) *Cosign { return &Cosign{Dir: t.TempDir()} }
 // Run runs a cosign binary with this home and fails the test on error.
 func (c *Cosign) Run(t testing.TB, bin string, args ...string) string {
 	t.Helper()
+	out, err := c.Try(bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Try runs a cosign binary with this home and returns its combined output,
+// and an error quoting it when cosign fails.
+func (c *Cosign) Try(bin string, args ...string) (string, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(),
@@ -239,9 +261,9 @@ func (c *Cosign) Run(t testing.TB, bin string, args ...string) string {
 	cmd.Env = append(cmd.Env, c.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // GenKey makes a cosign key pair and returns the private key path and the
