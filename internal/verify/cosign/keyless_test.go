@@ -87,7 +87,9 @@ func TestKeyless(t *testing.T) {
 		{name: "bundle tampered tlog entry", id: exact, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{TamperTlog: true}), want: verify.Failed},
 		{name: "bundle without tlog entry", id: exact, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true, TSA: true}), want: verify.Failed},
 		{name: "bundle TSA timestamp instead of tlog entry, tlog waived", id: exact, noTlog: true, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true, TSA: true}), want: verify.Verified},
-		{name: "bundle without tlog entry or timestamp", id: exact, noTlog: true, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true}), want: verify.Failed},
+		{name: "bundle without tlog entry or timestamp, tlog waived: certificate valid now", id: exact, noTlog: true, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{NoTlog: true}), want: verify.Verified},
+		{name: "bundle with a tampered tlog entry, tlog waived", id: exact, noTlog: true, setup: bundle(ss, alice, issuer, fixture.KeylessOptions{TamperTlog: true}), want: verify.Failed},
+		{name: "bundle with a logged signature, tlog waived", id: exact, noTlog: true, setup: bundle(ss, alice, issuer), want: verify.Verified},
 		{name: "bundle untrusted CA", id: exact, setup: bundle(other, alice, issuer), want: verify.Failed},
 		{name: "unsigned", id: exact, setup: func(*testing.T, name.Digest) {}, want: verify.Failed, wantIn: "no cosign signatures"},
 	}

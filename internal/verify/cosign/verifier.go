@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	cosignverify "github.com/sigstore/cosign/v2/pkg/cosign"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -198,6 +199,29 @@ func keylessBundleVerifier(tm sgroot.TrustedMaterial, o Options) (*sgverify.Veri
 	return sgverify.NewVerifier(tm, opts...)
 }
 
+// waivedTlogVerifier verifies a bundle under a rule that does not require
+// a transparency log: what the bundle carries is still checked (a log
+// entry that is present must verify; RFC 3161 timestamps must verify and
+// date the signature), and a bundle with neither is checked against the
+// current time, as cosign does for legacy signatures with the log waived.
+func waivedTlogVerifier(tm sgroot.TrustedMaterial, o Options, b *sgbundle.Bundle) (*sgverify.Verifier, error) {
+	var opts []sgverify.VerifierOption
+	entries, _ := b.TlogEntries()
+	stamps, _ := b.Timestamps()
+	switch {
+	case len(entries) > 0:
+		opts = append(opts, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	case len(stamps) > 0:
+		opts = append(opts, sgverify.WithSignedTimestamps(1))
+	default:
+		opts = append(opts, sgverify.WithCurrentTime())
+	}
+	if o.SCT {
+		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
+	}
+	return sgverify.NewVerifier(tm, opts...)
+}
+
 // Verify implements verify.Verifier.
 func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
 	res := &verify.Result{}
@@ -349,7 +373,14 @@ func (v *Verifier) checkBundle(res *verify.Result, roots []active, signers map[s
 			what, identity = "identity", sgverify.WithCertificateIdentity(r.identity)
 		}
 		policy := sgverify.NewPolicy(sgverify.WithArtifactDigest(hash.Algorithm, digest), identity)
-		out, err := r.bundles.Verify(b.bundle, policy)
+		bv := r.bundles
+		if r.Identity != nil && !v.opts.TLog {
+			if bv, err = waivedTlogVerifier(r.material, v.opts, b.bundle); err != nil {
+				res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle cannot be verified: " + err.Error()})
+				continue
+			}
+		}
+		out, err := bv.Verify(b.bundle, policy)
 		if err != nil {
 			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle does not verify for this " + what + ": " + err.Error()})
 			continue
