@@ -179,6 +179,28 @@ func run(c config) error {
 	res.saturated, res.rssSaturated = s, stop()
 	res.rssAfter = srv.rss()
 
+	// The same warm load on a second signet whose Redis is unreachable: the
+	// circuit breaker must keep latency where it is without Redis.
+	dead, err := freeAddr() // nothing listens there once freeAddr returns
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d req/s with Redis unreachable...\n", c.rates[len(c.rates)-1])
+	srv2, err := startSignet(c.signet, dir, polFile, "--redis-url", "redis://"+dead+"/0")
+	if err != nil {
+		return err
+	}
+	defer srv2.stop()
+	cl2 := newClient(srv2.addr, srv2.cert, c.workers*2)
+	if _, ok, err := cl2.admit(context.Background(), cl2.review(warm)); err != nil || !ok {
+		return fmt.Errorf("priming the warm image (Redis down): allowed=%v err=%v", ok, err)
+	}
+	rd, err := fixedRate(cl2, warm, c.rates[len(c.rates)-1], c.dur)
+	if err != nil {
+		return fmt.Errorf("Redis down: %w", err)
+	}
+	res.redisDown = rateResult{rate: c.rates[len(c.rates)-1], stats: rd}
+
 	report := res.markdown()
 	fmt.Print(report)
 	if c.write != "" {
@@ -203,7 +225,7 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startSignet(bin, dir, polFile string) (*signetProc, error) {
+func startSignet(bin, dir, polFile string, extra ...string) (*signetProc, error) {
 	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1", "localhost")
 	if err != nil {
 		return nil, err
@@ -223,7 +245,8 @@ func startSignet(bin, dir, polFile string) (*signetProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--policy", polFile, "--tls-cert", cert, "--tls-key", key, "--addr", addr, "--metrics-addr", maddr)
+	args := append([]string{"serve", "--policy", polFile, "--tls-cert", cert, "--tls-key", key, "--addr", addr, "--metrics-addr", maddr}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard // the decision log is produced, not kept
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)

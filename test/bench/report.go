@@ -32,6 +32,7 @@ type results struct {
 	burstVerifications, burstRequests int64
 	rates                             []rateResult
 	saturated                         stats
+	redisDown                         rateResult
 }
 
 const (
@@ -80,7 +81,11 @@ func (r results) markdown() string {
 		fmt.Fprintf(&b, "| %d req/s, open loop | %d | %s | %s | %s | %s | %.0f req/s | %d | %s |\n", rr.rate, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.rate(), s.errors, mib(rr.rssMax))
 	}
 	s := r.saturated
-	fmt.Fprintf(&b, "| saturated, %d clients | %d | %s | %s | %s | %s | **%.0f req/s** | %d | %s |\n\n", r.cfg.workers, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.rate(), s.errors, mib(r.rssSaturated))
+	fmt.Fprintf(&b, "| saturated, %d clients | %d | %s | %s | %s | %s | **%.0f req/s** | %d | %s |\n", r.cfg.workers, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.rate(), s.errors, mib(r.rssSaturated))
+	if rd := r.redisDown; rd.stats.n > 0 {
+		fmt.Fprintf(&b, "| %d req/s, `--redis-url` unreachable | %d | %s | %s | %s | %s | %.0f req/s | %d | |\n", rd.rate, rd.stats.n, ms(rd.stats.p50), ms(rd.stats.p90), ms(rd.stats.p99), ms(rd.stats.max), rd.stats.rate(), rd.stats.errors)
+	}
+	b.WriteString("\n")
 
 	b.WriteString("**Cold verifications** (key-based cosign, one legacy signature, an image never seen before; the valid key is the last trust root tried):\n\n")
 	b.WriteString("| trust roots | images | latency p50 | max | registry requests per verification |\n|---|---|---|---|---|\n")
