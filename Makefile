@@ -13,7 +13,7 @@ PKGS_UNIT := ./internal/... ./cmd/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: sbom all build test test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz lint fmt clean help
+.PHONY: soak sbom all build test test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz lint fmt clean help
 
 all: build
 
@@ -57,6 +57,10 @@ BENCH_DURATION ?= 10s
 bench: build ## Go benchmarks of the hot path, then the load generator against signet serve (writes docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) run ./test/bench -signet $(BIN) -duration $(BENCH_DURATION) -write docs/benchmarks.md
+
+SOAK ?= 1000000
+soak: build ## one million admissions (cached, uncached, denied) through signet serve; RSS and goroutines sampled (writes docs/benchmarks.md)
+	$(GO) run ./test/bench -signet $(BIN) -soak $(SOAK) -write docs/benchmarks.md
 
 FUZZTIME ?= 60s
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)

@@ -29,6 +29,7 @@ type config struct {
 	coldN    int
 	write    string
 	cacheTTL string
+	soak     int
 }
 
 func main() {
@@ -40,6 +41,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 64, "concurrent clients for the saturation run")
 	flag.IntVar(&c.burstN, "burst", 500, "concurrent admissions of one uncached image")
 	flag.IntVar(&c.coldN, "cold", 10, "uncached images verified one by one per trust-root count")
+	flag.IntVar(&c.soak, "soak", 0, "instead of the benchmark, send this many admissions (cached, uncached and denied) and sample RSS and goroutines")
 	flag.StringVar(&c.write, "write", "", "Markdown file whose generated section is replaced with the results (docs/benchmarks.md)")
 	flag.Parse()
 	for _, r := range strings.Split(rates, ",") {
@@ -114,6 +116,12 @@ func run(c config) error {
 		}
 	}
 
+	if c.soak > 0 {
+		if _, err := fixture.PushImage(reg.host + "/r1/app:unsigned"); err != nil {
+			return err
+		}
+		return soak(c, reg, dir, polFile)
+	}
 	srv, err := startSignet(c.signet, dir, polFile)
 	if err != nil {
 		return err

@@ -115,9 +115,15 @@ func reqSummary(reqs []int64) string {
 	return fmt.Sprintf("%d (first), then %d–%d", reqs[0], rest[0], rest[len(rest)-1])
 }
 
-// replaceSection writes section into file between the markers, appending
-// it when the file has none.
+// replaceSection writes section into file between the benchmark's
+// markers, appending it when the file has none.
 func replaceSection(file, section string) error {
+	return replaceBetween(file, beginMark, endMark, section)
+}
+
+// replaceBetween writes section into file between begin and end, appending
+// it when the file has none.
+func replaceBetween(file, beginMark, endMark, section string) error {
 	old, err := os.ReadFile(file)
 	if err != nil && !os.IsNotExist(err) {
 		return err
