@@ -140,9 +140,9 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	}
 	rk := registry.NewKeychain(kc)
 	k.mu.Lock()
-	for key, e := range k.workloads {
+	for old, e := range k.workloads {
 		if now.Sub(e.expires) > k.ttl {
-			delete(k.workloads, key)
+			delete(k.workloads, old)
 		}
 	}
 	k.workloads[key] = cachedKeychain{kc: rk, version: version, expires: now.Add(k.ttl)}

@@ -69,7 +69,7 @@ type pullerEntry struct {
 	used time.Time
 }
 
-// puller returns the Puller for requests made with ctx.
+// pullerFor returns the Puller for requests made with ctx.
 func (c *Client) pullerFor(ctx context.Context) *remote.Puller {
 	chain := keychains(ctx)
 	if len(chain) == 0 {
