@@ -161,7 +161,7 @@ func compileValidators(vs []Validator, o compileOptions, p *problems) map[string
 			n := len(*p)
 			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, o, p)
 			if v.Type == TypeCosign {
-				spec.material = compileMaterial(f, v, spec.roots, p)
+				spec.material = compileMaterial(f, v, p)
 			}
 			spec.ok = len(*p) == n
 		case TypeNotaryV1:
@@ -233,15 +233,7 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 	var cas []notation.TrustRoot
 	for j, tr := range trs {
 		tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
-		switch k, dup := seen[tr.Name]; {
-		case tr.Name == "":
-			p.add(tf+".name", "is required")
-		case tr.Name == AllTrustRoots || !nameRE.MatchString(tr.Name):
-			p.add(tf+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", tr.Name)
-		case dup:
-			p.add(tf+".name", "duplicate trust root name %q (also %s.trustRoots[%d])", tr.Name, f, k)
-		}
-		seen[tr.Name] = j
+		checkRootName(f, j, tr.Name, seen, p)
 		if typ == TypeNotation {
 			if tr.Key != "" {
 				p.add(tf+".key", "not allowed for a notation validator (use cert)")
@@ -314,7 +306,7 @@ func compileIdentity(f string, k *Keyless, p *problems) (*cosign.Identity, bool)
 // compileMaterial checks where a cosign validator's keyless trust roots
 // get their Sigstore trusted material. Nothing is fetched: a TUF
 // repository is contacted on the first keyless verification.
-func compileMaterial(f string, v Validator, roots []cosign.TrustRoot, p *problems) cosign.Material {
+func compileMaterial(f string, v Validator, p *problems) cosign.Material {
 	keyless := slices.ContainsFunc(v.TrustRoots, func(tr TrustRoot) bool { return tr.Keyless != nil })
 	n := 0
 	for _, set := range []bool{v.TrustedRoot != "", v.TrustedRootFile != "", v.TUF != nil} {
@@ -369,6 +361,21 @@ func compileMaterial(f string, v Validator, roots []cosign.TrustRoot, p *problem
 	return cosign.TUFMaterial(v.TUF.Mirror, []byte(v.TUF.Root))
 }
 
+// checkRootName reports an invalid or duplicate trust root name; seen
+// maps the names met so far to their index.
+func checkRootName(f string, j int, name string, seen map[string]int, p *problems) {
+	tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
+	switch k, dup := seen[name]; {
+	case name == "":
+		p.add(tf+".name", "is required")
+	case name == AllTrustRoots || !nameRE.MatchString(name):
+		p.add(tf+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", name)
+	case dup:
+		p.add(tf+".name", "duplicate trust root name %q (also %s.trustRoots[%d])", name, f, k)
+	}
+	seen[name] = j
+}
+
 // compileRootKeys parses a notaryv1 validator's trust roots: pinned root
 // keys.
 func compileRootKeys(f string, trs []TrustRoot, p *problems) []notaryv1.TrustRoot {
@@ -380,15 +387,7 @@ func compileRootKeys(f string, trs []TrustRoot, p *problems) []notaryv1.TrustRoo
 	var out []notaryv1.TrustRoot
 	for j, tr := range trs {
 		tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
-		switch k, dup := seen[tr.Name]; {
-		case tr.Name == "":
-			p.add(tf+".name", "is required")
-		case tr.Name == AllTrustRoots || !nameRE.MatchString(tr.Name):
-			p.add(tf+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", tr.Name)
-		case dup:
-			p.add(tf+".name", "duplicate trust root name %q (also %s.trustRoots[%d])", tr.Name, f, k)
-		}
-		seen[tr.Name] = j
+		checkRootName(f, j, tr.Name, seen, p)
 		if tr.Cert != "" || tr.TSCert != "" || tr.Keyless != nil {
 			p.add(tf, "cert, tsCert and keyless do not apply to a notaryv1 trust root; its key is the pinned root key")
 		}
