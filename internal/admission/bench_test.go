@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
@@ -38,8 +38,7 @@ func BenchmarkHandlerWarm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	rv := admission.NewReviewer(func() *policy.Engine { return eng }, nil, admission.Options{}, log, m)
+	rv := admission.NewReviewer(func() *policy.Engine { return eng }, nil, admission.Options{Decisions: decisionlog.New(io.Discard)}, nil, m)
 	h := rv.Handler(true)
 	body, _ := json.Marshal(map[string]any{
 		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",

@@ -1,18 +1,24 @@
 package admission
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
-	kjson "sigs.k8s.io/json"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // MaxBodyBytes bounds an AdmissionReview body. The largest object etcd
@@ -58,16 +64,33 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 			return
 		}
 		kind = ar.Kind.Kind
-		ctx, cancel := requestContext(req)
+		ctx, cancel := requestContext(req, r.opts.Timeout)
 		defer cancel()
 		resp := r.safeReview(ctx, ar, mutate)
 		decision = verdict(resp)
-		out := map[string]any{"apiVersion": apiVersion, "kind": "AdmissionReview", "response": resp}
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(out); err != nil {
-			return // the client went away
+		buf := bufs.Get().(*bytes.Buffer)
+		defer bufs.Put(buf)
+		buf.Reset()
+		if err := json.MarshalWrite(buf, &wireResponse{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp}); err != nil {
+			// Nothing in a response can fail to encode; if it ever does,
+			// the API server gets an error, never an empty allow.
+			httpError(w, http.StatusInternalServerError, "encoding the AdmissionReview: "+err.Error())
+			return
 		}
+		buf.WriteByte('\n')
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+		_, _ = w.Write(buf.Bytes()) // an error means the client went away
 	})
+}
+
+// bufs recycles response buffers: a busy webhook writes thousands a second.
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+type wireResponse struct {
+	APIVersion string                         `json:"apiVersion"`
+	Kind       string                         `json:"kind"`
+	Response   *admissionv1.AdmissionResponse `json:"response"`
 }
 
 func verdict(resp *admissionv1.AdmissionResponse) string {
@@ -92,27 +115,54 @@ func (r *Reviewer) safeReview(ctx context.Context, ar *admissionv1.AdmissionRequ
 	return r.Review(ctx, ar, mutate)
 }
 
-// requestContext derives the request's deadline from the API server's
-// ?timeout= parameter, leaving a margin to answer in.
-func requestContext(req *http.Request) (context.Context, context.CancelFunc) {
+// requestContext bounds a request by the Reviewer's timeout, shortened to
+// the API server's ?timeout= less a margin to answer in: one deadline (and
+// one timer) per request.
+func requestContext(req *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
 	if t, err := time.ParseDuration(req.URL.Query().Get("timeout")); err == nil && t > 0 {
 		margin := min(t/5, time.Second)
-		return context.WithTimeout(req.Context(), t-margin)
+		timeout = min(timeout, t-margin)
 	}
-	return context.WithCancel(req.Context())
+	return context.WithTimeout(req.Context(), timeout)
 }
 
-// decodeReview accepts admission.k8s.io/v1 and v1beta1 reviews; their
-// requests share one JSON shape.
+// wireReview is the part of an AdmissionReview signet reads. admission.k8s.io
+// v1 and v1beta1 requests share this shape.
+type wireReview struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Request    *wireRequest `json:"request"`
+}
+
+type wireRequest struct {
+	UID         types.UID                   `json:"uid"`
+	Kind        metav1.GroupVersionKind     `json:"kind"`
+	Resource    metav1.GroupVersionResource `json:"resource"`
+	SubResource string                      `json:"subResource"`
+	Name        string                      `json:"name"`
+	Namespace   string                      `json:"namespace"`
+	Operation   admissionv1.Operation       `json:"operation"`
+	UserInfo    struct {
+		Username string   `json:"username"`
+		UID      string   `json:"uid"`
+		Groups   []string `json:"groups"`
+	} `json:"userInfo"`
+	Object    jsontext.Value `json:"object"`
+	OldObject jsontext.Value `json:"oldObject"`
+	DryRun    *bool          `json:"dryRun"`
+}
+
+// decodeReview accepts admission.k8s.io/v1 and v1beta1 reviews.
+//
+// One pass over the body, with the JSON v2 decoder: names match
+// case-sensitively (as the API server's decoder does: "Object" is not
+// "object"), a name given twice is an error rather than last-wins, and
+// invalid UTF-8 is rejected. The API server re-encodes every object before
+// it calls a webhook, so none of these reject a real request; each would be
+// a way to show signet something other than what is stored.
 func decodeReview(body []byte) (string, *admissionv1.AdmissionRequest, error) {
-	// One pass over the body: the request is decoded in place rather than
-	// kept raw and decoded again (a cached admission's cost is mostly JSON).
-	var env struct {
-		APIVersion string                        `json:"apiVersion"`
-		Kind       string                        `json:"kind"`
-		Request    *admissionv1.AdmissionRequest `json:"request"`
-	}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &env); err != nil {
+	var env wireReview
+	if err := json.Unmarshal(body, &env); err != nil {
 		return "", nil, fmt.Errorf("malformed AdmissionReview: %v", err)
 	}
 	switch env.APIVersion {
@@ -123,13 +173,28 @@ func decodeReview(body []byte) (string, *admissionv1.AdmissionRequest, error) {
 	if env.Kind != "AdmissionReview" {
 		return "", nil, fmt.Errorf("kind must be AdmissionReview, got %q", env.Kind)
 	}
-	if env.Request == nil {
+	w := env.Request
+	if w == nil {
 		return "", nil, errors.New("AdmissionReview has no request")
 	}
-	if env.Request.UID == "" {
+	if w.UID == "" {
 		return "", nil, errors.New("AdmissionReview request has no uid")
 	}
-	return env.APIVersion, env.Request, nil
+	req := &admissionv1.AdmissionRequest{
+		UID: w.UID, Kind: w.Kind, Resource: w.Resource, SubResource: w.SubResource,
+		Name: w.Name, Namespace: w.Namespace, Operation: w.Operation, DryRun: w.DryRun,
+		Object: raw(w.Object), OldObject: raw(w.OldObject),
+	}
+	req.UserInfo.Username, req.UserInfo.UID, req.UserInfo.Groups = w.UserInfo.Username, w.UserInfo.UID, w.UserInfo.Groups
+	return env.APIVersion, req, nil
+}
+
+// raw is what runtime.RawExtension's decoder makes of v: null is nothing.
+func raw(v jsontext.Value) runtime.RawExtension {
+	if len(v) == 0 || string(v) == "null" {
+		return runtime.RawExtension{}
+	}
+	return runtime.RawExtension{Raw: v}
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

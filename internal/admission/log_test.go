@@ -3,12 +3,12 @@ package admission_test
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/decisionlog"
 )
 
 // TestDecisionLog: one JSON line per admission with the fields an auditor
@@ -17,7 +17,7 @@ func TestDecisionLog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, admission.Options{})
 	var buf bytes.Buffer
-	rv := admission.NewReviewer(e.reviewer.EngineFunc(), nil, admission.Options{}, slog.New(slog.NewJSONHandler(&buf, nil)), nil)
+	rv := admission.NewReviewer(e.reviewer.EngineFunc(), nil, admission.Options{Decisions: decisionlog.New(&buf)}, nil, nil)
 	in, err := os.ReadFile("testdata/reviews/pod-unsigned.json")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestDecisionLog(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]any{"msg": "admission", "uid": "uid-web", "kind": "Pod", "namespace": "team-a", "name": "web", "operation": "CREATE", "user": "alice", "decision": "denied", "webhook": "mutate"} {
+	for k, want := range map[string]any{"msg": "admission", "level": "INFO", "uid": "uid-web", "kind": "Pod", "namespace": "team-a", "name": "web", "operation": "CREATE", "user": "alice", "decision": "denied", "webhook": "mutate"} {
 		if l[k] != want {
 			t.Errorf("%s = %v, want %v", k, l[k], want)
 		}

@@ -13,6 +13,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
@@ -49,6 +50,9 @@ type Options struct {
 	ExcludedNamespaces []string
 	// Timeout bounds one request's verifications. Default DefaultTimeout.
 	Timeout time.Duration
+	// Decisions receives one record per admission (the decision log).
+	// Default: none.
+	Decisions decisionlog.Sink
 	// Keychains, when set, gives each request the registry credentials of
 	// its workload (pull secrets, service account), tried before the
 	// registry client's own. Default: the client's own only.
@@ -73,6 +77,9 @@ func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Decisions == nil {
+		opts.Decisions = decisionlog.Discard
+	}
 	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m}
 }
 
@@ -80,24 +87,14 @@ func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log 
 func (r *Reviewer) EngineFunc() func() *policy.Engine { return r.engine }
 
 // ImageResult is the decision on one image of the object, as logged.
-type ImageResult struct {
-	Path      string `json:"path"`
-	Image     string `json:"image"`
-	Digest    string `json:"digest,omitempty"`
-	Pinned    string `json:"pinned,omitempty"`
-	Allowed   bool   `json:"allowed"`
-	Outcome   string `json:"outcome"`
-	Mode      string `json:"mode"`
-	Rule      string `json:"rule,omitempty"`
-	Validator string `json:"validator,omitempty"`
-	Reason    string `json:"reason"`
-}
+type ImageResult = decisionlog.Image
 
 // outcome summarises a request for logs and metrics.
 type outcome struct {
-	decision string // allowed, denied, warned, skipped
-	reason   string
-	images   []ImageResult
+	decision     string // allowed, denied, warned, skipped
+	reason       string
+	images       []ImageResult
+	generateName string
 }
 
 // Review answers one request. With mutate, allowed images are pinned to the
@@ -127,19 +124,21 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	if err != nil {
 		return deny(fmt.Sprintf("signet could not read the %s: %v", kind, err)), outcome{decision: "denied", reason: err.Error()}
 	}
+	gn := obj.Metadata.GenerateName
 	// unchanged holds, for an UPDATE, the image fields the update leaves as
 	// they were. They are verified like any other but never rewritten:
 	// pinning them would change a running container's image (and restart
 	// it) on an update that did not ask for that, and the API server
 	// rejects changes outside ephemeralContainers on that subresource.
-	unchanged := map[string]bool{}
+	var unchanged map[string]bool
 	if req.Operation == admissionv1.Update {
+		unchanged = map[string]bool{}
 		if obj.Metadata.DeletionTimestamp != nil {
-			return allow, outcome{decision: "skipped", reason: "object is being deleted"}
+			return allow, outcome{generateName: gn, decision: "skipped", reason: "object is being deleted"}
 		}
 		if old, err := workload.Decode(kind, req.OldObject.Raw); err == nil {
 			if r.opts.UnchangedApproval && sameImages(old.Images, obj.Images, false) {
-				return allow, outcome{decision: "skipped", reason: "images unchanged by this update"}
+				return allow, outcome{generateName: gn, decision: "skipped", reason: "images unchanged by this update"}
 			}
 			for _, o := range old.Images {
 				for _, n := range obj.Images {
@@ -151,20 +150,23 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 		}
 	}
 	if len(obj.Images) == 0 {
-		return allow, outcome{decision: "allowed", reason: "no images"}
+		return allow, outcome{generateName: gn, decision: "allowed", reason: "no images"}
 	}
 	if r.opts.ChildApproval && r.owners != nil {
 		if owner := obj.Metadata.Controller(); owner != nil {
 			ns := req.Namespace
 			if o, err := r.owners.Get(ctx, ns, *owner); err == nil && sameImages(o.Images, obj.Images, true) {
-				return allow, outcome{decision: "allowed", reason: fmt.Sprintf("child of %s %s, which has the same digest-pinned images", owner.Kind, owner.Name)}
+				return allow, outcome{generateName: gn, decision: "allowed", reason: fmt.Sprintf("child of %s %s, which has the same digest-pinned images", owner.Kind, owner.Name)}
 			}
 		}
 	}
 
 	eng := r.engine()
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.opts.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout)
+		defer cancel()
+	}
 	if r.opts.Keychains != nil {
 		kc, err := r.opts.Keychains.Workload(ctx, req.Namespace, obj.ServiceAccount, obj.PullSecrets)
 		if err != nil {
@@ -182,7 +184,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 		patch    []patchOp
 		denials  []string
 		warnings []string
-		out      outcome
+		out      = outcome{generateName: gn}
 	)
 	for _, img := range obj.Images {
 		d := decisions[img.Ref]
@@ -190,7 +192,6 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 			Path: img.Path, Image: img.Ref, Digest: d.Digest, Pinned: d.Pinned, Allowed: d.Allowed,
 			Outcome: string(d.Outcome), Mode: d.Mode, Rule: d.Rule, Validator: d.Validator, Reason: d.Reason,
 		})
-		where := fmt.Sprintf("%s[%s]", img.Section, img.Container)
 		if d.Allowed {
 			if pin && d.Mutate && d.Digest != "" && !unchanged[img.Path] {
 				ref, err := imageref.Parse(img.Ref)
@@ -202,7 +203,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 			}
 			continue
 		}
-		msg := fmt.Sprintf("%s %s: %s", where, img.Ref, d.Reason)
+		msg := fmt.Sprintf("%s[%s] %s: %s", img.Section, img.Container, img.Ref, d.Reason)
 		switch d.Mode {
 		case policy.ModeWarn:
 			warnings = append(warnings, "signet would deny "+msg)
@@ -223,7 +224,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	if len(patch) > 0 {
 		b, err := json.Marshal(patch)
 		if err != nil {
-			return deny("signet could not encode its patch: " + err.Error()), outcome{decision: "denied", reason: err.Error()}
+			return deny("signet could not encode its patch: " + err.Error()), outcome{generateName: gn, decision: "denied", reason: err.Error()}
 		}
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = b, &pt
@@ -231,22 +232,31 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	return resp, out
 }
 
-// evaluate decides every distinct image once, concurrently, under ctx.
+// evaluate decides every distinct image once, concurrently, under ctx. A
+// request with one distinct image (most of them) is decided on the
+// caller's goroutine.
 func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []workload.Image) map[string]policy.Decision {
 	out := make(map[string]policy.Decision, len(imgs))
+	distinct := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		if !slices.Contains(distinct, img.Ref) {
+			distinct = append(distinct, img.Ref)
+		}
+	}
+	if len(distinct) == 1 {
+		d := eng.Evaluate(ctx, distinct[0])
+		r.metrics.Verification(d.Validator, string(d.Outcome))
+		out[distinct[0]] = d
+		return out
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	seen := map[string]bool{}
-	for _, img := range imgs {
-		if seen[img.Ref] {
-			continue
-		}
-		seen[img.Ref] = true
+	for _, ref := range distinct {
 		wg.Go(func() {
-			d := eng.Evaluate(ctx, img.Ref)
+			d := eng.Evaluate(ctx, ref)
 			r.metrics.Verification(d.Validator, string(d.Outcome))
 			mu.Lock()
-			out[img.Ref] = d
+			out[ref] = d
 			mu.Unlock()
 		})
 	}
@@ -309,31 +319,22 @@ func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, o
 	if mutate {
 		webhook = "mutate"
 	}
-	r.log.Info("admission",
-		slog.String("uid", string(req.UID)),
-		slog.String("webhook", webhook),
-		slog.String("kind", req.Kind.Kind),
-		slog.String("namespace", req.Namespace),
-		slog.String("name", objectName(req)),
-		slog.String("operation", string(req.Operation)),
-		slog.String("user", req.UserInfo.Username),
-		slog.Bool("dryRun", req.DryRun != nil && *req.DryRun),
-		slog.String("decision", out.decision),
-		slog.String("reason", out.reason),
-		slog.Any("images", out.images),
-		slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
-	)
+	r.opts.Decisions.Write(&decisionlog.Record{
+		UID: string(req.UID), Webhook: webhook, Kind: req.Kind.Kind, Namespace: req.Namespace,
+		Name: objectName(req, out), Operation: string(req.Operation), User: req.UserInfo.Username,
+		DryRun: req.DryRun != nil && *req.DryRun, Decision: out.decision, Reason: out.reason,
+		Images: out.images, LatencyMs: float64(latency.Microseconds()) / 1000,
+	})
 }
 
-func objectName(req *admissionv1.AdmissionRequest) string {
-	if req.Name != "" {
+// objectName names the object for the log: a Pod a controller creates has
+// only a generateName until the API server picks one.
+func objectName(req *admissionv1.AdmissionRequest, out outcome) string {
+	switch {
+	case req.Name != "":
 		return req.Name
-	}
-	var m struct {
-		Metadata workload.Metadata `json:"metadata"`
-	}
-	if json.Unmarshal(req.Object.Raw, &m) == nil && m.Metadata.GenerateName != "" {
-		return m.Metadata.GenerateName + "*"
+	case out.generateName != "":
+		return out.generateName + "*"
 	}
 	return ""
 }

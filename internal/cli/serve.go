@@ -11,6 +11,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/kube"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
@@ -30,6 +31,7 @@ type serveFlags struct {
 	reloadInterval            time.Duration
 	shutdownGrace             time.Duration
 	logLevel                  string
+	decisionLog               string
 	registryCA                string
 	cache                     cache.Config
 	redisURL                  string
@@ -51,7 +53,8 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.timeout, "timeout", admission.DefaultTimeout, "deadline for one admission request's verifications (keep below the webhook timeout)")
 	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 25*time.Second, "how long requests in flight may finish after SIGTERM")
-	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (of signet's own log; the decision log is --decision-log)")
+	fl.StringVar(&f.decisionLog, "decision-log", "stderr", "where the decision log goes, one JSON line per admission: stderr, stdout or off")
 	fl.StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 	fl.IntVar(&f.cache.Size, "cache-size", cache.DefaultSize, "verification results (and tag resolutions) kept in memory")
 	fl.DurationVar(&f.cache.TTL, "cache-ttl", cache.DefaultTTL, "how long a verified result is reused (negative: never cache)")
@@ -74,7 +77,7 @@ func newServe(stderr io.Writer) *cobra.Command {
   GET  /readyz     readiness (unready while draining)
   GET  /metrics    Prometheus metrics, on --metrics-addr
 
-Every admission is logged as one JSON line on stderr.`,
+Every admission is logged as one JSON line on stderr (--decision-log).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, f, stderr)
@@ -93,6 +96,17 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		return usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var decisions decisionlog.Sink
+	switch f.decisionLog {
+	case "stderr":
+		decisions = decisionlog.New(stderr)
+	case "stdout":
+		decisions = decisionlog.New(cmd.OutOrStdout())
+	case "off":
+		decisions = decisionlog.Discard
+	default:
+		return usageError("--decision-log: want stderr, stdout or off, got %q", f.decisionLog)
+	}
 	m := metrics.New()
 	reg, err := newRegistry(f.registryCA, registry.WithMetrics(m))
 	if err != nil {
@@ -111,6 +125,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			UnchangedApproval:  f.unchangedApproval,
 			ExcludedNamespaces: excluded,
 			Timeout:            f.timeout,
+			Decisions:          decisions,
 		},
 		Log:      log,
 		Registry: reg,

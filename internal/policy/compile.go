@@ -46,6 +46,8 @@ type compiledRule struct {
 	hash      string
 	mode      string
 	mutate    bool
+	// where names the rule in reasons: `rule "pattern" (validator "v")`.
+	where string
 }
 
 func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m == ModeAudit }
@@ -494,6 +496,7 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		cr.vtype, cr.verifier = "", verify.All(members...)
 	}
 	cr.hash = ruleHash(r, specs)
+	cr.where = fmt.Sprintf("rule %q (validator %q)", pat.String(), cr.validator)
 	return cr
 }
 

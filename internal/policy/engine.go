@@ -110,7 +110,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	}
 	d.Rule, d.Validator = rule.pattern.String(), rule.validator
 	d.Mode, d.Mutate, d.RuleHash = rule.mode, rule.mutate, rule.hash
-	where := fmt.Sprintf("rule %q (validator %q)", d.Rule, d.Validator)
+	where := rule.where
 
 	if rule.vtype == TypeStatic {
 		// Static rules decide without the network, so the image is not
@@ -161,7 +161,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	case verify.Verified:
 		d.Allowed = true
 		d.Pinned = ref.Pinned(d.Digest)
-		d.Reason = fmt.Sprintf("verified by %s: signed by [%s]", where, strings.Join(d.Signers, ", "))
+		d.Reason = "verified by " + where + ": signed by [" + strings.Join(d.Signers, ", ") + "]"
 	case verify.Failed:
 		d.Reason = fmt.Sprintf("%s: %v", where, err)
 	default:

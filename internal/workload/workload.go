@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	kjson "sigs.k8s.io/json"
+	"github.com/go-json-experiment/json"
 )
 
 // Section is the list a container belongs to.
@@ -147,14 +147,16 @@ type templateRef struct {
 //
 // Field names are matched case-sensitively, as the API server does:
 // encoding/json would also accept "Containers", and an object holding both
-// spellings must not show signet other images than the kubelet runs.
+// spellings must not show signet other images than the kubelet runs. A
+// name given twice is an error (encoding/json keeps the last), and so is
+// invalid UTF-8: the API server never sends either.
 func Decode(kind string, raw []byte) (*Object, error) {
 	path, ok := specPaths[kind]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedKind, kind)
 	}
 	var o objectJSON
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &o); err != nil {
+	if err := json.Unmarshal(raw, &o); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kind, err)
 	}
 	obj := &Object{Kind: kind}
