@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,7 @@ type serveFlags struct {
 	shutdownGrace             time.Duration
 	logLevel                  string
 	decisionLog               string
+	profiling                 bool
 	registryCA                string
 	cache                     cache.Config
 	redisURL                  string
@@ -54,6 +56,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 25*time.Second, "how long requests in flight may finish after SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (of signet's own log; the decision log is --decision-log)")
+	fl.BoolVar(&f.profiling, "profiling", false, "serve Go's /debug/pprof/ profiles on --metrics-addr (keep that address private)")
 	fl.StringVar(&f.decisionLog, "decision-log", "stderr", "where the decision log goes, one JSON line per admission: stderr, stdout or off")
 	fl.StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 	fl.IntVar(&f.cache.Size, "cache-size", cache.DefaultSize, "verification results (and tag resolutions) kept in memory")
@@ -95,15 +98,21 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return usageError("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	var decisions decisionlog.Sink
+	// signet's log and the (buffered) decision log share stderr: one lock
+	// keeps their lines whole.
+	errOut := &lockedWriter{w: stderr}
+	log := slog.New(slog.NewJSONHandler(errOut, &slog.HandlerOptions{Level: level}))
+	var decisions decisionlog.Sink = decisionlog.Discard
 	switch f.decisionLog {
-	case "stderr":
-		decisions = decisionlog.New(stderr)
-	case "stdout":
-		decisions = decisionlog.New(cmd.OutOrStdout())
+	case "stderr", "stdout":
+		out := io.Writer(errOut)
+		if f.decisionLog == "stdout" {
+			out = cmd.OutOrStdout()
+		}
+		dl := decisionlog.New(out)
+		defer dl.Flush()
+		decisions = dl
 	case "off":
-		decisions = decisionlog.Discard
 	default:
 		return usageError("--decision-log: want stderr, stdout or off, got %q", f.decisionLog)
 	}
@@ -118,7 +127,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	}
 	cfg := server.Config{
 		PolicyFile: f.policy, CertFile: f.certFile, KeyFile: f.keyFile,
-		Addr: f.addr, MetricsAddr: f.metricsAddr,
+		Addr: f.addr, MetricsAddr: f.metricsAddr, Profiling: f.profiling,
 		ReloadInterval: f.reloadInterval, ShutdownGrace: f.shutdownGrace,
 		Admission: admission.Options{
 			ChildApproval:      f.childApproval,
@@ -167,4 +176,16 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		return &exitError{code: ExitDenied, err: err}
 	}
 	return nil
+}
+
+// lockedWriter serialises writes to one destination.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -55,11 +55,23 @@ type discard struct{}
 
 func (discard) Write(*Record) {}
 
-// Writer writes records as JSON lines to an io.Writer.
+// Writer writes records as JSON lines to an io.Writer, buffered: records
+// are gathered for up to FlushInterval (or BufferSize bytes) and written
+// together, so a busy webhook makes one write a few times a second rather
+// than one per admission. Flush writes what is pending; call it before the
+// process exits.
 type Writer struct {
-	mu  sync.Mutex
-	out io.Writer
+	mu      sync.Mutex
+	out     io.Writer
+	pending []byte
+	armed   bool // a flush is scheduled
 }
+
+// FlushInterval bounds how long a record waits in the buffer.
+const FlushInterval = 100 * time.Millisecond
+
+// BufferSize is how many bytes are gathered before they are written at once.
+const BufferSize = 64 << 10
 
 // New returns a Writer to out.
 func New(out io.Writer) *Writer { return &Writer{out: out} }
@@ -92,5 +104,33 @@ func (w *Writer) Write(r *Record) {
 	buf.WriteByte('\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, _ = w.out.Write(buf.Bytes())
+	w.pending = append(w.pending, buf.Bytes()...)
+	switch {
+	case len(w.pending) >= BufferSize:
+		w.flushLocked()
+	case !w.armed:
+		w.armed = true
+		time.AfterFunc(FlushInterval, func() { _ = w.Flush() })
+	}
+}
+
+// Flush writes the records gathered so far.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.flushLocked()
+}
+
+func (w *Writer) flushLocked() error {
+	w.armed = false
+	if len(w.pending) == 0 {
+		return nil
+	}
+	_, err := w.out.Write(w.pending)
+	if cap(w.pending) > 4*BufferSize {
+		w.pending = nil // after a burst, give the memory back
+	} else {
+		w.pending = w.pending[:0]
+	}
+	return err
 }

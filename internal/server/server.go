@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -24,11 +25,15 @@ import (
 
 // Config is everything `signet serve` is told.
 type Config struct {
-	PolicyFile     string
-	CertFile       string
-	KeyFile        string
-	Addr           string        // HTTPS, default ":8443"
-	MetricsAddr    string        // HTTP, default ":9090"; "" disables it
+	PolicyFile  string
+	CertFile    string
+	KeyFile     string
+	Addr        string // HTTPS, default ":8443"
+	MetricsAddr string // HTTP, default ":9090"; "" disables it
+	// Profiling adds Go's /debug/pprof/ handlers to the metrics address
+	// (off by default: profiles show memory contents to whoever can reach
+	// that port).
+	Profiling      bool
 	ReloadInterval time.Duration // policy and certificate polling, default 2s
 	ShutdownGrace  time.Duration // draining on SIGTERM, default 25s
 	Admission      admission.Options
@@ -149,6 +154,11 @@ func Run(ctx context.Context, cfg Config) error {
 		metricsAddr = mln.Addr().String()
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+		if cfg.Profiling {
+			mm.HandleFunc("/debug/pprof/", pprof.Index)
+			mm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		msrv = &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
 		go msrv.Serve(mln) //nolint:errcheck // stopped by Shutdown
 	}

@@ -1,38 +1,82 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// client sends AdmissionReviews to one signet over HTTPS with keep-alive.
+// client sends AdmissionReviews to one signet over HTTPS/1.1 with
+// keep-alive, the way wrk and h2load do: each connection writes a prepared
+// request and reads the response with a minimal parser. net/http's client
+// costs more CPU per request than the server under test, and on two shared
+// cores that would measure the load generator, not signet.
 type client struct {
-	url  string
-	http *http.Client
-	uid  atomic.Int64
+	addr, path string
+	tls        *tls.Config
+	idle       chan *conn    // connections ready for a request
+	slots      chan struct{} // one per connection open or being opened
+	uid        atomic.Int64
+}
+
+type conn struct {
+	tc   *tls.Conn
+	r    *bufio.Reader
+	req  []byte // reused request buffer
+	body []byte // reused response body buffer
 }
 
 func newClient(addr string, certPEM []byte, conns int) *client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     time.Minute,
+	return &client{
+		addr: addr, path: "/mutate?timeout=10s",
+		tls:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: "127.0.0.1"},
+		idle:  make(chan *conn, conns),
+		slots: make(chan struct{}, conns),
 	}
-	return &client{url: "https://" + addr + "/mutate?timeout=10s", http: &http.Client{Transport: tr, Timeout: 15 * time.Second}}
+}
+
+// get returns an idle connection, a new one while fewer than the maximum
+// are open, or waits for one to come back.
+func (c *client) get(ctx context.Context) (*conn, error) {
+	select {
+	case cn := <-c.idle:
+		return cn, nil
+	default:
+	}
+	select {
+	case cn := <-c.idle:
+		return cn, nil
+	case c.slots <- struct{}{}:
+		d := tls.Dialer{Config: c.tls, NetDialer: &net.Dialer{Timeout: 5 * time.Second}}
+		nc, err := d.DialContext(ctx, "tcp", c.addr)
+		if err != nil {
+			<-c.slots
+			return nil, err
+		}
+		return &conn{tc: nc.(*tls.Conn), r: bufio.NewReaderSize(nc, 16<<10)}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *client) drop(cn *conn) {
+	cn.tc.Close()
+	<-c.slots
 }
 
 // review is a Pod CREATE for image, as the API server sends it.
@@ -55,26 +99,72 @@ func (c *client) review(image string) []byte {
 
 // admit sends one review and returns its latency and whether it was allowed.
 func (c *client) admit(ctx context.Context, body []byte) (time.Duration, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	cn, err := c.get(ctx)
 	if err != nil {
 		return 0, false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	cn.req = append(cn.req[:0], "POST "+c.path+" HTTP/1.1\r\nHost: "+c.addr+"\r\nContent-Type: application/json\r\nContent-Length: "...)
+	cn.req = strconv.AppendInt(cn.req, int64(len(body)), 10)
+	cn.req = append(cn.req, "\r\n\r\n"...)
+	cn.req = append(cn.req, body...)
 	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
+	_ = cn.tc.SetDeadline(start.Add(15 * time.Second))
+	if _, err := cn.tc.Write(cn.req); err != nil {
+		c.drop(cn)
 		return 0, false, err
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	status, err := cn.readResponse()
 	el := time.Since(start)
 	if err != nil {
+		c.drop(cn)
 		return el, false, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return el, false, fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+	c.idle <- cn
+	if status != http.StatusOK {
+		return el, false, fmt.Errorf("HTTP %d: %s", status, cn.body)
 	}
-	return el, bytes.Contains(b, []byte(`"allowed":true`)), nil
+	return el, bytes.Contains(cn.body, []byte(`"allowed":true`)), nil
+}
+
+// readResponse reads one HTTP/1.1 response with a Content-Length into
+// cn.body and returns its status code.
+func (cn *conn) readResponse() (int, error) {
+	line, err := cn.r.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length := -1
+	for {
+		h, err := cn.r.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		if k, v, ok := bytes.Cut(h, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
+				return 0, fmt.Errorf("bad Content-Length %q", v)
+			}
+		}
+	}
+	if length < 0 {
+		return 0, errors.New("response without Content-Length")
+	}
+	cn.body = slices.Grow(cn.body[:0], length)[:length]
+	if _, err := io.ReadFull(cn.r, cn.body); err != nil {
+		return 0, err
+	}
+	return status, nil
 }
 
 // stats summarises latencies.

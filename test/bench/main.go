@@ -30,6 +30,7 @@ type config struct {
 	write    string
 	cacheTTL string
 	soak     int
+	cpuprof  string
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	flag.IntVar(&c.burstN, "burst", 500, "concurrent admissions of one uncached image")
 	flag.IntVar(&c.coldN, "cold", 10, "uncached images verified one by one per trust-root count")
 	flag.IntVar(&c.soak, "soak", 0, "instead of the benchmark, send this many admissions (cached, uncached and denied) and sample RSS and goroutines")
+	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of signet serve during the saturation run to this file (starts it with --profiling)")
 	flag.StringVar(&c.write, "write", "", "Markdown file whose generated section is replaced with the results (docs/benchmarks.md)")
 	flag.Parse()
 	for _, r := range strings.Split(rates, ",") {
@@ -122,7 +124,11 @@ func run(c config) error {
 		}
 		return soak(c, reg, dir, polFile)
 	}
-	srv, err := startSignet(c.signet, dir, polFile)
+	var extra []string
+	if c.cpuprof != "" {
+		extra = append(extra, "--profiling")
+	}
+	srv, err := startSignet(c.signet, dir, polFile, extra...)
 	if err != nil {
 		return err
 	}
@@ -180,7 +186,11 @@ func run(c config) error {
 	}
 	fmt.Fprintf(os.Stderr, "bench: saturating with %d clients for %s...\n", c.workers, c.dur)
 	stop := srv.sampleRSS()
+	prof := srv.cpuProfile(c.cpuprof, c.dur)
 	s, err := saturate(cl, warm, c.workers, c.dur)
+	if err := prof(); err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("saturation: %w", err)
 	}
@@ -270,6 +280,34 @@ func startSignet(bin, dir, polFile string, extra ...string) (*signetProc, error)
 	}
 	p.stop()
 	return nil, fmt.Errorf("%s serve did not start", bin)
+}
+
+// cpuProfile starts a CPU profile of the server lasting about d, to be
+// written to file by the function it returns (which waits for it). An
+// empty file profiles nothing.
+func (p *signetProc) cpuProfile(file string, d time.Duration) func() error {
+	if file == "" {
+		return func() error { return nil }
+	}
+	errc := make(chan error, 1)
+	go func() {
+		secs := max(1, int(d.Seconds())-1)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.maddr, secs))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+		}
+		if err == nil {
+			err = os.WriteFile(file, b, 0o644)
+		}
+		errc <- err
+	}()
+	return func() error { return <-errc }
 }
 
 func (p *signetProc) stop() {
