@@ -17,13 +17,17 @@ func TestDecisionLog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, admission.Options{})
 	var buf bytes.Buffer
-	rv := admission.NewReviewer(e.reviewer.EngineFunc(), nil, admission.Options{Decisions: decisionlog.New(&buf)}, nil, nil)
+	dl := decisionlog.New(&buf)
+	rv := admission.NewReviewer(e.reviewer.EngineFunc(), nil, admission.Options{Decisions: dl}, nil, nil)
 	in, err := os.ReadFile("testdata/reviews/pod-unsigned.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	in = bytes.ReplaceAll(in, []byte("REGISTRY"), []byte(e.reg.Host))
 	post(t, rv.Handler(true), "application/json", in)
+	if err := dl.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines, want 1:\n%s", len(lines), buf.String())
