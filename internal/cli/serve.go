@@ -34,6 +34,7 @@ type serveFlags struct {
 	logLevel                  string
 	decisionLog               string
 	profiling                 bool
+	releasePages              bool
 	registryCA                string
 	cache                     cache.Config
 	redisURL                  string
@@ -56,6 +57,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 25*time.Second, "how long requests in flight may finish after SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (of signet's own log; the decision log is --decision-log)")
+	fl.BoolVar(&f.releasePages, "release-startup-pages", true, "once serving, let the kernel reclaim the executable's pages only start-up used (Linux madvise MADV_PAGEOUT; ~40 MiB of resident memory)")
 	fl.BoolVar(&f.profiling, "profiling", false, "serve Go's /debug/pprof/ profiles on --metrics-addr (keep that address private)")
 	fl.StringVar(&f.decisionLog, "decision-log", "stderr", "where the decision log goes, one JSON line per admission: stderr, stdout or off")
 	fl.StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
@@ -127,7 +129,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	}
 	cfg := server.Config{
 		PolicyFile: f.policy, CertFile: f.certFile, KeyFile: f.keyFile,
-		Addr: f.addr, MetricsAddr: f.metricsAddr, Profiling: f.profiling,
+		Addr: f.addr, MetricsAddr: f.metricsAddr, Profiling: f.profiling, ReleaseStartupPages: f.releasePages,
 		ReloadInterval: f.reloadInterval, ShutdownGrace: f.shutdownGrace,
 		Admission: admission.Options{
 			ChildApproval:      f.childApproval,

@@ -30,6 +30,9 @@ type Config struct {
 	KeyFile     string
 	Addr        string // HTTPS, default ":8443"
 	MetricsAddr string // HTTP, default ":9090"; "" disables it
+	// ReleaseStartupPages, once serving, lets the kernel reclaim the pages
+	// of the executable that start-up touched (see releaseStartupPages).
+	ReleaseStartupPages bool
 	// Profiling adds Go's /debug/pprof/ handlers to the metrics address
 	// (off by default: profiles show memory contents to whoever can reach
 	// that port).
@@ -172,6 +175,13 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	ready.Store(true)
 	log.Info("serving", "addr", ln.Addr().String(), "metrics", metricsAddr, "policy", pw.Engine().Name(), "hash", pw.Hash(), "version", version.String())
+	if cfg.ReleaseStartupPages {
+		if n, err := releaseStartupPages(); err != nil {
+			log.Debug("start-up pages kept", "error", err.Error())
+		} else {
+			log.Debug("start-up pages released", "bytes", n)
+		}
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), metricsAddr)
 	}
