@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,11 +45,18 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 			httpError(w, http.StatusMethodNotAllowed, "use POST with an AdmissionReview")
 			return
 		}
-		if ct, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		if !isJSON(req.Header.Get("Content-Type")) {
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("Content-Type must be application/json, got %q", req.Header.Get("Content-Type")))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
+		in := bufs.Get().(*bytes.Buffer)
+		defer bufs.Put(in)
+		in.Reset()
+		if req.ContentLength > 0 && req.ContentLength <= MaxBodyBytes {
+			in.Grow(int(req.ContentLength) + bytes.MinRead)
+		}
+		_, err := in.ReadFrom(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
+		body := in.Bytes()
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -84,7 +92,19 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 	})
 }
 
-// bufs recycles response buffers: a busy webhook writes thousands a second.
+// isJSON reports whether a Content-Type is application/json, with or
+// without parameters.
+func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true // what the API server sends; no parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// bufs recycles request and response buffers: a busy webhook reads and
+// writes thousands a second. Nothing decoded from a request keeps
+// references into its buffer (the JSON decoder copies).
 var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type wireResponse struct {
@@ -119,7 +139,7 @@ func (r *Reviewer) safeReview(ctx context.Context, ar *admissionv1.AdmissionRequ
 // the API server's ?timeout= less a margin to answer in: one deadline (and
 // one timer) per request.
 func requestContext(req *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if t, err := time.ParseDuration(req.URL.Query().Get("timeout")); err == nil && t > 0 {
+	if t, err := time.ParseDuration(queryValue(req.URL.RawQuery, "timeout")); err == nil && t > 0 {
 		margin := min(t/5, time.Second)
 		timeout = min(timeout, t-margin)
 	}
@@ -150,6 +170,23 @@ type wireRequest struct {
 	Object    jsontext.Value `json:"object"`
 	OldObject jsontext.Value `json:"oldObject"`
 	DryRun    *bool          `json:"dryRun"`
+}
+
+// queryValue returns the first value of key in a raw query, without
+// building url.Values for the one parameter the API server sends.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k == key {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // decodeReview accepts admission.k8s.io/v1 and v1beta1 reviews.
