@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -187,7 +188,12 @@ func run(c config) error {
 	fmt.Fprintf(os.Stderr, "bench: saturating with %d clients for %s...\n", c.workers, c.dur)
 	stop := srv.sampleRSS()
 	prof := srv.cpuProfile(c.cpuprof, c.dur)
+	srvCPU0, cliCPU0 := srv.cpu(), selfCPU()
 	s, err := saturate(cl, warm, c.workers, c.dur)
+	if s.n > 0 {
+		res.serverCPU = (srv.cpu() - srvCPU0) / time.Duration(s.n)
+		res.clientCPU = (selfCPU() - cliCPU0) / time.Duration(s.n)
+	}
 	if err := prof(); err != nil {
 		return fmt.Errorf("CPU profile: %w", err)
 	}
@@ -319,6 +325,35 @@ func (p *signetProc) stop() {
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
 	}
+}
+
+// cpu returns the process's CPU time so far (user + system).
+func (p *signetProc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// selfCPU returns this process's CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rss returns the process's resident set size in bytes.

@@ -33,6 +33,9 @@ type results struct {
 	rates                             []rateResult
 	saturated                         stats
 	redisDown                         rateResult
+	// CPU time per admission during the saturation run, in the server and
+	// in the load generator (its own process: client and idle registry).
+	serverCPU, clientCPU time.Duration
 }
 
 const (
@@ -40,8 +43,9 @@ const (
 	endMark   = "<!-- bench:end -->"
 )
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-func mib(b int64) string        { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+func ms(d time.Duration) string  { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+func mib(b int64) string         { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func machine() string {
 	cpu := "unknown CPU"
@@ -82,6 +86,11 @@ func (r results) markdown() string {
 	}
 	s := r.saturated
 	fmt.Fprintf(&b, "| saturated, %d clients | %d | %s | %s | %s | %s | **%.0f req/s** | %d | %s |\n", r.cfg.workers, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.rate(), s.errors, mib(r.rssSaturated))
+	if r.serverCPU > 0 {
+		fmt.Fprintf(&b, "\nCPU time per admission during the saturation run: **signet %.1f µs**, load generator %.1f µs (so two dedicated cores would serve about %.0f req/s with this client, %.0f with one core each).\n\n",
+			us(r.serverCPU), us(r.clientCPU), 2e6/(us(r.serverCPU)+us(r.clientCPU)), 1e6/us(r.serverCPU))
+		b.WriteString("| load | requests | p50 | p90 | p99 | max | achieved rate | errors | RSS max |\n|---|---|---|---|---|---|---|---|---|\n")
+	}
 	if rd := r.redisDown; rd.stats.n > 0 {
 		fmt.Fprintf(&b, "| %d req/s, `--redis-url` unreachable | %d | %s | %s | %s | %s | %.0f req/s | %d | |\n", rd.rate, rd.stats.n, ms(rd.stats.p50), ms(rd.stats.p90), ms(rd.stats.p99), ms(rd.stats.max), rd.stats.rate(), rd.stats.errors)
 	}
