@@ -39,7 +39,7 @@ func TestBadRequests(t *testing.T) {
 		{"content type with charset", "application/json; charset=utf-8", valid, 200, `"allowed":true`},
 		{"content type upper case", "Application/JSON", valid, 200, `"allowed":true`},
 		{"duplicate name", "application/json", strings.Replace(valid, `"uid":"u1",`, `"uid":"u1","uid":"u2",`, 1), 400, "duplicate"},
-		{"duplicate name in the object", "application/json", strings.Replace(valid, `{"spec":{"containers":[]}}`, `{"spec":{"containers":[],"containers":[{"name":"a","image":"x"}]}}`, 1), 400, `duplicate object member name \"containers\" within \"/request/object/spec\"`},
+		{"duplicate name in the object", "application/json", strings.Replace(valid, `{"spec":{"containers":[]}}`, `{"spec":{"containers":[],"containers":[{"name":"a","image":"x"}]}}`, 1), 400, `duplicate object member name "containers" within "/request/object/spec"`},
 		{"name in other case", "application/json", strings.Replace(valid, `"request"`, `"Request"`, 1), 400, "has no request"},
 		{"invalid UTF-8", "application/json", strings.Replace(valid, `"u1"`, "\"u\xff1\"", 1), 400, "malformed AdmissionReview"},
 		{"oversized", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","x":"` + strings.Repeat("a", admission.MaxBodyBytes) + `"}}`, 413, "larger than"},
