@@ -199,6 +199,32 @@ func TestPullSecretsOff(t *testing.T) {
 	}
 }
 
+// TestCacheAndRedis: cache settings become flags; the Redis URL comes from
+// a Secret through the environment, never from an argument (it may hold a
+// password and arguments are visible in the pod spec and in ps).
+func TestCacheAndRedis(t *testing.T) {
+	t.Parallel()
+	objs := render(t, "cache.ttl=5m", "cache.size=500", "redis.existingSecret=signet-redis", "decisionLog=stdout")
+	c := get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0)
+	args := fmt.Sprint(get(c, "args"))
+	for _, want := range []string{"--cache-ttl=5m", "--cache-size=500", "--cache-failed-ttl=30s", "--tag-ttl=30s", "--decision-log=stdout"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %s lack %s", args, want)
+		}
+	}
+	if strings.Contains(args, "redis") {
+		t.Errorf("a Redis setting in args: %s", args)
+	}
+	env := fmt.Sprint(get(c, "env"))
+	if !strings.Contains(env, "SIGNET_REDIS_URL") || !strings.Contains(env, "signet-redis") {
+		t.Errorf("env %s: no SIGNET_REDIS_URL from the Secret", env)
+	}
+	def := fmt.Sprint(get(render(t)["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "env"))
+	if strings.Contains(def, "SIGNET_REDIS_URL") {
+		t.Errorf("Redis configured by default: %s", def)
+	}
+}
+
 func TestCertManager(t *testing.T) {
 	t.Parallel()
 	objs := render(t, "tls.mode=certManager")
@@ -212,7 +238,7 @@ func TestCertManager(t *testing.T) {
 
 func TestSchemaRejects(t *testing.T) {
 	t.Parallel()
-	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1", "registryAuth.pullSecrets=maybe"} {
+	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1", "registryAuth.pullSecrets=maybe", "cache.ttl=forever", "decisionLog=syslog", "redis.url=redis://x"} {
 		if out, err := helm(t, "template", "rel", chart(), "--kube-version", "1.34.0", "--set", set); err == nil {
 			t.Errorf("--set %s rendered; want a schema error\n%s", set, out[:min(len(out), 200)])
 		}
