@@ -223,7 +223,8 @@ func (a *Answer) Message() string {
 
 // Admit posts a review of image with uid to webhook ("mutate" or
 // "validate"), with the API server's ?timeout= when timeout is set. An
-// error means no answer was received (or only part of one).
+// error with a nil Answer means no answer was received; with an Answer,
+// that the answer was cut short (Answer holds what arrived).
 func (s *Serve) Admit(ctx context.Context, c *http.Client, webhook, uid, image string, timeout time.Duration) (*Answer, error) {
 	url := "https://" + s.Addr + "/" + webhook
 	if timeout > 0 {
@@ -240,10 +241,10 @@ func (s *Serve) Admit(ctx context.Context, c *http.Client, webhook, uid, image s
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer: %w", err)
-	}
 	a := &Answer{Status: resp.StatusCode, Body: string(b)}
+	if err != nil {
+		return a, fmt.Errorf("reading the answer (%d bytes received): %w", len(b), err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return a, nil
 	}
