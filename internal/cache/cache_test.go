@@ -220,6 +220,68 @@ func TestJoinerDeadline(t *testing.T) {
 	}
 }
 
+// TestJoinerOutlivesLeader: a shared verification runs under the deadline
+// of the caller that started it. When that deadline ends it, a joiner
+// with time left verifies again under its own deadline (once) instead of
+// taking an answer about someone else's time; a joiner out of time too
+// gets the inconclusive answer at its own deadline.
+func TestJoinerOutlivesLeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		joiner     time.Duration // the joiner's deadline
+		want       verify.Outcome
+		wantCalls  int32
+		openOnCall int32 // the gate opens for this call
+	}{
+		{name: "joiner with time left verifies again", joiner: 10 * time.Second, want: verify.Verified, wantCalls: 2, openOnCall: 2},
+		{name: "joiner out of time first", joiner: 20 * time.Millisecond, want: verify.Inconclusive, wantCalls: 1},
+		{name: "second try expires too: no third", joiner: 300 * time.Millisecond, want: verify.Inconclusive, wantCalls: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := cache.New(cache.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := newCounting(nil)
+			inner.gate = make(chan struct{})
+			if tc.openOnCall > 0 {
+				go func() {
+					for inner.calls.Load() < tc.openOnCall {
+						time.Sleep(time.Millisecond)
+					}
+					close(inner.gate)
+				}()
+			}
+			v := c.Wrap(inner, "rule", "v")
+			leaderCtx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			leader := make(chan error, 1)
+			go func() {
+				_, err := v.Verify(leaderCtx, img(t, "reg.example/app"+dig))
+				leader <- err
+			}()
+			for inner.calls.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), tc.joiner)
+			defer cancel()
+			_, err = v.Verify(ctx, img(t, "reg.example/app"+dig))
+			if got := verify.Classify(err); got != tc.want {
+				t.Errorf("joiner: %s (%v), want %s", got, err, tc.want)
+			}
+			if err := <-leader; verify.Classify(err) != verify.Inconclusive {
+				t.Errorf("leader past its deadline: %v, want inconclusive", err)
+			}
+			if n := inner.calls.Load(); n != tc.wantCalls {
+				t.Errorf("verifications = %d, want %d", n, tc.wantCalls)
+			}
+		})
+	}
+}
+
 type resolving struct{ *counting }
 
 func (resolving) ResolveTag(context.Context, imageref.Ref) (name.Digest, error) {

@@ -45,6 +45,9 @@ type cached struct {
 type outcome struct {
 	res *verify.Result
 	err error
+	// expired: the verification ran out of the deadline of the caller that
+	// started it.
+	expired bool
 }
 
 // Verify implements verify.Verifier.
@@ -59,6 +62,29 @@ func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, 
 		}
 		return res, e.err()
 	}
+	for attempt := 0; ; attempt++ {
+		o, leader, err := w.share(ctx, key, img)
+		if err != nil {
+			return &verify.Result{}, err
+		}
+		// A shared verification runs under the deadline of the caller
+		// that started it. When that ran out, the answer is about that
+		// caller's time, not the image: a joiner with time left (a
+		// later deadline, or one that joined just as the verification
+		// was ending) verifies again, once, under its own deadline.
+		if !leader && attempt == 0 && o.expired && ctx.Err() == nil && verify.Classify(o.err) == verify.Inconclusive {
+			continue
+		}
+		if !leader {
+			w.c.cfg.Metrics.SingleflightJoin()
+		}
+		return o.res, o.err
+	}
+}
+
+// share runs the verification of img, or joins the one running for key.
+// The error is the caller's own deadline passing first.
+func (w *cached) share(ctx context.Context, key string, img verify.Image) (outcome, bool, error) {
 	leader := false
 	// The shared verification must not end when the caller that started
 	// it goes away (the others still wait) but keeps its deadline.
@@ -70,17 +96,13 @@ func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, 
 		res, err := w.v.Verify(vctx, img)
 		w.c.cfg.Metrics.VerificationLatency(w.validator, time.Since(start))
 		w.c.put(vctx, key, res, err)
-		return outcome{res, err}, nil
+		return outcome{res: res, err: err, expired: vctx.Err() != nil}, nil
 	})
 	select {
 	case r := <-ch:
-		if !leader {
-			w.c.cfg.Metrics.SingleflightJoin()
-		}
-		o := r.Val.(outcome)
-		return o.res, o.err
+		return r.Val.(outcome), leader, nil
 	case <-ctx.Done():
-		return &verify.Result{}, &verify.InconclusiveError{Reason: "verification of " + img.Ref.String() + " did not finish in time", Err: ctx.Err()}
+		return outcome{}, false, &verify.InconclusiveError{Reason: "verification of " + img.Ref.String() + " did not finish in time", Err: ctx.Err()}
 	}
 }
 

@@ -95,7 +95,9 @@ func (w *PolicyWatcher) Run(ctx context.Context, interval time.Duration) {
 }
 
 // poll calls reload every interval until ctx is done, reporting each new
-// error once (not on every poll) and each successful swap.
+// error once (not on every poll) and each successful swap. Any poll without
+// an error ends an error, swap or not: a file put back as it was, then
+// broken the same way again, is a new error, logged and counted again.
 func poll(ctx context.Context, interval time.Duration, reload func() (bool, error), failed func(error), swapped func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -113,9 +115,11 @@ func poll(ctx context.Context, interval time.Duration, reload func() (bool, erro
 				failed(err)
 				lastErr = err.Error()
 			}
-		case ok:
+		default:
 			lastErr = ""
-			swapped()
+			if ok {
+				swapped()
+			}
 		}
 	}
 }

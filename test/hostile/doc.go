@@ -5,7 +5,8 @@
 // or without Retry-After, redirect loops and redirects to other hosts,
 // bodies claiming gigabytes (streamed lazily, never held in memory),
 // content that does not match its digest, truncated bodies, endless
-// headers, and manifests listing thousands of signatures or referrers.
+// headers, manifests listing thousands of signatures or referrers, slow
+// answers, and a registry that dies mid-request (and comes back).
 //
 // The suites in this directory run signet's real verification path against
 // it: the engine in-process, and the built `signet verify` binary for

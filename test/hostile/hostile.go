@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -70,6 +71,15 @@ type Fault struct {
 	// Body replaces the answer with 200 and this body, of ContentType.
 	Body        []byte
 	ContentType string
+
+	// Delay serves the real answer after Delay: a slow but working
+	// registry.
+	Delay time.Duration
+	// Kill makes the registry die on this request, as a crashed process
+	// does: this request's connection is reset without an answer, the
+	// listener closes (later connections are refused) and open
+	// connections are dropped, until Revive.
+	Kill bool
 }
 
 type rule struct {
@@ -83,12 +93,14 @@ type Registry struct {
 	// Host is host:port on loopback.
 	Host string
 
-	inner http.Handler
-	stop  chan struct{}
+	inner  http.Handler
+	stop   chan struct{}
+	server *httptest.Server
 
-	mu    sync.Mutex
-	rules []*rule
-	log   []string
+	mu     sync.Mutex
+	rules  []*rule
+	log    []string
+	killed bool
 }
 
 // New starts a registry on loopback, with the OCI referrers API, stopped
@@ -100,6 +112,7 @@ func New(t testing.TB) *Registry {
 		stop:  make(chan struct{}),
 	}
 	srv := httptest.NewServer(r)
+	r.server = srv
 	// Cleanups run last-registered first: stalled handlers are released
 	// before Close waits for them.
 	t.Cleanup(srv.Close)
@@ -171,6 +184,11 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Redirect(w, req, req.URL.Path+"?hop="+strconv.Itoa(atoiOr0(req.URL.Query().Get("hop"))+1), http.StatusTemporaryRedirect)
 	case f.Redirect != "":
 		http.Redirect(w, req, f.Redirect+req.URL.RequestURI(), http.StatusTemporaryRedirect)
+	case f.Kill:
+		r.kill(w)
+	case f.Delay > 0:
+		r.wait(req, f.Delay)
+		r.inner.ServeHTTP(w, req)
 	case f.Huge > 0:
 		r.huge(w, req, f)
 	case f.Body != nil:
@@ -205,6 +223,43 @@ func (r *Registry) stopped(req *http.Request) bool {
 	default:
 		return false
 	}
+}
+
+// kill resets the request's connection and stops serving: the listener
+// closes and every other connection is dropped.
+func (r *Registry) kill(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetLinger(0) // RST, not FIN: the peer sees "connection reset"
+		}
+		conn.Close()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.killed {
+		r.killed = true
+		r.server.Listener.Close()
+		r.server.CloseClientConnections()
+	}
+}
+
+// Revive listens again on the same address after a Kill; a registry that
+// is not dead is left alone.
+func (r *Registry) Revive(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.killed {
+		return
+	}
+	ln, err := net.Listen("tcp", r.Host)
+	if err != nil {
+		t.Fatalf("reviving the registry on %s: %v", r.Host, err)
+	}
+	r.killed = false
+	// httptest.Server.Close, at cleanup, closes the current listener.
+	r.server.Listener = ln
+	go r.server.Config.Serve(ln) //nolint:errcheck // ends when the listener closes
 }
 
 // endlessHeaders writes a status line and header lines until the client
