@@ -5,7 +5,7 @@ GO       ?= go
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VERSION)
-TOOLS    := cosign2 cosign3 registry helm notation trillian rekor fulcio tsa
+TOOLS    := cosign2 cosign3 registry helm notation sigstore
 PKGS_UNIT := ./internal/... ./cmd/...
 # The race detector runs on the packages whose concurrency is their own
 # (cache, singleflight, registry transport, key resolution) and whose

@@ -7,8 +7,8 @@
 # else does.
 #
 # A module with one `tool` directive is cached as $dir/NAME-KEY (CMD, if given,
-# must be that tool's name). A module with several (trillian: createtree,
-# trillian_log_server, trillian_log_signer) builds them all at once into the
+# must be that tool's name). A module with several (sigstore: createtree,
+# trillian_log_server, rekor-server, ...) builds them all at once into the
 # directory $dir/NAME-KEY/ and prints $dir/NAME-KEY/CMD, or the directory when
 # CMD is omitted (as `make tools` does).
 set -euo pipefail

@@ -50,8 +50,8 @@ type Sigstore struct {
 
 // SigstoreTools are the pinned tools StartSigstore runs; PrepareSigstore
 // builds them.
-var SigstoreTools = [][]string{{"trillian", "trillian_log_server"}, {"trillian", "trillian_log_signer"},
-	{"trillian", "createtree"}, {"rekor"}, {"fulcio"}, {"tsa"}, {"cosign3"}}
+var SigstoreTools = [][]string{{"sigstore", "trillian_log_server"}, {"sigstore", "trillian_log_signer"},
+	{"sigstore", "createtree"}, {"sigstore", "rekor-server"}, {"sigstore", "fulcio"}, {"sigstore", "timestamp-server"}, {"cosign3"}}
 
 // sigstorePackages are the Debian packages (command=package) the stack
 // needs: MariaDB for Trillian's storage and Rekor's search index.
@@ -181,7 +181,7 @@ func startMariaDB(t testing.TB, dir string) mariaDB {
 	m.sql(t, "CREATE DATABASE test; CREATE USER 'test'@'127.0.0.1' IDENTIFIED BY 'test'; GRANT ALL ON test.* TO 'test'@'127.0.0.1';")
 	// Trillian's schema, from the pinned module.
 	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/google/trillian")
-	list.Dir = filepath.Join(Root, "hack", "tools", "trillian")
+	list.Dir = filepath.Join(Root, "hack", "tools", "sigstore")
 	mod := strings.TrimSpace(string(run(t, list)))
 	schema, err := os.ReadFile(filepath.Join(mod, "storage", "mysql", "schema", "storage.sql"))
 	if err != nil {
@@ -208,14 +208,14 @@ func startTrillian(t testing.TB, dir string, db mariaDB) (tr trillianLog) {
 	t.Helper()
 	storage := []string{"--storage_system=mysql", "--quota_system=mysql", "--mysql_uri=" + db.dsn()}
 	rpc, web := FreeAddr(t), FreeAddr(t)
-	startLogged(t, dir, "trillian_log_server", exec.Command(Tool(t, "trillian", "trillian_log_server"),
+	startLogged(t, dir, "trillian_log_server", exec.Command(Tool(t, "sigstore", "trillian_log_server"),
 		append(storage, "--rpc_endpoint="+rpc, "--http_endpoint="+web)...))
 	signerWeb := FreeAddr(t)
-	startLogged(t, dir, "trillian_log_signer", exec.Command(Tool(t, "trillian", "trillian_log_signer"),
+	startLogged(t, dir, "trillian_log_signer", exec.Command(Tool(t, "sigstore", "trillian_log_signer"),
 		append(storage, "--force_master", "--rpc_endpoint="+FreeAddr(t), "--http_endpoint="+signerWeb)...))
 	waitFor(t, "the Trillian log server on "+web, dir, "trillian_log_server", httpOK("http://"+web+"/healthz"))
 	waitFor(t, "the Trillian log signer on "+signerWeb, dir, "trillian_log_signer", httpOK("http://"+signerWeb+"/healthz"))
-	out := run(t, exec.Command(Tool(t, "trillian", "createtree"), "--admin_server="+rpc, "--display_name=signet-test"))
+	out := run(t, exec.Command(Tool(t, "sigstore", "createtree"), "--admin_server="+rpc, "--display_name=signet-test"))
 	tr.addr, tr.tree = rpc, strings.TrimSpace(string(out))
 	if _, err := strconv.ParseInt(tr.tree, 10, 64); err != nil {
 		t.Fatalf("createtree printed %q, want a tree ID", out)
@@ -227,7 +227,7 @@ func startRekor(t testing.TB, dir string, db mariaDB, tr trillianLog) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(FreeAddr(t))
 	thost, tport, _ := net.SplitHostPort(tr.addr)
-	cmd := exec.Command(Tool(t, "rekor"), "serve", "--log_type=prod",
+	cmd := exec.Command(Tool(t, "sigstore", "rekor-server"), "serve", "--log_type=prod",
 		"--rekor_server.address="+host, "--port="+port, "--rekor_server.hostname=rekor.signet.test",
 		"--rekor_server.signer=memory", "--trillian_log_server.address="+thost, "--trillian_log_server.port="+tport,
 		"--trillian_log_server.tlog_id="+tr.tree, "--search_index.storage_provider=mysql",
@@ -251,7 +251,7 @@ func startFulcio(t testing.TB, dir, issuer string) string {
 	host, port, _ := net.SplitHostPort(FreeAddr(t))
 	ghost, gport, _ := net.SplitHostPort(FreeAddr(t))
 	_, mport, _ := net.SplitHostPort(FreeAddr(t))
-	cmd := exec.Command(Tool(t, "fulcio"), "serve", "--log_type=prod", "--ca=ephemeralca", "--config-path="+cfgPath,
+	cmd := exec.Command(Tool(t, "sigstore", "fulcio"), "serve", "--log_type=prod", "--ca=ephemeralca", "--config-path="+cfgPath,
 		"--ct-log-url=", "--host="+host, "--port="+port, "--grpc-host="+ghost, "--grpc-port="+gport,
 		"--metrics-port="+mport, "--legacy-unix-domain-socket="+filepath.Join(dir, "fulcio-legacy.sock"))
 	cmd.Env = append(os.Environ(), "HOME="+dir)
@@ -266,7 +266,7 @@ func startFulcio(t testing.TB, dir, issuer string) string {
 func startTSA(t testing.TB, dir string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(FreeAddr(t))
-	cmd := exec.Command(Tool(t, "tsa"), "serve", "--log-type=prod", "--host="+host, "--port="+port,
+	cmd := exec.Command(Tool(t, "sigstore", "timestamp-server"), "serve", "--log-type=prod", "--host="+host, "--port="+port,
 		"--timestamp-signer=memory", "--disable-ntp-monitoring", "--include-chain-in-response")
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	startLogged(t, dir, "tsa", cmd)
