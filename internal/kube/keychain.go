@@ -14,9 +14,6 @@ import (
 	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/registry"
 )
@@ -36,7 +33,7 @@ const DefaultKeychainTTL = 30 * time.Second
 // Keychains is safe for concurrent use and never logs credentials.
 type Keychains struct {
 	secrets   *Secrets
-	accounts  corev1client.ServiceAccountsGetter
+	accounts  bool // read service accounts' imagePullSecrets
 	namespace string
 	ttl       time.Duration
 	now       func() time.Time
@@ -57,9 +54,10 @@ type KeychainsOptions struct {
 	// Namespace is signet's own, where validators' Secrets live. Required
 	// for Secret.
 	Namespace string
-	// Accounts reads service accounts. Nil: a workload's keychain is built
-	// from its own imagePullSecrets only.
-	Accounts corev1client.ServiceAccountsGetter
+	// ServiceAccounts adds the imagePullSecrets of a workload's service
+	// account, read through the Secrets' client. Default (false): a
+	// workload's keychain is built from its own imagePullSecrets only.
+	ServiceAccounts bool
 	// TTL bounds how long a workload's keychain is reused.
 	// Default: DefaultKeychainTTL.
 	TTL time.Duration
@@ -71,14 +69,15 @@ func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
 		opts.TTL = DefaultKeychainTTL
 	}
 	return &Keychains{
-		secrets: secrets, accounts: opts.Accounts, namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
+		secrets: secrets, accounts: opts.ServiceAccounts, namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
 		workloads: map[string]cachedKeychain{}, validator: map[string]cachedKeychain{},
 	}
 }
 
 // Workload returns the credentials for the images of a workload in
 // namespace: its pod spec's imagePullSecrets, then those of its service
-// account (serviceAccount; "default" when empty), then the cloud
+// account (serviceAccount; "default" when empty; with
+// KeychainsOptions.ServiceAccounts), then the cloud
 // keychains (GCR and Artifact Registry, ECR, ACR) of signet's own
 // identity. A Secret or service account that does not exist is skipped, as
 // the kubelet skips it; any other error (forbidden, API unreachable) is
@@ -99,8 +98,9 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 		return c.kc, nil
 	}
 
-	if k.accounts != nil {
-		sa, err := k.accounts.ServiceAccounts(namespace).Get(ctx, serviceAccount, metav1.GetOptions{})
+	if k.accounts {
+		sa := new(corev1.ServiceAccount)
+		err := get(ctx, k.secrets.client, serviceAccountsResource, namespace, serviceAccount, sa)
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
@@ -216,9 +216,3 @@ func SecretKeychain(s *corev1.Secret) (authn.Keychain, error) {
 type basicKeychain struct{ auth authn.Authenticator }
 
 func (b basicKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return b.auth, nil }
-
-// NewServiceAccountsForConfig returns a service account reader for
-// KeychainsOptions.Accounts.
-func NewServiceAccountsForConfig(cfg *rest.Config) (corev1client.ServiceAccountsGetter, error) {
-	return corev1client.NewForConfig(cfg)
-}
