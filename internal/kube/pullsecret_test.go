@@ -237,3 +237,29 @@ func TestPullSecretErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPullSecret: pull secrets are written by namespace users, so no
+// Secret and no image may make signet panic, and a Secret that parses
+// answers every image.
+func FuzzPullSecret(f *testing.F) {
+	f.Add(`{"auths":{"*.example.com:5000/team":{"auth":"dTpw"}}}`, "reg.example.com:5000/team/app")
+	f.Add(`{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"p"}}}`, "ubuntu")
+	f.Add(`{"auths":{"[::1]:5000":{"auth":"dTpw"},"docker.io/acme":{"identitytoken":"t"}}}`, "[::1]:5000/app")
+	f.Add(`{"auths":{"reg.example/v2/":{"auth":"!"}}}`, "reg.example/app")
+	f.Fuzz(func(t *testing.T, config, repo string) {
+		kc, err := newPullSecretKeychain([]corev1.Secret{{Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(config)}}})
+		if err != nil {
+			return
+		}
+		r, err := name.NewRepository(repo)
+		if err != nil {
+			return
+		}
+		for _, res := range []authn.Resource{r, r.Registry} {
+			if _, err := kc.Resolve(res); err != nil {
+				t.Fatalf("Resolve(%s): %v", res, err)
+			}
+		}
+	})
+}
