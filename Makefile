@@ -72,6 +72,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/admission
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/workload
+	$(GO) test -run '^$$' -fuzz '^FuzzPullSecret$$' -fuzztime $(FUZZTIME) ./internal/kube
 
 # A crash found here is written to the package's testdata/fuzz/<target>/:
 # fix the bug, and commit the file as a regression seed.

@@ -157,14 +157,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		if err != nil {
 			return &exitError{code: ExitUsage, err: err}
 		}
-		kopts := kube.KeychainsOptions{Namespace: f.namespace}
-		if f.pullSecrets {
-			if kopts.Accounts, err = kube.NewServiceAccountsForConfig(rc); err != nil {
-				return &exitError{code: ExitUsage, err: err}
-			}
-		}
 		cfg.KeySecrets = kube.SecretData{S: secrets}
-		kcs := kube.NewKeychains(secrets, kopts)
+		kcs := kube.NewKeychains(secrets, kube.KeychainsOptions{Namespace: f.namespace, ServiceAccounts: f.pullSecrets})
 		cfg.SecretKeychains = kcs
 		if f.pullSecrets {
 			cfg.Admission.Keychains = kcs

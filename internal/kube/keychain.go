@@ -4,19 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	ecr "github.com/awslabs/amazon-ecr-credential-helper/ecr-login"
+	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/authn/k8schain"
-	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	"github.com/google/go-containerregistry/pkg/v1/google"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/registry"
 )
@@ -36,7 +35,8 @@ const DefaultKeychainTTL = 30 * time.Second
 // Keychains is safe for concurrent use and never logs credentials.
 type Keychains struct {
 	secrets   *Secrets
-	accounts  corev1client.ServiceAccountsGetter
+	accounts  bool // read service accounts' imagePullSecrets
+	ambient   authn.Keychain
 	namespace string
 	ttl       time.Duration
 	now       func() time.Time
@@ -57,9 +57,10 @@ type KeychainsOptions struct {
 	// Namespace is signet's own, where validators' Secrets live. Required
 	// for Secret.
 	Namespace string
-	// Accounts reads service accounts. Nil: a workload's keychain is built
-	// from its own imagePullSecrets only.
-	Accounts corev1client.ServiceAccountsGetter
+	// ServiceAccounts adds the imagePullSecrets of a workload's service
+	// account, read through the Secrets' client. Default (false): a
+	// workload's keychain is built from its own imagePullSecrets only.
+	ServiceAccounts bool
 	// TTL bounds how long a workload's keychain is reused.
 	// Default: DefaultKeychainTTL.
 	TTL time.Duration
@@ -71,18 +72,19 @@ func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
 		opts.TTL = DefaultKeychainTTL
 	}
 	return &Keychains{
-		secrets: secrets, accounts: opts.Accounts, namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
+		secrets: secrets, accounts: opts.ServiceAccounts, ambient: ambientKeychain(),
+		namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
 		workloads: map[string]cachedKeychain{}, validator: map[string]cachedKeychain{},
 	}
 }
 
 // Workload returns the credentials for the images of a workload in
 // namespace: its pod spec's imagePullSecrets, then those of its service
-// account (serviceAccount; "default" when empty), then the cloud
-// keychains (GCR and Artifact Registry, ECR, ACR) of signet's own
-// identity. A Secret or service account that does not exist is skipped, as
-// the kubelet skips it; any other error (forbidden, API unreachable) is
-// returned.
+// account (serviceAccount; "default" when empty; with
+// KeychainsOptions.ServiceAccounts), then signet's own: the Docker config
+// and the cloud keychains (GCR and Artifact Registry, ECR, ACR). A Secret
+// or service account that does not exist is skipped, as the kubelet skips
+// it; any other error (forbidden, API unreachable) is returned.
 func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount string, pullSecrets []string) (*registry.Keychain, error) {
 	if serviceAccount == "" {
 		serviceAccount = "default"
@@ -99,8 +101,9 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 		return c.kc, nil
 	}
 
-	if k.accounts != nil {
-		sa, err := k.accounts.ServiceAccounts(namespace).Get(ctx, serviceAccount, metav1.GetOptions{})
+	if k.accounts {
+		sa := new(corev1.ServiceAccount)
+		err := get(ctx, k.secrets.client, serviceAccountsResource, namespace, serviceAccount, sa)
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
@@ -134,11 +137,11 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 		k.mu.Unlock()
 		return c.kc, nil
 	}
-	kc, err := WorkloadKeychain(ctx, secrets)
+	ps, err := newPullSecretKeychain(secrets)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading image pull secrets: %w", err)
 	}
-	rk := registry.NewKeychain(kc)
+	rk := registry.NewKeychain(authn.NewMultiKeychain(ps, k.ambient))
 	k.mu.Lock()
 	for old, e := range k.workloads {
 		if now.Sub(e.expires) > k.ttl {
@@ -180,16 +183,18 @@ func (k *Keychains) Secret(ctx context.Context, name string) (*registry.Keychain
 	return rk, nil
 }
 
-// WorkloadKeychain is the keychain of a workload's pull secrets
-// (kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg; others are
-// ignored, as the kubelet ignores them), followed by the Docker config and
-// the cloud keychains of signet's own identity.
-func WorkloadKeychain(ctx context.Context, pullSecrets []corev1.Secret) (authn.Keychain, error) {
-	kc, err := k8schain.NewFromPullSecrets(ctx, pullSecrets)
-	if err != nil {
-		return nil, fmt.Errorf("reading image pull secrets: %w", err)
-	}
-	return kc, nil
+// ambientKeychain is signet's own credentials, asked after a workload's
+// pull secrets, in the order go-containerregistry's k8schain asks them:
+// the Docker config, then the cloud keychains of signet's identity —
+// Google (GCR, Artifact Registry), Amazon ECR and Azure ACR, each
+// answering only for its own registries.
+func ambientKeychain() authn.Keychain {
+	return authn.NewMultiKeychain(
+		authn.DefaultKeychain,
+		google.Keychain,
+		authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard))),
+		authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper()),
+	)
 }
 
 // SecretKeychain is the keychain of one validator Secret: a
@@ -201,11 +206,7 @@ func SecretKeychain(s *corev1.Secret) (authn.Keychain, error) {
 	switch {
 	case s.Type == corev1.SecretTypeDockerConfigJson && len(s.Data[corev1.DockerConfigJsonKey]) > 0,
 		s.Type == corev1.SecretTypeDockercfg && len(s.Data[corev1.DockerConfigKey]) > 0:
-		kc, err := kauth.NewFromPullSecrets(context.Background(), []corev1.Secret{*s})
-		if err != nil {
-			return nil, fmt.Errorf("Secret %s: reading its Docker config: %w", id, err)
-		}
-		return kc, nil
+		return newPullSecretKeychain([]corev1.Secret{*s})
 	case len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0:
 		return basicKeychain{authn.FromConfig(authn.AuthConfig{Username: string(s.Data["username"]), Password: string(s.Data["password"])})}, nil
 	}
@@ -216,9 +217,3 @@ func SecretKeychain(s *corev1.Secret) (authn.Keychain, error) {
 type basicKeychain struct{ auth authn.Authenticator }
 
 func (b basicKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return b.auth, nil }
-
-// NewServiceAccountsForConfig returns a service account reader for
-// KeychainsOptions.Accounts.
-func NewServiceAccountsForConfig(cfg *rest.Config) (corev1client.ServiceAccountsGetter, error) {
-	return corev1client.NewForConfig(cfg)
-}

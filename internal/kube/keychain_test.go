@@ -12,11 +12,35 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
+
+// fakeAPI is an API server holding objs, answering the dynamic client.
+func fakeAPI(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return dynamicfake.NewSimpleDynamicClient(scheme, objs...)
+}
+
+// unstructuredSecret converts s for the dynamic client.
+func unstructuredSecret(t *testing.T, s *corev1.Secret) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion("v1")
+	u.SetKind("Secret")
+	return u
+}
 
 func dockerConfigSecret(ns, name, host, user, pass string) *corev1.Secret {
 	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
@@ -88,13 +112,13 @@ func TestSecretKeychain(t *testing.T) {
 
 func TestKeychainsWorkload(t *testing.T) {
 	t.Parallel()
-	cs := fake.NewClientset(
+	cs := fakeAPI(t,
 		dockerConfigSecret("team", "pod-secret", "pods.example", "pod-user", "pw"),
 		dockerConfigSecret("team", "sa-secret", "sa.example", "sa-user", "pw"),
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "builder"},
 			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "sa-secret"}, {Name: "gone"}}},
 	)
-	kcs := NewKeychains(NewSecrets(cs.CoreV1(), time.Minute), KeychainsOptions{Namespace: "signet", Accounts: cs.CoreV1()})
+	kcs := NewKeychains(NewSecrets(cs, time.Minute), KeychainsOptions{Namespace: "signet", ServiceAccounts: true})
 	ctx := context.Background()
 
 	kc, err := kcs.Workload(ctx, "team", "builder", []string{"pod-secret", "missing"})
@@ -127,7 +151,9 @@ func TestKeychainsWorkload(t *testing.T) {
 	}
 	rotated := dockerConfigSecret("team", "pod-secret", "pods.example", "new-user", "pw")
 	rotated.ResourceVersion = "2"
-	cs.CoreV1().Secrets("team").Update(ctx, rotated, metav1.UpdateOptions{})
+	if _, err := cs.Resource(secretsResource).Namespace("team").Update(ctx, unstructuredSecret(t, rotated), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	now = now.Add(2 * time.Minute)
 	fresh, err := kcs.Workload(ctx, "team", "builder", []string{"pod-secret", "missing"})
 	if err != nil || fresh == kc || user(t, fresh, "pods.example/app") != "new-user" {
@@ -145,8 +171,8 @@ func TestKeychainsWorkload(t *testing.T) {
 
 func TestKeychainsSecret(t *testing.T) {
 	t.Parallel()
-	cs := fake.NewClientset(dockerConfigSecret("signet", "sigs", "sigs.example", "reader", "pw"))
-	kcs := NewKeychains(NewSecrets(cs.CoreV1(), time.Minute), KeychainsOptions{Namespace: "signet"})
+	cs := fakeAPI(t, dockerConfigSecret("signet", "sigs", "sigs.example", "reader", "pw"))
+	kcs := NewKeychains(NewSecrets(cs, time.Minute), KeychainsOptions{Namespace: "signet"})
 	ctx := context.Background()
 	kc, err := kcs.Secret(ctx, "sigs")
 	if err != nil || user(t, kc, "sigs.example/app") != "reader" {
@@ -158,15 +184,15 @@ func TestKeychainsSecret(t *testing.T) {
 	if _, err := kcs.Secret(ctx, "absent"); err == nil || !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), "signet/absent") {
 		t.Errorf("missing Secret: err = %v", err)
 	}
-	if _, err := NewKeychains(NewSecrets(cs.CoreV1(), 0), KeychainsOptions{}).Secret(ctx, "sigs"); err == nil || !strings.Contains(err.Error(), "namespace is unknown") {
+	if _, err := NewKeychains(NewSecrets(cs, 0), KeychainsOptions{}).Secret(ctx, "sigs"); err == nil || !strings.Contains(err.Error(), "namespace is unknown") {
 		t.Errorf("no namespace: err = %v", err)
 	}
 }
 
 func TestSecretsCache(t *testing.T) {
 	t.Parallel()
-	cs := fake.NewClientset(dockerConfigSecret("ns", "a", "x.example", "u", "p"))
-	s := NewSecrets(cs.CoreV1(), time.Minute)
+	cs := fakeAPI(t, dockerConfigSecret("ns", "a", "x.example", "u", "p"))
+	s := NewSecrets(cs, time.Minute)
 	now := time.Unix(1000, 0)
 	s.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -196,7 +222,9 @@ func TestSecretsCache(t *testing.T) {
 	if _, err := s.Get(ctx, "ns", "b"); !apierrors.IsNotFound(err) {
 		t.Fatalf("missing: %v", err)
 	}
-	cs.CoreV1().Secrets("ns").Create(ctx, dockerConfigSecret("ns", "b", "x.example", "u", "p"), metav1.CreateOptions{})
+	if _, err := cs.Resource(secretsResource).Namespace("ns").Create(ctx, unstructuredSecret(t, dockerConfigSecret("ns", "b", "x.example", "u", "p")), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Get(ctx, "ns", "b"); err != nil {
 		t.Errorf("created after a miss: %v", err)
 	}

@@ -8,9 +8,32 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
+
+// The core/v1 resources signet reads, through the dynamic client: the
+// typed clientset would link (and register at start-up) every API group.
+var (
+	secretsResource         = corev1.SchemeGroupVersion.WithResource("secrets")
+	serviceAccountsResource = corev1.SchemeGroupVersion.WithResource("serviceaccounts")
+)
+
+// get reads the object namespace/name of resource into out, a pointer to
+// its typed struct. API errors are returned as they are, so
+// apierrors.IsNotFound and IsForbidden work on them.
+func get(ctx context.Context, client dynamic.Interface, resource schema.GroupVersionResource, namespace, name string, out any) error {
+	u, err := client.Resource(resource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), out); err != nil {
+		return fmt.Errorf("decoding %s %s/%s: %w", resource.Resource, namespace, name, err)
+	}
+	return nil
+}
 
 // DefaultSecretTTL is how long Secrets reads a Secret from its cache before
 // asking the API again. A rotated credential is picked up within it.
@@ -24,7 +47,7 @@ const DefaultSecretTTL = 30 * time.Second
 // Secrets is safe for concurrent use. The Secrets it returns are shared
 // and must not be modified. It never logs a Secret's content.
 type Secrets struct {
-	client corev1client.SecretsGetter
+	client dynamic.Interface
 	ttl    time.Duration
 	now    func() time.Time
 
@@ -39,7 +62,7 @@ type cachedSecret struct {
 
 // NewSecrets returns a Secrets reading through client, caching for ttl
 // (DefaultSecretTTL when ttl <= 0).
-func NewSecrets(client corev1client.SecretsGetter, ttl time.Duration) *Secrets {
+func NewSecrets(client dynamic.Interface, ttl time.Duration) *Secrets {
 	if ttl <= 0 {
 		ttl = DefaultSecretTTL
 	}
@@ -49,7 +72,7 @@ func NewSecrets(client corev1client.SecretsGetter, ttl time.Duration) *Secrets {
 // NewSecretsForConfig returns a Secrets reading with a REST config (see
 // Config).
 func NewSecretsForConfig(cfg *rest.Config, ttl time.Duration) (*Secrets, error) {
-	c, err := corev1client.NewForConfig(cfg)
+	c, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -67,8 +90,8 @@ func (s *Secrets) Get(ctx context.Context, namespace, name string) (*corev1.Secr
 	if ok && now.Before(c.expires) {
 		return c.s, nil
 	}
-	sec, err := s.client.Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
+	sec := new(corev1.Secret)
+	if err := get(ctx, s.client, secretsResource, namespace, name, sec); err != nil {
 		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
 	s.mu.Lock()
