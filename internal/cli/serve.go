@@ -118,6 +118,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	default:
 		return usageError("--decision-log: want stderr, stdout or off, got %q", f.decisionLog)
 	}
+	if gc, limit := tuneRuntime(); gc != 0 || limit != 0 {
+		log.Debug("garbage collector tuned", "gcPercent", gc, "memoryLimitBytes", limit)
+	}
 	m := metrics.New()
 	reg, err := newRegistry(f.registryCA, registry.WithMetrics(m))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,9 +33,13 @@ type config struct {
 	cacheTTL string
 	soak     int
 	cpuprof  string
+	extra    string
 }
 
 func main() {
+	// The load generator's own collections would show up as latency it
+	// measures: collect rarely (it keeps only latencies).
+	debug.SetGCPercent(800)
 	var c config
 	var rates string
 	flag.StringVar(&c.signet, "signet", "bin/signet", "signet binary to measure")
@@ -44,6 +49,7 @@ func main() {
 	flag.IntVar(&c.burstN, "burst", 500, "concurrent admissions of one uncached image")
 	flag.IntVar(&c.coldN, "cold", 10, "uncached images verified one by one per trust-root count")
 	flag.IntVar(&c.soak, "soak", 0, "instead of the benchmark, send this many admissions (cached, uncached and denied) and sample RSS and goroutines")
+	flag.StringVar(&c.extra, "serve-args", "", "more arguments for signet serve, space-separated (e.g. \"--release-startup-pages=false\")")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of signet serve during the saturation run to this file (starts it with --profiling)")
 	flag.StringVar(&c.write, "write", "", "Markdown file whose generated section is replaced with the results (docs/benchmarks.md)")
 	flag.Parse()
@@ -125,7 +131,7 @@ func run(c config) error {
 		}
 		return soak(c, reg, dir, polFile)
 	}
-	var extra []string
+	extra := strings.Fields(c.extra)
 	if c.cpuprof != "" {
 		extra = append(extra, "--profiling")
 	}
