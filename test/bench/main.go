@@ -208,6 +208,10 @@ func run(c config) error {
 	}
 	res.saturated, res.rssSaturated = s, stop()
 	res.rssAfter = srv.rss()
+	fmt.Fprintf(os.Stderr, "bench: a do-nothing HTTPS handler, same client, %d clients for %s...\n", c.workers, c.dur)
+	if res.ceiling, err = ceiling(c.workers, c.dur); err != nil {
+		return fmt.Errorf("ceiling: %w", err)
+	}
 
 	// The same warm load on a second signet whose Redis is unreachable: the
 	// circuit breaker must keep latency where it is without Redis.

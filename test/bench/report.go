@@ -36,6 +36,8 @@ type results struct {
 	// CPU time per admission during the saturation run, in the server and
 	// in the load generator (its own process: client and idle registry).
 	serverCPU, clientCPU time.Duration
+	// ceiling is the same saturation against a do-nothing HTTPS handler.
+	ceiling stats
 }
 
 const (
@@ -86,6 +88,9 @@ func (r results) markdown() string {
 	}
 	s := r.saturated
 	fmt.Fprintf(&b, "| saturated, %d clients | %d | %s | %s | %s | %s | **%.0f req/s** | %d | %s |\n", r.cfg.workers, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.rate(), s.errors, mib(r.rssSaturated))
+	if r.ceiling.n > 0 {
+		fmt.Fprintf(&b, "| *ceiling: a do-nothing Go HTTPS handler, same client, %d clients* | %d | %s | %s | %s | %s | %.0f req/s | %d | |\n", r.cfg.workers, r.ceiling.n, ms(r.ceiling.p50), ms(r.ceiling.p90), ms(r.ceiling.p99), ms(r.ceiling.max), r.ceiling.rate(), r.ceiling.errors)
+	}
 	if r.serverCPU > 0 {
 		fmt.Fprintf(&b, "\nCPU time per admission during the saturation run: **signet %.1f µs**, load generator %.1f µs (so two dedicated cores would serve about %.0f req/s with this client, %.0f with one core each).\n\n",
 			us(r.serverCPU), us(r.clientCPU), 2e6/(us(r.serverCPU)+us(r.clientCPU)), 1e6/us(r.serverCPU))
