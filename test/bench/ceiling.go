@@ -1,34 +1,78 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signet-dev/signet/internal/fixture"
 )
 
 // ceiling measures what the same load generator gets from a Go HTTPS
-// server that does nothing: it reads each AdmissionReview and answers a
-// fixed allowed response, over the same TLS and HTTP/1.1 keep-alive. On
-// shared cores the figure moves with the host; it is measured next to
-// signet's so the two can be read together.
-func ceiling(workers int, dur time.Duration) (stats, error) {
+// server that does nothing: a separate process (this program, re-run with
+// -noop-server) that reads each AdmissionReview and answers a fixed allowed
+// response over the same TLS and HTTP/1.1 keep-alive. On shared cores the
+// figures move with the host; measured next to signet's, the two can be
+// read together.
+func ceiling(dir string, workers, rate int, dur time.Duration) (sat, fixed stats, err error) {
 	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1", "localhost")
 	if err != nil {
-		return stats{}, err
+		return sat, fixed, err
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, key := filepath.Join(dir, "noop.crt"), filepath.Join(dir, "noop.key")
+	if err := os.WriteFile(cert, certPEM, 0o644); err != nil {
+		return sat, fixed, err
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		return sat, fixed, err
+	}
+	self, err := os.Executable()
 	if err != nil {
-		return stats{}, err
+		return sat, fixed, err
+	}
+	cmd := exec.Command(self, "-noop-server", cert+","+key)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return sat, fixed, err
+	}
+	if err := cmd.Start(); err != nil {
+		return sat, fixed, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return sat, fixed, fmt.Errorf("do-nothing server: %w", err)
+	}
+	cl := newClient(strings.TrimSpace(addr), certPEM, workers*2)
+	if fixed, err = fixedRate(cl, "registry.example/app:v1", rate, dur); err != nil {
+		return sat, fixed, err
+	}
+	sat, err = saturate(cl, "registry.example/app:v1", workers, dur)
+	return sat, fixed, err
+}
+
+// noopServer serves the do-nothing handler on a free loopback port with
+// the certificate and key in "cert,key", prints the address and runs until
+// killed.
+func noopServer(pair string) error {
+	certFile, keyFile, _ := strings.Cut(pair, ",")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return stats{}, err
+		return err
 	}
 	answer := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"bench","allowed":true}}` + "\n")
 	srv := &http.Server{
@@ -40,10 +84,8 @@ func ceiling(workers int, dur time.Duration) (stats, error) {
 			_, _ = w.Write(answer)
 		}),
 		TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1, as signet's clients here
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1, as the client speaks
 	}
-	go srv.ServeTLS(ln, "", "") //nolint:errcheck // closed below
-	defer srv.Close()
-	cl := newClient(ln.Addr().String(), certPEM, workers*2)
-	return saturate(cl, "registry.example/app:v1", workers, dur)
+	fmt.Println(ln.Addr().String())
+	return srv.ServeTLS(ln, "", "")
 }

@@ -52,7 +52,15 @@ func main() {
 	flag.StringVar(&c.extra, "serve-args", "", "more arguments for signet serve, space-separated (e.g. \"--release-startup-pages=false\")")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of signet serve during the saturation run to this file (starts it with --profiling)")
 	flag.StringVar(&c.write, "write", "", "Markdown file whose generated section is replaced with the results (docs/benchmarks.md)")
+	noop := flag.String("noop-server", "", "internal: serve the do-nothing handler with CERT,KEY (the ceiling run starts it)")
 	flag.Parse()
+	if *noop != "" {
+		if err := noopServer(*noop); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	for _, r := range strings.Split(rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || n <= 0 {
@@ -209,7 +217,7 @@ func run(c config) error {
 	res.saturated, res.rssSaturated = s, stop()
 	res.rssAfter = srv.rss()
 	fmt.Fprintf(os.Stderr, "bench: a do-nothing HTTPS handler, same client, %d clients for %s...\n", c.workers, c.dur)
-	if res.ceiling, err = ceiling(c.workers, c.dur); err != nil {
+	if res.ceiling, res.ceilingRate, err = ceiling(dir, c.workers, c.rates[len(c.rates)-1], c.dur); err != nil {
 		return fmt.Errorf("ceiling: %w", err)
 	}
 

@@ -38,6 +38,8 @@ type results struct {
 	serverCPU, clientCPU time.Duration
 	// ceiling is the same saturation against a do-nothing HTTPS handler.
 	ceiling stats
+	// ceilingRate is the highest fixed rate against the same handler.
+	ceilingRate stats
 }
 
 const (
@@ -88,6 +90,9 @@ func (r results) markdown() string {
 	}
 	s := r.saturated
 	fmt.Fprintf(&b, "| saturated, %d clients | %d | %s | %s | %s | %s | **%.0f req/s** | %d | %s |\n", r.cfg.workers, s.n, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), s.rate(), s.errors, mib(r.rssSaturated))
+	if c := r.ceilingRate; c.n > 0 {
+		fmt.Fprintf(&b, "| *ceiling: a do-nothing Go HTTPS handler, same client, %d req/s* | %d | %s | %s | %s | %s | %.0f req/s | %d | |\n", r.cfg.rates[len(r.cfg.rates)-1], c.n, ms(c.p50), ms(c.p90), ms(c.p99), ms(c.max), c.rate(), c.errors)
+	}
 	if r.ceiling.n > 0 {
 		fmt.Fprintf(&b, "| *ceiling: a do-nothing Go HTTPS handler, same client, %d clients* | %d | %s | %s | %s | %s | %.0f req/s | %d | |\n", r.cfg.workers, r.ceiling.n, ms(r.ceiling.p50), ms(r.ceiling.p90), ms(r.ceiling.p99), ms(r.ceiling.max), r.ceiling.rate(), r.ceiling.errors)
 	}
