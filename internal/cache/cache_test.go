@@ -309,3 +309,57 @@ func TestWrapKeepsTagResolver(t *testing.T) {
 		t.Errorf("ResolveTag = %v, %v", d, err)
 	}
 }
+
+// TestResolveJoinerOutlivesStarter: a shared tag resolution runs under the
+// deadline of the caller that started it; a joiner with time left resolves
+// again (once) when that deadline cut it short, and caches the answer.
+func TestResolveJoinerOutlivesStarter(t *testing.T) {
+	t.Parallel()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := name.NewDigest("reg.example/app" + dig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	gate := make(chan struct{})
+	resolve := func(ctx context.Context) (name.Digest, error) {
+		if calls.Add(1) == 1 {
+			select { // the first call stalls past its caller's deadline
+			case <-gate:
+			case <-ctx.Done():
+				return name.Digest{}, &verify.InconclusiveError{Reason: "stalled", Err: ctx.Err()}
+			}
+		}
+		return want, nil
+	}
+	starter, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Resolve(starter, "reg.example/app:v1", resolve)
+		first <- err
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	got, err := c.Resolve(ctx, "reg.example/app:v1", resolve)
+	if err != nil || got != want {
+		t.Fatalf("joiner: %v, %v; want %v", got, err, want)
+	}
+	if err := <-first; verify.Classify(err) != verify.Inconclusive {
+		t.Errorf("starter past its deadline: %v, want inconclusive", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("resolutions = %d, want 2", n)
+	}
+	// The second answer was cached.
+	if _, err := c.Resolve(ctx, "reg.example/app:v1", resolve); err != nil || calls.Load() != 2 {
+		t.Errorf("cached resolution: err %v, calls %d", err, calls.Load())
+	}
+	close(gate)
+}

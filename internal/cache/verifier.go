@@ -133,24 +133,39 @@ func (c *Cache) Resolve(ctx context.Context, ref string, resolve func(context.Co
 	}
 	// The miss resolves, and is counted, once however many callers wait.
 	c.cfg.Metrics.CacheLookup("tags", "miss")
-	ch := c.group.DoChan("tag|"+ref, func() (any, error) {
-		vctx, cancel := detach(ctx)
-		defer cancel()
-		d, err := resolve(vctx)
-		if err == nil {
-			c.tags.Add(ref, tagEntry{digest: d, expires: c.cfg.Now().Add(c.cfg.TagTTL)})
+	for attempt := 0; ; attempt++ {
+		leader := false
+		ch := c.group.DoChan("tag|"+ref, func() (any, error) {
+			leader = true
+			vctx, cancel := detach(ctx)
+			defer cancel()
+			d, err := resolve(vctx)
+			if err == nil {
+				c.tags.Add(ref, tagEntry{digest: d, expires: c.cfg.Now().Add(c.cfg.TagTTL)})
+			}
+			return resolution{digest: d, err: err, expired: vctx.Err() != nil}, nil
+		})
+		select {
+		case r := <-ch:
+			res := r.Val.(resolution)
+			// As for verifications: an answer cut short by the deadline
+			// of the caller that started it says nothing about the tag;
+			// a joiner with time left resolves again, once.
+			if res.err != nil && res.expired && !leader && attempt == 0 && ctx.Err() == nil {
+				continue
+			}
+			return res.digest, res.err
+		case <-ctx.Done():
+			return name.Digest{}, &verify.InconclusiveError{Reason: "resolving " + ref + " did not finish in time", Err: ctx.Err()}
 		}
-		return d, err
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return name.Digest{}, r.Err
-		}
-		return r.Val.(name.Digest), nil
-	case <-ctx.Done():
-		return name.Digest{}, &verify.InconclusiveError{Reason: "resolving " + ref + " did not finish in time", Err: ctx.Err()}
 	}
+}
+
+// resolution is the outcome of one shared tag resolution.
+type resolution struct {
+	digest  name.Digest
+	err     error
+	expired bool // the starter's deadline ended it
 }
 
 // detach returns a context that keeps ctx's values and deadline but not
