@@ -13,7 +13,7 @@ PKGS_UNIT := ./internal/... ./cmd/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: soak sbom all build test test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
+.PHONY: soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
 
 all: build
 
@@ -30,11 +30,17 @@ tools: ## build the pinned third-party CLIs and the Kubernetes control plane the
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
 
-test: lint tools ## everything: lint, unit tests (race detector), a short fuzz run, interop (real cosign, registries), faults, helm, e2e (real kube-apiserver)
+# The pinned tools build (first run only) while lint and the unit tests run:
+# both are CPU-bound, and side by side they fill the cores that a tool's
+# single-threaded link, or a test binary waiting on a socket, leaves idle.
+test: ## everything: lint, unit tests (race detector), a short fuzz run, interop (real cosign, registries), faults, helm, e2e (real kube-apiserver)
+	@$(MAKE) --no-print-directory -j2 tools test-fast
+	$(GO) test -count=1 -timeout 20m ./test/...
+
+test-fast: lint ## what needs no third-party CLI: lint, unit tests, the race detector, a short fuzz run
 	$(GO) test -count=1 $(PKGS_UNIT)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
-	$(GO) test -count=1 -timeout 20m ./test/...
 
 test-race: ## unit tests of every package under the race detector
 	$(GO) test -race -count=1 $(PKGS_UNIT)

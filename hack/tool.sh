@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
 # hack/tool.sh NAME [CMD] — print the path of a pinned third-party CLI, building
-# it on first use. Each tool is pinned by its own module under hack/tools/NAME
-# (go.mod + go.sum committed), so versions never drift and tools never share a
-# module graph. Binaries are cached in $SIGNET_TOOLS_DIR (default: .cache/tools)
-# under a key derived from the pin, so bumping a go.mod rebuilds and nothing
-# else does.
+# it on first use. Tools are pinned by Go modules under hack/tools (go.mod +
+# go.sum committed), so versions never drift:
 #
-# A module with one `tool` directive is cached as $dir/NAME-KEY (CMD, if given,
-# must be that tool's name). A module with several (sigstore: createtree,
-# trillian_log_server, rekor-server, ...) builds them all at once into the
-# directory $dir/NAME-KEY/ and prints $dir/NAME-KEY/CMD, or the directory when
+#   - hack/tools/shared pins the CLIs that share most of their dependencies
+#     (cosign v2 and v3, registry, notation, the Sigstore stack) in one module
+#     graph, compiled once; its `names` file maps each NAME to its packages.
+#   - any other NAME is its own module, hack/tools/NAME, whose `tool`
+#     directives are the packages.
+#
+# Binaries are cached in $SIGNET_TOOLS_DIR (default: .cache/tools) under a key
+# derived from the pin, so bumping a go.mod rebuilds and nothing else does.
+# A NAME with one package is cached as $dir/NAME-KEY (CMD, if given, must be
+# that command's name). A NAME with several (sigstore: createtree,
+# trillian_log_server, rekor-server, ...) is built at once into the directory
+# $dir/NAME-KEY/; the script prints $dir/NAME-KEY/CMD, or the directory when
 # CMD is omitted (as `make tools` does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: hack/tool.sh NAME [CMD]}
 cmd=${2:-}
-mod="$root/hack/tools/$name"
-[[ -f "$mod/go.mod" ]] || { echo "hack/tool.sh: unknown tool $name (no $mod/go.mod)" >&2; exit 2; }
-# Both forms: `tool pkg` and a `tool ( ... )` block.
-mapfile -t pkgs < <(awk '/^tool \(/{b=1;next} b&&/^\)/{b=0} b&&NF{print $1} /^tool [^(]/{print $2}' "$mod/go.mod")
-((${#pkgs[@]} > 0)) || { echo "hack/tool.sh: $mod/go.mod has no tool directive" >&2; exit 2; }
-key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-12)
+shared="$root/hack/tools/shared"
+line=$(awk -v n="$name" '$1 == n' "$shared/names")
+if [[ -n $line ]]; then
+  mod=$shared
+  read -r -a pkgs <<<"${line#"$name"}"
+else
+  mod="$root/hack/tools/$name"
+  [[ $name != shared && -f "$mod/go.mod" ]] || { echo "hack/tool.sh: unknown tool $name (not in $shared/names, no hack/tools/$name/go.mod)" >&2; exit 2; }
+  # Both forms: `tool pkg` and a `tool ( ... )` block.
+  mapfile -t pkgs < <(awk '/^tool \(/{b=1;next} b&&/^\)/{b=0} b&&NF{print $1} /^tool [^(]/{print $2}' "$mod/go.mod")
+  line="${pkgs[*]}"
+fi
+((${#pkgs[@]} > 0)) || { echo "hack/tool.sh: no packages for $name in $mod" >&2; exit 2; }
+key=$( { cat "$mod/go.mod" "$mod/go.sum"; echo "$line"; } | sha256sum | cut -c1-12)
 dir=${SIGNET_TOOLS_DIR:-$root/.cache/tools}
 out="$dir/$name-$key"
 
@@ -31,7 +44,7 @@ if ((${#pkgs[@]} == 1)); then
   if [[ ! -x "$out" ]]; then
     mkdir -p "$dir"
     echo "hack/tool.sh: building $name (${pkgs[0]}), first use only..." >&2
-    (cd "$mod" && CGO_ENABLED=0 go build -trimpath -o "$out.tmp.$$" "${pkgs[0]}") >&2
+    (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp.$$" "${pkgs[0]}") >&2
     mv "$out.tmp.$$" "$out"
   fi
   echo "$out"
@@ -48,7 +61,7 @@ if [[ ! -d "$out" ]]; then
   tmp=$(mktemp -d "$out.tmp.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   echo "hack/tool.sh: building $name (${pkgs[*]##*/}), first use only..." >&2
-  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -o "$tmp/" "${pkgs[@]}") >&2
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/" "${pkgs[@]}") >&2
   chmod 755 "$tmp"
   # Another build may have finished first: keep that one.
   mv -T "$tmp" "$out" 2>/dev/null || [[ -d "$out" ]]

@@ -102,10 +102,12 @@ func TestE2E(t *testing.T) {
 			}
 		}
 		// The ReplicaSet's pods were approved as children of a verified
-		// parent carrying the same pinned image.
-		if !strings.Contains(c.signetLog.String(), "child of ReplicaSet") {
-			t.Error("no automatic child approval logged")
-		}
+		// parent carrying the same pinned image. The decision log is
+		// written in batches, so the line may trail the pods by up to
+		// its flush interval.
+		eventually(t, 5*time.Second, "the automatic child approval in the decision log", func() bool {
+			return strings.Contains(c.signetLog.String(), "child of ReplicaSet")
+		})
 
 		// A pod naming that verified ReplicaSet as its controller (UID and
 		// all) but running another image gets no child approval: its

@@ -181,7 +181,7 @@ func startMariaDB(t testing.TB, dir string) mariaDB {
 	m.sql(t, "CREATE DATABASE test; CREATE USER 'test'@'127.0.0.1' IDENTIFIED BY 'test'; GRANT ALL ON test.* TO 'test'@'127.0.0.1';")
 	// Trillian's schema, from the pinned module.
 	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/google/trillian")
-	list.Dir = filepath.Join(Root, "hack", "tools", "sigstore")
+	list.Dir = filepath.Join(Root, "hack", "tools", "shared")
 	mod := strings.TrimSpace(string(run(t, list)))
 	schema, err := os.ReadFile(filepath.Join(mod, "storage", "mysql", "schema", "storage.sql"))
 	if err != nil {
