@@ -5,7 +5,9 @@ GO       ?= go
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VERSION)
-TOOLS    := cosign2 cosign3 registry helm notation sigstore
+# hack/tools/shared, largest first: the ones after it find most of their
+# packages compiled.
+SHARED_TOOLS := sigstore cosign3 cosign2 registry notation
 PKGS_UNIT := ./internal/... ./cmd/...
 # The race detector runs on the packages whose concurrency is their own
 # (cache, singleflight, registry transport, key resolution) and whose
@@ -24,9 +26,13 @@ build: ## build bin/signet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/signet
 
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
-	@# Built side by side: downloads and single-threaded links overlap.
+	@# The names of hack/tools/shared build one after another, so each finds
+	@# the packages they share already compiled (side by side, every build
+	@# would compile them at once); that chain, helm and the control plane
+	@# build side by side.
 	@pids=""; \
-	for t in $(TOOLS); do hack/tool.sh $$t >/dev/null & pids="$$pids $$!"; done; \
+	(for t in $(SHARED_TOOLS); do hack/tool.sh $$t >/dev/null || exit 1; done) & pids="$$pids $$!"; \
+	hack/tool.sh helm >/dev/null & pids="$$pids $$!"; \
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
 
