@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	ecr "github.com/awslabs/amazon-ecr-credential-helper/ecr-login"
-	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/google"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -181,20 +177,6 @@ func (k *Keychains) Secret(ctx context.Context, name string) (*registry.Keychain
 	k.validator[name] = cachedKeychain{kc: rk, version: s.ResourceVersion, expires: now.Add(k.ttl)}
 	k.mu.Unlock()
 	return rk, nil
-}
-
-// ambientKeychain is signet's own credentials, asked after a workload's
-// pull secrets, in the order go-containerregistry's k8schain asks them:
-// the Docker config, then the cloud keychains of signet's identity —
-// Google (GCR, Artifact Registry), Amazon ECR and Azure ACR, each
-// answering only for its own registries.
-func ambientKeychain() authn.Keychain {
-	return authn.NewMultiKeychain(
-		authn.DefaultKeychain,
-		google.Keychain,
-		authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard))),
-		authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper()),
-	)
 }
 
 // SecretKeychain is the keychain of one validator Secret: a
