@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -146,5 +147,58 @@ func TestKeylessNoMaterial(t *testing.T) {
 		if !strings.Contains(err.Error(), "TUF repository http://127.0.0.1:1") {
 			t.Errorf("error %q does not name the TUF repository", err)
 		}
+	}
+}
+
+// TestKeylessChainValidAtSigningTime: a certificate chain must be valid
+// at the time the signature is dated, intermediates included. cosign v2
+// checks the chain at the leaf's notBefore and only the leaf at the
+// signing time (GO-2026-4529), so with the transparency log waived it
+// would accept a certificate whose intermediate has since expired.
+func TestKeylessChainValidAtSigningTime(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, tc := range []struct {
+		name        string
+		interExpiry time.Time
+		want        verify.Outcome
+	}{
+		{"intermediate valid now", now.Add(time.Hour), verify.Verified},
+		{"intermediate expired after the leaf was issued", now.Add(-time.Minute), verify.Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := fixture.NewCA(now.Add(-2*time.Hour), tc.interExpiry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			trJSON, err := c.TrustedRootJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := cosign.ParseTrustedRoot(trJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := testutil.NewRegistry(t, false)
+			img := reg.PushImage(t, "demo/app:v1")
+			// Issued five minutes ago, valid for ten: valid now.
+			if err := c.SignLegacy(img, alice, issuer, now.Add(-5*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			v, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: issuer, Subject: alice}}},
+				verify.Quorum{Roots: []string{"ci"}, Threshold: 1},
+				cosign.Options{Material: cosign.StaticMaterial{TM: tr}, TLog: false, SCT: false})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := v.Verify(context.Background(), verify.Image{Ref: img})
+			if got := verify.Classify(err); got != tc.want {
+				t.Fatalf("outcome = %s, want %s (err: %v; checks: %+v)", got, tc.want, err, res.Checks)
+			}
+			if tc.want == verify.Failed && (len(res.Checks) != 1 || !strings.Contains(res.Checks[0].Reason, "not valid at the signing time")) {
+				t.Errorf("checks %+v do not say the chain was invalid at the signing time", res.Checks)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	cosignverify "github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/oci"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
@@ -319,6 +320,12 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: legacyReason(err, r.Identity != nil)})
 			continue
 		}
+		if r.Identity != nil {
+			if err := chainValidAtSigning(s.sig, co); err != nil {
+				res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: "signature does not verify for this identity: " + err.Error()})
+				continue
+			}
+		}
 		signers[r.Name] = true
 		res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Passed: true, Reason: "valid signature for " + hash.String()})
 	}
@@ -336,6 +343,47 @@ func verifyLegacy(ctx context.Context, s legacySig, hash v1.Hash, co *cosignveri
 	}()
 	_, err = cosignverify.VerifyImageSignature(ctx, s.sig, hash, co)
 	return err
+}
+
+// chainValidAtSigning checks, after cosign has accepted a keyless legacy
+// signature, that the certificate's whole chain was valid at each time
+// cosign dated the signature by: the RFC 3161 timestamp, the Rekor entry's
+// integrated time, or now when it has neither. cosign v2 verifies the
+// chain at the leaf's notBefore and then only the leaf at the signing time
+// (GO-2026-4529, fixed in cosign v3.0.5 only), so an intermediate that
+// expired in between would pass. sigstore-go's bundle path checks the
+// chain at the signing time already.
+func chainValidAtSigning(sig oci.Signature, co *cosignverify.CheckOpts) error {
+	cert, err := sig.Cert()
+	if err != nil || cert == nil {
+		return fmt.Errorf("reading the signing certificate: %w", err)
+	}
+	var times []time.Time
+	if co.UseSignedTimestamps {
+		ts, err := cosignverify.VerifyRFC3161Timestamp(sig, co)
+		if err != nil {
+			return fmt.Errorf("verifying the RFC 3161 timestamp: %w", err)
+		}
+		if ts != nil {
+			times = append(times, ts.Time)
+		}
+	}
+	if !co.IgnoreTlog {
+		b, err := sig.Bundle()
+		if err != nil || b == nil {
+			return fmt.Errorf("reading the Rekor bundle: %w", err)
+		}
+		times = append(times, time.Unix(b.Payload.IntegratedTime, 0))
+	}
+	if len(times) == 0 {
+		times = append(times, time.Now())
+	}
+	for _, t := range times {
+		if _, err := sgverify.VerifyLeafCertificate(t, cert, co.TrustedMaterial); err != nil {
+			return fmt.Errorf("certificate chain not valid at the signing time %s (an expired or not yet valid intermediate or root?): %w", t.UTC().Format(time.RFC3339), err)
+		}
+	}
+	return nil
 }
 
 func legacyReason(err error, keyless bool) string {
