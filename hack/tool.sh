@@ -17,6 +17,10 @@
 # $dir/NAME-KEY/; the script prints $dir/NAME-KEY/CMD, or the directory when
 # CMD is omitted (as `make tools` does).
 set -euo pipefail
+# Third-party tools build with the machine's own Go, whatever toolchain
+# signet itself is built with (the Makefile's SIGNET_GO_TOOLCHAIN): their
+# pins were tested with it, and their builds stay cached across bumps.
+export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-local}
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: hack/tool.sh NAME [CMD]}
 cmd=${2:-}
@@ -33,7 +37,7 @@ else
   line="${pkgs[*]}"
 fi
 ((${#pkgs[@]} > 0)) || { echo "hack/tool.sh: no packages for $name in $mod" >&2; exit 2; }
-key=$( { cat "$mod/go.mod" "$mod/go.sum"; echo "$line"; } | sha256sum | cut -c1-12)
+key=$( { cat "$mod/go.mod" "$mod/go.sum"; echo "$line"; go env GOVERSION; } | sha256sum | cut -c1-12)
 dir=${SIGNET_TOOLS_DIR:-$root/.cache/tools}
 out="$dir/$name-$key"
 
