@@ -2,15 +2,16 @@
 # third-party CLI the tests use (hack/tool.sh, cached in .cache/tools).
 
 GO       ?= go
-# signet is built, tested and scanned with this Go release: the go command
+# signet is built, tested and scanned with the Go release named in
+# hack/go-toolchain (go1.27.3): the go command
 # fetches it once from the module proxy (~76 MB, ~10 s), like a module. It
 # is the newest release this project's proxy serves with every standard
 # library fix the pinned vulnerability database knows (make vuln); go1.26.8
 # has 12 of them reachable from signet. go.mod still says go 1.26, so a
 # plain `go build` with any Go 1.26 works too: `make
 # SIGNET_GO_TOOLCHAIN=local` uses the machine's own. The pinned third-party
-# CLIs keep the machine's Go (hack/tool.sh).
-SIGNET_GO_TOOLCHAIN ?= go1.27.3
+# CLIs build with the same toolchain, so shared packages compile once.
+SIGNET_GO_TOOLCHAIN ?= $(shell cat hack/go-toolchain)
 export GOTOOLCHAIN := $(SIGNET_GO_TOOLCHAIN)
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

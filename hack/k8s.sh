@@ -5,13 +5,15 @@
 # Cold build: ~8 minutes and ~2 GiB RAM on two cores; cached afterwards in
 # $SIGNET_TOOLS_DIR (default .cache/tools) under a key of the pin.
 set -euo pipefail
-# Third-party tools build with the machine's own Go, whatever toolchain
-# signet itself is built with (the Makefile's SIGNET_GO_TOOLCHAIN): their
-# pins were tested with it, and their builds stay cached across bumps.
-export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-local}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Third-party tools build with the toolchain signet builds with: the
+# Makefile's GOTOOLCHAIN, or hack/go-toolchain when run outside make (a
+# plain `go test ./test/...`), so the cache key is the same either way and
+# the packages they share with signet's tests compile once.
+# SIGNET_TOOLS_GOTOOLCHAIN picks another.
+export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-${GOTOOLCHAIN:-$(cat "$root/hack/go-toolchain")}}
 mod="$root/hack/tools/k8s"
-key=$(cat "$mod/go.mod" "$mod/go.sum" "$0" | sha256sum | cut -c1-12)
+key=$( { cat "$mod/go.mod" "$mod/go.sum" "$0"; go env GOVERSION; } | sha256sum | cut -c1-12)
 dir=${SIGNET_TOOLS_DIR:-$root/.cache/tools}/k8s-$key
 if [[ ! -x "$dir/kube-apiserver" || ! -x "$dir/kube-controller-manager" || ! -x "$dir/etcd" ]]; then
   mkdir -p "$dir"

@@ -17,11 +17,13 @@
 # $dir/NAME-KEY/; the script prints $dir/NAME-KEY/CMD, or the directory when
 # CMD is omitted (as `make tools` does).
 set -euo pipefail
-# Third-party tools build with the machine's own Go, whatever toolchain
-# signet itself is built with (the Makefile's SIGNET_GO_TOOLCHAIN): their
-# pins were tested with it, and their builds stay cached across bumps.
-export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-local}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Third-party tools build with the toolchain signet builds with: the
+# Makefile's GOTOOLCHAIN, or hack/go-toolchain when run outside make (a
+# plain `go test ./test/...`), so the cache key is the same either way and
+# the packages they share with signet's tests compile once.
+# SIGNET_TOOLS_GOTOOLCHAIN picks another.
+export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-${GOTOOLCHAIN:-$(cat "$root/hack/go-toolchain")}}
 name=${1:?usage: hack/tool.sh NAME [CMD]}
 cmd=${2:-}
 shared="$root/hack/tools/shared"

@@ -21,13 +21,16 @@ VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
 VULNDB_SUM=h1:mfngRv0Yoh0VApsXKEN82CjD99kl7mtparN3bs3JnqI=
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The toolchain whose standard library is scanned: the Makefile's, or the
+# one signet is built with (hack/go-toolchain) when run by hand.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-$(cat "$root/hack/go-toolchain")}
 if [[ ${1:-} == --latest ]]; then
   GOFLAGS=-mod=mod go list -m -json "$VULNDB_MODULE@latest" | sed -n 's/.*"Version": "\(.*\)",/\1/p'
   exit 0
 fi
-# govulncheck type-checks signet with its own go/types: it is built with the
-# toolchain that scans (a go1.26 build cannot load go1.27 files).
-bin=$(SIGNET_TOOLS_GOTOOLCHAIN=${GOTOOLCHAIN:-local} "$root/hack/tool.sh" govulncheck)
+# govulncheck type-checks signet with its own go/types: it must be built with
+# the toolchain that scans (a go1.26 build cannot load go1.27 files).
+bin=$(SIGNET_TOOLS_GOTOOLCHAIN=$GOTOOLCHAIN "$root/hack/tool.sh" govulncheck)
 db=${VULNDB:-}
 if [[ -z $db ]]; then
   json=$(go mod download -json "$VULNDB_MODULE@$VULNDB_VERSION") || {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/policy"
@@ -24,6 +26,19 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{"containers":[{"name":"a","image":"nginx"}]}}}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u","kind":{"kind":"CronJob"},"operation":"UPDATE","object":{"spec":{"jobTemplate":{}}},"oldObject":null}}`))
 	f.Add([]byte(`{`))
+	// Every golden review (each workload kind, subresources, UPDATEs,
+	// malformed ones) seeds the corpus too.
+	files, err := filepath.Glob("testdata/reviews/*.json")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed reviews in testdata/reviews: %v", err)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body)).WithContext(context.Background())
 		req.Header.Set("Content-Type", "application/json")

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/imageref"
@@ -14,6 +16,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("validators: [{name: a, trustRoots: [{name: k, key: x}]}]"))
 	f.Add([]byte("rules: [{with: {threshold: 1e99}}]"))
 	f.Add([]byte("{}"))
+	// The examples of docs/policy.md seed it too: every field a user writes.
+	for _, b := range docExamples(f) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Parse(data)
 		if err != nil {
@@ -66,4 +72,29 @@ func FuzzEvaluate(f *testing.F) {
 			t.Fatalf("allowed unparseable %q", image)
 		}
 	})
+}
+
+// docExamples returns the YAML blocks of docs/policy.md.
+func docExamples(tb testing.TB) [][]byte {
+	md, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		_, rest, ok := bytes.Cut(md, []byte("```yaml\n"))
+		if !ok {
+			break
+		}
+		block, after, ok := bytes.Cut(rest, []byte("```"))
+		if !ok {
+			break
+		}
+		out = append(out, block)
+		md = after
+	}
+	if len(out) == 0 {
+		tb.Fatal("no YAML examples in docs/policy.md")
+	}
+	return out
 }

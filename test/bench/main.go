@@ -52,6 +52,7 @@ func main() {
 	flag.StringVar(&c.extra, "serve-args", "", "more arguments for signet serve, space-separated (e.g. \"--release-startup-pages=false\")")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of signet serve during the saturation run to this file (starts it with --profiling)")
 	flag.StringVar(&c.write, "write", "", "Markdown file whose generated section is replaced with the results (docs/benchmarks.md)")
+	flag.StringVar(&serveStderr, "serve-stderr", "", "append signet serve's standard error (its log; GODEBUG=gctrace=1 output) to this file")
 	noop := flag.String("noop-server", "", "internal: serve the do-nothing handler with CERT,KEY (the ceiling run starts it)")
 	flag.Parse()
 	if *noop != "" {
@@ -251,6 +252,9 @@ func run(c config) error {
 	return nil
 }
 
+// serveStderr names a file for signet serve's standard error (-serve-stderr).
+var serveStderr string
+
 // signetProc is the signet serve process under test.
 type signetProc struct {
 	cmd         *exec.Cmd
@@ -289,7 +293,17 @@ func startSignet(bin, dir, polFile string, extra ...string) (*signetProc, error)
 	}
 	args := append([]string{"serve", "--policy", polFile, "--tls-cert", cert, "--tls-key", key, "--addr", addr, "--metrics-addr", maddr}, extra...)
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard // the decision log is produced, not kept
+	// The decision log is produced, not kept: nil is /dev/null itself (an
+	// io.Writer would be a pipe this process copies from).
+	cmd.Stdout, cmd.Stderr = nil, nil
+	if serveStderr != "" {
+		f, err := os.OpenFile(serveStderr, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close() // the child has its own copy once started
+		cmd.Stderr = f
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
