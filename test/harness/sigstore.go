@@ -70,6 +70,14 @@ func PrepareSigstore() error {
 			return err
 		}
 	}
+	// Trillian's MySQL schema is read from its module inside the network
+	// namespace, where the module proxy is out of reach: fetch it now (the
+	// tools may come from a cache while the module cache is empty).
+	dl := exec.Command("go", "mod", "download", "github.com/google/trillian")
+	dl.Dir = filepath.Join(Root, "hack", "tools", "shared")
+	if out, err := dl.CombinedOutput(); err != nil {
+		return fmt.Errorf("downloading Trillian's module for its schema: %v\n%s", err, out)
+	}
 	return nil
 }
 
