@@ -6,12 +6,8 @@
 # $SIGNET_TOOLS_DIR (default .cache/tools) under a key of the pin.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-# Third-party tools build with the toolchain signet builds with: the
-# Makefile's GOTOOLCHAIN, or hack/go-toolchain when run outside make (a
-# plain `go test ./test/...`), so the cache key is the same either way and
-# the packages they share with signet's tests compile once.
-# SIGNET_TOOLS_GOTOOLCHAIN picks another.
-export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-${GOTOOLCHAIN:-$(cat "$root/hack/go-toolchain")}}
+. "$root/hack/toolchain.sh"
+export GOTOOLCHAIN=$tools_toolchain
 mod="$root/hack/tools/k8s"
 key=$( { cat "$mod/go.mod" "$mod/go.sum" "$0"; go env GOVERSION; } | sha256sum | cut -c1-12)
 dir=${SIGNET_TOOLS_DIR:-$root/.cache/tools}/k8s-$key

@@ -18,12 +18,8 @@
 # CMD is omitted (as `make tools` does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-# Third-party tools build with the toolchain signet builds with: the
-# Makefile's GOTOOLCHAIN, or hack/go-toolchain when run outside make (a
-# plain `go test ./test/...`), so the cache key is the same either way and
-# the packages they share with signet's tests compile once.
-# SIGNET_TOOLS_GOTOOLCHAIN picks another.
-export GOTOOLCHAIN=${SIGNET_TOOLS_GOTOOLCHAIN:-${GOTOOLCHAIN:-$(cat "$root/hack/go-toolchain")}}
+. "$root/hack/toolchain.sh"
+export GOTOOLCHAIN=$tools_toolchain
 name=${1:?usage: hack/tool.sh NAME [CMD]}
 cmd=${2:-}
 shared="$root/hack/tools/shared"

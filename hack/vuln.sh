@@ -21,9 +21,9 @@ VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
 VULNDB_SUM=h1:mfngRv0Yoh0VApsXKEN82CjD99kl7mtparN3bs3JnqI=
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-# The toolchain whose standard library is scanned: the Makefile's, or the
-# one signet is built with (hack/go-toolchain) when run by hand.
-export GOTOOLCHAIN=${GOTOOLCHAIN:-$(cat "$root/hack/go-toolchain")}
+# The toolchain whose standard library is scanned: signet's.
+. "$root/hack/toolchain.sh"
+export GOTOOLCHAIN=$signet_toolchain
 if [[ ${1:-} == --latest ]]; then
   GOFLAGS=-mod=mod go list -m -json "$VULNDB_MODULE@latest" | sed -n 's/.*"Version": "\(.*\)",/\1/p'
   exit 0

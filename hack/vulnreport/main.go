@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -32,7 +33,6 @@ type message struct {
 		DB             string `json:"db"`
 		DBLastModified string `json:"db_last_modified"`
 		GoVersion      string `json:"go_version"`
-		ScannerVersion string `json:"scanner_version"`
 	} `json:"config"`
 	OSV *struct {
 		ID      string `json:"id"`
@@ -52,9 +52,9 @@ type message struct {
 }
 
 type vuln struct {
-	id, summary, module, version, fixed string
-	called                              bool
-	example                             string // the vulnerable symbol, when called
+	module, version, fixed string
+	called                 bool
+	example                string // the vulnerable symbol, when called
 }
 
 func main() {
@@ -122,7 +122,7 @@ func report(r io.Reader, w io.Writer, accepted map[string]string) (bool, error) 
 			f := m.Finding
 			v := vulns[f.OSV]
 			if v == nil {
-				v = &vuln{id: f.OSV, module: f.Trace[0].Module, version: f.Trace[0].Version, fixed: f.FixedVersion}
+				v = &vuln{module: f.Trace[0].Module, version: f.Trace[0].Version, fixed: f.FixedVersion}
 				vulns[f.OSV] = v
 			}
 			if fn := f.Trace[0].Function; fn != "" && !v.called {
@@ -141,53 +141,32 @@ func report(r io.Reader, w io.Writer, accepted map[string]string) (bool, error) 
 		dbTime = "unknown"
 	}
 	fmt.Fprintf(w, "govulncheck: %s, database %s (modified %s)\n", goVersion, db, dbTime)
-	ids := make([]string, 0, len(vulns))
-	for id := range vulns {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	ok := true
-	var uncalled int
-	for _, id := range ids {
+	var called, acceptedCalled, uncalled int
+	for _, id := range slices.Sorted(maps.Keys(vulns)) {
 		v := vulns[id]
 		if !v.called {
 			uncalled++
 			continue
 		}
+		called++
 		fixed := "no fixed version"
 		if v.fixed != "" {
 			fixed = "fixed in " + v.fixed
 		}
 		if reason, acc := accepted[id]; acc {
+			acceptedCalled++
 			fmt.Fprintf(w, "accepted  %s  %s@%s (%s): %s\n", id, v.module, v.version, fixed, reason)
 			continue
 		}
 		ok = false
 		fmt.Fprintf(w, "CALLED    %s  %s@%s (%s), e.g. %s: %s\n", id, v.module, v.version, fixed, v.example, summaries[id])
 	}
-	for id := range accepted {
+	for _, id := range slices.Sorted(maps.Keys(accepted)) {
 		if v := vulns[id]; v == nil || !v.called {
 			fmt.Fprintf(w, "stale     %s is accepted in the list but no longer found: remove it\n", id)
 		}
 	}
-	fmt.Fprintf(w, "%d called (%d accepted), %d in required modules but not called\n", countCalled(vulns), countAccepted(vulns, accepted), uncalled)
+	fmt.Fprintf(w, "%d called (%d accepted), %d in required modules but not called\n", called, acceptedCalled, uncalled)
 	return ok, nil
-}
-
-func countCalled(vs map[string]*vuln) (n int) {
-	for _, v := range vs {
-		if v.called {
-			n++
-		}
-	}
-	return n
-}
-
-func countAccepted(vs map[string]*vuln, acc map[string]string) (n int) {
-	for id, v := range vs {
-		if _, ok := acc[id]; ok && v.called {
-			n++
-		}
-	}
-	return n
 }
