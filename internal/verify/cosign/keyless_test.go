@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/registry"
@@ -30,14 +31,7 @@ func TestKeyless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trJSON, err := ss.TrustedRootJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cosign.ParseTrustedRoot(trJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := trustedRoot(t, ss.TrustedRootJSON)
 	other, err := fixture.NewSigstore() // another instance: its CA is not trusted
 	if err != nil {
 		t.Fatal(err)
@@ -172,14 +166,7 @@ func TestKeylessChainValidAtSigningTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			trJSON, err := c.TrustedRootJSON()
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr, err := cosign.ParseTrustedRoot(trJSON)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr := trustedRoot(t, c.TrustedRootJSON)
 			reg := testutil.NewRegistry(t, false)
 			img := reg.PushImage(t, "demo/app:v1")
 			// Issued five minutes ago, valid for ten: valid now.
@@ -201,4 +188,18 @@ func TestKeylessChainValidAtSigningTime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// trustedRoot parses the trusted_root.json a fixture makes.
+func trustedRoot(t *testing.T, gen func() ([]byte, error)) *root.TrustedRoot {
+	t.Helper()
+	b, err := gen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cosign.ParseTrustedRoot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
