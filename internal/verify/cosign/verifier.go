@@ -309,8 +309,10 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 				Subject: r.Identity.Subject, SubjectRegExp: r.Identity.SubjectRegex,
 			}}
 			// The log entry is checked offline, from the bundle cosign
-			// stores with the signature; signet never queries Rekor.
-			co.IgnoreTlog, co.Offline = !v.opts.TLog, true
+			// stores with the signature; signet never queries Rekor. A
+			// rule that waives the log waives its absence only: an
+			// entry that is present must verify.
+			co.IgnoreTlog, co.Offline = !v.opts.TLog && !hasRekorBundle(s.sig), true
 			co.IgnoreSCT = !v.opts.SCT
 			co.UseSignedTimestamps = true
 		} else {
@@ -329,6 +331,13 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 		signers[r.Name] = true
 		res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Passed: true, Reason: "valid signature for " + hash.String()})
 	}
+}
+
+// hasRekorBundle says whether a legacy signature carries a Rekor bundle
+// annotation (parsed: layerSignature rejects one that does not parse).
+func hasRekorBundle(sig oci.Signature) bool {
+	b, err := sig.Bundle()
+	return err != nil || b != nil
 }
 
 // verifyLegacy calls cosign's verification, turning a panic into a failed
