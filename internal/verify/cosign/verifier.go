@@ -70,6 +70,9 @@ type Options struct {
 	// SCT requires keyless certificates to carry a verified signed
 	// certificate timestamp.
 	SCT bool
+	// Reference, when set, requires signatures to name the image's
+	// repository (reference.go).
+	Reference *ReferenceCheck
 }
 
 // Verifier checks cosign signatures against a quorum of trust roots.
@@ -247,6 +250,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		res.Add(verify.Check{Signature: tag, Reason: "could not fetch: " + err.Error()})
 	}
 	found += len(legacy)
+	legacy = v.legacyForRepository(res, img, legacy)
 	for _, s := range legacy {
 		v.checkLegacy(ctx, res, roots, signers, s, hash)
 	}
@@ -262,6 +266,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 			res.Add(verify.Check{Signature: "referrers", Reason: "could not list: " + err.Error()})
 		}
 		found += len(bundles)
+		bundles = v.bundlesForRepository(res, img, hash, bundles)
 		for _, b := range bundles {
 			v.checkBundle(res, roots, signers, b, hash)
 		}

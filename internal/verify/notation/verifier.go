@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -67,6 +68,12 @@ type Options struct {
 	Level string
 	// VerifyTimestamp is always (default) or afterCertExpiry.
 	VerifyTimestamp string
+	// Revocation checks the signing and timestamping chains with the
+	// OCSP responders and CRLs their certificates name, within the
+	// bounds of revocation.go; a revoked or unknown status denies. Off,
+	// nothing is fetched at any level. Not at the audit level, where
+	// certificates are not authenticated first.
+	Revocation bool
 }
 
 type boundRoot struct {
@@ -76,9 +83,10 @@ type boundRoot struct {
 
 // Verifier checks Notation signatures against a quorum of trust roots.
 type Verifier struct {
-	reg    Registry
-	roots  []boundRoot
-	quorum verify.Quorum
+	reg        Registry
+	roots      []boundRoot
+	quorum     verify.Quorum
+	revocation bool
 }
 
 // New returns a Verifier for the roots q selects.
@@ -89,7 +97,18 @@ func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verif
 	if opts.VerifyTimestamp == "" {
 		opts.VerifyTimestamp = TimestampAlways
 	}
-	v := &Verifier{reg: reg, quorum: q}
+	if opts.Revocation && opts.Level == LevelAudit {
+		return nil, errors.New("revocation checking needs the strict or permissive level: at the audit level, the certificates whose OCSP and CRL URLs would be fetched are not authenticated")
+	}
+	v := &Verifier{reg: reg, quorum: q, revocation: opts.Revocation}
+	var client *http.Client
+	if opts.Revocation {
+		client = newRevocationClient()
+	}
+	vopts, err := revocationValidators(opts.Revocation, client)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range roots {
 		if !slices.Contains(q.Roots, r.Name) {
 			continue
@@ -104,11 +123,12 @@ func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verif
 			SignatureVerification: trustpolicy.SignatureVerification{
 				VerificationLevel: opts.Level,
 				VerifyTimestamp:   trustpolicy.TimestampOption(opts.VerifyTimestamp),
+				Override:          revocationAction(opts.Revocation),
 			},
 			TrustStores:       stores,
 			TrustedIdentities: []string{"*"},
 		}}}
-		nv, err := nverifier.New(doc, store{r}, nil)
+		nv, err := nverifier.NewWithOptions(doc, store{r}, nil, vopts)
 		if err != nil {
 			return nil, fmt.Errorf("trust root %q: %w", r.Name, err)
 		}
@@ -149,6 +169,7 @@ type envelope struct {
 func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
 	res := &verify.Result{}
 	ref := img.Ref.String()
+	ctx, budget := v.revocationContext(ctx)
 	envs, err := fetch(ctx, img.Ref, v.reg.Options(ctx))
 	if err != nil {
 		res.Add(verify.Check{Signature: "referrers", Reason: "could not list: " + err.Error()})
@@ -187,6 +208,9 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	}
 	if ctx.Err() != nil {
 		return res, &verify.InconclusiveError{Reason: "verifying Notation signatures of " + ref + ": deadline passed", Err: ctx.Err()}
+	}
+	if err := budget.err(); err != nil {
+		return res, &verify.InconclusiveError{Reason: "checking the revocation of the Notation signatures of " + ref, Err: err}
 	}
 	tried := "trust roots [" + strings.Join(v.quorum.Roots, ", ") + "]"
 	if len(envs) == 0 {
