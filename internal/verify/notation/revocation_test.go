@@ -1,0 +1,313 @@
+package notation_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/testutil"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/verify/notation"
+)
+
+// responder is an OCSP responder and CRL distribution point on loopback
+// that records every request made to it. What it answers is set per test.
+type responder struct {
+	srv      *httptest.Server
+	requests atomic.Int64
+	sent     atomic.Int64 // body bytes written
+	mu       sync.Mutex
+	paths    []string
+	// ocsp answers OCSP requests (nil: 404); crl answers CRL requests.
+	ocsp, crl http.HandlerFunc
+}
+
+func newResponder(t *testing.T) *responder {
+	r := &responder{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.requests.Add(1)
+		r.mu.Lock()
+		r.paths = append(r.paths, req.URL.Path)
+		h := r.crl
+		if strings.HasPrefix(req.URL.Path, "/ocsp") {
+			h = r.ocsp
+		}
+		r.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, req)
+			return
+		}
+		h(countingWriter{w, &r.sent}, req)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// revocablePKI is a CA and a code-signing leaf whose certificate names
+// OCSP responders and CRL distribution points.
+type revocablePKI struct {
+	*pki
+	caKey *ecdsa.PrivateKey
+}
+
+func newRevocablePKI(t *testing.T, cn string, ocspURLs, crlURLs []string) *revocablePKI {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn + " CA", Organization: []string{"signet tests"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+	}
+	ca := cert(t, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := cert(t, &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn, Organization: []string{"signet tests"}, Country: []string{"DE"}, Province: []string{"Bavaria"}, Locality: []string{"Munich"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		OCSPServer: ocspURLs, CRLDistributionPoints: crlURLs,
+	}, ca, &leafKey.PublicKey, caKey)
+	return &revocablePKI{pki: &pki{ca: ca, leaf: leaf, leafKey: leafKey}, caKey: caKey}
+}
+
+// ocspAnswer answers OCSP requests for p's leaf with status, signed by
+// p's CA (golang.org/x/crypto/ocsp).
+func (p *revocablePKI) ocspAnswer(status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		tmpl := ocsp.Response{Status: status, SerialNumber: p.leaf.SerialNumber, ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+		if status == ocsp.Revoked {
+			tmpl.RevokedAt, tmpl.RevocationReason = time.Now().Add(-time.Hour), ocsp.KeyCompromise
+		}
+		b, err := ocsp.CreateResponse(p.ca, p.ca, tmpl, p.caKey)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		_, _ = w.Write(b)
+	}
+}
+
+// crlAnswer serves a CRL signed by p's CA, listing p's leaf when revoked.
+func (p *revocablePKI) crlAnswer(revoked bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+		if revoked {
+			tmpl.RevokedCertificateEntries = []x509.RevocationListEntry{{SerialNumber: p.leaf.SerialNumber, RevocationTime: time.Now().Add(-time.Hour)}}
+		}
+		b, err := x509.CreateRevocationList(rand.Reader, tmpl, p.ca, p.caKey)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(b)
+	}
+}
+
+// endless streams bytes until the client goes away.
+func endless(w http.ResponseWriter, r *http.Request) {
+	chunk := make([]byte, 64<<10)
+	for r.Context().Err() == nil {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// stall answers nothing until the client goes away.
+func stall(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
+// TestRevocation signs with a certificate naming a local responder and
+// checks that nothing is fetched unless the rule turns revocation checking
+// on, and that what is fetched then is bounded and decides.
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	type setup struct {
+		r        *responder
+		signer   *revocablePKI // signs the image
+		trusted  *revocablePKI // the trust root's CA
+		ocspURLs []string
+	}
+	tests := []struct {
+		name     string
+		opts     notation.Options
+		many     int  // OCSP URLs in the leaf beyond the first
+		attacker bool // signed by a CA the trust root does not hold
+		ocsp     func(p *revocablePKI) http.HandlerFunc
+		crl      func(p *revocablePKI) http.HandlerFunc
+		want     verify.Outcome
+		anyOK    bool // the outcome is not the point
+		has      string
+		requests func(n int64) bool
+	}{
+		{name: "off, strict", want: verify.Verified, ocsp: revokedOCSP, requests: none},
+		{name: "off, permissive", opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Verified, ocsp: revokedOCSP, requests: none},
+		{name: "off, audit", opts: notation.Options{Level: notation.LevelAudit}, anyOK: true, ocsp: revokedOCSP, requests: none},
+		{name: "off, strict, untrusted signer", attacker: true, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "off, permissive, untrusted signer", attacker: true, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "off, audit, untrusted signer", attacker: true, opts: notation.Options{Level: notation.LevelAudit}, anyOK: true, ocsp: revokedOCSP, requests: none},
+		{name: "on, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Revocation: true}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "on, permissive, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Level: notation.LevelPermissive, Revocation: true}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "on, OCSP good", opts: notation.Options{Revocation: true}, want: verify.Verified, ocsp: goodOCSP, requests: exactly(1)},
+		{name: "on, OCSP revoked", opts: notation.Options{Revocation: true}, want: verify.Failed, has: "revoked", ocsp: revokedOCSP, requests: exactly(1)},
+		{name: "on, permissive, OCSP revoked", opts: notation.Options{Level: notation.LevelPermissive, Revocation: true}, want: verify.Failed, has: "revoked", ocsp: revokedOCSP, requests: exactly(1)},
+		{name: "on, no OCSP answer, CRL good", opts: notation.Options{Revocation: true}, want: verify.Verified, crl: goodCRL, requests: exactly(2)},
+		{name: "on, no OCSP answer, CRL revoked", opts: notation.Options{Revocation: true}, want: verify.Failed, has: "revoked", crl: revokedCRL, requests: exactly(2)},
+		{name: "on, responder stalls: inconclusive", opts: notation.Options{Revocation: true}, want: verify.Inconclusive, ocsp: always(stall), crl: always(stall), requests: atMost(2)},
+		{name: "on, responder fails: inconclusive", opts: notation.Options{Revocation: true}, want: verify.Inconclusive,
+			ocsp: always(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }),
+			crl:  always(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }), requests: atMost(2)},
+		{name: "on, endless CRL", opts: notation.Options{Revocation: true}, want: verify.Failed, has: "revocation status is unknown", crl: always(endless), requests: exactly(2)},
+		{name: "on, responder redirects: not followed", opts: notation.Options{Revocation: true}, want: verify.Failed,
+			ocsp: always(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/redirected", http.StatusFound) }),
+			crl:  always(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/redirected", http.StatusFound) }), requests: exactly(2)},
+		{name: "on, 50 OCSP URLs: requests bounded", opts: notation.Options{Revocation: true}, many: 49, want: verify.Inconclusive,
+			ocsp: always(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }), requests: atMost(notation.MaxRevocationRequests)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newResponder(t)
+			ocspURLs := []string{r.srv.URL + "/ocsp"}
+			for i := range tc.many {
+				ocspURLs = append(ocspURLs, fmt.Sprintf("%s/ocsp%d", r.srv.URL, i))
+			}
+			signer := newRevocablePKI(t, "signer", ocspURLs, []string{r.srv.URL + "/crl"})
+			trusted := signer
+			if tc.attacker {
+				trusted = newRevocablePKI(t, "trusted", nil, nil)
+			}
+			if tc.ocsp != nil {
+				r.ocsp = tc.ocsp(signer)
+			}
+			if tc.crl != nil {
+				r.crl = tc.crl(signer)
+			}
+			reg := testutil.NewRegistry(t, true)
+			img := reg.PushImage(t, "demo/app:v1")
+			signer.sign(t, img, img, notation.MediaTypeJWS)
+			v, err := notation.New(registry.MustNew(), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{trusted.ca}}},
+				verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			start := time.Now()
+			res, err := v.Verify(ctx, verify.Image{Ref: img})
+			took := time.Since(start)
+			if got := verify.Classify(err); !tc.anyOK && got != tc.want {
+				t.Fatalf("outcome %s, want %s: %v; checks %+v", got, tc.want, err, res.Checks)
+			}
+			if tc.has != "" {
+				all := fmt.Sprint(err)
+				for _, c := range res.Checks {
+					all += " " + c.Reason
+				}
+				if !strings.Contains(all, tc.has) {
+					t.Errorf("%q not in %q", tc.has, all)
+				}
+			}
+			r.mu.Lock()
+			paths := r.paths
+			r.mu.Unlock()
+			if n := r.requests.Load(); !tc.requests(n) {
+				t.Errorf("%d requests to the responder (%v)", n, paths)
+			}
+			for _, p := range paths {
+				if p == "/redirected" {
+					t.Errorf("a redirect was followed")
+				}
+			}
+			if took > 3*time.Second+time.Second {
+				t.Errorf("verification took %s, beyond its 3 s deadline", took)
+			}
+		})
+	}
+}
+
+func none(n int64) bool { return n == 0 }
+
+func exactly(k int64) func(int64) bool { return func(n int64) bool { return n == k } }
+
+func atMost(k int64) func(int64) bool { return func(n int64) bool { return n <= k } }
+
+func always(h http.HandlerFunc) func(*revocablePKI) http.HandlerFunc {
+	return func(*revocablePKI) http.HandlerFunc { return h }
+}
+
+func goodOCSP(p *revocablePKI) http.HandlerFunc    { return p.ocspAnswer(ocsp.Good) }
+func revokedOCSP(p *revocablePKI) http.HandlerFunc { return p.ocspAnswer(ocsp.Revoked) }
+func goodCRL(p *revocablePKI) http.HandlerFunc     { return p.crlAnswer(false) }
+func revokedCRL(p *revocablePKI) http.HandlerFunc  { return p.crlAnswer(true) }
+
+// TestRevocationAuditRejected: at the audit level, certificates are not
+// authenticated before their revocation URLs would be fetched.
+func TestRevocationAuditRejected(t *testing.T) {
+	t.Parallel()
+	p := newRevocablePKI(t, "ca", nil, nil)
+	_, err := notation.New(registry.MustNew(), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{p.ca}}},
+		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Level: notation.LevelAudit, Revocation: true})
+	if err == nil || !strings.Contains(err.Error(), "audit") {
+		t.Fatalf("New = %v, want an error about the audit level", err)
+	}
+}
+
+// TestRevocationMemory serves an endless CRL and measures what one
+// verification allocates: bounded by MaxRevocationBytes, not by what the
+// responder sends. Not parallel: it reads the process's allocation
+// counter.
+func TestRevocationMemory(t *testing.T) {
+	r := newResponder(t)
+	p := newRevocablePKI(t, "signer", nil, []string{r.srv.URL + "/crl"})
+	r.crl = endless
+	reg := testutil.NewRegistry(t, true)
+	img := reg.PushImage(t, "demo/app:v1")
+	p.sign(t, img, img, notation.MediaTypeJWS)
+	v, err := notation.New(registry.MustNew(), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{p.ca}}},
+		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Revocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = v.Verify(ctx, verify.Image{Ref: img})
+	runtime.ReadMemStats(&after)
+	if verify.Classify(err) != verify.Failed {
+		t.Fatalf("outcome %s: %v", verify.Classify(err), err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("responder sent %d MiB, verification allocated %d MiB (limit per response %d MiB)", r.sent.Load()>>20, alloc>>20, notation.MaxRevocationBytes>>20)
+	if limit := uint64(4 * notation.MaxRevocationBytes); alloc > limit {
+		t.Errorf("verification allocated %d bytes, more than %d", alloc, limit)
+	}
+}
