@@ -510,6 +510,9 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compil
 			return nil
 		}
 	}
+	if !schemeOptionsApply(f+".with", r.With, spec.v, p) {
+		return nil
+	}
 	if len(r.With.Delegations) > 0 && spec.v.Type != TypeNotaryV1 {
 		p.add(f+".with.delegations", "applies to notaryv1 validators only (validator %q is %s)", spec.v.Name, spec.v.Type)
 		return nil
@@ -532,7 +535,8 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compil
 		}
 		opts, nok := notationOptions(f+".with", r.With, p)
 		q, qok := compileQuorum(f+".with", r.With, spec, p)
-		if !ok || !qok || !nok || !spec.ok {
+		ref, rok := compileReferenceCheck(f+".with", r.With, p)
+		if !ok || !qok || !nok || !rok || !spec.ok {
 			return nil // the trust roots are already reported
 		}
 		var v verify.Verifier
@@ -542,6 +546,8 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compil
 				Material: spec.material,
 				TLog:     r.With.VerifyInTransparencyLog == nil || *r.With.VerifyInTransparencyLog,
 				SCT:      r.With.VerifySCT == nil || *r.With.VerifySCT,
+
+				Reference: ref,
 			})
 		} else {
 			v, err = notation.New(reg, spec.nroots, q, opts)
@@ -617,7 +623,7 @@ func notationOptions(f string, w RuleOptions, p *problems) (notation.Options, bo
 		p.add(f+".verifyTimestamp", "must be %q or %q, got %q", notation.TimestampAlways, notation.TimestampAfterCertExpiry, w.VerifyTimestamp)
 		ok = false
 	}
-	return notation.Options{Level: w.VerificationLevel, VerifyTimestamp: w.VerifyTimestamp}, ok
+	return notation.Options{Level: w.VerificationLevel, VerifyTimestamp: w.VerifyTimestamp, Revocation: w.VerifyRevocation}, ok
 }
 
 // compileQuorum resolves trustRoot, threshold and required against the

@@ -168,6 +168,17 @@ type RuleOptions struct {
 	// VerifySCT requires keyless certificates to carry a signed
 	// certificate timestamp from a CT log. Default: true.
 	VerifySCT *bool `json:"verifySCT,omitempty"`
+	// VerifyReference requires cosign signatures to name the image's
+	// repository (normalised): a legacy signature's docker-reference, a
+	// bundle's in-toto subject name. Default: false.
+	VerifyReference bool `json:"verifyReference,omitempty"`
+	// AcceptedReferences are repository patterns whose signatures are
+	// accepted too under verifyReference (a mirror's upstream names).
+	AcceptedReferences []string `json:"acceptedReferences,omitempty"`
+	// VerifyRevocation checks Notation signing and timestamping
+	// certificates with the OCSP responders and CRLs they name (strict and
+	// permissive levels). Default: false, nothing is fetched.
+	VerifyRevocation bool `json:"verifyRevocation,omitempty"`
 	// Delegations lists Notary v1 delegation roles (targets/releases, …)
 	// that must have signed the tag (notaryv1).
 	Delegations []string `json:"delegations,omitempty"`

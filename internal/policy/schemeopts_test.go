@@ -1,0 +1,134 @@
+package policy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/signet-dev/signet/internal/fixture"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/testutil"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// TestSchemeOptionErrors: verifyReference, acceptedReferences and
+// verifyRevocation are refused where they cannot mean what they say.
+func TestSchemeOptionErrors(t *testing.T) {
+	t.Parallel()
+	key := testutil.NewKey(t)
+	tests := []struct {
+		name, rules string
+		want        string
+	}{
+		{"verifyReference on a static validator", `- {pattern: "**", validator: allow, with: {verifyReference: true}}`,
+			`rules[0].with.verifyReference: applies to cosign validators only (validator "allow" is static`},
+		{"acceptedReferences without verifyReference", `- {pattern: "**", validator: signed, with: {acceptedReferences: ["ghcr.io/acme/*"]}}`,
+			`rules[0].with.acceptedReferences: needs verifyReference: true`},
+		{"acceptedReferences with a tag", `- {pattern: "**", validator: signed, with: {verifyReference: true, acceptedReferences: ["ghcr.io/acme/app:v1"]}}`,
+			`rules[0].with.acceptedReferences[0]: "ghcr.io/acme/app:v1": a repository pattern has no tag or digest`},
+		{"acceptedReferences with a digest", `- {pattern: "**", validator: signed, with: {verifyReference: true, acceptedReferences: ["ghcr.io/acme/app@sha256:abc"]}}`,
+			`a repository pattern has no tag or digest`},
+		{"acceptedReferences not a pattern", `- {pattern: "**", validator: signed, with: {verifyReference: true, acceptedReferences: ["ghcr.io//app"]}}`,
+			`rules[0].with.acceptedReferences[0]: path components must not be empty`},
+		{"verifyRevocation on a cosign validator", `- {pattern: "**", validator: signed, with: {verifyRevocation: true}}`,
+			`rules[0].with.verifyRevocation: applies to notation validators only (validator "signed" is cosign)`},
+		{"verifyReference on a notation validator", `- {pattern: "**", validator: nt, with: {verifyReference: true}}`,
+			`rules[0].with.verifyReference: applies to cosign validators only (validator "nt" is notation: a Notation signature signs the image's descriptor only`},
+		{"verifyRevocation at the audit level", `- {pattern: "**", validator: nt, with: {verifyRevocation: true, verificationLevel: audit}}`,
+			`rules[0].with.verifyRevocation: needs verificationLevel "strict" or "permissive"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			y := strings.Replace(testutil.Policy(key.PEM, tc.rules), "\nrules:\n", "\n- {name: nt, type: notation, trustRoots: [{name: a, cert: x}]}\nrules:\n", 1)
+			doc, err := policy.Parse([]byte(y))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = policy.Compile(doc, registry.MustNew())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Compile = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestVerifyReference: a signature made for one repository, copied to
+// another at the same digest (as `cosign copy` does), is denied there under
+// verifyReference, and accepted when its repository is an accepted one.
+func TestVerifyReference(t *testing.T) {
+	t.Parallel()
+	key := testutil.NewKey(t)
+	reg := testutil.NewRegistry(t, false)
+	h := reg.Host
+	dev := reg.PushImage(t, "dev/debug-shell:v1")
+	testutil.SignLegacy(t, dev, key)
+	for _, repo := range []string{"prod/app", "mirror/dev/debug-shell"} {
+		copyWithSignatures(t, dev, h+"/"+repo)
+	}
+	eng := engine(t, key, `
+- {pattern: "`+h+`/dev/**", validator: signed, with: {verifyReference: true}}
+- {pattern: "`+h+`/prod/**", validator: signed, with: {verifyReference: true}}
+- {pattern: "`+h+`/mirror/**", validator: signed, with: {verifyReference: true, acceptedReferences: ["`+h+`/dev/*"]}}
+- {pattern: "`+h+`/legacy/**", validator: signed}
+`)
+	copyWithSignatures(t, dev, h+"/legacy/app")
+	tests := []struct {
+		image     string
+		outcome   verify.Outcome
+		reasonHas string
+	}{
+		{image: h + "/dev/debug-shell:v1", outcome: verify.Verified},
+		{image: h + "/dev/debug-shell@" + dev.DigestStr(), outcome: verify.Verified},
+		{image: h + "/prod/app@" + dev.DigestStr(), outcome: verify.Failed, reasonHas: "1 signature(s) found"},
+		{image: h + "/mirror/dev/debug-shell@" + dev.DigestStr(), outcome: verify.Verified},
+		{image: h + "/legacy/app@" + dev.DigestStr(), outcome: verify.Verified}, // cosign's default: not checked
+	}
+	for _, tc := range tests {
+		t.Run(tc.image, func(t *testing.T) {
+			t.Parallel()
+			d := eng.Evaluate(context.Background(), tc.image)
+			if d.Outcome != tc.outcome {
+				t.Fatalf("outcome=%s, want %s; reason: %s; checks: %+v", d.Outcome, tc.outcome, d.Reason, d.Checks)
+			}
+			if tc.reasonHas != "" && !strings.Contains(d.Reason, tc.reasonHas) {
+				t.Errorf("reason %q does not contain %q", d.Reason, tc.reasonHas)
+			}
+			if tc.outcome == verify.Failed {
+				found := false
+				for _, c := range d.Checks {
+					found = found || strings.Contains(c.Reason, "/dev/debug-shell, not "+h+"/prod/app (verifyReference)")
+				}
+				if !found {
+					t.Errorf("no check names the signed repository: %+v", d.Checks)
+				}
+			}
+		})
+	}
+}
+
+// copyWithSignatures copies img and its ".sig" tag to repository dst.
+func copyWithSignatures(t *testing.T, img name.Digest, dst string) {
+	t.Helper()
+	to, err := name.NewRepository(dst, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := fixture.SigTag(img)
+	for _, c := range []struct {
+		from name.Reference
+		to   name.Reference
+	}{{img, to.Digest(img.DigestStr())}, {sig, to.Tag(sig.TagStr())}} {
+		i, err := remote.Image(c.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(c.to, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
