@@ -1,15 +1,9 @@
 package interop
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,33 +45,10 @@ func (n *notationEnv) testCert(t *testing.T, name string) string {
 // life, issued by a CA it returns (PEM), as the default signing key.
 func (n *notationEnv) shortLivedKey(t *testing.T, life time.Duration) string {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "short CA", Organization: []string{"signet"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2),
+	return n.installKey(t, &x509.Certificate{
 		Subject:   pkix.Name{CommonName: "short", Organization: []string{"signet"}, Country: []string{"DE"}, Province: []string{"BY"}, Locality: []string{"Munich"}},
 		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(life),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	dir := filepath.Join(n.dir, "short")
-	os.MkdirAll(dir, 0o700)
-	keyPath, certPath := filepath.Join(dir, "short.key"), filepath.Join(dir, "short.crt")
-	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	os.WriteFile(certPath, chain, 0o600)
-	keys, _ := json.Marshal(map[string]any{"default": "short", "keys": []any{map[string]string{"name": "short", "keyPath": keyPath, "certPath": certPath}}})
-	os.MkdirAll(filepath.Join(n.dir, "notation"), 0o700)
-	if err := os.WriteFile(filepath.Join(n.dir, "notation", "signingkeys.json"), keys, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	}).caPEM
 }
 
 func notationPolicy(pattern string, certs map[string]string, with string) string {

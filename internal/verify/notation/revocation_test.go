@@ -10,11 +10,8 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,50 +22,6 @@ import (
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/notation"
 )
-
-// responder is an OCSP responder and CRL distribution point on loopback
-// that records every request made to it. What it answers is set per test.
-type responder struct {
-	srv      *httptest.Server
-	requests atomic.Int64
-	sent     atomic.Int64 // body bytes written
-	mu       sync.Mutex
-	paths    []string
-	// ocsp answers OCSP requests (nil: 404); crl answers CRL requests.
-	ocsp, crl http.HandlerFunc
-}
-
-func newResponder(t *testing.T) *responder {
-	r := &responder{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.requests.Add(1)
-		r.mu.Lock()
-		r.paths = append(r.paths, req.URL.Path)
-		h := r.crl
-		if strings.HasPrefix(req.URL.Path, "/ocsp") {
-			h = r.ocsp
-		}
-		r.mu.Unlock()
-		if h == nil {
-			http.NotFound(w, req)
-			return
-		}
-		h(countingWriter{w, &r.sent}, req)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}
 
 // revocablePKI is a CA and a code-signing leaf whose certificate names
 // OCSP responders and CRL distribution points.
@@ -96,38 +49,12 @@ func newRevocablePKI(t *testing.T, cn string, ocspURLs, crlURLs []string) *revoc
 	return &revocablePKI{pki: &pki{ca: ca, leaf: leaf, leafKey: leafKey}, caKey: caKey}
 }
 
-// ocspAnswer answers OCSP requests for p's leaf with status, signed by
-// p's CA (golang.org/x/crypto/ocsp).
 func (p *revocablePKI) ocspAnswer(status int) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		tmpl := ocsp.Response{Status: status, SerialNumber: p.leaf.SerialNumber, ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
-		if status == ocsp.Revoked {
-			tmpl.RevokedAt, tmpl.RevocationReason = time.Now().Add(-time.Hour), ocsp.KeyCompromise
-		}
-		b, err := ocsp.CreateResponse(p.ca, p.ca, tmpl, p.caKey)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		_, _ = w.Write(b)
-	}
+	return testutil.OCSPAnswer(p.ca, p.caKey, p.leaf.SerialNumber, status)
 }
 
-// crlAnswer serves a CRL signed by p's CA, listing p's leaf when revoked.
 func (p *revocablePKI) crlAnswer(revoked bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
-		if revoked {
-			tmpl.RevokedCertificateEntries = []x509.RevocationListEntry{{SerialNumber: p.leaf.SerialNumber, RevocationTime: time.Now().Add(-time.Hour)}}
-		}
-		b, err := x509.CreateRevocationList(rand.Reader, tmpl, p.ca, p.caKey)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		_, _ = w.Write(b)
-	}
+	return testutil.CRLAnswer(p.ca, p.caKey, p.leaf.SerialNumber, revoked)
 }
 
 // endless streams bytes until the client goes away.
@@ -148,12 +75,6 @@ func stall(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 // on, and that what is fetched then is bounded and decides.
 func TestRevocation(t *testing.T) {
 	t.Parallel()
-	type setup struct {
-		r        *responder
-		signer   *revocablePKI // signs the image
-		trusted  *revocablePKI // the trust root's CA
-		ocspURLs []string
-	}
 	tests := []struct {
 		name     string
 		opts     notation.Options
@@ -193,21 +114,21 @@ func TestRevocation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := newResponder(t)
-			ocspURLs := []string{r.srv.URL + "/ocsp"}
+			r := testutil.NewResponder(t)
+			ocspURLs := []string{r.URL + "/ocsp"}
 			for i := range tc.many {
-				ocspURLs = append(ocspURLs, fmt.Sprintf("%s/ocsp%d", r.srv.URL, i))
+				ocspURLs = append(ocspURLs, fmt.Sprintf("%s/ocsp%d", r.URL, i))
 			}
-			signer := newRevocablePKI(t, "signer", ocspURLs, []string{r.srv.URL + "/crl"})
+			signer := newRevocablePKI(t, "signer", ocspURLs, []string{r.URL + "/crl"})
 			trusted := signer
 			if tc.attacker {
 				trusted = newRevocablePKI(t, "trusted", nil, nil)
 			}
 			if tc.ocsp != nil {
-				r.ocsp = tc.ocsp(signer)
+				r.SetOCSP(tc.ocsp(signer))
 			}
 			if tc.crl != nil {
-				r.crl = tc.crl(signer)
+				r.SetCRL(tc.crl(signer))
 			}
 			reg := testutil.NewRegistry(t, true)
 			img := reg.PushImage(t, "demo/app:v1")
@@ -234,10 +155,8 @@ func TestRevocation(t *testing.T) {
 					t.Errorf("%q not in %q", tc.has, all)
 				}
 			}
-			r.mu.Lock()
-			paths := r.paths
-			r.mu.Unlock()
-			if n := r.requests.Load(); !tc.requests(n) {
+			paths := r.Paths()
+			if n := r.Requests(); !tc.requests(n) {
 				t.Errorf("%d requests to the responder (%v)", n, paths)
 			}
 			for _, p := range paths {
@@ -284,9 +203,9 @@ func TestRevocationAuditRejected(t *testing.T) {
 // responder sends. Not parallel: it reads the process's allocation
 // counter.
 func TestRevocationMemory(t *testing.T) {
-	r := newResponder(t)
-	p := newRevocablePKI(t, "signer", nil, []string{r.srv.URL + "/crl"})
-	r.crl = endless
+	r := testutil.NewResponder(t)
+	p := newRevocablePKI(t, "signer", nil, []string{r.URL + "/crl"})
+	r.SetCRL(endless)
 	reg := testutil.NewRegistry(t, true)
 	img := reg.PushImage(t, "demo/app:v1")
 	p.sign(t, img, img, notation.MediaTypeJWS)
@@ -306,7 +225,7 @@ func TestRevocationMemory(t *testing.T) {
 		t.Fatalf("outcome %s: %v", verify.Classify(err), err)
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("responder sent %d MiB, verification allocated %d MiB (limit per response %d MiB)", r.sent.Load()>>20, alloc>>20, notation.MaxRevocationBytes>>20)
+	t.Logf("responder sent %d MiB, verification allocated %d MiB (limit per response %d MiB)", r.Sent()>>20, alloc>>20, notation.MaxRevocationBytes>>20)
 	if limit := uint64(4 * notation.MaxRevocationBytes); alloc > limit {
 		t.Errorf("verification allocated %d bytes, more than %d", alloc, limit)
 	}
