@@ -5,10 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/testutil"
@@ -68,7 +64,7 @@ func TestVerifyReference(t *testing.T) {
 	dev := reg.PushImage(t, "dev/debug-shell:v1")
 	testutil.SignLegacy(t, dev, key)
 	for _, repo := range []string{"prod/app", "mirror/dev/debug-shell"} {
-		copyWithSignatures(t, dev, h+"/"+repo)
+		testutil.CopyWithSignatures(t, dev, h+"/"+repo)
 	}
 	eng := engine(t, key, `
 - {pattern: "`+h+`/dev/**", validator: signed, with: {verifyReference: true}}
@@ -76,7 +72,7 @@ func TestVerifyReference(t *testing.T) {
 - {pattern: "`+h+`/mirror/**", validator: signed, with: {verifyReference: true, acceptedReferences: ["`+h+`/dev/*"]}}
 - {pattern: "`+h+`/legacy/**", validator: signed}
 `)
-	copyWithSignatures(t, dev, h+"/legacy/app")
+	testutil.CopyWithSignatures(t, dev, h+"/legacy/app")
 	tests := []struct {
 		image     string
 		outcome   verify.Outcome
@@ -108,27 +104,5 @@ func TestVerifyReference(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// copyWithSignatures copies img and its ".sig" tag to repository dst.
-func copyWithSignatures(t *testing.T, img name.Digest, dst string) {
-	t.Helper()
-	to, err := name.NewRepository(dst, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := fixture.SigTag(img)
-	for _, c := range []struct {
-		from name.Reference
-		to   name.Reference
-	}{{img, to.Digest(img.DigestStr())}, {sig, to.Tag(sig.TagStr())}} {
-		i, err := remote.Image(c.from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(c.to, i); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

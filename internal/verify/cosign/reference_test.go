@@ -6,40 +6,12 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/cosign"
 )
-
-// copyImage copies img and its legacy signatures (the ".sig" tag) to
-// repository dst of the same registry, as `cosign copy` does: the digest
-// is the same, and so is the signed payload, which still names img's
-// repository.
-func copyImage(t *testing.T, img name.Digest, dst string) name.Digest {
-	t.Helper()
-	to, err := name.NewRepository(img.Context().RegistryStr()+"/"+dst, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, src := range []name.Reference{img, fixture.SigTag(img)} {
-		i, err := remote.Image(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ref name.Reference = to.Digest(img.DigestStr())
-		if tag, ok := src.(name.Tag); ok {
-			ref = to.Tag(tag.TagStr())
-		}
-		if err := remote.Write(ref, i); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return to.Digest(img.DigestStr())
-}
 
 // TestVerifyReference checks with.verifyReference: a signature made for
 // one repository does not verify the same digest in another.
@@ -70,20 +42,20 @@ func TestVerifyReference(t *testing.T) {
 			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
 				dev := reg.PushImage(t, "dev/debug-shell:v1")
 				testutil.SignLegacy(t, dev, k1)
-				return copyImage(t, dev, "prod/app")
+				return testutil.CopyWithSignatures(t, dev, dev.Context().RegistryStr()+"/prod/app")
 			}},
 		{name: "copied signature", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "/dev/debug-shell, not ",
 			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
 				dev := reg.PushImage(t, "dev/debug-shell:v1")
 				testutil.SignLegacy(t, dev, k1)
-				return copyImage(t, dev, "prod/app")
+				return testutil.CopyWithSignatures(t, dev, dev.Context().RegistryStr()+"/prod/app")
 			}},
 		{name: "copied signature, upstream accepted", want: verify.Verified,
 			check: &cosign.ReferenceCheck{Accept: func(r string) bool { return strings.HasSuffix(r, "/dev/debug-shell") }},
 			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
 				dev := reg.PushImage(t, "dev/debug-shell:v1")
 				testutil.SignLegacy(t, dev, k1)
-				return copyImage(t, dev, "prod/app")
+				return testutil.CopyWithSignatures(t, dev, dev.Context().RegistryStr()+"/prod/app")
 			}},
 		{name: "signature for this repository", check: &cosign.ReferenceCheck{}, want: verify.Verified,
 			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
