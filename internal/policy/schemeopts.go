@@ -60,6 +60,11 @@ func compileReferenceCheck(f string, w RuleOptions, p *problems) (*cosign.Refere
 			ok = false
 			continue
 		}
+		if pat.Normalised() == "**" {
+			p.add(af, `"**" accepts a signature made for any repository: drop verifyReference instead`)
+			ok = false
+			continue
+		}
 		pats = append(pats, pat)
 	}
 	c := &cosign.ReferenceCheck{}

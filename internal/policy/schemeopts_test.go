@@ -30,6 +30,8 @@ func TestSchemeOptionErrors(t *testing.T) {
 			`a repository pattern has no tag or digest`},
 		{"acceptedReferences not a pattern", `- {pattern: "**", validator: signed, with: {verifyReference: true, acceptedReferences: ["ghcr.io//app"]}}`,
 			`rules[0].with.acceptedReferences[0]: path components must not be empty`},
+		{"acceptedReferences accepting everything", `- {pattern: "**", validator: signed, with: {verifyReference: true, acceptedReferences: ["**"]}}`,
+			`rules[0].with.acceptedReferences[0]: "**" accepts a signature made for any repository`},
 		{"verifyRevocation on a cosign validator", `- {pattern: "**", validator: signed, with: {verifyRevocation: true}}`,
 			`rules[0].with.verifyRevocation: applies to notation validators only (validator "signed" is cosign)`},
 		{"verifyReference on a notation validator", `- {pattern: "**", validator: nt, with: {verifyReference: true}}`,

@@ -83,9 +83,11 @@ func (notChecked) ValidateContext(_ context.Context, o revocation.ValidateContex
 
 // newRevocationClient is the HTTP client of a rule's revocation checks:
 // plain HTTP (OCSP and CRLs are signed, and served over HTTP by design),
-// no redirects, no proxy, bounded time, sizes and requests.
+// no redirects, the proxy of signet's environment as for TUF, bounded
+// time, sizes and requests.
 func newRevocationClient() *http.Client {
 	base := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
 		DialContext:            (&net.Dialer{Timeout: RevocationTimeout}).DialContext,
 		ResponseHeaderTimeout:  RevocationTimeout,
 		MaxResponseHeaderBytes: 16 << 10,
