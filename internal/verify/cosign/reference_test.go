@@ -31,98 +31,50 @@ func TestVerifyReference(t *testing.T) {
 		}
 	}
 	debugShell := func(img name.Digest) string { return img.Context().RegistryStr() + "/dev/debug-shell" }
+	legacy := func(t *testing.T, img name.Digest) { testutil.SignLegacy(t, img, k1) }
 	tests := []struct {
 		name    string
 		check   *cosign.ReferenceCheck // nil: verifyReference off
-		setup   func(*testing.T, *testutil.Registry) name.Digest
+		copied  bool                   // signed as dev/debug-shell, copied with its signature to prod/app
+		sign    func(*testing.T, name.Digest)
 		want    verify.Outcome
 		checkIn string
 	}{
-		{name: "copied signature, check off (cosign's default)", want: verify.Verified,
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				dev := reg.PushImage(t, "dev/debug-shell:v1")
-				testutil.SignLegacy(t, dev, k1)
-				return testutil.CopyWithSignatures(t, dev, dev.Context().RegistryStr()+"/prod/app")
-			}},
-		{name: "copied signature", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "/dev/debug-shell, not ",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				dev := reg.PushImage(t, "dev/debug-shell:v1")
-				testutil.SignLegacy(t, dev, k1)
-				return testutil.CopyWithSignatures(t, dev, dev.Context().RegistryStr()+"/prod/app")
-			}},
-		{name: "copied signature, upstream accepted", want: verify.Verified,
-			check: &cosign.ReferenceCheck{Accept: func(r string) bool { return strings.HasSuffix(r, "/dev/debug-shell") }},
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				dev := reg.PushImage(t, "dev/debug-shell:v1")
-				testutil.SignLegacy(t, dev, k1)
-				return testutil.CopyWithSignatures(t, dev, dev.Context().RegistryStr()+"/prod/app")
-			}},
-		{name: "signature for this repository", check: &cosign.ReferenceCheck{}, want: verify.Verified,
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				testutil.SignLegacy(t, img, k1)
-				return img
-			}},
+		{name: "copied signature, check off (cosign's default)", copied: true, want: verify.Verified},
+		{name: "copied signature", copied: true, check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "/dev/debug-shell, not "},
+		{name: "copied signature, upstream accepted", copied: true, want: verify.Verified,
+			check: &cosign.ReferenceCheck{Accept: func(r string) bool { return strings.HasSuffix(r, "/dev/debug-shell") }}},
+		{name: "signature for this repository", check: &cosign.ReferenceCheck{}, want: verify.Verified, sign: legacy},
 		{name: "signature naming this repository with a tag", check: &cosign.ReferenceCheck{}, want: verify.Verified,
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				signedFor(img.Context().Name()+":v1")(t, img)
-				return img
-			}},
+			sign: func(t *testing.T, img name.Digest) { signedFor(img.Context().Name()+":v1")(t, img) }},
 		{name: "signature naming another repository", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "(verifyReference)",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				signedFor(debugShell(img))(t, img)
-				return img
-			}},
+			sign: func(t *testing.T, img name.Digest) { signedFor(debugShell(img))(t, img) }},
 		{name: "signature naming another registry", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "(verifyReference)",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				signedFor("registry.example/prod/app")(t, img)
-				return img
-			}},
-		{name: "signature naming no repository", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "names no repository",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				signedFor("")(t, img)
-				return img
-			}},
-		{name: "signature naming garbage", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "invalid image reference",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				signedFor("Not A//Reference")(t, img)
-				return img
-			}},
+			sign: signedFor("registry.example/prod/app")},
+		{name: "signature naming no repository", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "names no repository", sign: signedFor("")},
+		{name: "signature naming garbage", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "invalid image reference", sign: signedFor("Not A//Reference")},
 		{name: "bundle naming this repository", check: &cosign.ReferenceCheck{}, want: verify.Verified,
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
+			sign: func(t *testing.T, img name.Digest) {
 				testutil.AttachBundle(t, img, k1, testutil.Statement(img, cosign.SignPredicateType))
-				return img
 			}},
 		{name: "bundle naming another repository", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "/dev/debug-shell, not ",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				statement(debugShell(img))(t, img)
-				return img
-			}},
-		{name: "bundle naming no repository (cosign's bundle format)", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "names no repository",
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				statement("")(t, img)
-				return img
-			}},
-		{name: "bundle naming no repository, check off", want: verify.Verified,
-			setup: func(t *testing.T, reg *testutil.Registry) name.Digest {
-				img := reg.PushImage(t, "prod/app:v1")
-				statement("")(t, img)
-				return img
-			}},
+			sign: func(t *testing.T, img name.Digest) { statement(debugShell(img))(t, img) }},
+		{name: "bundle naming no repository (cosign's bundle format)", check: &cosign.ReferenceCheck{}, want: verify.Failed, checkIn: "names no repository", sign: statement("")},
+		{name: "bundle naming no repository, check off", want: verify.Verified, sign: statement("")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := testutil.NewRegistry(t, true)
-			img := tc.setup(t, reg)
+			var img name.Digest
+			if tc.copied {
+				dev := reg.PushImage(t, "dev/debug-shell:v1")
+				legacy(t, dev)
+				img = testutil.CopyWithSignatures(t, dev, reg.Host+"/prod/app")
+			} else {
+				img = reg.PushImage(t, "prod/app:v1")
+				tc.sign(t, img)
+			}
 			key, err := cosign.ParsePublicKey([]byte(k1.PEM))
 			if err != nil {
 				t.Fatal(err)
