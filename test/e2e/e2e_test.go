@@ -198,6 +198,8 @@ func TestE2E(t *testing.T) {
 
 	testRegistryAuth(t, c)
 	testNotation(t, c)
+	testImageVolumes(t, c)
+	testDeletingOwner(t, c)
 
 	// Last: it replaces the policy.
 	t.Run("objects with finalizers can be deleted after the policy turns against them", func(t *testing.T) {
