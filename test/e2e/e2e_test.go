@@ -101,11 +101,11 @@ func TestE2E(t *testing.T) {
 				t.Errorf("pod %s runs %s, want %s", p.Name, got, pinned)
 			}
 		}
-		// The ReplicaSet's pods were approved as children of a verified
-		// parent carrying the same pinned image. The decision log is
-		// written in batches, so the line may trail the pods by up to
-		// its flush interval.
-		eventually(t, 5*time.Second, "the automatic child approval in the decision log", func() bool {
+		// The ReplicaSet's pods were verified under the policy in force
+		// and logged as children of the parent carrying the same pinned
+		// image. The decision log is written in batches, so the line may
+		// trail the pods by up to its flush interval.
+		eventually(t, 5*time.Second, "the owner named in the decision log", func() bool {
 			return strings.Contains(c.signetLog.String(), "child of ReplicaSet")
 		})
 
