@@ -91,11 +91,7 @@ func TestE2E(t *testing.T) {
 		if got := d.Spec.Template.Spec.Containers[0].Image; got != pinned {
 			t.Errorf("deployment stored with %s, want %s", got, pinned)
 		}
-		var pods *corev1.PodList
-		eventually(t, 60*time.Second, "pods of the deployment", func() bool {
-			pods, err = c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
-			return err == nil && len(pods.Items) == 2
-		})
+		pods := c.deploymentPods(t, ns, "web")
 		for _, p := range pods.Items {
 			if got := p.Spec.Containers[0].Image; got != pinned {
 				t.Errorf("pod %s runs %s, want %s", p.Name, got, pinned)
@@ -250,6 +246,18 @@ func deployment(name, image string) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+// deploymentPods waits for the two Pods of deployment(name) in ns.
+func (c *cluster) deploymentPods(t *testing.T, ns, name string) *corev1.PodList {
+	t.Helper()
+	var pods *corev1.PodList
+	eventually(t, 60*time.Second, "pods of the deployment", func() bool {
+		var err error
+		pods, err = c.cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + name})
+		return err == nil && len(pods.Items) == 2
+	})
+	return pods
 }
 
 func cronjob(name, image, initImage string) *batchv1.CronJob {

@@ -97,12 +97,7 @@ func testImageVolumes(t *testing.T, c *cluster) {
 		if v := got.Spec.Template.Spec.Volumes[1].Image; v == nil || v.Reference != pinnedInit {
 			t.Errorf("stored image volume %+v, want %s", v, pinnedInit)
 		}
-		var pods *corev1.PodList
-		eventually(t, 60*time.Second, "pods of the deployment", func() bool {
-			pods, err = c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
-			return err == nil && len(pods.Items) == 2
-		})
-		for _, p := range pods.Items {
+		for _, p := range c.deploymentPods(t, ns, "web").Items {
 			if p.Spec.Containers[0].Image != pinned || p.Spec.Volumes[1].Image == nil || p.Spec.Volumes[1].Image.Reference != pinnedInit {
 				t.Errorf("pod %s runs %s with image volume %+v", p.Name, p.Spec.Containers[0].Image, p.Spec.Volumes[1].Image)
 			}
