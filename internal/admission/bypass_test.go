@@ -52,6 +52,31 @@ func podSpec(cs, inits, ephemeral []container) map[string]any {
 	return spec
 }
 
+// withVolumes adds image volumes (name, reference) to a pod spec, after a
+// volume of another kind so that indexes count every volume.
+func withVolumes(spec map[string]any, vs ...container) map[string]any {
+	vols := []map[string]any{{"name": "cfg", "configMap": map[string]string{"name": "cfg"}}}
+	for _, v := range vs {
+		vols = append(vols, map[string]any{"name": v.name, "image": map[string]string{"reference": v.image}})
+	}
+	spec["volumes"] = vols
+	return spec
+}
+
+// deleting marks an encoded object as being deleted, with a finalizer
+// holding it.
+func deleting(obj []byte) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(obj, &m); err != nil {
+		panic(err)
+	}
+	meta := m["metadata"].(map[string]any)
+	meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+	meta["finalizers"] = []string{"example.com/hold"}
+	b, _ := json.Marshal(m)
+	return b
+}
+
 func pod(spec map[string]any, owner string, controller bool) []byte {
 	meta := map[string]any{"name": "web", "namespace": "team-a"}
 	if owner != "" {
@@ -61,10 +86,14 @@ func pod(spec map[string]any, owner string, controller bool) []byte {
 	return b
 }
 
-func replicaSet(t *testing.T, cs []container) *workload.Object {
+func replicaSet(t *testing.T, cs []container, volumes ...container) *workload.Object {
 	t.Helper()
+	spec := podSpec(cs, nil, nil)
+	if volumes != nil {
+		spec = withVolumes(spec, volumes...)
+	}
 	b, _ := json.Marshal(map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": map[string]any{"name": "rs", "namespace": "team-a"},
-		"spec": map[string]any{"template": map[string]any{"spec": podSpec(cs, nil, nil)}}})
+		"spec": map[string]any{"template": map[string]any{"spec": spec}}})
 	obj, err := workload.Decode("ReplicaSet", b)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +129,11 @@ func TestBypassAttempts(t *testing.T) {
 		"rs-signed":   replicaSet(t, []container{{"app", signedPin}}),
 		"rs-unsigned": replicaSet(t, []container{{"app", unsignedPin}}), // admitted before the policy changed, say
 		"rs-tag":      replicaSet(t, []container{{"app", unsignedTag}}),
+		"rs-volume":   replicaSet(t, []container{{"app", signedPin}}, container{"data", signedPin}),
 	}
+	deletingOwner := replicaSet(t, []container{{"app", unsignedPin}})
+	deletingOwner.Metadata.DeletionTimestamp = new(string)
+	parents["rs-deleting"] = deletingOwner
 	rv := admission.NewReviewer(func() *policy.Engine { return eng }, parents, admission.Options{ChildApproval: true, UnchangedApproval: true}, nil, nil)
 
 	app := func(img string) []container { return []container{{"app", img}} }
@@ -129,8 +162,8 @@ func TestBypassAttempts(t *testing.T) {
 			has:    "containers[side]"},
 		{name: "child with its verified parent's pinned images", op: admissionv1.Create,
 			object: pod(podSpec(app(signedPin), nil, nil), "rs-signed", true), allowed: true},
-		{name: "child with its parent's pinned images is approved through the parent, not verified again", op: admissionv1.Create,
-			object: pod(podSpec(app(unsignedPin), nil, nil), "rs-unsigned", true), allowed: true},
+		{name: "child with its parent's pinned unsigned image: the parent's admission vouches for nothing", op: admissionv1.Create,
+			object: pod(podSpec(app(unsignedPin), nil, nil), "rs-unsigned", true), has: "no cosign signatures found"},
 		{name: "child whose image differs from its verified parent", op: admissionv1.Create,
 			object: pod(podSpec(app(unsignedPin), nil, nil), "rs-signed", true), has: "no cosign signatures found"},
 		{name: "child with a container its parent lacks", op: admissionv1.Create,
@@ -143,6 +176,53 @@ func TestBypassAttempts(t *testing.T) {
 			object: pod(podSpec(app(unsignedTag), nil, nil), "rs-tag", true), has: "no cosign signatures found"},
 		{name: "child of a parent the API does not return", op: admissionv1.Create,
 			object: pod(podSpec(app(unsignedPin), nil, nil), "rs-gone", true), has: "no cosign signatures found"},
+		{name: "child of a parent being deleted, with its pinned images", op: admissionv1.Create,
+			object: pod(podSpec(app(unsignedPin), nil, nil), "rs-deleting", true), has: "no cosign signatures found"},
+
+		// Image volumes: the node pulls them like container images.
+		{name: "unsigned image volume beside a signed container", op: admissionv1.Create,
+			object: pod(withVolumes(podSpec(app(signedTag), nil, nil), container{"data", unsignedTag}), "", false), has: "volumes[data] " + unsignedTag},
+		{name: "signed image volume", op: admissionv1.Create,
+			object: pod(withVolumes(podSpec(app(signedTag), nil, nil), container{"data", signedTag}), "", false), allowed: true},
+		{name: "image volume without a reference", op: admissionv1.Create,
+			object: pod(withVolumes(podSpec(app(signedTag), nil, nil), container{"data", ""}), "", false), has: "volumes[data]"},
+		{name: "UPDATE that swaps in an unsigned image volume", op: admissionv1.Update,
+			object: pod(withVolumes(podSpec(app(signedPin), nil, nil), container{"data", unsignedTag}), "", false),
+			old:    pod(withVolumes(podSpec(app(signedPin), nil, nil), container{"data", signedPin}), "", false), has: "volumes[data]"},
+		{name: "UPDATE that moves an unsigned image from a volume to a container of the same name", op: admissionv1.Update,
+			object: pod(withVolumes(podSpec([]container{{"data", unsignedTag}}, nil, nil), container{"data", signedTag}), "", false),
+			old:    pod(withVolumes(podSpec([]container{{"data", signedTag}}, nil, nil), container{"data", unsignedTag}), "", false), has: "containers[data]"},
+		{name: "child whose image volume differs from its verified parent's", op: admissionv1.Create,
+			object: pod(withVolumes(podSpec(app(signedPin), nil, nil), container{"data", unsignedPin}), "rs-volume", true), has: "volumes[data]"},
+		{name: "child with its verified parent's pinned images and image volume", op: admissionv1.Create,
+			object: pod(withVolumes(podSpec(app(signedPin), nil, nil), container{"data", signedPin}), "rs-volume", true), allowed: true},
+		{name: "child with an image volume its parent lacks", op: admissionv1.Create,
+			object: pod(withVolumes(podSpec(app(signedPin), nil, nil), container{"data", unsignedPin}), "rs-signed", true), has: "volumes[data]"},
+
+		// Objects being deleted: finalizers may finish, images may not
+		// change unchecked.
+		{name: "UPDATE of a pod being deleted that removes nothing but keeps its unsigned image", op: admissionv1.Update,
+			object: deleting(pod(podSpec(app(unsignedTag), nil, nil), "", false)), old: deleting(pod(podSpec(app(unsignedTag), nil, nil), "", false)), allowed: true},
+		{name: "UPDATE of a pod being deleted that swaps in an unsigned image", op: admissionv1.Update,
+			object: deleting(pod(podSpec(app(unsignedTag), nil, nil), "", false)), old: deleting(pod(podSpec(app(signedTag), nil, nil), "", false)),
+			has: "containers[app]"},
+		{name: "UPDATE of a pod being deleted that swaps in an unsigned init container", op: admissionv1.Update,
+			object: deleting(pod(podSpec(app(signedTag), app(unsignedTag), nil), "", false)), old: deleting(pod(podSpec(app(signedTag), app(signedTag), nil), "", false)),
+			has: "initContainers[app]"},
+		{name: "UPDATE of a pod being deleted that adds an unsigned ephemeral container", op: admissionv1.Update, subresource: "ephemeralcontainers",
+			object: deleting(pod(podSpec(app(signedTag), nil, app(unsignedTag)), "", false)), old: deleting(pod(podSpec(app(signedTag), nil, nil), "", false)),
+			has: "ephemeralContainers[app]"},
+		{name: "UPDATE of a pod being deleted that swaps in an unsigned image volume", op: admissionv1.Update,
+			object: deleting(pod(withVolumes(podSpec(app(signedTag), nil, nil), container{"data", unsignedTag}), "", false)),
+			old:    deleting(pod(withVolumes(podSpec(app(signedTag), nil, nil), container{"data", signedTag}), "", false)), has: "volumes[data]"},
+		{name: "UPDATE that starts the deletion and swaps in an unsigned image at once", op: admissionv1.Update,
+			object: deleting(pod(podSpec(app(unsignedTag), nil, nil), "", false)), old: pod(podSpec(app(signedTag), nil, nil), "", false),
+			has: "containers[app]"},
+		{name: "UPDATE of a pod being deleted without its old object", op: admissionv1.Update,
+			object: deleting(pod(podSpec(app(unsignedTag), nil, nil), "", false)), has: "containers[app]"},
+		{name: "UPDATE of a pod being deleted whose old object names a container twice", op: admissionv1.Update,
+			object: deleting(pod(podSpec([]container{{"app", unsignedTag}, {"app", unsignedTag}}, nil, nil), "", false)),
+			old:    deleting(pod(podSpec([]container{{"app", signedTag}, {"app", unsignedTag}}, nil, nil), "", false)), has: "containers[app]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

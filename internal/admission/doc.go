@@ -7,6 +7,9 @@
 // It is thin on purpose: what an image's verdict is belongs to package
 // policy; this package decides only what a verdict means for the request —
 // the mode (enforce, warn, audit), pinning, and the shortcuts that keep a
-// fail-closed webhook from bricking a cluster (objects being deleted,
-// children of verified parents, unchanged images, excluded namespaces).
+// fail-closed webhook from bricking a cluster (updates of objects being
+// deleted that change no image, unchanged images, excluded namespaces).
+// An owner never vouches for a child: child approval only names, in the
+// decision log, the owner whose digest-pinned images an admitted object
+// carries.
 package admission

@@ -39,9 +39,12 @@ type Keychains interface {
 
 // Options tune a Reviewer. The zero value is the strictest: no shortcuts.
 type Options struct {
-	// ChildApproval admits an object whose controlling owner, fetched
-	// through the API, has exactly the same digest-pinned images, without
-	// verifying again. Needs Owners.
+	// ChildApproval names, in the decision log, the controlling owner
+	// (fetched through the API, not being deleted) of an admitted object
+	// that carries exactly the owner's digest-pinned images. It decides
+	// nothing: every image is evaluated under the policy in force, which
+	// answers a digest verified recently under the same rule from its
+	// cache. Needs Owners.
 	ChildApproval bool
 	// UnchangedApproval admits an UPDATE that does not change any image.
 	UnchangedApproval bool
@@ -130,14 +133,19 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	// pinning them would change a running container's image (and restart
 	// it) on an update that did not ask for that, and the API server
 	// rejects changes outside ephemeralContainers on that subresource.
+	//
+	// An UPDATE of an object being deleted (finalizers still to run) that
+	// changes no image passes, so that finalizers can finish whatever the
+	// policy says now; one that changes an image is checked like any other.
 	var unchanged map[string]bool
 	if req.Operation == admissionv1.Update {
 		unchanged = map[string]bool{}
-		if obj.Metadata.DeletionTimestamp != nil {
-			return allow, outcome{generateName: gn, decision: "skipped", reason: "object is being deleted"}
-		}
 		if old, err := workload.Decode(kind, req.OldObject.Raw); err == nil {
-			if r.opts.UnchangedApproval && sameImages(old.Images, obj.Images, false) {
+			same := sameImages(old.Images, obj.Images, false)
+			if same && obj.Metadata.DeletionTimestamp != nil {
+				return allow, outcome{generateName: gn, decision: "skipped", reason: "object is being deleted and this update changes no image"}
+			}
+			if r.opts.UnchangedApproval && same {
 				return allow, outcome{generateName: gn, decision: "skipped", reason: "images unchanged by this update"}
 			}
 			for _, o := range old.Images {
@@ -151,14 +159,6 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	}
 	if len(obj.Images) == 0 {
 		return allow, outcome{generateName: gn, decision: "allowed", reason: "no images"}
-	}
-	if r.opts.ChildApproval && r.owners != nil {
-		if owner := obj.Metadata.Controller(); owner != nil {
-			ns := req.Namespace
-			if o, err := r.owners.Get(ctx, ns, *owner); err == nil && sameImages(o.Images, obj.Images, true) {
-				return allow, outcome{generateName: gn, decision: "allowed", reason: fmt.Sprintf("child of %s %s, which has the same digest-pinned images", owner.Kind, owner.Name)}
-			}
-		}
 	}
 
 	eng := r.engine()
@@ -218,7 +218,9 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	}
 	out.decision = "allowed"
 	if len(warnings) > 0 {
-		out.decision = "warned"
+		out.decision, out.reason = "warned", strings.Join(warnings, "; ")
+	} else {
+		out.reason = r.childOf(ctx, req.Namespace, obj)
 	}
 	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}
 	if len(patch) > 0 {
@@ -276,22 +278,49 @@ func pinning(mode, kind string) bool {
 	return true
 }
 
+// childOf says, for the decision log, that obj was admitted as a child of
+// its controlling owner when the owner (fetched through the API, UID
+// checked, not being deleted) carries exactly obj's digest-pinned images;
+// otherwise "". It runs after every image was decided and changes no
+// decision: an owner's admission is no proof under the policy in force
+// now.
+func (r *Reviewer) childOf(ctx context.Context, namespace string, obj *workload.Object) string {
+	owner := obj.Metadata.Controller()
+	if !r.opts.ChildApproval || r.owners == nil || owner == nil || !sameImages(obj.Images, obj.Images, true) {
+		return ""
+	}
+	o, err := r.owners.Get(ctx, namespace, *owner)
+	if err != nil || o.Metadata.DeletionTimestamp != nil || !sameImages(o.Images, obj.Images, true) {
+		return ""
+	}
+	return fmt.Sprintf("child of %s %s, which has the same digest-pinned images; each verified under the policy in force", owner.Kind, owner.Name)
+}
+
 // sameImages reports whether child has exactly the images of parent,
 // container by container. With pinned, every image must also carry a
 // digest: only digests are proof that the child runs what was verified.
+//
+// A name given twice (which the API server's validation would refuse, but
+// a mutating webhook sees objects before validation) makes the lists
+// differ: one of the two images would otherwise go uncompared.
 func sameImages(parent, child []workload.Image, pinned bool) bool {
 	if len(parent) != len(child) {
 		return false
 	}
 	want := make(map[string]string, len(parent))
 	for _, p := range parent {
-		want[p.Key()] = p.Ref
-	}
-	for _, c := range child {
-		ref, ok := want[c.Key()]
-		if !ok || ref != c.Ref {
+		if _, dup := want[p.Key()]; dup {
 			return false
 		}
+		want[p.Key()] = p.Ref
+	}
+	seen := make(map[string]bool, len(child))
+	for _, c := range child {
+		ref, ok := want[c.Key()]
+		if !ok || ref != c.Ref || seen[c.Key()] {
+			return false
+		}
+		seen[c.Key()] = true
 		if pinned {
 			r, err := imageref.Parse(c.Ref)
 			if err != nil || r.Digest == "" || r.Tag != "" {

@@ -51,7 +51,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for API lookups (default: in-cluster; none: child approval off)")
 	fl.StringVar(&f.namespace, "namespace", kube.InClusterNamespace(), "signet's own namespace: always excluded, and where validators' auth.secretName Secrets live (default $POD_NAMESPACE, else the in-cluster namespace)")
 	fl.StringSliceVar(&f.excludeNamespaces, "exclude-namespace", []string{"kube-system"}, "namespaces admitted without verification")
-	fl.BoolVar(&f.childApproval, "child-approval", true, "admit objects whose controlling owner has the same digest-pinned images without verifying again (sound only when the webhook also checks owner kinds)")
+	fl.BoolVar(&f.childApproval, "child-approval", true, "name, in the decision log, the controlling owner (fetched through the API) whose digest-pinned images an admitted object carries; every image is verified under the policy in force either way")
 	fl.BoolVar(&f.unchangedApproval, "unchanged-approval", false, "admit UPDATEs that change no image without verifying again")
 	fl.DurationVar(&f.timeout, "timeout", admission.DefaultTimeout, "deadline for one admission request's verifications (keep below the webhook timeout)")
 	fl.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the policy and certificate files are checked for changes")
@@ -149,7 +149,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	}
 	rc, err := kube.Config(f.kubeconfig)
 	if err != nil {
-		log.Warn("no Kubernetes API access: automatic child approval and registry credentials from Secrets are off", "error", err.Error())
+		log.Warn("no Kubernetes API access: child approval's owner lookups and registry credentials from Secrets are off", "error", err.Error())
 	} else {
 		if f.childApproval {
 			if cfg.Owners, err = kube.NewOwners(rc); err != nil {

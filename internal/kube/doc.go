@@ -1,7 +1,7 @@
 // Package kube is the one place that talks to the Kubernetes API. It reads:
 //
-//   - the controlling owner of an object, for automatic child approval
-//     (Owners);
+//   - the controlling owner of an object, which child approval names in
+//     the decision log (Owners);
 //   - Secrets, each at most once per short TTL (Secrets). Other packages
 //     that need a Secret — registry credentials here, public keys named
 //     k8s://namespace/name — read it through one shared Secrets;

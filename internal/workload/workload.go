@@ -17,21 +17,28 @@ const (
 	Containers          Section = "containers"
 	InitContainers      Section = "initContainers"
 	EphemeralContainers Section = "ephemeralContainers"
+	// Volumes holds image volumes (volumes[].image.reference, the
+	// ImageVolume feature): the node pulls them like container images.
+	Volumes Section = "volumes"
 )
 
-// Image is one container image reference in an object.
+// Image is one image reference in an object: a container's image or an
+// image volume's reference.
 type Image struct {
 	// Path is the JSON pointer of the image field
-	// ("/spec/template/spec/containers/0/image").
+	// ("/spec/template/spec/containers/0/image",
+	// "/spec/volumes/2/image/reference").
 	Path string
-	// Section and Container locate the container.
+	// Section and Container locate the container; for Volumes, Container
+	// is the volume's name.
 	Section   Section
 	Container string
 	// Ref is the image reference as written.
 	Ref string
 }
 
-// Key identifies a container across a parent and its children.
+// Key identifies a container (or an image volume) across a parent and its
+// children, and across the old and new versions of an object.
 func (i Image) Key() string { return string(i.Section) + "/" + i.Container }
 
 // OwnerReference is a metadata.ownerReferences entry.
@@ -108,7 +115,16 @@ type container struct {
 	Image *string `json:"image"`
 }
 
+// volume is a pod spec volume; only image volumes are read.
+type volume struct {
+	Name  string `json:"name"`
+	Image *struct {
+		Reference *string `json:"reference"`
+	} `json:"image"`
+}
+
 type podSpec struct {
+	Volumes             []volume    `json:"volumes"`
 	Containers          []container `json:"containers"`
 	InitContainers      []container `json:"initContainers"`
 	EphemeralContainers []container `json:"ephemeralContainers"`
@@ -186,10 +202,11 @@ func Decode(kind string, raw []byte) (*Object, error) {
 		return obj, nil
 	}
 	base := "/" + strings.Join(path, "/")
-	obj.Images = make([]Image, 0, len(ps.Containers)+len(ps.InitContainers)+len(ps.EphemeralContainers))
+	obj.Images = make([]Image, 0, len(ps.Containers)+len(ps.InitContainers)+len(ps.EphemeralContainers)+len(ps.Volumes))
 	obj.Images = append(obj.Images, walk(base, Containers, ps.Containers)...)
 	obj.Images = append(obj.Images, walk(base, InitContainers, ps.InitContainers)...)
 	obj.Images = append(obj.Images, walk(base, EphemeralContainers, ps.EphemeralContainers)...)
+	obj.Images = append(obj.Images, imageVolumes(base, ps.Volumes)...)
 	for _, s := range ps.ImagePullSecrets {
 		if s.Name != "" {
 			obj.PullSecrets = append(obj.PullSecrets, s.Name)
@@ -208,6 +225,25 @@ func walk(base string, s Section, cs []container) []Image {
 		img := Image{Path: base + "/" + string(s) + "/" + strconv.Itoa(i) + "/image", Section: s, Container: c.Name}
 		if c.Image != nil {
 			img.Ref = *c.Image
+		}
+		out = append(out, img)
+	}
+	return out
+}
+
+// imageVolumes reports the volumes with an image source. One whose
+// reference is missing is reported with an empty Ref, as a container
+// without an image is, so that it is decided (denied as invalid) rather
+// than passed over.
+func imageVolumes(base string, vs []volume) []Image {
+	var out []Image
+	for i, v := range vs {
+		if v.Image == nil {
+			continue
+		}
+		img := Image{Path: base + "/" + string(Volumes) + "/" + strconv.Itoa(i) + "/image/reference", Section: Volumes, Container: v.Name}
+		if v.Image.Reference != nil {
+			img.Ref = *v.Image.Reference
 		}
 		out = append(out, img)
 	}

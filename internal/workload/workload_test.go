@@ -3,6 +3,7 @@ package workload
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,82 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// volumes is a pod spec's volume list with an image volume between two
+// others, as the API server stores it.
+const volumes = `"volumes":[{"name":"cfg","configMap":{"name":"c"}},{"name":"data","image":{"reference":"reg/data:v1","pullPolicy":"IfNotPresent"}},{"name":"scratch","emptyDir":{}}]`
+
+// TestDecodeImageVolumes: image volumes are found in the pod spec of every
+// kind, at the pointer of their reference (the volume's index counts every
+// volume), named by the volume.
+func TestDecodeImageVolumes(t *testing.T) {
+	t.Parallel()
+	spec := `{"containers":[{"name":"app","image":"reg/app:v1"}],` + volumes + `}`
+	tests := map[string]struct{ raw, base string }{
+		"Pod":                   {`{"spec":` + spec + `}`, "/spec"},
+		"PodTemplate":           {`{"template":{"spec":` + spec + `}}`, "/template/spec"},
+		"Deployment":            {`{"spec":{"template":{"spec":` + spec + `}}}`, "/spec/template/spec"},
+		"ReplicaSet":            {`{"spec":{"template":{"spec":` + spec + `}}}`, "/spec/template/spec"},
+		"StatefulSet":           {`{"spec":{"template":{"spec":` + spec + `}}}`, "/spec/template/spec"},
+		"DaemonSet":             {`{"spec":{"template":{"spec":` + spec + `}}}`, "/spec/template/spec"},
+		"Job":                   {`{"spec":{"template":{"spec":` + spec + `}}}`, "/spec/template/spec"},
+		"ReplicationController": {`{"spec":{"template":{"spec":` + spec + `}}}`, "/spec/template/spec"},
+		"CronJob":               {`{"spec":{"jobTemplate":{"spec":{"template":{"spec":` + spec + `}}}}}`, "/spec/jobTemplate/spec/template/spec"},
+	}
+	if len(tests) != len(Kinds()) {
+		t.Fatalf("%d kinds tested, %d supported", len(tests), len(Kinds()))
+	}
+	for kind, tc := range tests {
+		obj, err := Decode(kind, []byte(tc.raw))
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		want := []Image{
+			{Path: tc.base + "/containers/0/image", Section: Containers, Container: "app", Ref: "reg/app:v1"},
+			{Path: tc.base + "/volumes/1/image/reference", Section: Volumes, Container: "data", Ref: "reg/data:v1"},
+		}
+		if !slices.Equal(obj.Images, want) {
+			t.Errorf("%s: images %+v, want %+v", kind, obj.Images, want)
+		}
+		if k := obj.Images[1].Key(); k != "volumes/data" {
+			t.Errorf("%s: key %q", kind, k)
+		}
+	}
+}
+
+// TestDecodeImageVolumeShapes: an image source without a reference is
+// reported (with an empty reference, to be denied as invalid), a null one
+// is no image, and a volume named like a container is told apart from it.
+func TestDecodeImageVolumeShapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, volumes string
+		want          []Image
+	}{
+		{"no reference", `[{"name":"v","image":{}}]`, []Image{{Path: "/spec/volumes/0/image/reference", Section: Volumes, Container: "v"}}},
+		{"null reference", `[{"name":"v","image":{"reference":null}}]`, []Image{{Path: "/spec/volumes/0/image/reference", Section: Volumes, Container: "v"}}},
+		{"null image", `[{"name":"v","image":null}]`, nil},
+		{"no volumes", `[]`, nil},
+		{"same name as a container", `[{"name":"app","image":{"reference":"x"}}]`, []Image{{Path: "/spec/volumes/0/image/reference", Section: Volumes, Container: "app", Ref: "x"}}},
+	}
+	for _, tc := range tests {
+		obj, err := Decode("Pod", []byte(`{"spec":{"volumes":`+tc.volumes+`}}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(obj.Images, tc.want) {
+			t.Errorf("%s: images %+v, want %+v", tc.name, obj.Images, tc.want)
+		}
+	}
+	if a, b := (Image{Section: Containers, Container: "app"}), (Image{Section: Volumes, Container: "app"}); a.Key() == b.Key() {
+		t.Error("a container and a volume of the same name share a key")
+	}
+	for _, raw := range []string{`{"spec":{"volumes":{"name":"v"}}}`, `{"spec":{"volumes":[{"name":"v","image":"x"}]}}`, `{"spec":{"volumes":[{"name":"v","image":{"reference":1}}]}}`} {
+		if _, err := Decode("Pod", []byte(raw)); err == nil {
+			t.Errorf("Decode(%s) succeeded", raw)
+		}
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	t.Parallel()
 	if _, err := Decode("ConfigMap", []byte(`{}`)); !errors.Is(err, ErrUnsupportedKind) {
@@ -70,10 +147,21 @@ func TestController(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add("Pod", []byte(`{"spec":{"containers":[{"name":"a","image":"x"}]}}`))
 	f.Add("CronJob", []byte(`{"spec":{"jobTemplate":{"spec":{"template":{"spec":{}}}}}}`))
+	f.Add("Pod", []byte(`{"spec":{`+volumes+`}}`))
+	f.Add("Deployment", []byte(`{"spec":{"template":{"spec":{"volumes":[{"name":"v","image":{}},{"name":"w","image":null}]}}}}`))
+	f.Add("StatefulSet", []byte(`{"spec":{"template":{"spec":{"volumes":[{"name":"v","image":{"reference":"a@sha256:00"}}],"containers":[{"name":"v","image":"b"}]}}}}`))
 	f.Fuzz(func(t *testing.T, kind string, raw []byte) {
 		obj, err := Decode(kind, raw)
 		if err == nil && obj == nil {
 			t.Fatal("nil object without error")
+		}
+		if err != nil {
+			return
+		}
+		for _, img := range obj.Images {
+			if img.Section == Volumes && !strings.HasSuffix(img.Path, "/image/reference") || img.Section != Volumes && !strings.HasSuffix(img.Path, "/image") {
+				t.Fatalf("%s image at %s", img.Section, img.Path)
+			}
 		}
 	})
 }

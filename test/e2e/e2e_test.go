@@ -91,21 +91,17 @@ func TestE2E(t *testing.T) {
 		if got := d.Spec.Template.Spec.Containers[0].Image; got != pinned {
 			t.Errorf("deployment stored with %s, want %s", got, pinned)
 		}
-		var pods *corev1.PodList
-		eventually(t, 60*time.Second, "pods of the deployment", func() bool {
-			pods, err = c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
-			return err == nil && len(pods.Items) == 2
-		})
+		pods := c.deploymentPods(t, ns, "web")
 		for _, p := range pods.Items {
 			if got := p.Spec.Containers[0].Image; got != pinned {
 				t.Errorf("pod %s runs %s, want %s", p.Name, got, pinned)
 			}
 		}
-		// The ReplicaSet's pods were approved as children of a verified
-		// parent carrying the same pinned image. The decision log is
-		// written in batches, so the line may trail the pods by up to
-		// its flush interval.
-		eventually(t, 5*time.Second, "the automatic child approval in the decision log", func() bool {
+		// The ReplicaSet's pods were verified under the policy in force
+		// and logged as children of the parent carrying the same pinned
+		// image. The decision log is written in batches, so the line may
+		// trail the pods by up to its flush interval.
+		eventually(t, 5*time.Second, "the owner named in the decision log", func() bool {
 			return strings.Contains(c.signetLog.String(), "child of ReplicaSet")
 		})
 
@@ -198,6 +194,8 @@ func TestE2E(t *testing.T) {
 
 	testRegistryAuth(t, c)
 	testNotation(t, c)
+	testImageVolumes(t, c)
+	testDeletingOwner(t, c)
 
 	// Last: it replaces the policy.
 	t.Run("objects with finalizers can be deleted after the policy turns against them", func(t *testing.T) {
@@ -248,6 +246,18 @@ func deployment(name, image string) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+// deploymentPods waits for the two Pods of deployment(name) in ns.
+func (c *cluster) deploymentPods(t *testing.T, ns, name string) *corev1.PodList {
+	t.Helper()
+	var pods *corev1.PodList
+	eventually(t, 60*time.Second, "pods of the deployment", func() bool {
+		var err error
+		pods, err = c.cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + name})
+		return err == nil && len(pods.Items) == 2
+	})
+	return pods
 }
 
 func cronjob(name, image, initImage string) *batchv1.CronJob {

@@ -152,6 +152,9 @@ func setup(t *testing.T) *cluster {
 	t.Helper()
 	dir := assets(t)
 	env := &envtest.Environment{BinaryAssetsDirectory: dir, ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second}
+	// Image volumes (beta, off by default in 1.34): Pods can pull them, so
+	// signet must check them.
+	env.ControlPlane.GetAPIServer().Configure().Append("feature-gates", "ImageVolume=true")
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)
