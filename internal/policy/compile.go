@@ -86,6 +86,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
 	validators := compileValidators(doc.Validators, o, &p)
+	o.authRegistries = authRegistries(doc, &p)
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
 	}
@@ -551,7 +552,7 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compil
 			return nil
 		}
 		if a := spec.v.Auth; a != nil && a.SecretName != "" && o.secrets != nil {
-			v = withAuth(spec.v.Name, a.SecretName, o.secrets, v)
+			v = withAuth(spec.v.Name, a.SecretName, o.authRegistries[spec.v.Name], o.secrets, v)
 		}
 		return v
 	case TypeNotaryV1:
