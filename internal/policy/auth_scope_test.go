@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/verify"
 )
 
 // TestScopedKeychain: a validator's credentials answer for the registries
@@ -43,3 +46,25 @@ func TestScopedKeychain(t *testing.T) {
 type keychainFunc func(authn.Resource) (authn.Authenticator, error)
 
 func (f keychainFunc) Resolve(r authn.Resource) (authn.Authenticator, error) { return f(r) }
+
+type fingerprinting struct{ verify.Verifier }
+
+func (fingerprinting) MaterialFingerprint(context.Context) (string, error) { return "fp", nil }
+
+// TestWithAuthKeepsFingerprint: wrapping a verifier in its validator's
+// credentials keeps the fingerprint of its material visible to the cache,
+// or a rotated key's results would be served again.
+func TestWithAuthKeepsFingerprint(t *testing.T) {
+	t.Parallel()
+	inner := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) { return &verify.Result{}, nil })
+	if _, ok := withAuth("v", "s", nil, nil, inner).(verify.MaterialFingerprinter); ok {
+		t.Error("a verifier without material outside the policy became a MaterialFingerprinter")
+	}
+	f, ok := withAuth("v", "s", nil, nil, fingerprinting{inner}).(verify.MaterialFingerprinter)
+	if !ok {
+		t.Fatal("MaterialFingerprinter lost by withAuth")
+	}
+	if fp, err := f.MaterialFingerprint(context.Background()); fp != "fp" || err != nil {
+		t.Errorf("MaterialFingerprint = %q, %v", fp, err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -339,17 +338,13 @@ func compileMaterial(f string, v Validator, p *problems) cosign.Material {
 		}
 		return cosign.StaticMaterial{TM: tr}
 	case v.TrustedRootFile != "":
-		b, err := os.ReadFile(v.TrustedRootFile)
+		// Read now, and again whenever it changes.
+		m, err := cosign.FileMaterial(v.TrustedRootFile, nil)
 		if err != nil {
 			p.add(f+".trustedRootFile", "%v", err)
 			return nil
 		}
-		tr, err := cosign.ParseTrustedRoot(b)
-		if err != nil {
-			p.add(f+".trustedRootFile", "%s: %v", v.TrustedRootFile, err)
-			return nil
-		}
-		return cosign.StaticMaterial{TM: tr}
+		return m
 	}
 	if v.TUF.Mirror != "" {
 		if u, err := url.Parse(v.TUF.Mirror); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
