@@ -113,10 +113,10 @@ func (r *tufRepo) publish(t *testing.T, trustedRoot []byte, expires time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.files = map[string][]byte{
-		"1.root.json":      r.root,
-		"timestamp.json":   r.bytes(t, timestamp),
-		"1.snapshot.json":  r.bytes(t, snapshot),
-		"1.targets.json":   r.bytes(t, targets),
+		"1.root.json":     r.root,
+		"timestamp.json":  r.bytes(t, timestamp),
+		"1.snapshot.json": r.bytes(t, snapshot),
+		"1.targets.json":  r.bytes(t, targets),
 		"targets/" + hex.EncodeToString(sum[:]) + "." + trustedRootTarget: trustedRoot,
 	}
 }
