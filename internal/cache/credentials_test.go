@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,4 +191,41 @@ func TestResolveFailureStaysWithCredentials(t *testing.T) {
 	if d, err := c.Resolve(a, "reg.example/private/app:v1", resolve); err != nil || d != want || calls.Load() != 2 {
 		t.Errorf("A after B: %v, %v (resolutions %d), want the cached digest", d, err, calls.Load())
 	}
+}
+
+// TestFailedEntriesPerCredentialsBounded: failed results kept per set of
+// credentials share the cache's LRU bound, so callers with ever new
+// credentials (a namespace per request) cannot grow the cache: 100,000
+// failed verifications under distinct credentials leave at most Size
+// entries, and the live heap grows by less than 16 MiB.
+func TestFailedEntriesPerCredentialsBounded(t *testing.T) {
+	c, err := cache.New(cache.Config{Size: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.Wrap(newHiding("nobody", nil), "rule", "v")
+	image := img(t, "reg.example/private/app"+dig)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for range 100_000 {
+		ctx := registry.ContextWithKeychain(context.Background(), registry.NewKeychain(authn.NewMultiKeychain()))
+		if _, err := v.Verify(ctx, image); verify.Classify(err) != verify.Failed {
+			t.Fatalf("verification: %v, want failed", err)
+		}
+	}
+	after := heap()
+	if n := c.Len(); n > 1000 {
+		t.Errorf("%d entries, want at most 1000", n)
+	}
+	grown := int64(after) - int64(before)
+	t.Logf("live heap %d → %d bytes (%+d) after 100,000 failed results under distinct credentials", before, after, grown)
+	if grown > 16<<20 {
+		t.Errorf("live heap grew by %d bytes, want < 16 MiB", grown)
+	}
+	runtime.KeepAlive(c)
 }
