@@ -87,43 +87,67 @@ func New(cfg Config) (*Cache, error) {
 	return &Cache{cfg: cfg, mem: mem, tags: tags}, nil
 }
 
-// get looks a key up in memory, then in Redis.
-func (c *Cache) get(ctx context.Context, key string) (Entry, bool) {
+// keys are where one verification's result lives. A verified result is a
+// fact about the signatures on a digest and is shared by every caller
+// (shared); a failed result may depend on who asked (a registry that
+// answers 404 to callers it hides an image from), so it is kept, and a
+// verification in flight is joined, only under the caller's credentials
+// (own).
+type keys struct {
+	shared, own string
+}
+
+// get returns the verified result anyone stored, else the failed result
+// stored for the same credentials: memory first, then (verified results
+// only) Redis.
+func (c *Cache) get(ctx context.Context, k keys) (Entry, bool) {
 	now := c.cfg.Now()
-	if e, ok := c.mem.Get(key); ok {
-		if now.Before(e.Expires) {
+	for _, l := range []struct {
+		key  string
+		want verify.Outcome
+	}{{k.shared, verify.Verified}, {k.own, verify.Failed}} {
+		e, ok := c.mem.Get(l.key)
+		switch {
+		case !ok:
+		case !now.Before(e.Expires):
+			c.mem.Remove(l.key)
+		case e.Outcome == l.want:
 			c.cfg.Metrics.CacheLookup("memory", "hit")
 			return e, true
 		}
-		c.mem.Remove(key)
 	}
 	c.cfg.Metrics.CacheLookup("memory", "miss")
 	if c.cfg.Redis == nil {
 		return Entry{}, false
 	}
-	b, ok := c.cfg.Redis.get(ctx, key)
+	b, ok := c.cfg.Redis.get(ctx, k.shared)
 	if !ok {
 		c.cfg.Metrics.CacheLookup("redis", "miss")
 		return Entry{}, false
 	}
 	var e Entry
-	if err := json.Unmarshal(b, &e); err != nil || !now.Before(e.Expires) || (e.Outcome != verify.Verified && e.Outcome != verify.Failed) {
+	// Only verified results are shared through Redis (an older version
+	// stored failed ones under the same key: they are ignored).
+	if err := json.Unmarshal(b, &e); err != nil || !now.Before(e.Expires) || e.Outcome != verify.Verified {
 		c.cfg.Metrics.CacheLookup("redis", "miss")
 		return Entry{}, false
 	}
 	c.cfg.Metrics.CacheLookup("redis", "hit")
-	c.mem.Add(key, e)
+	c.mem.Add(k.shared, e)
 	return e, true
 }
 
-// put stores a definitive result; anything else is dropped.
-func (c *Cache) put(ctx context.Context, key string, res *verify.Result, err error) {
+// put stores a definitive result: a verified one for everyone (memory and
+// Redis), a failed one for the same credentials only, in memory only
+// (credential identities mean nothing to another replica). Inconclusive
+// results are dropped.
+func (c *Cache) put(ctx context.Context, k keys, res *verify.Result, err error) {
 	e := Entry{Outcome: verify.Classify(err), Result: res}
-	ttl := c.cfg.TTL
+	ttl, key := c.cfg.TTL, k.shared
 	switch e.Outcome {
 	case verify.Verified:
 	case verify.Failed:
-		ttl, e.Reason = c.cfg.FailedTTL, err.Error()
+		ttl, key, e.Reason = c.cfg.FailedTTL, k.own, err.Error()
 	default:
 		return // inconclusive: never remembered
 	}
@@ -132,7 +156,7 @@ func (c *Cache) put(ctx context.Context, key string, res *verify.Result, err err
 	}
 	e.Expires = c.cfg.Now().Add(ttl)
 	c.mem.Add(key, e)
-	if c.cfg.Redis != nil {
+	if c.cfg.Redis != nil && e.Outcome == verify.Verified {
 		if b, err := json.Marshal(e); err == nil {
 			c.cfg.Redis.set(ctx, key, b, ttl)
 		}

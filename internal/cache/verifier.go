@@ -2,11 +2,14 @@ package cache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -17,6 +20,7 @@ import (
 // validator labels the verification latency metric.
 func (c *Cache) Wrap(v verify.Verifier, scope, validator string) verify.Verifier {
 	w := &cached{c: c, v: v, scope: scope, validator: validator}
+	w.fp, _ = v.(verify.MaterialFingerprinter)
 	if tr, ok := v.(verify.TagResolver); ok {
 		return &cachedResolver{cached: w, tr: tr}
 	}
@@ -40,6 +44,7 @@ type cached struct {
 	v         verify.Verifier
 	scope     string
 	validator string
+	fp        verify.MaterialFingerprinter // nil: all material is in the policy
 }
 
 type outcome struct {
@@ -52,8 +57,16 @@ type outcome struct {
 
 // Verify implements verify.Verifier.
 func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
-	key := w.scope + "|" + img.Ref.String()
-	if e, ok := w.c.get(ctx, key); ok {
+	// Material resolved at verification time (a key in a Secret or a KMS,
+	// a trusted root file or TUF repository) is part of the key: a result
+	// verified with a key since rotated out is never served. Material that
+	// cannot be resolved now gets no cache at all.
+	fp, fpErr := w.fingerprint(ctx)
+	k := w.keys(ctx, img, fp)
+	store := fpErr == nil
+	if !store {
+		k.own += "|unresolved"
+	} else if e, ok := w.c.get(ctx, k); ok {
 		res := &verify.Result{Cached: true}
 		if e.Result != nil {
 			r := *e.Result
@@ -63,7 +76,7 @@ func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, 
 		return res, e.err()
 	}
 	for attempt := 0; ; attempt++ {
-		o, leader, err := w.share(ctx, key, img)
+		o, leader, err := w.share(ctx, k, fp, store, img)
 		if err != nil {
 			return &verify.Result{}, err
 		}
@@ -82,20 +95,47 @@ func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, 
 	}
 }
 
-// share runs the verification of img, or joins the one running for key.
-// The error is the caller's own deadline passing first.
-func (w *cached) share(ctx context.Context, key string, img verify.Image) (outcome, bool, error) {
+// keys returns where the result of verifying img with material fp lives:
+// shared by everyone when verified; for the credentials ctx carries only
+// otherwise (and for joining a verification in flight).
+func (w *cached) keys(ctx context.Context, img verify.Image, fp string) keys {
+	shared := w.scope + "|" + img.Ref.String()
+	if fp != "" {
+		sum := sha256.Sum256([]byte(fp))
+		shared += "|m" + hex.EncodeToString(sum[:12])
+	}
+	return keys{shared: shared, own: shared + "|c" + registry.CredentialsID(ctx)}
+}
+
+// fingerprint identifies the material the wrapped verifier would use now
+// ("" when it has none outside the policy).
+func (w *cached) fingerprint(ctx context.Context) (string, error) {
+	if w.fp == nil {
+		return "", nil
+	}
+	return w.fp.MaterialFingerprint(ctx)
+}
+
+// share runs the verification of img, or joins the one running for the
+// same image, material and credentials. The error is the caller's own
+// deadline passing first. The result is stored when store is set and the
+// material did not change while it was being verified.
+func (w *cached) share(ctx context.Context, k keys, fp string, store bool, img verify.Image) (outcome, bool, error) {
 	leader := false
 	// The shared verification must not end when the caller that started
 	// it goes away (the others still wait) but keeps its deadline.
-	ch := w.c.group.DoChan(key, func() (any, error) {
+	ch := w.c.group.DoChan(k.own, func() (any, error) {
 		leader = true
 		vctx, cancel := detach(ctx)
 		defer cancel()
 		start := time.Now()
 		res, err := w.v.Verify(vctx, img)
 		w.c.cfg.Metrics.VerificationLatency(w.validator, time.Since(start))
-		w.c.put(vctx, key, res, err)
+		if store {
+			if now, ferr := w.fingerprint(vctx); ferr == nil && now == fp {
+				w.c.put(vctx, k, res, err)
+			}
+		}
 		return outcome{res: res, err: err, expired: vctx.Err() != nil}, nil
 	})
 	select {
@@ -135,7 +175,12 @@ func (c *Cache) Resolve(ctx context.Context, ref string, resolve func(context.Co
 	c.cfg.Metrics.CacheLookup("tags", "miss")
 	for attempt := 0; ; attempt++ {
 		leader := false
-		ch := c.group.DoChan("tag|"+ref, func() (any, error) {
+		// A failed resolution may be about who asked (a registry hiding a
+		// repository from anonymous callers answers 404): callers join
+		// resolutions made with their own credentials only. A digest,
+		// once resolved, is shared: it is a fact about the tag, and the
+		// digest is verified under the rule whoever resolved it.
+		ch := c.group.DoChan("tag|"+registry.CredentialsID(ctx)+"|"+ref, func() (any, error) {
 			leader = true
 			vctx, cancel := detach(ctx)
 			defer cancel()

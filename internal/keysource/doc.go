@@ -8,7 +8,8 @@
 // every other rule keeps working. A resolution runs in the background and
 // is shared by concurrent verifications; callers wait no longer than their
 // context allows. Resolved keys are kept for a TTL (so a rotated Secret is
-// picked up); failures are remembered briefly and reported as the cause of
+// picked up), with their fingerprint (Source.Fingerprint), which result
+// caches key on so that a rotated key's results are not reused; failures are remembered briefly and reported as the cause of
 // an inconclusive verification, naming the key, never its material.
 //
 // The KMS provider implementations are linked into the signet binary by

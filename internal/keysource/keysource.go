@@ -54,18 +54,29 @@ func IsRef(key string) bool {
 type Source struct {
 	ref     string
 	resolve func(ctx context.Context) (signature.Verifier, error)
+	now     func() time.Time
 
 	mu       sync.Mutex
 	key      signature.Verifier
+	fp       string // the fingerprint of key
 	at       time.Time
 	err      error
 	inflight chan struct{}
 }
 
+// Option configures a Source.
+type Option func(*Source)
+
+// WithClock sets the clock that ages resolved keys (tests).
+func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = now } }
+
 // New checks ref and returns its Source. secrets may be nil (no cluster
 // access): a k8s:// key then fails to resolve with an explanation.
-func New(ref string, secrets Secrets, parse ParseKey) (*Source, error) {
-	s := &Source{ref: ref}
+func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, error) {
+	s := &Source{ref: ref, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
 	switch {
 	case strings.HasPrefix(ref, SecretScheme):
 		ns, name, key, err := parseSecretRef(ref)
@@ -122,17 +133,32 @@ func (s *Source) String() string { return s.ref }
 // ctx allows; a resolution that outlives ctx goes on and serves later
 // calls. Errors are *verify.InconclusiveError.
 func (s *Source) Verifier(ctx context.Context) (signature.Verifier, error) {
+	k, _, err := s.current(ctx)
+	return k, err
+}
+
+// Fingerprint identifies the key Verifier returns now: the SHA-256 of its
+// DER (PKIX) encoding, hex. A result verified with another key (before a
+// rotation) must not be reused under this one. It resolves the key like
+// Verifier, and fails like it.
+func (s *Source) Fingerprint(ctx context.Context) (string, error) {
+	_, fp, err := s.current(ctx)
+	return fp, err
+}
+
+// current returns the key and its fingerprint, resolving them if needed.
+func (s *Source) current(ctx context.Context) (signature.Verifier, string, error) {
 	s.mu.Lock()
-	now := time.Now()
+	now := s.now()
 	if s.key != nil && now.Sub(s.at) < TTL {
-		k := s.key
+		k, fp := s.key, s.fp
 		s.mu.Unlock()
-		return k, nil
+		return k, fp, nil
 	}
 	if s.err != nil && now.Sub(s.at) < RetryAfter {
 		err := s.err
 		s.mu.Unlock()
-		return nil, err
+		return nil, "", err
 	}
 	if s.inflight == nil {
 		s.inflight = make(chan struct{})
@@ -143,14 +169,14 @@ func (s *Source) Verifier(ctx context.Context) (signature.Verifier, error) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return nil, &verify.InconclusiveError{Reason: "key " + s.ref + " not resolved in time", Err: ctx.Err()}
+		return nil, "", &verify.InconclusiveError{Reason: "key " + s.ref + " not resolved in time", Err: ctx.Err()}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.key != nil {
-		return s.key, nil
+		return s.key, s.fp, nil
 	}
-	return nil, s.err
+	return nil, "", s.err
 }
 
 // resolveTimeout bounds one background resolution.
@@ -160,13 +186,17 @@ func (s *Source) run(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	k, err := s.resolve(ctx)
+	fp := ""
+	if err == nil {
+		fp, err = Fingerprint(k)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.at = time.Now()
+	s.at = s.now()
 	if err != nil {
-		s.key, s.err = nil, &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: err}
+		s.key, s.fp, s.err = nil, "", &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: err}
 	} else {
-		s.key, s.err = k, nil
+		s.key, s.fp, s.err = k, fp, nil
 	}
 	s.inflight = nil
 	close(done)

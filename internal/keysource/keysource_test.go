@@ -130,3 +130,42 @@ func (s slowSecrets) Get(ctx context.Context, _, _ string) (map[string][]byte, e
 	<-s.release
 	return nil, errors.New("released")
 }
+
+// TestFingerprintFollowsRotation: a Source's fingerprint names the key it
+// serves now: the same while the key is kept, another once a rotated key
+// is read (after TTL), and an error while the key cannot be read.
+func TestFingerprintFollowsRotation(t *testing.T) {
+	t.Parallel()
+	k1, k2 := testutil.NewKey(t), testutil.NewKey(t)
+	store := &secrets{data: map[string]map[string][]byte{"ns/k": {"cosign.pub": []byte(k1.PEM)}}}
+	now := time.Unix(1e9, 0)
+	src, err := keysource.New("k8s://ns/k", store, cosign.ParsePublicKey, keysource.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := func() string {
+		t.Helper()
+		f, err := src.Fingerprint(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f) != 64 || strings.Contains(f, "PUBLIC KEY") {
+			t.Fatalf("fingerprint %q is not a SHA-256 in hex", f)
+		}
+		return f
+	}
+	first := fp()
+	store.data = map[string]map[string][]byte{"ns/k": {"cosign.pub": []byte(k2.PEM)}} // no resolution runs now
+	if fp() != first {
+		t.Error("fingerprint changed before the key was read again")
+	}
+	now = now.Add(keysource.TTL)
+	if fp() == first {
+		t.Error("fingerprint unchanged after the rotated key was read")
+	}
+	store.data = map[string]map[string][]byte{}
+	now = now.Add(keysource.TTL)
+	if f, err := src.Fingerprint(context.Background()); err == nil || verify.Classify(err) != verify.Inconclusive {
+		t.Errorf("missing key: fingerprint %q, %v; want inconclusive", f, err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -86,6 +85,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
 	validators := compileValidators(doc.Validators, o, &p)
+	o.authRegistries = authRegistries(doc, &p)
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
 	}
@@ -338,17 +338,13 @@ func compileMaterial(f string, v Validator, p *problems) cosign.Material {
 		}
 		return cosign.StaticMaterial{TM: tr}
 	case v.TrustedRootFile != "":
-		b, err := os.ReadFile(v.TrustedRootFile)
+		// Read now, and again whenever it changes.
+		m, err := cosign.FileMaterial(v.TrustedRootFile, nil)
 		if err != nil {
 			p.add(f+".trustedRootFile", "%v", err)
 			return nil
 		}
-		tr, err := cosign.ParseTrustedRoot(b)
-		if err != nil {
-			p.add(f+".trustedRootFile", "%s: %v", v.TrustedRootFile, err)
-			return nil
-		}
-		return cosign.StaticMaterial{TM: tr}
+		return m
 	}
 	if v.TUF.Mirror != "" {
 		if u, err := url.Parse(v.TUF.Mirror); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -557,7 +553,7 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compil
 			return nil
 		}
 		if a := spec.v.Auth; a != nil && a.SecretName != "" && o.secrets != nil {
-			v = withAuth(spec.v.Name, a.SecretName, o.secrets, v)
+			v = withAuth(spec.v.Name, a.SecretName, o.authRegistries[spec.v.Name], o.secrets, v)
 		}
 		return v
 	case TypeNotaryV1:

@@ -106,6 +106,12 @@ type Auth struct {
 	// SecretName is a Secret in signet's namespace, of type
 	// kubernetes.io/dockerconfigjson, or with username and password keys.
 	SecretName string `json:"secretName,omitempty"`
+	// Registries lists the registry hosts (host or host:port, exact) the
+	// Secret's credentials are offered to; every other registry is read
+	// without them. Default: the hosts named in the patterns of the rules
+	// using this validator. Required when one of those patterns has a
+	// wildcard host ("**", "*.example.com/**").
+	Registries []string `json:"registries,omitempty"`
 }
 
 // Keyless is the certificate identity a cosign keyless signature must

@@ -52,6 +52,24 @@ func keychains(ctx context.Context) []*Keychain {
 	return kcs
 }
 
+// CredentialsID identifies the credentials requests made with ctx carry
+// (the chain of keychains ContextWithKeychain put there): equal for the same
+// credentials, different for different ones, "" for a Client's own. It is
+// meaningful within this process only. Caches use it so that an answer
+// that may depend on who asked (a registry that hides what a caller may not
+// read) is reused only for the same credentials.
+func CredentialsID(ctx context.Context) string {
+	chain := keychains(ctx)
+	if len(chain) == 0 {
+		return ""
+	}
+	ids := make([]string, len(chain))
+	for i, kc := range chain {
+		ids[i] = strconv.FormatUint(kc.id, 10)
+	}
+	return strings.Join(ids, "/")
+}
+
 // pullerIdle is how long a puller for context keychains is kept unused.
 const pullerIdle = 5 * time.Minute
 
@@ -75,11 +93,7 @@ func (c *Client) pullerFor(ctx context.Context) *remote.Puller {
 	if len(chain) == 0 {
 		return c.puller
 	}
-	ids := make([]string, len(chain))
-	for i, kc := range chain {
-		ids[i] = strconv.FormatUint(kc.id, 10)
-	}
-	key := strings.Join(ids, "/")
+	key := CredentialsID(ctx)
 	now := time.Now()
 	c.pullers.mu.Lock()
 	defer c.pullers.mu.Unlock()

@@ -28,8 +28,11 @@ type Registry struct {
 	requests atomic.Int64
 	mu       sync.Mutex
 	paths    []string
+	authz    []string // the Authorization header of each request
 	down     atomic.Bool
 	auth     atomic.Pointer[[2]string]
+	// intercept, when set, may answer a request itself (true).
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 // NewRegistry starts a registry; referrers selects whether it implements the
@@ -50,7 +53,11 @@ func NewRegistry(t testing.TB, referrers bool) *Registry {
 		r.requests.Add(1)
 		r.mu.Lock()
 		r.paths = append(r.paths, req.Method+" "+req.URL.Path)
+		r.authz = append(r.authz, req.Header.Get("Authorization"))
 		r.mu.Unlock()
+		if f := r.intercept.Load(); f != nil && (*f)(w, req) {
+			return
+		}
 		if a := r.auth.Load(); a != nil {
 			if u, p, ok := req.BasicAuth(); !ok || u != a[0] || p != a[1] {
 				w.Header().Set("WWW-Authenticate", `Basic realm="testutil"`)
@@ -83,7 +90,7 @@ func (r *Registry) Paths() []string {
 func (r *Registry) Reset() {
 	r.requests.Store(0)
 	r.mu.Lock()
-	r.paths = nil
+	r.paths, r.authz = nil, nil
 	r.mu.Unlock()
 }
 

@@ -37,6 +37,20 @@ type TagResolver interface {
 	ResolveTag(ctx context.Context, ref imageref.Ref) (name.Digest, error)
 }
 
+// MaterialFingerprinter is an optional capability of a Verifier whose
+// trust material is resolved when it verifies rather than when the policy
+// compiles: keys held in Secrets or a KMS, a Sigstore trusted root read
+// from a file or fetched from TUF. MaterialFingerprint identifies the
+// material the verifier would verify with now, so that a result cached
+// under other material (a rotated key, an edited trusted root) is never
+// reused; it is found by type assertion, like TagResolver. It returns ""
+// when all the material is in the policy (the rule's hash covers it), and
+// an error (inconclusive) when the material cannot be resolved now: the
+// caller must then not answer from a cache.
+type MaterialFingerprinter interface {
+	MaterialFingerprint(ctx context.Context) (string, error)
+}
+
 // Func adapts a function to the Verifier interface.
 type Func func(ctx context.Context, img Image) (*Result, error)
 

@@ -140,3 +140,36 @@ func TestAllResolveTag(t *testing.T) {
 		}
 	}
 }
+
+type fingerprinted struct {
+	Verifier
+	fp  string
+	err error
+}
+
+func (f fingerprinted) MaterialFingerprint(context.Context) (string, error) { return f.fp, f.err }
+
+// TestAllFingerprint: a rule naming several validators fingerprints the
+// material of each; one whose material cannot be had makes the whole
+// unresolved.
+func TestAllFingerprint(t *testing.T) {
+	t.Parallel()
+	plain := Func(func(context.Context, Image) (*Result, error) { return &Result{}, nil })
+	tests := []struct {
+		name    string
+		members []Named
+		want    string
+		wantErr bool
+	}{
+		{"none", []Named{{"a", plain}, {"b", plain}}, "", false},
+		{"one", []Named{{"a", plain}, {"b", fingerprinted{plain, "k1", nil}}}, ",k1", false},
+		{"two", []Named{{"a", fingerprinted{plain, "k0", nil}}, {"b", fingerprinted{plain, "k1", nil}}}, "k0,k1", false},
+		{"unresolved", []Named{{"a", fingerprinted{plain, "k0", nil}}, {"b", fingerprinted{plain, "", Inconclusivef("key gone")}}}, "", true},
+	}
+	for _, tc := range tests {
+		fp, err := All(tc.members...).(MaterialFingerprinter).MaterialFingerprint(context.Background())
+		if fp != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("%s: %q, %v; want %q (error %v)", tc.name, fp, err, tc.want, tc.wantErr)
+		}
+	}
+}

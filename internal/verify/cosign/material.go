@@ -4,15 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	tufconfig "github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -24,8 +30,16 @@ type Material interface {
 	TrustedMaterial(ctx context.Context) (root.TrustedMaterial, error)
 }
 
+// fingerprinted is Material that can change while a policy is in force (a
+// file, a TUF repository): Fingerprint identifies what TrustedMaterial
+// serves now (the SHA-256 of the trusted root JSON), and fails when it
+// would fail.
+type fingerprinted interface {
+	Fingerprint(ctx context.Context) (string, error)
+}
+
 // StaticMaterial is trusted material known when the policy is compiled: a
-// trusted_root.json given inline or as a file.
+// trusted_root.json given inline (the rule's hash covers it).
 type StaticMaterial struct{ TM root.TrustedMaterial }
 
 // TrustedMaterial implements Material.
@@ -46,17 +60,132 @@ func ParseTrustedRoot(b []byte) (*root.TrustedRoot, error) {
 	return tr, nil
 }
 
+func fingerprint(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Trusted root files.
+const (
+	// TrustedRootFileCheck is how often a trustedRootFile in use is
+	// read again to see whether it changed.
+	TrustedRootFileCheck = 10 * time.Second
+	// MaxTrustedRootFile bounds the size of a trustedRootFile (real ones
+	// are a few KiB).
+	MaxTrustedRootFile = 4 << 20
+)
+
+// fileMaterial is a trusted_root.json file (trustedRootFile), read again
+// when used at least TrustedRootFileCheck after the last read, and parsed
+// again when its content (by SHA-256) changed. A file that can no longer
+// be read or parsed fails closed: keyless verifications are inconclusive,
+// naming the file, until it is fixed. The old material is not kept: an
+// edit is how an operator removes a CA or a log they no longer trust, and
+// a half-written or broken edit must not leave that trust in force.
+type fileMaterial struct {
+	path string
+	now  func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	sum     string // of the content last read
+	tm      root.TrustedMaterial
+	err     error
+}
+
+// FileMaterial reads the trusted root at path (a validator's
+// trustedRootFile) and keeps watching it. now is the clock (nil:
+// time.Now). The error names the path: the policy does not load.
+func FileMaterial(path string, now func() time.Time) (Material, error) {
+	if now == nil {
+		now = time.Now
+	}
+	m := &fileMaterial{path: path, now: now}
+	b, err := m.read()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := ParseTrustedRoot(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.tm, m.sum, m.checked = tr, fingerprint(b), now()
+	return m, nil
+}
+
+func (m *fileMaterial) read() ([]byte, error) {
+	f, err := os.Open(m.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxTrustedRootFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", m.path, err)
+	}
+	if len(b) > MaxTrustedRootFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", m.path, MaxTrustedRootFile)
+	}
+	return b, nil
+}
+
+// current returns the material in the file now, and its fingerprint.
+func (m *fileMaterial) current() (root.TrustedMaterial, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now := m.now(); now.Sub(m.checked) >= TrustedRootFileCheck {
+		m.checked = now
+		b, err := m.read()
+		switch {
+		case err != nil:
+			m.tm, m.sum, m.err = nil, "", err
+		case fingerprint(b) != m.sum || m.tm == nil:
+			tr, err := ParseTrustedRoot(b)
+			m.sum = fingerprint(b)
+			if err != nil {
+				m.tm, m.err = nil, fmt.Errorf("%s: %w", m.path, err)
+			} else {
+				m.tm, m.err = tr, nil
+			}
+		}
+	}
+	if m.err != nil {
+		return nil, "", &verify.InconclusiveError{Reason: "the Sigstore trusted root file (trustedRootFile) changed and can no longer be used; keyless verifications are inconclusive until it is fixed", Err: m.err}
+	}
+	return m.tm, m.sum, nil
+}
+
+// TrustedMaterial implements Material.
+func (m *fileMaterial) TrustedMaterial(context.Context) (root.TrustedMaterial, error) {
+	tm, _, err := m.current()
+	return tm, err
+}
+
+// Fingerprint identifies the file's content in use.
+func (m *fileMaterial) Fingerprint(context.Context) (string, error) {
+	_, fp, err := m.current()
+	return fp, err
+}
+
 // PublicGoodTUF is the public-good Sigstore instance's TUF repository.
 const PublicGoodTUF = "https://tuf-repo-cdn.sigstore.dev"
 
 // TUF timings. A failed fetch is retried no sooner than tufRetry, so that
 // an unreachable repository costs admissions nothing but an immediate
-// inconclusive answer; a fetched root is refreshed after tufRefresh.
+// answer; a fetched root is refreshed after tufRefresh (sooner when the
+// TUF metadata expires sooner: at half its remaining validity).
 const (
 	tufRetry   = 30 * time.Second
 	tufRefresh = 24 * time.Hour
 	tufTimeout = 20 * time.Second
 )
+
+// TUFMaxStaleness is how long a trusted root fetched from TUF is used
+// after the last successful refresh while every refresh fails, unless the
+// TUF metadata it came with expires sooner. Beyond it keyless
+// verifications are inconclusive: a blocked mirror must not freeze
+// revocation forever.
+const TUFMaxStaleness = 7 * 24 * time.Hour
 
 // tufMaterial fetches a trusted root from a TUF repository on first use,
 // in the background, and keeps it in memory. Nothing is fetched before the
@@ -64,11 +193,16 @@ const (
 type tufMaterial struct {
 	mirror string
 	root   []byte
+	now    func() time.Time
+	// client is the HTTP client of the TUF fetcher.
+	client *http.Client
 
 	mu       sync.Mutex
 	tm       root.TrustedMaterial
-	fetched  time.Time
-	err      error
+	fp       string    // of the trusted root JSON
+	fetched  time.Time // the last successful fetch
+	expires  time.Time // the earliest expiry of the TUF metadata then
+	err      error     // the last fetch's error
 	failed   time.Time
 	inflight chan struct{} // closed when the running fetch ends
 }
@@ -96,66 +230,13 @@ func TUFMaterial(mirror string, rootJSON []byte) Material {
 	if m := tufCache[key]; m != nil {
 		return m
 	}
-	m := &tufMaterial{mirror: mirror, root: rootJSON}
+	m := newTUFMaterial(mirror, rootJSON, time.Now)
 	tufCache[key] = m
 	return m
 }
 
-// TrustedMaterial implements Material. It waits for a fetch no longer than
-// ctx allows; the fetch goes on in the background and serves later calls.
-func (m *tufMaterial) TrustedMaterial(ctx context.Context) (root.TrustedMaterial, error) {
-	m.mu.Lock()
-	now := time.Now()
-	if m.tm != nil && now.Sub(m.fetched) < tufRefresh {
-		tm := m.tm
-		m.mu.Unlock()
-		return tm, nil
-	}
-	if m.tm == nil && m.err != nil && now.Sub(m.failed) < tufRetry {
-		err := m.err
-		m.mu.Unlock()
-		return nil, err
-	}
-	if m.inflight == nil {
-		m.inflight = make(chan struct{})
-		go m.fetch(m.inflight)
-	}
-	done, stale := m.inflight, m.tm
-	m.mu.Unlock()
-	if stale != nil {
-		// Refreshing: keep serving the root we have.
-		return stale, nil
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, &verify.InconclusiveError{Reason: "Sigstore trusted root from TUF repository " + m.mirror + " not fetched yet", Err: ctx.Err()}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tm != nil {
-		return m.tm, nil
-	}
-	return nil, m.err
-}
-
-func (m *tufMaterial) fetch(done chan struct{}) {
-	tm, err := m.load()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err != nil {
-		m.err, m.failed = &verify.InconclusiveError{Reason: "fetching the Sigstore trusted root from TUF repository " + m.mirror, Err: err}, time.Now()
-	} else {
-		m.tm, m.fetched, m.err = tm, time.Now(), nil
-	}
-	m.inflight = nil
-	close(done)
-}
-
-func (m *tufMaterial) load() (root.TrustedMaterial, error) {
-	f := fetcher.NewDefaultFetcher()
-	f.SetHTTPUserAgent("signet")
-	f.SetHTTPClient(&http.Client{
+func newTUFMaterial(mirror string, rootJSON []byte, now func() time.Time) *tufMaterial {
+	return &tufMaterial{mirror: mirror, root: rootJSON, now: now, client: &http.Client{
 		Timeout: tufTimeout,
 		Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
@@ -163,16 +244,150 @@ func (m *tufMaterial) load() (root.TrustedMaterial, error) {
 			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout: 5 * time.Second,
 		},
-	})
-	f.SetRetry(time.Second, 1)
-	opts := tuf.DefaultOptions().
-		WithRepositoryBaseURL(m.mirror).
-		WithRoot(m.root).
-		WithDisableLocalCache().
-		WithFetcher(f)
-	c, err := tuf.New(opts)
-	if err != nil {
-		return nil, err
+	}}
+}
+
+// staleAt is when the material fetched last may no longer be used (m.mu
+// held).
+func (m *tufMaterial) staleAt() time.Time {
+	t := m.fetched.Add(TUFMaxStaleness)
+	if !m.expires.IsZero() && m.expires.Before(t) {
+		t = m.expires
 	}
-	return root.GetTrustedRoot(c)
+	return t
+}
+
+// refreshAt is when the material should be fetched again (m.mu held).
+func (m *tufMaterial) refreshAt() time.Time {
+	t := m.fetched.Add(tufRefresh)
+	if !m.expires.IsZero() {
+		if half := m.fetched.Add(m.expires.Sub(m.fetched) / 2); half.Before(t) {
+			t = half
+		}
+	}
+	return t
+}
+
+// TrustedMaterial implements Material. It waits for a fetch no longer than
+// ctx allows; the fetch goes on in the background and serves later calls.
+func (m *tufMaterial) TrustedMaterial(ctx context.Context) (root.TrustedMaterial, error) {
+	tm, _, err := m.current(ctx)
+	return tm, err
+}
+
+// Fingerprint identifies the trusted root in use.
+func (m *tufMaterial) Fingerprint(ctx context.Context) (string, error) {
+	_, fp, err := m.current(ctx)
+	return fp, err
+}
+
+func (m *tufMaterial) current(ctx context.Context) (root.TrustedMaterial, string, error) {
+	m.mu.Lock()
+	now := m.now()
+	usable := m.tm != nil && now.Before(m.staleAt())
+	if usable && now.Before(m.refreshAt()) {
+		tm, fp := m.tm, m.fp
+		m.mu.Unlock()
+		return tm, fp, nil
+	}
+	retry := m.err == nil || now.Sub(m.failed) >= tufRetry
+	if m.inflight == nil && retry {
+		m.inflight = make(chan struct{})
+		go m.fetch(m.inflight)
+	}
+	done, tm, fp := m.inflight, m.tm, m.fp
+	if usable || done == nil {
+		// Refreshing (or waiting to retry): keep serving the root we
+		// have while it is fresh enough; else the last failure.
+		err := m.unusable()
+		m.mu.Unlock()
+		if usable {
+			return tm, fp, nil
+		}
+		return nil, "", err
+	}
+	m.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, "", &verify.InconclusiveError{Reason: "Sigstore trusted root from TUF repository " + m.mirror + " not fetched yet", Err: ctx.Err()}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tm != nil && m.now().Before(m.staleAt()) {
+		return m.tm, m.fp, nil
+	}
+	return nil, "", m.unusable()
+}
+
+// unusable explains why there is no material to serve (m.mu held).
+func (m *tufMaterial) unusable() error {
+	if m.tm == nil {
+		return m.err
+	}
+	return &verify.InconclusiveError{
+		Reason: fmt.Sprintf("the Sigstore trusted root from TUF repository %s is too old to trust: last refreshed %s, usable until %s (at most %s after a refresh, and never past the TUF metadata's expiry); keyless verifications are inconclusive until a refresh succeeds",
+			m.mirror, m.fetched.UTC().Format(time.RFC3339), m.staleAt().UTC().Format(time.RFC3339), TUFMaxStaleness),
+		Err: m.err,
+	}
+}
+
+func (m *tufMaterial) fetch(done chan struct{}) {
+	tm, fp, expires, err := m.load()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.err, m.failed = &verify.InconclusiveError{Reason: "fetching the Sigstore trusted root from TUF repository " + m.mirror, Err: err}, m.now()
+	} else {
+		m.tm, m.fp, m.fetched, m.expires, m.err = tm, fp, m.now(), expires, nil
+	}
+	m.inflight = nil
+	close(done)
+}
+
+// trustedRootTarget is the TUF target holding the Sigstore trusted root.
+const trustedRootTarget = "trusted_root.json"
+
+// load runs the TUF client workflow (go-tuf's updater, as sigstore-go's
+// client does, without a local cache) against the mirror and returns the
+// trusted root, its fingerprint and the earliest expiry of the top-level
+// metadata that vouched for it.
+func (m *tufMaterial) load() (root.TrustedMaterial, string, time.Time, error) {
+	f := fetcher.NewDefaultFetcher()
+	f.SetHTTPUserAgent("signet")
+	f.SetHTTPClient(m.client)
+	f.SetRetry(time.Second, 1)
+	cfg, err := tufconfig.New(m.mirror, m.root)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	cfg.Fetcher, cfg.DisableLocalCache = f, true
+	up, err := updater.New(cfg)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	up.UnsafeSetRefTime(m.now()) // metadata expiry by signet's clock
+	if err := up.Refresh(); err != nil {
+		return nil, "", time.Time{}, fmt.Errorf("TUF refresh: %w", err)
+	}
+	ti, err := up.GetTargetInfo(trustedRootTarget)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	_, b, err := up.DownloadTarget(ti, trustedRootTarget, "")
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	tr, err := ParseTrustedRoot(b)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	md := up.GetTrustedMetadataSet()
+	expires := md.Root.Signed.Expires
+	for _, t := range []time.Time{md.Timestamp.Signed.Expires, md.Snapshot.Signed.Expires, md.Targets[metadata.TARGETS].Signed.Expires} {
+		if t.Before(expires) {
+			expires = t
+		}
+	}
+	return tr, fingerprint(b), expires, nil
 }
