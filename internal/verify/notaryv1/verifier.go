@@ -31,9 +31,10 @@ type TrustRoot struct {
 	Key  crypto.PublicKey
 }
 
-// ParsePublicKey parses a pinned root key: a PEM public key ("PUBLIC KEY")
-// or a PEM certificate, whose public key is taken (notary's root keys are
-// self-signed certificates; either form pins the same key).
+// ParsePublicKey parses a pinned root key: one PEM public key ("PUBLIC
+// KEY") or one PEM certificate, whose public key is taken (notary's root
+// keys are self-signed certificates; either form pins the same key), with
+// no PEM headers.
 func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
 	block, rest := pem.Decode(pemBytes)
 	if block == nil {
@@ -41,6 +42,9 @@ func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
 	}
 	if len(strings.TrimSpace(string(rest))) > 0 {
 		return nil, errors.New("parsing PEM root key: more than one PEM block (pin one root key per trust root)")
+	}
+	if len(block.Headers) > 0 {
+		return nil, errors.New("parsing PEM root key: PEM headers are not allowed (notary and signet would read the block differently)")
 	}
 	var pub crypto.PublicKey
 	switch block.Type {
