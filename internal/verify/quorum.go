@@ -59,7 +59,7 @@ func (q Quorum) Shortfall(checks []Check) string {
 			n, q.Threshold, strings.Join(q.Roots, ", ")))
 	}
 	if len(m.missing) > 0 {
-		parts = append(parts, fmt.Sprintf("no valid signature from a distinct signer for required trust roots [%s]", strings.Join(m.missing, ", ")))
+		parts = append(parts, fmt.Sprintf("no valid signature from required trust roots [%s] (each from a distinct signer)", strings.Join(m.missing, ", ")))
 	}
 	return strings.Join(parts, "; ")
 }
