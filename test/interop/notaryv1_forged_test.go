@@ -4,22 +4,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	canonicaljson "github.com/docker/go/canonical/json"
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -89,7 +86,7 @@ func TestNotaryV1ForgedRoot(t *testing.T) {
 
 // forgeTrustData publishes forged trust data for gun signing tag v1 as
 // img, around pinnedPEM (a PEM public key), and returns the key ID the
-// root key is declared under.
+// root key is declared under. The server signs the timestamp.
 func forgeTrustData(t *testing.T, n *harness.Notary, gun, pinnedPEM string, img pushed) string {
 	t.Helper()
 	block, _ := pem.Decode([]byte(pinnedPEM))
@@ -98,100 +95,16 @@ func forgeTrustData(t *testing.T, n *harness.Notary, gun, pinnedPEM string, img 
 		t.Fatal(err)
 	}
 	attacker, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cert := func(cn string, pub any, isCA bool, parent *x509.Certificate) *x509.Certificate {
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-			BasicConstraintsValid: true, IsCA: isCA}
-		if parent == nil {
-			parent = tmpl
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, attacker)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c
-	}
-	leaf := cert(gun, &attacker.PublicKey, false, nil)
-	pinnedCA := cert("ca", pinned, true, leaf)
-	encode := func(c *x509.Certificate, h map[string]string) []byte {
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: h, Bytes: c.Raw})
-	}
-	forged := data.NewECDSAx509PublicKey(append(encode(leaf, map[string]string{"Comment": "x"}), encode(pinnedCA, nil)...))
-	forgedID := data.NewECDSAx509PublicKey(append(encode(leaf, nil), encode(pinnedCA, nil)...)).ID()
-
+	forged, forgedID := testutil.ForgedRootKey(t, gun, pinned, attacker)
 	tsKey, err := data.UnmarshalPublicKey(n.TimestampKey(t, gun))
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, _ := x509.MarshalPKIXPublicKey(&attacker.PublicKey)
-	plain := data.NewECDSAPublicKey(der)
-	sr, err := data.NewRoot(data.Keys{forgedID: forged, tsKey.ID(): tsKey, plain.ID(): plain}, map[data.RoleName]*data.RootRole{
-		data.CanonicalRootRole:      {KeyIDs: []string{forgedID}, Threshold: 1},
-		data.CanonicalTimestampRole: {KeyIDs: []string{tsKey.ID()}, Threshold: 1},
-		data.CanonicalSnapshotRole:  {KeyIDs: []string{plain.ID()}, Threshold: 1},
-		data.CanonicalTargetsRole:   {KeyIDs: []string{plain.ID()}, Threshold: 1},
-	}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sr.Signed.Version = 1
-	root, err := sr.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signTUF(t, root, forgedID, attacker)
-	tg := data.NewTargets()
-	tg.Signed.Version = 1
-	h, _ := hex.DecodeString(img.hex())
-	tg.Signed.Targets["v1"] = data.FileMeta{Length: int64(img.size), Hashes: data.Hashes{"sha256": h}}
-	targets, err := tg.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signTUF(t, targets, plain.ID(), attacker)
-	sn, err := data.NewSnapshot(root, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn.Signed.Version = 1
-	snapshot, err := sn.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signTUF(t, snapshot, plain.ID(), attacker)
-	files := map[string][]byte{}
-	for role, s := range map[string]*data.Signed{"root": root, "targets": targets, "snapshot": snapshot} {
-		if files[role], err = canonicaljson.Marshal(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n.Publish(t, gun, files)
+	plain := testutil.TUFKey(t, attacker)
+	root := testutil.TUFRoot(t, data.Keys{forgedID: forged}, []string{forgedID}, 1, tsKey, plain, plain)
+	testutil.SignTUF(t, root, forgedID, attacker)
+	n.Publish(t, gun, testutil.TUFTrustData(t, root, attacker, testutil.TUFTarget{Tag: "v1", DigestHex: img.hex(), Size: int64(img.size)}, false))
 	return forgedID
-}
-
-// signTUF appends an ECDSA signature by key under id to s, in notary's
-// format.
-func signTUF(t *testing.T, s *data.Signed, id string, key *ecdsa.PrivateKey) {
-	t.Helper()
-	var decoded map[string]any
-	if err := canonicaljson.Unmarshal(*s.Signed, &decoded); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := canonicaljson.MarshalCanonical(decoded)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := sha256.Sum256(msg)
-	r, ss, err := ecdsa.Sign(rand.Reader, key, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	ss.FillBytes(sig[32:])
-	s.Signatures = append(s.Signatures, data.Signature{KeyID: id, Method: data.ECDSASignature, Signature: sig})
 }
 
 // TestNotaryV1OneKeyOneVote: the real root key of a repository signed with

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
 )
@@ -21,27 +23,13 @@ func TestCosignOneSignerOneVote(t *testing.T) {
 	img := harness.Push(t, reg.Host, "demo/quorum:v1")
 	c.SignV2(t, k1, img)
 	c.SignV3(t, k1, img)
-	p := cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1, "k2": pub2}, `{trustRoot: "*", threshold: 2}`)
-
-	code, ds, se := signet(t, p, img.String())
-	d := one(t, ds)
-	expect(t, code, d, se, 1, verify.Failed, img.DigestStr())
-	if !strings.Contains(d.Reason, "1 of 2 required") || !strings.Contains(d.Reason, "distinct signer") {
-		t.Errorf("reason: %s", d.Reason)
-	}
-
-	code, _, se = signet(t, cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1, "again": pub1}, `{trustRoot: "*", threshold: 2}`), img.String())
-	if code != 2 || !strings.Contains(se, "validators[0].trustRoots[1].key: the same public key as validators[0].trustRoots[0]") {
-		t.Errorf("same key under two names: exit %d, stderr %s", code, se)
-	}
-
-	c.SignV2(t, k2, img)
-	code, ds, se = signet(t, p, img.String())
-	d = one(t, ds)
-	expect(t, code, d, se, 0, verify.Verified, img.DigestStr())
-	if strings.Join(d.Signers, ",") != "k1,k2" {
-		t.Errorf("signers = %v", d.Signers)
-	}
+	oneVote{
+		policy:  cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1, "k2": pub2}, `{trustRoot: "*", threshold: 2}`),
+		dup:     cosignPolicy(reg.Host+"/**", map[string]string{"k1": pub1, "again": pub1}, `{trustRoot: "*", threshold: 2}`),
+		dupErr:  "validators[0].trustRoots[1].key: the same public key as validators[0].trustRoots[0]",
+		second:  func() { c.SignV2(t, k2, img) },
+		signers: "k1,k2",
+	}.check(t, img)
 }
 
 // TestNotationOneSignerOneVote: two Notation trust roots that share a CA
@@ -57,27 +45,42 @@ func TestNotationOneSignerOneVote(t *testing.T) {
 	alice.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", img.String())
 	alice.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", "--signature-format", "cose", img.String())
 	// "team" trusts both CAs, "alice" only hers: alice's signatures are
-	// valid for both roots, and count once.
-	p := notationPolicy(reg.Host+"/**", map[string]string{"team": aliceCA + bobCA, "alice": aliceCA}, `{trustRoot: "*", threshold: 2}`)
+	// valid for both roots, and count once; bob's count for "team".
+	oneVote{
+		policy:  notationPolicy(reg.Host+"/**", map[string]string{"team": aliceCA + bobCA, "alice": aliceCA}, `{trustRoot: "*", threshold: 2}`),
+		dup:     notationPolicy(reg.Host+"/**", map[string]string{"a": aliceCA, "b": aliceCA}, `{trustRoot: "*", threshold: 2}`),
+		dupErr:  "validators[0].trustRoots[1].cert: the same CA certificates as validators[0].trustRoots[0]",
+		second:  func() { bob.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", img.String()) },
+		signers: "alice,team",
+	}.check(t, img)
+}
 
-	code, ds, se := signet(t, p, img.String())
+// oneVote is a threshold-2 policy an image signed by one signer fails, the
+// same signer under two trust-root names (rejected when it loads), and how
+// a second signer is added, after which the policy passes.
+type oneVote struct {
+	policy, dup, dupErr string
+	second              func()
+	signers             string
+}
+
+func (o oneVote) check(t *testing.T, img name.Digest) {
+	t.Helper()
+	code, ds, se := signet(t, o.policy, img.String())
 	d := one(t, ds)
 	expect(t, code, d, se, 1, verify.Failed, img.DigestStr())
-	if !strings.Contains(d.Reason, "1 of 2 required") {
+	if !strings.Contains(d.Reason, "1 of 2 required") || !strings.Contains(d.Reason, "distinct signer") {
 		t.Errorf("reason: %s", d.Reason)
 	}
-
-	code, _, se = signet(t, notationPolicy(reg.Host+"/**", map[string]string{"a": aliceCA, "b": aliceCA}, `{trustRoot: "*", threshold: 2}`), img.String())
-	if code != 2 || !strings.Contains(se, ".cert: the same CA certificates as validators[0].trustRoots[") {
-		t.Errorf("same CA under two names: exit %d, stderr %s", code, se)
+	if code, _, se = signet(t, o.dup, img.String()); code != 2 || !strings.Contains(se, o.dupErr) {
+		t.Errorf("one signer under two names: exit %d, stderr %s", code, se)
 	}
-
-	bob.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", img.String())
-	code, ds, se = signet(t, p, img.String())
+	o.second()
+	code, ds, se = signet(t, o.policy, img.String())
 	d = one(t, ds)
 	expect(t, code, d, se, 0, verify.Verified, img.DigestStr())
-	if strings.Join(d.Signers, ",") != "alice,team" {
-		t.Errorf("signers = %v", d.Signers)
+	if strings.Join(d.Signers, ",") != o.signers {
+		t.Errorf("signers = %v, want %s", d.Signers, o.signers)
 	}
 }
 

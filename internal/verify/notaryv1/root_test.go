@@ -5,17 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	canonicaljson "github.com/docker/go/canonical/json"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -23,6 +18,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 
 	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -38,78 +34,10 @@ func newECKey(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
-// newCert returns a certificate for pub, named cn, signed by signer (self
-// signed when parent is nil), as notary makes root certificates (a
-// code-signing leaf) or, with isCA, a CA.
-func newCert(t *testing.T, cn string, pub *ecdsa.PublicKey, signer *ecdsa.PrivateKey, parent *x509.Certificate, isCA bool) *x509.Certificate {
-	t.Helper()
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		BasicConstraintsValid: true, IsCA: isCA,
-	}
-	if isCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func certPEM(c *x509.Certificate, headers map[string]string) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: headers, Bytes: c.Raw}))
-}
-
-// plainKey is a non-certificate TUF key, as notary uses for the other roles.
-func plainKey(t *testing.T, k *ecdsa.PrivateKey) data.PublicKey {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data.NewECDSAPublicKey(der)
-}
-
 // signer signs TUF metadata with priv under the key ID id.
 type signer struct {
 	id   string
 	priv *ecdsa.PrivateKey
-}
-
-// sign appends each signer's ECDSA signature (notary's format: r||s over
-// the sha256 of the canonical JSON) to s.
-func sign(t *testing.T, s *data.Signed, signers ...signer) {
-	t.Helper()
-	var decoded map[string]any
-	if err := canonicaljson.Unmarshal(*s.Signed, &decoded); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := canonicaljson.MarshalCanonical(decoded)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := sha256.Sum256(msg)
-	for _, sg := range signers {
-		r, ss, err := ecdsa.Sign(rand.Reader, sg.priv, digest[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig := make([]byte, 64)
-		r.FillBytes(sig[:32])
-		ss.FillBytes(sig[32:])
-		s.Signatures = append(s.Signatures, data.Signature{KeyID: sg.id, Method: data.ECDSASignature, Signature: sig})
-	}
 }
 
 // rootSpec describes a root.json: its root-role keys under their declared
@@ -136,28 +64,18 @@ func (d declared) ID() string {
 
 func makeRoot(t *testing.T, spec rootSpec) *data.Signed {
 	t.Helper()
-	other := plainKey(t, spec.other)
-	keys := data.Keys{other.ID(): other}
+	other := testutil.TUFKey(t, spec.other)
+	keys := data.Keys{}
 	var ids []string
 	for _, d := range spec.keys {
 		keys[d.ID()] = d.key
 		ids = append(ids, d.ID())
 	}
-	roles := map[data.RoleName]*data.RootRole{data.CanonicalRootRole: {KeyIDs: ids, Threshold: max(1, spec.threshold)}}
-	for _, r := range []data.RoleName{data.CanonicalTimestampRole, data.CanonicalSnapshotRole, data.CanonicalTargetsRole} {
-		roles[r] = &data.RootRole{KeyIDs: []string{other.ID()}, Threshold: 1}
+	root := testutil.TUFRoot(t, keys, ids, max(1, spec.threshold), other, other, other)
+	for _, sg := range spec.signers {
+		testutil.SignTUF(t, root, sg.id, sg.priv)
 	}
-	sr, err := data.NewRoot(keys, roles, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sr.Signed.Version = 1
-	s, err := sr.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign(t, s, spec.signers...)
-	return s
+	return root
 }
 
 // serve serves a complete trust data set for testGUN: root, and targets
@@ -165,44 +83,7 @@ func makeRoot(t *testing.T, spec rootSpec) *data.Signed {
 // returns a Verifier pinned to pinned.
 func serve(t *testing.T, root *data.Signed, other *ecdsa.PrivateKey, digest string, pinned *ecdsa.PublicKey) *Verifier {
 	t.Helper()
-	o := signer{plainKey(t, other).ID(), other}
-	marshal := func(s *data.Signed) []byte {
-		b, err := canonicaljson.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	tg := data.NewTargets()
-	tg.Signed.Version = 1
-	h, _ := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
-	tg.Signed.Targets["v1"] = data.FileMeta{Length: 1234, Hashes: data.Hashes{"sha256": h}}
-	targets, err := tg.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign(t, targets, o)
-	sn, err := data.NewSnapshot(root, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn.Signed.Version = 1
-	snapshot, err := sn.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign(t, snapshot, o)
-	ts, err := data.NewTimestamp(snapshot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Signed.Version = 1
-	timestamp, err := ts.ToSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign(t, timestamp, o)
-	files := map[string][]byte{"root": marshal(root), "targets": marshal(targets), "snapshot": marshal(snapshot), "timestamp": marshal(timestamp)}
+	files := testutil.TUFTrustData(t, root, other, testutil.TUFTarget{Tag: "v1", DigestHex: strings.TrimPrefix(digest, "sha256:"), Size: 1234}, true)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2/" {
 			return
@@ -224,40 +105,30 @@ func serve(t *testing.T, root *data.Signed, other *ecdsa.PrivateKey, digest stri
 	return v
 }
 
-// headerlessID is the ID notary's trust pinning computes for a root key
-// made of leaf and chain: the key re-encoded without PEM headers.
-func headerlessID(leaf *x509.Certificate, chain ...*x509.Certificate) string {
-	s := certPEM(leaf, nil)
-	for _, c := range chain {
-		s += certPEM(c, nil)
-	}
-	return data.NewECDSAx509PublicKey([]byte(s)).ID()
-}
-
 // TestHostileRoots: root.json shapes a hostile Notary server can serve
 // around a pinned root key. Only the legitimate shapes verify; the rest
 // fail (a definite failure, never inconclusive) before any tag resolves.
 func TestHostileRoots(t *testing.T) {
 	t.Parallel()
 	pinned, attacker, other := newECKey(t), newECKey(t), newECKey(t)
-	pinnedCert := newCert(t, testGUN, &pinned.PublicKey, pinned, nil, false)
+	certPEM := testutil.CertPEM
+	pinnedCert := testutil.TUFCert(t, testGUN, &pinned.PublicKey, pinned, nil, false)
 	pinnedKey := data.NewECDSAx509PublicKey([]byte(certPEM(pinnedCert, nil)))
-	attackerCert := newCert(t, testGUN, &attacker.PublicKey, attacker, nil, false)
+	attackerCert := testutil.TUFCert(t, testGUN, &attacker.PublicKey, attacker, nil, false)
 	attackerKey := data.NewECDSAx509PublicKey([]byte(certPEM(attackerCert, nil)))
 	// A CA certificate holding the pinned public key; the attacker signs
 	// it (no one needs the pinned private key to make one).
-	pinnedCA := newCert(t, "ca", &pinned.PublicKey, attacker, attackerCert, true)
+	pinnedCA := testutil.TUFCert(t, "ca", &pinned.PublicKey, attacker, attackerCert, true)
 	// Another certificate of the pinned key (a re-issued root certificate).
-	pinnedCert2 := newCert(t, testGUN, &pinned.PublicKey, pinned, nil, false)
+	pinnedCert2 := testutil.TUFCert(t, testGUN, &pinned.PublicKey, pinned, nil, false)
 	pinnedKey2 := data.NewECDSAx509PublicKey([]byte(certPEM(pinnedCert2, nil)))
-	// The review's forged root: a header-carrying attacker leaf, then the
+	// The review's forged root: a header-carrying attacker leaf, then a
 	// CA holding the pinned key, declared under the ID notary's pinning
 	// computes for it once the headers are gone.
-	forged := data.NewECDSAx509PublicKey([]byte(certPEM(attackerCert, map[string]string{"Comment": "x"}) + certPEM(pinnedCA, nil)))
-	forgedID := headerlessID(attackerCert, pinnedCA)
+	forged, forgedID := testutil.ForgedRootKey(t, testGUN, &pinned.PublicKey, attacker)
 	x509Key := func(pem string) data.PublicKey { return data.NewECDSAx509PublicKey([]byte(pem)) }
-	pinnedPlain := plainKey(t, pinned)
-	otherGUNCert := newCert(t, "docker.io/other/app", &pinned.PublicKey, pinned, nil, false)
+	pinnedPlain := testutil.TUFKey(t, pinned)
+	otherGUNCert := testutil.TUFCert(t, "docker.io/other/app", &pinned.PublicKey, pinned, nil, false)
 	otherGUN := x509Key(certPEM(otherGUNCert, nil))
 
 	by := func(k data.PublicKey, priv *ecdsa.PrivateKey) signer { return signer{k.ID(), priv} }
@@ -317,10 +188,7 @@ func TestHostileRoots(t *testing.T) {
 func TestForgedRootFoolsNotaryAlone(t *testing.T) {
 	t.Parallel()
 	pinned, attacker, other := newECKey(t), newECKey(t), newECKey(t)
-	attackerCert := newCert(t, testGUN, &attacker.PublicKey, attacker, nil, false)
-	pinnedCA := newCert(t, "ca", &pinned.PublicKey, attacker, attackerCert, true)
-	forged := data.NewECDSAx509PublicKey([]byte(certPEM(attackerCert, map[string]string{"Comment": "x"}) + certPEM(pinnedCA, nil)))
-	forgedID := headerlessID(attackerCert, pinnedCA)
+	forged, forgedID := testutil.ForgedRootKey(t, testGUN, &pinned.PublicKey, attacker)
 	root := makeRoot(t, rootSpec{keys: []declared{{id: forgedID, key: forged}}, signers: []signer{{forgedID, attacker}}, other: other})
 	// What a header-skipping reading sees: the CA holding the pinned key.
 	var first *pem.Block
