@@ -83,6 +83,12 @@ func makeRoot(t *testing.T, spec rootSpec) *data.Signed {
 // returns a Verifier pinned to pinned.
 func serve(t *testing.T, root *data.Signed, other *ecdsa.PrivateKey, digest string, pinned *ecdsa.PublicKey) *Verifier {
 	t.Helper()
+	return serveQuorum(t, root, other, digest, []TrustRoot{{Name: "release", Key: pinned}}, verify.Quorum{Roots: []string{"release"}, Threshold: 1})
+}
+
+// serveQuorum is serve with trust roots and a quorum.
+func serveQuorum(t *testing.T, root *data.Signed, other *ecdsa.PrivateKey, digest string, roots []TrustRoot, q verify.Quorum) *Verifier {
+	t.Helper()
 	files := testutil.TUFTrustData(t, root, other, testutil.TUFTarget{Tag: "v1", DigestHex: strings.TrimPrefix(digest, "sha256:"), Size: 1234}, true)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2/" {
@@ -97,8 +103,7 @@ func serve(t *testing.T, root *data.Signed, other *ecdsa.PrivateKey, digest stri
 		w.Write(b)
 	}))
 	t.Cleanup(srv.Close)
-	v, err := New(srv.URL, []TrustRoot{{Name: "release", Key: pinned}}, verify.Quorum{Roots: []string{"release"}, Threshold: 1},
-		WithTransport(srv.Client().Transport), WithKeychain(authn.NewMultiKeychain()))
+	v, err := New(srv.URL, roots, q, WithTransport(srv.Client().Transport), WithKeychain(authn.NewMultiKeychain()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +215,38 @@ func TestForgedRootFoolsNotaryAlone(t *testing.T) {
 	b, _ := canonicaljson.Marshal(root)
 	if _, err := checkRoot(b, &pinned.PublicKey, testGUN); err == nil {
 		t.Error("checkRoot accepted the forged root")
+	}
+}
+
+// TestOneKeyOneVote: two trust roots pinning one key (as a policy with a
+// key written twice would, were it not rejected when it loads) are one
+// signer: threshold 2 fails; two root keys, both signing, meet it.
+func TestOneKeyOneVote(t *testing.T) {
+	t.Parallel()
+	k1, k2, other := newECKey(t), newECKey(t), newECKey(t)
+	key := func(k *ecdsa.PrivateKey) data.PublicKey {
+		return data.NewECDSAx509PublicKey([]byte(testutil.CertPEM(testutil.TUFCert(t, testGUN, &k.PublicKey, k, nil, false), nil)))
+	}
+	c1, c2 := key(k1), key(k2)
+	digest := "sha256:" + strings.Repeat("2", 64)
+	q := verify.Quorum{Roots: []string{"a", "b"}, Threshold: 2}
+	for _, tc := range []struct {
+		name  string
+		roots []TrustRoot
+		want  verify.Outcome
+	}{
+		{"one key under two names", []TrustRoot{{Name: "a", Key: &k1.PublicKey}, {Name: "b", Key: &k1.PublicKey}}, verify.Failed},
+		{"two keys", []TrustRoot{{Name: "a", Key: &k1.PublicKey}, {Name: "b", Key: &k2.PublicKey}}, verify.Verified},
+	} {
+		root := makeRoot(t, rootSpec{keys: []declared{{key: c1}, {key: c2}}, signers: []signer{{c1.ID(), k1}, {c2.ID(), k2}}, other: other})
+		v := serveQuorum(t, root, other, digest, tc.roots, q)
+		ref, _ := imageref.Parse("acme/app:v1")
+		_, err := v.ResolveTag(context.Background(), ref)
+		if got := verify.Classify(err); got != tc.want {
+			t.Errorf("%s: outcome %s (%v), want %s", tc.name, got, err, tc.want)
+		}
+		if tc.want == verify.Failed && !strings.Contains(err.Error(), "1 of 2 required") {
+			t.Errorf("%s: %v", tc.name, err)
+		}
 	}
 }
