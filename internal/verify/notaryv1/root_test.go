@@ -250,3 +250,30 @@ func TestOneKeyOneVote(t *testing.T) {
 		}
 	}
 }
+
+// TestRootKeyLimit: a root.json listing more than maxRootKeys keys is
+// refused before any of them is parsed.
+func TestRootKeyLimit(t *testing.T) {
+	t.Parallel()
+	pinned, other := newECKey(t), newECKey(t)
+	keys := data.Keys{}
+	for len(keys) < maxRootKeys {
+		k := testutil.TUFKey(t, newECKey(t))
+		keys[k.ID()] = k
+	}
+	o := testutil.TUFKey(t, other)
+	for _, n := range []int{maxRootKeys - 1, maxRootKeys} { // plus the key of the other roles
+		some := data.Keys{}
+		for id, k := range keys {
+			if len(some) < n {
+				some[id] = k
+			}
+		}
+		root := testutil.TUFRoot(t, some, nil, 1, o, o, o)
+		b, _ := canonicaljson.Marshal(root)
+		_, err := checkRoot(b, &pinned.PublicKey, testGUN)
+		if tooMany := err != nil && strings.Contains(err.Error(), "more than 64"); tooMany != (n+1 > maxRootKeys) {
+			t.Errorf("%d keys: %v", n+1, err)
+		}
+	}
+}
