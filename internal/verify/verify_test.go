@@ -107,7 +107,8 @@ func TestQuorumRequired(t *testing.T) {
 }
 
 // TestQuorumSaturated: a root stops needing signatures once it has as many
-// distinct signers as there are roots.
+// distinct signers as there are roots; the tally reads checks as they
+// are added.
 func TestQuorumSaturated(t *testing.T) {
 	t.Parallel()
 	q := Quorum{Roots: []string{"a", "b"}, Threshold: 2}
@@ -121,9 +122,17 @@ func TestQuorumSaturated(t *testing.T) {
 		{pass("a=1", "a=2"), true},
 		{pass("b=1", "b=2"), false},
 	} {
-		if got := q.Saturated(tc.checks, "a"); got != tc.want {
+		if got := q.Tally().Saturated(tc.checks, "a"); got != tc.want {
 			t.Errorf("Saturated(%v, a) = %v, want %v", tc.checks, got, tc.want)
 		}
+	}
+	tally, checks := q.Tally(), pass("a=1")
+	if tally.Saturated(checks, "a") {
+		t.Error("one signer saturates")
+	}
+	checks = append(checks, pass("b=1", "a=2")...)
+	if !tally.Saturated(checks, "a") || tally.Signers(checks, "b") != 1 {
+		t.Error("the tally did not read the new checks")
 	}
 }
 
@@ -229,6 +238,26 @@ func TestAllResolveTag(t *testing.T) {
 		}
 		if err == nil && d.DigestStr() != tc.want {
 			t.Errorf("%d: digest %s, want %s", i, d.DigestStr(), tc.want)
+		}
+	}
+}
+
+// BenchmarkQuorumMatching is the worst case a verifier can reach: 64
+// signers, each valid for each of 64 trust roots, all required.
+func BenchmarkQuorumMatching(b *testing.B) {
+	var roots []string
+	var checks []Check
+	for r := range 64 {
+		roots = append(roots, fmt.Sprint("r", r))
+		for s := range 64 {
+			checks = append(checks, Check{TrustRoot: fmt.Sprint("r", r), Signer: fmt.Sprint("s", s), Passed: true})
+		}
+	}
+	q := Quorum{Roots: roots, Threshold: 64, Required: roots}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !q.Satisfied(checks) {
+			b.Fatal("not satisfied")
 		}
 	}
 }

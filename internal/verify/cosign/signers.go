@@ -15,18 +15,13 @@ import (
 // enough reports whether trust root r needs no more valid signatures: a
 // key root has one signer, its key, so one valid signature says all there
 // is; a keyless root may be satisfied by several identities, and is tested
-// until it has as many as the quorum has roots (verify.Quorum.Saturated),
+// until it has as many as the quorum has roots (verify.Tally.Saturated),
 // so that the matching of signers to roots can pick any of them.
 func (v *Verifier) enough(res *verify.Result, r active) bool {
 	if r.Identity != nil {
-		return v.quorum.Saturated(res.Checks, r.Name)
+		return r.tally.Saturated(res.Checks, r.Name)
 	}
-	for _, c := range res.Checks {
-		if c.Passed && c.TrustRoot == r.Name {
-			return true
-		}
-	}
-	return false
+	return r.tally.Signers(res.Checks, r.Name) > 0
 }
 
 // signerOf names who made a signature valid for r: the key of a key root

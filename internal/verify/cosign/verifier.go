@@ -148,6 +148,7 @@ type active struct {
 	bundles  *sgverify.Verifier     // verifies bundles for key or identity
 	material sgroot.TrustedMaterial // keyless roots
 	signer   string                 // names the key of key roots
+	tally    *verify.Tally          // signers found so far, shared by all roots
 }
 
 // prepare resolves what each trust root needs for this verification: keys
@@ -160,9 +161,10 @@ func (v *Verifier) prepare(ctx context.Context, res *verify.Result) ([]active, [
 	var tm sgroot.TrustedMaterial
 	var tmErr error
 	var kv *sgverify.Verifier
+	tally := v.quorum.Tally()
 	for i := range v.roots {
 		r := &v.roots[i]
-		a := active{bound: r, key: r.Key, bundles: r.bundles, signer: r.signer}
+		a := active{bound: r, key: r.Key, bundles: r.bundles, signer: r.signer, tally: tally}
 		switch {
 		case r.Identity != nil:
 			if tm == nil && tmErr == nil {

@@ -154,6 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		res.Add(verify.Check{Signature: "referrers", Reason: "could not list: " + err.Error()})
 		return res, registry.Classify(ctx, err, "fetching Notation signatures of "+ref)
 	}
+	tally := v.quorum.Tally()
 	for _, e := range envs {
 		if e.err != nil {
 			res.Add(verify.Check{Signature: e.source, Reason: e.err.Error()})
@@ -165,7 +166,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		}
 		desc := ocispec.Descriptor{MediaType: string(e.subject.MediaType), Digest: digest.Digest(e.subject.Digest.String()), Size: e.subject.Size}
 		for _, r := range v.roots {
-			if v.quorum.Saturated(res.Checks, r.name) {
+			if tally.Saturated(res.Checks, r.name) {
 				continue
 			}
 			outcome, err := r.v.Verify(ctx, desc, e.blob, notationgo.VerifierVerifyOptions{ArtifactReference: ref, SignatureMediaType: e.mediaType})
