@@ -242,14 +242,15 @@ func TestAllResolveTag(t *testing.T) {
 	}
 }
 
-// BenchmarkQuorumMatching is the worst case a verifier can reach: 64
-// signers, each valid for each of 64 trust roots, all required.
+// BenchmarkQuorumMatching is the worst case a verifier can reach: 128
+// signers (cosign reads at most 64 legacy signatures and 64 referrers),
+// each valid for each of 64 trust roots, all required.
 func BenchmarkQuorumMatching(b *testing.B) {
 	var roots []string
 	var checks []Check
 	for r := range 64 {
 		roots = append(roots, fmt.Sprint("r", r))
-		for s := range 64 {
+		for s := range 128 {
 			checks = append(checks, Check{TrustRoot: fmt.Sprint("r", r), Signer: fmt.Sprint("s", s), Passed: true})
 		}
 	}
