@@ -140,14 +140,7 @@ func TestQuorumSaturated(t *testing.T) {
 // verifier reaches (64 signatures, every one valid for 64 roots).
 func TestQuorumMatchingBound(t *testing.T) {
 	t.Parallel()
-	var roots []string
-	var checks []Check
-	for r := range 64 {
-		roots = append(roots, fmt.Sprint("r", r))
-		for s := range 64 {
-			checks = append(checks, Check{TrustRoot: fmt.Sprint("r", r), Signer: fmt.Sprint("s", s), Passed: true})
-		}
-	}
+	roots, checks := complete(64, 64)
 	q := Quorum{Roots: roots, Threshold: 64, Required: roots[:32]}
 	if !q.Satisfied(checks) {
 		t.Error("64 signers for 64 roots: not satisfied")
@@ -246,14 +239,7 @@ func TestAllResolveTag(t *testing.T) {
 // signers (cosign reads at most 64 legacy signatures and 64 referrers),
 // each valid for each of 64 trust roots, all required.
 func BenchmarkQuorumMatching(b *testing.B) {
-	var roots []string
-	var checks []Check
-	for r := range 64 {
-		roots = append(roots, fmt.Sprint("r", r))
-		for s := range 128 {
-			checks = append(checks, Check{TrustRoot: fmt.Sprint("r", r), Signer: fmt.Sprint("s", s), Passed: true})
-		}
-	}
+	roots, checks := complete(64, 128)
 	q := Quorum{Roots: roots, Threshold: 64, Required: roots}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -261,4 +247,18 @@ func BenchmarkQuorumMatching(b *testing.B) {
 			b.Fatal("not satisfied")
 		}
 	}
+}
+
+// complete returns n trust roots and the passed checks of m signers, each
+// valid for every root.
+func complete(n, m int) ([]string, []Check) {
+	var roots []string
+	var checks []Check
+	for r := range n {
+		roots = append(roots, fmt.Sprint("r", r))
+		for s := range m {
+			checks = append(checks, Check{TrustRoot: fmt.Sprint("r", r), Signer: fmt.Sprint("s", s), Passed: true})
+		}
+	}
+	return roots, checks
 }
