@@ -231,6 +231,7 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 		return nil, nil
 	}
 	seen := map[string]int{}
+	distinct := newDistinctRoots(f)
 	var keys []cosign.TrustRoot
 	var cas []notation.TrustRoot
 	for j, tr := range trs {
@@ -241,6 +242,7 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 				p.add(tf+".key", "not allowed for a notation validator (use cert)")
 			}
 			if r, ok := compileCA(tf, tr, p); ok {
+				distinct.cas(j, r.CAs, p)
 				cas = append(cas, r)
 			}
 			continue
@@ -254,6 +256,7 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 				continue
 			}
 			if id, ok := compileIdentity(tf+".keyless", tr.Keyless, p); ok {
+				distinct.keyless(j, tr.Keyless, p)
 				keys = append(keys, cosign.TrustRoot{Name: tr.Name, Identity: id})
 			}
 			continue
@@ -268,6 +271,7 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 				p.add(tf+".key", "%v", err)
 				continue
 			}
+			distinct.keyRef(j, tr.Key, p)
 			keys = append(keys, cosign.TrustRoot{Name: tr.Name, KeyRef: src})
 			continue
 		}
@@ -275,6 +279,9 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 		if err != nil {
 			p.add(tf+".key", "%v", err)
 			continue
+		}
+		if pub, err := key.PublicKey(); err == nil {
+			distinct.key(j, pub, p)
 		}
 		keys = append(keys, cosign.TrustRoot{Name: tr.Name, Key: key})
 	}
@@ -382,6 +389,7 @@ func compileRootKeys(f string, trs []TrustRoot, p *problems) []notaryv1.TrustRoo
 		return nil
 	}
 	seen := map[string]int{}
+	distinct := newDistinctRoots(f)
 	var out []notaryv1.TrustRoot
 	for j, tr := range trs {
 		tf := fmt.Sprintf("%s.trustRoots[%d]", f, j)
@@ -398,6 +406,7 @@ func compileRootKeys(f string, trs []TrustRoot, p *problems) []notaryv1.TrustRoo
 			p.add(tf+".key", "%v", err)
 			continue
 		}
+		distinct.key(j, key, p)
 		out = append(out, notaryv1.TrustRoot{Name: tr.Name, Key: key})
 	}
 	return out

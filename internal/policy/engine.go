@@ -48,7 +48,8 @@ type Decision struct {
 	Validator string `json:"validator,omitempty"`
 	// Reason explains the decision.
 	Reason string `json:"reason"`
-	// Signers lists the trust roots with a valid signature.
+	// Signers lists the trust roots counted toward the quorum, each with a
+	// signer of its own.
 	Signers []string `json:"signers,omitempty"`
 	// Checks lists every check made.
 	Checks []verify.Check `json:"checks"`

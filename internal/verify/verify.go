@@ -59,7 +59,9 @@ func (f Func) Verify(ctx context.Context, img Image) (*Result, error) { return f
 
 // Result is the evidence a Verifier gathered.
 type Result struct {
-	// Signers lists the trust roots with at least one valid signature.
+	// Signers lists the trust roots counted toward the quorum, each
+	// satisfied by a signer of its own (Quorum.Signers): a signature valid
+	// for two roots is listed under one of them.
 	Signers []string `json:"signers,omitempty"`
 	// Checks lists every check made, in order.
 	Checks []Check `json:"checks,omitempty"`
@@ -79,6 +81,11 @@ type Check struct {
 	Signature string `json:"signature,omitempty"`
 	// Passed is true when the signature is valid for the trust root.
 	Passed bool `json:"passed"`
+	// Signer names who made a valid signature, so that one signer counts
+	// for one trust root only: "key sha256:…" for a key (KeySigner), the
+	// OIDC issuer and subject for a keyless certificate. Empty when the
+	// check did not pass.
+	Signer string `json:"signer,omitempty"`
 	// Reason explains the result in words.
 	Reason string `json:"reason"`
 }

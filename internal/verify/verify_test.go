@@ -32,28 +32,122 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// pass returns passed checks, each "root=signer".
+func pass(edges ...string) []Check {
+	var out []Check
+	for _, e := range edges {
+		root, signer, _ := strings.Cut(e, "=")
+		out = append(out, Check{TrustRoot: root, Signer: signer, Passed: true})
+	}
+	return out
+}
+
 func TestQuorum(t *testing.T) {
 	t.Parallel()
 	q := Quorum{Roots: []string{"a", "b", "c"}, Threshold: 2, Required: []string{"c"}}
 	tests := []struct {
-		signers []string
+		checks  []Check
 		ok      bool
 		why     string
+		signers string
 	}{
-		{nil, false, "0 of 2"},
-		{[]string{"a"}, false, "1 of 2"},
-		{[]string{"a", "b"}, false, "required trust roots [c]"},
-		{[]string{"a", "c"}, true, ""},
-		{[]string{"a", "b", "c"}, true, ""},
-		{[]string{"c", "x"}, false, "1 of 2"}, // x is not one of the rule's roots
+		{nil, false, "0 of 2", ""},
+		{pass("a=1"), false, "1 of 2", "a"},
+		{pass("a=1", "b=2"), false, "required trust roots [c]", "a,b"},
+		{pass("a=1", "c=2"), true, "", "a,c"},
+		{pass("a=1", "b=2", "c=3"), true, "", "a,b,c"},
+		{pass("c=1", "x=2"), false, "1 of 2", "c"}, // x is not one of the rule's roots
+		// One signer counts once, whatever the number of roots it satisfies.
+		{pass("a=1", "c=1"), false, "1 of 2", "c"},
+		{pass("a=1", "b=1", "c=1"), false, "1 of 2", "c"},
+		// The matching moves a signer to the root that needs it: 1 is valid
+		// for a and c, 2 only for a, so c takes 1 and a takes 2.
+		{pass("a=1", "c=1", "a=2"), true, "", "a,c"},
+		{pass("c=1", "a=1", "b=1", "b=2"), true, "", "b,c"},
+		// A failed check is no signer; a passed one without a signer name
+		// counts as its own signature.
+		{append(pass("c=1"), Check{TrustRoot: "a", Signer: "2"}), false, "1 of 2", "c"},
+		{[]Check{{TrustRoot: "a", Signature: "s1", Passed: true}, {TrustRoot: "c", Signature: "s1", Passed: true}}, false, "1 of 2", "c"},
+		{[]Check{{TrustRoot: "a", Signature: "s1", Passed: true}, {TrustRoot: "c", Signature: "s2", Passed: true}}, true, "", "a,c"},
 	}
-	for _, tc := range tests {
-		if got := q.Satisfied(tc.signers); got != tc.ok {
-			t.Errorf("Satisfied(%v) = %v", tc.signers, got)
+	for i, tc := range tests {
+		if got := q.Satisfied(tc.checks); got != tc.ok {
+			t.Errorf("%d: Satisfied(%v) = %v", i, tc.checks, got)
 		}
-		if why := q.Shortfall(tc.signers); !strings.Contains(why, tc.why) || (tc.ok && why != "") {
-			t.Errorf("Shortfall(%v) = %q, want %q", tc.signers, why, tc.why)
+		if why := q.Shortfall(tc.checks); !strings.Contains(why, tc.why) || (tc.ok && why != "") {
+			t.Errorf("%d: Shortfall(%v) = %q, want %q", i, tc.checks, why, tc.why)
 		}
+		if got := strings.Join(q.Signers(tc.checks), ","); got != tc.signers {
+			t.Errorf("%d: Signers = %q, want %q", i, got, tc.signers)
+		}
+	}
+}
+
+// TestQuorumRequired: two required roots one signer satisfies are not
+// both met; the one left over is named.
+func TestQuorumRequired(t *testing.T) {
+	t.Parallel()
+	q := Quorum{Roots: []string{"a", "b", "c"}, Threshold: 2, Required: []string{"a", "b"}}
+	checks := pass("a=1", "b=1", "c=2")
+	if q.Satisfied(checks) {
+		t.Fatal("one signer satisfied two required roots")
+	}
+	if m := q.Missing(checks); strings.Join(m, ",") != "b" {
+		t.Errorf("Missing = %v, want [b]", m)
+	}
+	if !q.Satisfied(pass("a=1", "b=1", "b=2")) {
+		t.Error("a=1, b=2 is a valid assignment")
+	}
+	// Required roots are matched before the others: c must not take the
+	// only signer b has.
+	q = Quorum{Roots: []string{"c", "b"}, Threshold: 1, Required: []string{"b"}}
+	if !q.Satisfied(pass("c=1", "b=1")) {
+		t.Error("required b lost its signer to c")
+	}
+}
+
+// TestQuorumSaturated: a root stops needing signatures once it has as many
+// distinct signers as there are roots; the tally reads checks as they
+// are added.
+func TestQuorumSaturated(t *testing.T) {
+	t.Parallel()
+	q := Quorum{Roots: []string{"a", "b"}, Threshold: 2}
+	for _, tc := range []struct {
+		checks []Check
+		want   bool
+	}{
+		{nil, false},
+		{pass("a=1"), false},
+		{pass("a=1", "a=1"), false},
+		{pass("a=1", "a=2"), true},
+		{pass("b=1", "b=2"), false},
+	} {
+		if got := q.Tally().Saturated(tc.checks, "a"); got != tc.want {
+			t.Errorf("Saturated(%v, a) = %v, want %v", tc.checks, got, tc.want)
+		}
+	}
+	tally, checks := q.Tally(), pass("a=1")
+	if tally.Saturated(checks, "a") {
+		t.Error("one signer saturates")
+	}
+	checks = append(checks, pass("b=1", "a=2")...)
+	if !tally.Saturated(checks, "a") || tally.Signers(checks, "b") != 1 {
+		t.Error("the tally did not read the new checks")
+	}
+}
+
+// TestQuorumMatchingBound: the matching is exact and cheap at the sizes a
+// verifier reaches (64 signatures, every one valid for 64 roots).
+func TestQuorumMatchingBound(t *testing.T) {
+	t.Parallel()
+	roots, checks := complete(64, 64)
+	q := Quorum{Roots: roots, Threshold: 64, Required: roots[:32]}
+	if !q.Satisfied(checks) {
+		t.Error("64 signers for 64 roots: not satisfied")
+	}
+	q.Threshold = 64
+	if q.Satisfied(checks[:64*63]) { // root r63 has no signer
+		t.Error("63 roots with signers satisfied a threshold of 64")
 	}
 }
 
@@ -172,4 +266,32 @@ func TestAllFingerprint(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q (error %v)", tc.name, fp, err, tc.want, tc.wantErr)
 		}
 	}
+}
+
+// BenchmarkQuorumMatching is the worst case a verifier can reach: 128
+// signers (cosign reads at most 64 legacy signatures and 64 referrers),
+// each valid for each of 64 trust roots, all required.
+func BenchmarkQuorumMatching(b *testing.B) {
+	roots, checks := complete(64, 128)
+	q := Quorum{Roots: roots, Threshold: 64, Required: roots}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !q.Satisfied(checks) {
+			b.Fatal("not satisfied")
+		}
+	}
+}
+
+// complete returns n trust roots and the passed checks of m signers, each
+// valid for every root.
+func complete(n, m int) ([]string, []Check) {
+	var roots []string
+	var checks []Check
+	for r := range n {
+		roots = append(roots, fmt.Sprint("r", r))
+		for s := range m {
+			checks = append(checks, Check{TrustRoot: fmt.Sprint("r", r), Signer: fmt.Sprint("s", s), Passed: true})
+		}
+	}
+	return roots, checks
 }

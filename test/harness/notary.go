@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -82,34 +84,83 @@ func StartNotary(t testing.TB) *Notary {
 // serves them (role → content), read with a pull token.
 func (n *Notary) TrustData(t testing.TB, gun string, roles ...string) map[string][]byte {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(n.CAPEM)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodGet, n.realm+"?service=notary-test&scope=repository:"+gun+":pull", nil)
-	req.SetBasicAuth(n.User, n.Pass)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct{ Token string }
-	json.NewDecoder(resp.Body).Decode(&tok) //nolint:errcheck // checked by the requests below
-	resp.Body.Close()
+	tok := n.token(t, gun, "pull")
 	out := map[string][]byte{}
 	for _, role := range roles {
-		req, _ := http.NewRequest(http.MethodGet, n.URL+"/v2/"+gun+"/_trust/tuf/"+role+".json", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.Token)
-		resp, err := client.Do(req)
+		out[role] = n.do(t, http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+role+".json", tok, "", nil)
+	}
+	return out
+}
+
+// TimestampKey returns the public key (TUF JSON) the server signs gun's
+// timestamps with, made on first request: what the notary client puts in
+// a new root.json before publishing.
+func (n *Notary) TimestampKey(t testing.TB, gun string) []byte {
+	t.Helper()
+	return n.do(t, http.MethodGet, "/v2/"+gun+"/_trust/tuf/timestamp.key", n.token(t, gun, "push,pull"), "", nil)
+}
+
+// Publish uploads trust data files (role → content) for gun, as `notary
+// publish` does, whatever they hold: the server validates them as it
+// validates any client's upload (a new GUN's root is trusted on first use)
+// and serves them, with a timestamp it signs.
+func (n *Notary) Publish(t testing.TB, gun string, files map[string][]byte) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for role, b := range files {
+		w, err := mw.CreateFormFile("files", role)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %s %s", req.URL, resp.Status, b)
-		}
-		out[role] = b
+		w.Write(b)
 	}
-	return out
+	mw.Close()
+	n.do(t, http.MethodPost, "/v2/"+gun+"/_trust/tuf/", n.token(t, gun, "push,pull"), mw.FormDataContentType(), &body)
+}
+
+// token returns a bearer token for gun from the token server.
+func (n *Notary) token(t testing.TB, gun, actions string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, n.realm+"?service=notary-test&scope=repository:"+gun+":"+actions, nil)
+	req.SetBasicAuth(n.User, n.Pass)
+	resp, err := n.httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
+		t.Fatalf("token for %s: %v", gun, err)
+	}
+	return tok.Token
+}
+
+// do sends one request to the server with a bearer token and returns the
+// body of a 200 answer; anything else fails the test.
+func (n *Notary) do(t testing.TB, method, path, token, contentType string, body io.Reader) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(method, n.URL+path, body)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := n.httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %s %s", method, req.URL, resp.Status, b)
+	}
+	return b
+}
+
+func (n *Notary) httpClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(n.CAPEM)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 // NeedApt makes sure each command CMD of CMD=PKG is installed, through

@@ -1,6 +1,8 @@
 package keyless
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -159,6 +161,31 @@ func testFormat(t *testing.T, s *harness.Sigstore, f format) {
 			expect(t, keylessPolicy(s, tc.id, tc.with), ref, digest, tc.code, tc.outcome)
 		})
 	}
+
+	t.Run("overlapping identities: one person is one signer", func(t *testing.T) {
+		t.Parallel()
+		// "team" (a subject regex) and "alice" (her exact subject) both
+		// accept alice's signature: threshold 2 needs someone else too.
+		p := strings.Replace(keylessPolicy(s, identity{Issuer: s.Issuer(), SubjectRegex: `@example\.test$`}, ""), "  - name: id\n", "  - name: team\n", 1)
+		idJSON, _ := json.Marshal(exact(s, alice))
+		p = strings.Replace(p, "rules:\n", "  - name: alice\n    keyless: "+string(idJSON)+"\nrules:\n", 1)
+		p = strings.Replace(p, "with: {trustRoot: id,", `with: {trustRoot: "*", threshold: 2,`, 1)
+		c := newCosign(t, s)
+		both := harness.Push(t, h, "demo/app:two-people")
+		f.sign(t, s, c, alice, both, true)
+		f.sign(t, s, c, alice, both, true) // alice again: still one signer
+		for _, one := range []name.Digest{img, both} {
+			code, ds, se := signet(t, p, one.String())
+			if code != 1 || len(ds) != 1 || !strings.Contains(ds[0].Reason, "1 of 2 required") {
+				t.Fatalf("%s signed by alice: exit %d, %+v\nstderr: %s\npolicy:\n%s", one, code, ds, se, p)
+			}
+		}
+		f.sign(t, s, c, bob, both, true)
+		code, ds, se := signet(t, p, both.String())
+		if code != 0 || len(ds) != 1 || strings.Join(ds[0].Signers, ",") != "alice,team" {
+			t.Fatalf("signed by alice and bob: exit %d, %+v\nstderr: %s", code, ds, se)
+		}
+	})
 
 	t.Run("unsigned is denied", func(t *testing.T) {
 		t.Parallel()

@@ -2,6 +2,7 @@ package cosign
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -89,6 +90,8 @@ type bound struct {
 	identity sgverify.CertificateIdentity
 	// bundles verifies Sigstore bundles signed by a static Key.
 	bundles *sgverify.Verifier
+	// signer names a static Key (verify.KeySigner).
+	signer string
 }
 
 // New returns a Verifier. roots must be non-empty and q.Roots must name only
@@ -120,6 +123,9 @@ func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verif
 				return nil, fmt.Errorf("trust root %q: %w", tr.Name, err)
 			}
 			r.bundles = bv
+			if r.signer, err = keySigner(tr.Key); err != nil {
+				return nil, fmt.Errorf("trust root %q: %w", tr.Name, err)
+			}
 		case tr.KeyRef == nil:
 			return nil, fmt.Errorf("trust root %q has neither a key nor an identity", tr.Name)
 		}
@@ -144,6 +150,8 @@ type active struct {
 	key      signature.Verifier     // Key, or KeyRef resolved
 	bundles  *sgverify.Verifier     // verifies bundles for key or identity
 	material sgroot.TrustedMaterial // keyless roots
+	signer   string                 // names the key of key roots
+	tally    *verify.Tally          // signers found so far, shared by all roots
 }
 
 // prepare resolves what each trust root needs for this verification: keys
@@ -156,9 +164,10 @@ func (v *Verifier) prepare(ctx context.Context, res *verify.Result) ([]active, [
 	var tm sgroot.TrustedMaterial
 	var tmErr error
 	var kv *sgverify.Verifier
+	tally := v.quorum.Tally()
 	for i := range v.roots {
 		r := &v.roots[i]
-		a := active{bound: r, key: r.Key, bundles: r.bundles}
+		a := active{bound: r, key: r.Key, bundles: r.bundles, signer: r.signer, tally: tally}
 		switch {
 		case r.Identity != nil:
 			if tm == nil && tmErr == nil {
@@ -176,6 +185,9 @@ func (v *Verifier) prepare(ctx context.Context, res *verify.Result) ([]active, [
 			key, err := r.KeyRef.Verifier(ctx)
 			if err == nil {
 				a.bundles, err = keyBundleVerifier(key)
+			}
+			if err == nil {
+				a.signer, err = keySigner(key)
 			}
 			if err != nil {
 				res.Add(verify.Check{TrustRoot: r.Name, Reason: fmt.Sprintf("could not load key %s: %v", r.KeyRef, err)})
@@ -235,7 +247,6 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	}
 	ropts := v.reg.Options(ctx)
 	ref := img.Ref.String()
-	signers := map[string]bool{}
 	found := 0
 	roots, fetchErrs := v.prepare(ctx, res)
 
@@ -252,10 +263,10 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	found += len(legacy)
 	legacy = v.legacyForRepository(res, img, legacy)
 	for _, s := range legacy {
-		v.checkLegacy(ctx, res, roots, signers, s, hash)
+		v.checkLegacy(ctx, res, roots, s, hash)
 	}
 
-	if !v.quorum.Satisfied(keys(signers)) {
+	if !v.quorum.Satisfied(res.Checks) {
 		bundles, n, err := fetchBundles(ctx, img.Ref, ropts)
 		if n > 0 {
 			skipped = append(skipped, fmt.Sprintf("%d referrers that may be Sigstore bundles, only the first %d examined", len(bundles)+n, MaxReferrers))
@@ -268,12 +279,12 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		found += len(bundles)
 		bundles = v.bundlesForRepository(res, img, hash, bundles)
 		for _, b := range bundles {
-			v.checkBundle(res, roots, signers, b, hash)
+			v.checkBundle(res, roots, b, hash)
 		}
 	}
 
-	res.Signers = keys(signers)
-	if v.quorum.Satisfied(res.Signers) {
+	res.Signers = v.quorum.Signers(res.Checks)
+	if v.quorum.Satisfied(res.Checks) {
 		return res, nil
 	}
 	tried := "trust roots [" + strings.Join(v.quorum.Roots, ", ") + "]"
@@ -292,18 +303,18 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		// under junk: say so, so that the denial can be acted on.
 		limits = " (" + strings.Join(skipped, "; ") + ")"
 	}
-	return res, verify.Failf("%s for %s; %d signature(s) found, checked against %s%s", v.quorum.Shortfall(res.Signers), ref, found, tried, limits)
+	return res, verify.Failf("%s for %s; %d signature(s) found, checked against %s%s", v.quorum.Shortfall(res.Checks), ref, found, tried, limits)
 }
 
-// checkLegacy tests one legacy signature against every trust root that has
-// not yet produced a valid signature.
-func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []active, signers map[string]bool, s legacySig, hash v1.Hash) {
+// checkLegacy tests one legacy signature against every trust root that
+// may still need a signer (enough).
+func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []active, s legacySig, hash v1.Hash) {
 	if s.sig == nil {
 		res.Add(verify.Check{Signature: s.source, Reason: "malformed signature layer (missing annotation or oversized payload)"})
 		return
 	}
 	for _, r := range roots {
-		if signers[r.Name] {
+		if v.enough(res, r) {
 			continue
 		}
 		co := &cosignverify.CheckOpts{ClaimVerifier: cosignverify.SimpleClaimVerifier}
@@ -333,8 +344,12 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 				continue
 			}
 		}
-		signers[r.Name] = true
-		res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Passed: true, Reason: "valid signature for " + hash.String()})
+		signer, err := r.signerOf(s.sig.Cert)
+		if err != nil {
+			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: "signature verifies but its signer cannot be named: " + err.Error()})
+			continue
+		}
+		res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Passed: true, Signer: signer, Reason: "valid signature for " + hash.String()})
 	}
 }
 
@@ -413,9 +428,9 @@ func legacyReason(err error, keyless bool) string {
 	return "signature does not verify with this key: " + msg
 }
 
-// checkBundle tests one Sigstore bundle against every trust root that has
-// not yet produced a valid signature.
-func (v *Verifier) checkBundle(res *verify.Result, roots []active, signers map[string]bool, b referrerBundle, hash v1.Hash) {
+// checkBundle tests one Sigstore bundle against every trust root that may
+// still need a signer (enough).
+func (v *Verifier) checkBundle(res *verify.Result, roots []active, b referrerBundle, hash v1.Hash) {
 	if b.bundle == nil {
 		res.Add(verify.Check{Signature: b.source, Reason: b.err.Error()})
 		return
@@ -426,7 +441,7 @@ func (v *Verifier) checkBundle(res *verify.Result, roots []active, signers map[s
 		return
 	}
 	for _, r := range roots {
-		if signers[r.Name] {
+		if v.enough(res, r) {
 			continue
 		}
 		what := "key"
@@ -455,16 +470,11 @@ func (v *Verifier) checkBundle(res *verify.Result, roots []active, signers map[s
 			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: fmt.Sprintf("bundle is signed by this %s but is not an image signature (predicate type %s)", what, pt)})
 			continue
 		}
-		signers[r.Name] = true
-		res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Passed: true, Reason: "valid Sigstore bundle for " + hash.String()})
+		signer, err := r.signerOf(func() (*x509.Certificate, error) { return bundleCert(b.bundle) })
+		if err != nil {
+			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle verifies but its signer cannot be named: " + err.Error()})
+			continue
+		}
+		res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Passed: true, Signer: signer, Reason: "valid Sigstore bundle for " + hash.String()})
 	}
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -2,7 +2,6 @@ package notaryv1
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,7 +15,6 @@ import (
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/signed"
-	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -53,8 +51,10 @@ type trust struct {
 }
 
 // build verifies the trust data of gun against one pinned root key:
-// root.json must be signed by the root certificate holding that key (with
-// the root role's threshold), then timestamp, snapshot, targets and the
+// root.json must pass checkRoot (root keys in the one form notary and
+// signet read alike, a valid signature by the pinned key itself) and
+// notary's root validation pinned to the certificates holding that key
+// (with the root role's threshold), then timestamp, snapshot, targets and the
 // delegations verify in order with notary's RepoBuilder (signatures,
 // thresholds, checksums, sizes, versions at least those seen before), and
 // no role used may have expired.
@@ -62,7 +62,7 @@ func (v *Verifier) build(ctx context.Context, gun string, r TrustRoot, root []by
 	fail := func(format string, args ...any) error {
 		return &verify.FailedError{Reason: fmt.Sprintf(format, args...)}
 	}
-	ids, err := pinnedKeyIDs(root, r.Key)
+	ids, err := checkRoot(root, r.Key, gun)
 	if err != nil {
 		return nil, fail("root.json of %s: %v", gun, err)
 	}
@@ -179,49 +179,6 @@ func describe(gun string, role data.RoleName, err error) error {
 		why = "signatures do not meet the role's threshold: " + why
 	}
 	return &verify.FailedError{Reason: fmt.Sprintf("%s.json of %s: %s", role, gun, why), Err: err}
-}
-
-// pinnedKeyIDs returns the IDs of root.json's root-role keys whose
-// certificate holds pub.
-func pinnedKeyIDs(root []byte, pub crypto.PublicKey) ([]string, error) {
-	var s data.Signed
-	if err := canonicaljson.Unmarshal(root, &s); err != nil {
-		return nil, fmt.Errorf("decoding: %w", err)
-	}
-	sr, err := data.RootFromSigned(&s)
-	if err != nil {
-		return nil, err
-	}
-	role, ok := sr.Signed.Roles[data.CanonicalRootRole]
-	if !ok {
-		return nil, errors.New("no root role")
-	}
-	want, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok {
-		return nil, fmt.Errorf("unsupported key type %T", pub)
-	}
-	var ids []string
-	for _, id := range role.KeyIDs {
-		k, ok := sr.Signed.Keys[id]
-		if !ok {
-			continue
-		}
-		var got crypto.PublicKey
-		switch k.Algorithm() {
-		case data.ECDSAx509Key, data.RSAx509Key:
-			cert, err := utils.LoadCertFromPEM(k.Public())
-			if err != nil {
-				continue
-			}
-			got = cert.PublicKey
-		default:
-			continue // notary pins root keys only through certificates
-		}
-		if want.Equal(got) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 // resolve returns the digest tag is signed as. With required delegations,

@@ -31,9 +31,10 @@ type TrustRoot struct {
 	Key  crypto.PublicKey
 }
 
-// ParsePublicKey parses a pinned root key: a PEM public key ("PUBLIC KEY")
-// or a PEM certificate, whose public key is taken (notary's root keys are
-// self-signed certificates; either form pins the same key).
+// ParsePublicKey parses a pinned root key: one PEM public key ("PUBLIC
+// KEY") or one PEM certificate, whose public key is taken (notary's root
+// keys are self-signed certificates; either form pins the same key), with
+// no PEM headers.
 func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
 	block, rest := pem.Decode(pemBytes)
 	if block == nil {
@@ -41,6 +42,9 @@ func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
 	}
 	if len(strings.TrimSpace(string(rest))) > 0 {
 		return nil, errors.New("parsing PEM root key: more than one PEM block (pin one root key per trust root)")
+	}
+	if len(block.Headers) > 0 {
+		return nil, errors.New("parsing PEM root key: PEM headers are not allowed (notary and signet would read the block differently)")
 	}
 	var pub crypto.PublicKey
 	switch block.Type {
@@ -254,6 +258,10 @@ func (v *Verifier) fetchAndVerify(ctx context.Context, gun string, res *verify.R
 	var good *trust
 	var reasons []string
 	for _, r := range v.roots {
+		signer, err := verify.KeySigner(r.Key)
+		if err != nil {
+			return nil, &verify.FailedError{Reason: fmt.Sprintf("trust root %q: %v", r.Name, err)}
+		}
 		t, err := v.build(ctx, gun, r, root, files)
 		if err != nil {
 			if verify.Classify(err) == verify.Inconclusive {
@@ -263,16 +271,16 @@ func (v *Verifier) fetchAndVerify(ctx context.Context, gun string, res *verify.R
 			reasons = append(reasons, r.Name+": "+err.Error())
 			continue
 		}
-		res.Signers = append(res.Signers, r.Name)
-		res.Add(verify.Check{TrustRoot: r.Name, Signature: gun, Passed: true,
+		res.Add(verify.Check{TrustRoot: r.Name, Signature: gun, Passed: true, Signer: signer,
 			Reason: fmt.Sprintf("trust data verified (root v%d, targets v%d, timestamp expires %s)",
 				t.repo.Root.Signed.Version, t.repo.Targets["targets"].Signed.Version, t.repo.Timestamp.Signed.Expires.UTC().Format(time.RFC3339))})
 		if good == nil {
 			good = t
 		}
 	}
-	if !v.quorum.Satisfied(res.Signers) {
-		msg := fmt.Sprintf("trust data for %s on Notary server %s: %s", gun, v.srv.host, v.quorum.Shortfall(res.Signers))
+	res.Signers = v.quorum.Signers(res.Checks)
+	if !v.quorum.Satisfied(res.Checks) {
+		msg := fmt.Sprintf("trust data for %s on Notary server %s: %s", gun, v.srv.host, v.quorum.Shortfall(res.Checks))
 		if len(reasons) > 0 {
 			msg += " (" + strings.Join(reasons, "; ") + ")"
 		}

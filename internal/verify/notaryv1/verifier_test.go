@@ -108,6 +108,7 @@ func TestParsePublicKey(t *testing.T) {
 		{"certificate", cert, ""},
 		{"not PEM", "hello", "no PEM block"},
 		{"two keys", pub + pub, "more than one PEM block"},
+		{"PEM headers", strings.Replace(cert, "-----\n", "-----\nComment: x\n\n", 1), "PEM headers"},
 		{"private key", "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", "want a PUBLIC KEY or CERTIFICATE"},
 		{"garbage key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "parsing PEM root key"},
 	}

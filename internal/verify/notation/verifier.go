@@ -87,6 +87,9 @@ type Verifier struct {
 	roots      []boundRoot
 	quorum     verify.Quorum
 	revocation bool
+	// level is the rule's verification level, named in reasons (the trust
+	// policy notation-go sees may carry overrides, which it calls custom).
+	level string
 }
 
 // New returns a Verifier for the roots q selects.
@@ -100,7 +103,7 @@ func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verif
 	if opts.Revocation && opts.Level == LevelAudit {
 		return nil, errors.New("revocation checking needs the strict or permissive level: at the audit level, the certificates whose OCSP and CRL URLs would be fetched are not authenticated")
 	}
-	v := &Verifier{reg: reg, quorum: q, revocation: opts.Revocation}
+	v := &Verifier{reg: reg, quorum: q, revocation: opts.Revocation, level: opts.Level}
 	var client *http.Client
 	if opts.Revocation {
 		client = newRevocationClient()
@@ -175,7 +178,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		res.Add(verify.Check{Signature: "referrers", Reason: "could not list: " + err.Error()})
 		return res, registry.Classify(ctx, err, "fetching Notation signatures of "+ref)
 	}
-	signers := map[string]bool{}
+	tally := v.quorum.Tally()
 	for _, e := range envs {
 		if e.err != nil {
 			res.Add(verify.Check{Signature: e.source, Reason: e.err.Error()})
@@ -187,23 +190,24 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 		}
 		desc := ocispec.Descriptor{MediaType: string(e.subject.MediaType), Digest: digest.Digest(e.subject.Digest.String()), Size: e.subject.Size}
 		for _, r := range v.roots {
-			if signers[r.name] {
+			if tally.Saturated(res.Checks, r.name) {
 				continue
 			}
-			_, err := r.v.Verify(ctx, desc, e.blob, notationgo.VerifierVerifyOptions{ArtifactReference: ref, SignatureMediaType: e.mediaType})
+			outcome, err := r.v.Verify(ctx, desc, e.blob, notationgo.VerifierVerifyOptions{ArtifactReference: ref, SignatureMediaType: e.mediaType})
 			if err != nil {
 				res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Reason: "does not verify: " + err.Error()})
 				continue
 			}
-			signers[r.name] = true
-			res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Passed: true, Reason: "valid Notation signature for " + img.Digest()})
+			signer, err := signerOf(outcome)
+			if err != nil {
+				res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Reason: "does not verify: " + err.Error()})
+				continue
+			}
+			res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Passed: true, Signer: signer, Reason: "valid Notation signature for " + img.Digest() + logged(outcome, v.level)})
 		}
 	}
-	for s := range signers {
-		res.Signers = append(res.Signers, s)
-	}
-	slices.Sort(res.Signers)
-	if v.quorum.Satisfied(res.Signers) {
+	res.Signers = v.quorum.Signers(res.Checks)
+	if v.quorum.Satisfied(res.Checks) {
 		return res, nil
 	}
 	if ctx.Err() != nil {
@@ -216,7 +220,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	if len(envs) == 0 {
 		return res, verify.Failf("no Notation signatures found for %s (looked for OCI referrers of type %s); sign it with a certificate chaining to %s", ref, ArtifactType, tried)
 	}
-	return res, verify.Failf("%s; %d Notation signature(s) found, checked against %s", v.quorum.Shortfall(res.Signers), len(envs), tried)
+	return res, verify.Failf("%s; %d Notation signature(s) found, checked against %s", v.quorum.Shortfall(res.Checks), len(envs), tried)
 }
 
 // fetch lists the image's Notation signatures and reads their envelopes.

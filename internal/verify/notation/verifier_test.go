@@ -29,6 +29,7 @@ import (
 // pki is a CA and a code-signing leaf it issued.
 type pki struct {
 	ca      *x509.Certificate
+	caKey   *ecdsa.PrivateKey
 	leaf    *x509.Certificate
 	leafKey *ecdsa.PrivateKey
 }
@@ -56,13 +57,20 @@ func newPKI(t *testing.T, cn string, notBefore, notAfter time.Time) *pki {
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
 	ca := cert(t, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	return (&pki{ca: ca, caKey: caKey}).issue(t, cn, notBefore, notAfter)
+}
+
+// issue returns the CA of p with a new code-signing leaf.
+func (p *pki) issue(t *testing.T, cn string, notBefore, notAfter time.Time) *pki {
+	t.Helper()
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	leaf := cert(t, &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn, Organization: []string{"signet tests"}, Country: []string{"DE"}, Province: []string{"Bavaria"}, Locality: []string{"Munich"}},
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"signet tests"}, Country: []string{"DE"}, Province: []string{"Bavaria"}, Locality: []string{"Munich"}},
 		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-	}, ca, &leafKey.PublicKey, caKey)
-	return &pki{ca: ca, leaf: leaf, leafKey: leafKey}
+	}, p.ca, &leafKey.PublicKey, p.caKey)
+	return &pki{ca: p.ca, caKey: p.caKey, leaf: leaf, leafKey: leafKey}
 }
 
 // sign makes a Notation signature of the manifest subject names, and
@@ -125,6 +133,26 @@ func TestVerify(t *testing.T) {
 			}},
 		{name: "expired certificate, strict", referrers: true, roots: []*pki{expired}, want: verify.Failed, has: "expired", sign: signExpiring},
 		{name: "expired certificate, permissive", referrers: true, roots: []*pki{expired}, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Verified, sign: signExpiring},
+		{name: "expired certificate, audit", referrers: true, roots: []*pki{expired}, opts: notation.Options{Level: notation.LevelAudit}, want: verify.Verified, has: "logged, not enforced at verification level audit", sign: signExpiring},
+		// notation-go only logs an untrusted CA at the audit level: such a
+		// signature is never a signer.
+		{name: "signed by another CA, audit", referrers: true, roots: []*pki{good}, opts: notation.Options{Level: notation.LevelAudit}, want: verify.Failed, has: "authenticity check failed",
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				other.sign(t, img, img, notation.MediaTypeJWS)
+			}},
+		{name: "signed by another CA, permissive", referrers: true, roots: []*pki{good}, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Failed, has: "0 of 1",
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				other.sign(t, img, img, notation.MediaTypeJWS)
+			}},
+		{name: "signed by the trusted CA, audit", referrers: true, roots: []*pki{good}, opts: notation.Options{Level: notation.LevelAudit}, want: verify.Verified,
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				good.sign(t, img, img, notation.MediaTypeCOSE)
+			}},
+		{name: "2 of 2 roots sharing a CA, audit, one trusted and one untrusted signature", referrers: true, roots: []*pki{good, good}, threshold: 2, opts: notation.Options{Level: notation.LevelAudit}, want: verify.Failed, has: "1 of 2",
+			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
+				good.sign(t, img, img, notation.MediaTypeJWS)
+				other.sign(t, img, img, notation.MediaTypeJWS)
+			}},
 		{name: "2 of 2 CAs", referrers: true, roots: []*pki{good, other}, threshold: 2, want: verify.Verified,
 			sign: func(t *testing.T, _ *testutil.Registry, img name.Digest) {
 				good.sign(t, img, img, notation.MediaTypeJWS)
@@ -201,5 +229,53 @@ func TestParseCertificates(t *testing.T) {
 		if _, err := notation.ParseCertificates([]byte(bad)); err == nil {
 			t.Errorf("ParseCertificates(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestSharedCA: two trust roots that trust the same CA do not turn one
+// signature, or one signing key signing twice, into two signers; two
+// signing keys the CA certified do.
+func TestSharedCA(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	shared := newPKI(t, "alice", now.Add(-time.Hour), now.Add(time.Hour))
+	bob := shared.issue(t, "bob", now.Add(-time.Hour), now.Add(time.Hour))
+	other := newPKI(t, "other", now.Add(-time.Hour), now.Add(time.Hour))
+	roots := []notation.TrustRoot{
+		{Name: "a", CAs: []*x509.Certificate{shared.ca}},
+		{Name: "b", CAs: []*x509.Certificate{other.ca, shared.ca}},
+	}
+	tests := []struct {
+		name  string
+		level string
+		sign  []*pki
+		want  verify.Outcome
+	}{
+		{"one signature", "", []*pki{shared}, verify.Failed},
+		{"one key, two signatures", "", []*pki{shared, shared}, verify.Failed},
+		{"one key, two signatures, permissive", notation.LevelPermissive, []*pki{shared, shared}, verify.Failed},
+		{"two keys", "", []*pki{shared, bob}, verify.Verified},
+		{"two keys of two CAs", "", []*pki{shared, other}, verify.Verified},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := testutil.NewRegistry(t, true)
+			img := reg.PushImage(t, "demo/app:v1")
+			for i, p := range tc.sign {
+				p.sign(t, img, img, []string{notation.MediaTypeJWS, notation.MediaTypeCOSE}[i%2])
+			}
+			v, err := notation.New(registry.MustNew(), roots, verify.Quorum{Roots: []string{"a", "b"}, Threshold: 2}, notation.Options{Level: tc.level})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := v.Verify(context.Background(), verify.Image{Ref: img})
+			if got := verify.Classify(err); got != tc.want {
+				t.Fatalf("outcome %s, want %s: %v; checks %+v", got, tc.want, err, res.Checks)
+			}
+			if tc.want == verify.Failed && !strings.Contains(err.Error(), "1 of 2") {
+				t.Errorf("error %q, want 1 of 2", err)
+			}
+		})
 	}
 }
