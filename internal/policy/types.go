@@ -53,14 +53,15 @@ type Document struct {
 	Mode string `json:"mode,omitempty"`
 	// Pinning says which objects get tags replaced by verified digests:
 	// all, podsOnly or none. Default: all.
-	Pinning string `json:"pinning,omitempty"`
+	Pinning    string      `json:"pinning,omitempty"`
+	Validators []Validator `json:"validators"`
+	Rules      []Rule      `json:"rules"`
+
 	// InsecureRegistries lists the registries (host or host:port, exactly
 	// as images name them) signet may reach over plain HTTP. Every other
 	// registry is reached over HTTPS only. Credentials are never sent over
 	// plain HTTP, even to these.
-	InsecureRegistries []string    `json:"insecureRegistries,omitempty"`
-	Validators         []Validator `json:"validators"`
-	Rules      []Rule      `json:"rules"`
+	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
 }
 
 // Metadata names a policy.

@@ -157,13 +157,17 @@ func (l limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	if hops > MaxRedirects {
 		return nil, &RedirectError{URL: start.URL.Redacted()}
 	}
-	wire, err := l.scheme(req)
+	wire, stripped, err := l.scheme(req)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := l.inner.RoundTrip(wire)
 	if err != nil {
 		return resp, err
+	}
+	if stripped && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		resp.Body.Close()
+		return nil, withheld(req, resp.StatusCode)
 	}
 	if wire != req {
 		// Layers above see the request they made.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"net/http"
@@ -17,6 +18,9 @@ import (
 func bodies(hops *atomic.Int32) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if r.Header.Get("Authorization") != "" {
+			w.Header().Set("X-Authorized", "yes")
+		}
 		if strings.HasPrefix(r.URL.Path, "/v2/loop/") {
 			hops.Add(1)
 			http.Redirect(w, r, r.URL.Path+"?"+strconv.Itoa(int(hops.Load())), http.StatusTemporaryRedirect)
@@ -46,13 +50,12 @@ func bodies(hops *atomic.Int32) http.HandlerFunc {
 func TestLimited(t *testing.T) {
 	t.Parallel()
 	var hops atomic.Int32
-	srv := httptest.NewServer(bodies(&hops))
+	srv := httptest.NewTLSServer(bodies(&hops))
 	defer srv.Close()
-	other := httptest.NewServer(bodies(&hops))
+	other := httptest.NewTLSServer(bodies(&hops))
 	defer other.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
 	client := &http.Client{
-		Transport: limited{inner: http.DefaultTransport, insecure: NewInsecure(host, strings.TrimPrefix(other.URL, "http://"))},
+		Transport: limited{inner: srv.Client().Transport},
 		// go-containerregistry's CheckRedirect, which has no count limit.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return nil },
 	}
@@ -134,14 +137,19 @@ func TestScheme(t *testing.T) {
 		url      string
 		auth     bool
 		refused  string
+		status   int
 	}{
 		{name: "plain HTTP to an unlisted registry", url: plain.URL + "/v2/", refused: "not listed in the policy's insecureRegistries"},
 		{name: "plain HTTP to a listed registry", insecure: []string{listed}, url: plain.URL + "/v2/"},
 		{name: "listed: https requests go over plain HTTP", insecure: []string{listed}, url: "https://" + listed + "/v2/"},
 		{name: "listed, other port", insecure: []string{"127.0.0.1:1"}, url: plain.URL + "/v2/", refused: "not listed"},
-		{name: "credentials to a listed registry", insecure: []string{listed}, url: plain.URL + "/v2/", auth: true, refused: "never sends credentials over plain HTTP"},
-		{name: "user info to a listed registry", insecure: []string{listed}, url: "http://u:p@" + listed + "/v2/", refused: "never sends credentials"},
-		{name: "credentials to a token realm on a listed host", insecure: []string{listed}, url: plain.URL + "/token", auth: true, refused: "never sends credentials"},
+		{name: "credentials to a listed registry are taken off", insecure: []string{listed}, url: plain.URL + "/v2/", auth: true},
+		{name: "user info to a listed registry is taken off", insecure: []string{listed}, url: "http://u:p@" + listed + "/v2/"},
+		{name: "a listed registry asking for credentials", insecure: []string{listed}, url: plain.URL + "/v2/?status=401", auth: true, refused: "never sends credentials over plain HTTP"},
+		{name: "a listed registry forbidding", insecure: []string{listed}, url: "https://u:p@" + listed + "/v2/?status=403", refused: "never sends credentials over plain HTTP"},
+		{name: "a listed registry answering 401 to an anonymous request", insecure: []string{listed}, url: plain.URL + "/v2/?status=401", status: 401},
+		{name: "a token realm on a listed host", insecure: []string{listed}, url: plain.URL + "/token", refused: "no token realm"},
+		{name: "a token realm over HTTPS", url: tlsSrv.URL + "/token", auth: true},
 		{name: "HTTPS", url: tlsSrv.URL + "/v2/", auth: true},
 		{name: "redirect from HTTPS to a listed HTTP host", insecure: []string{listed}, url: tlsSrv.URL + "/v2/?to=" + esc(plain.URL+"/v2/"), refused: "redirected there from HTTPS"},
 		{name: "redirect from HTTPS to HTTP", url: tlsSrv.URL + "/v2/?to=" + esc(plain.URL+"/v2/"), refused: "not listed"},
@@ -170,8 +178,13 @@ func TestScheme(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("status %d", resp.StatusCode)
+			if want := cmp.Or(tc.status, http.StatusOK); resp.StatusCode != want {
+				t.Errorf("status %d, want %d", resp.StatusCode, want)
+			}
+			if plainHTTP := resp.Request.URL.Host == listed; plainHTTP && resp.Header.Get("X-Authorized") != "" {
+				t.Error("credentials went over plain HTTP")
+			} else if !plainHTTP && tc.auth && resp.Header.Get("X-Authorized") == "" {
+				t.Error("credentials did not go over HTTPS")
 			}
 			if resp.Request.URL.Scheme != req.URL.Scheme && resp.Request.URL.Host == req.URL.Host {
 				t.Errorf("callers see scheme %s, asked for %s", resp.Request.URL.Scheme, req.URL.Scheme)

@@ -69,35 +69,47 @@ func (e *InsecureError) Error() string {
 	return fmt.Sprintf("refused plain HTTP to %s: %s", e.URL, e.Reason)
 }
 
-// scheme applies the scheme rules to req and returns the request to send:
-// req itself, or for a registry listed as insecure a copy over plain HTTP
-// (go-containerregistry pings over HTTPS first and keeps what worked; a
-// listed registry is reached over plain HTTP only, so the answer does not
-// depend on a race). Refused: plain HTTP to any registry not listed,
-// credentials (an Authorization header, user info in the URL) over plain
-// HTTP to any host, and a redirect from HTTPS to plain HTTP.
-func (l limited) scheme(req *http.Request) (*http.Request, error) {
+// scheme applies the scheme rules to req and returns the request to send
+// and whether credentials were taken off it. A registry listed as
+// insecure is reached over plain HTTP only, HTTPS requests included
+// (go-containerregistry pings over HTTPS first and keeps what worked; this
+// way the answer does not depend on a race). Refused: plain HTTP to any
+// host not listed, a redirect from HTTPS to plain HTTP, and anything but
+// the registry API (/v2/…: a token realm, say) over plain HTTP.
+// Credentials (an Authorization header, user info in the URL) never go
+// over plain HTTP: they are taken off, and an answer asking for them
+// (401, 403) becomes an *InsecureError.
+func (l limited) scheme(req *http.Request) (*http.Request, bool, error) {
 	ctx := req.Context()
 	plain := func(r *http.Request) bool {
 		return r.URL.Scheme == "http" || l.allowed(ctx, r.URL.Host)
 	}
 	if !plain(req) {
-		return req, nil
+		return req, false, nil
 	}
 	u := req.URL.Redacted()
 	if req.URL.Scheme == "http" && !l.allowed(ctx, req.URL.Host) {
-		return nil, &InsecureError{URL: u, Reason: fmt.Sprintf("%s is not listed in the policy's insecureRegistries (signet uses HTTPS only)", req.URL.Host)}
-	}
-	if req.Header.Get("Authorization") != "" || req.URL.User != nil {
-		return nil, &InsecureError{URL: u, Reason: "signet never sends credentials over plain HTTP (use HTTPS, or anonymous access)"}
+		return nil, false, &InsecureError{URL: u, Reason: fmt.Sprintf("%s is not listed in the policy's insecureRegistries (signet uses HTTPS only)", req.URL.Host)}
 	}
 	if prev := req.Response; prev != nil && prev.Request != nil && !plain(prev.Request) {
-		return nil, &InsecureError{URL: u, Reason: "redirected there from HTTPS (" + prev.Request.URL.Redacted() + ")"}
+		return nil, false, &InsecureError{URL: u, Reason: "redirected there from HTTPS (" + prev.Request.URL.Redacted() + ")"}
 	}
-	if req.URL.Scheme == "http" {
-		return req, nil
+	if start, _ := first(req); classify(start.URL.Path) == classToken {
+		return nil, false, &InsecureError{URL: u, Reason: "only the registry API (/v2/) is read over plain HTTP: no token realm, no credentials"}
 	}
-	wire := req.Clone(ctx)
-	wire.URL.Scheme = "http"
-	return wire, nil
+	wire := req
+	if req.URL.Scheme != "http" || req.URL.User != nil || req.Header.Get("Authorization") != "" {
+		wire = req.Clone(ctx)
+		wire.URL.Scheme = "http"
+	}
+	stripped := wire.URL.User != nil || wire.Header.Get("Authorization") != ""
+	wire.URL.User = nil
+	wire.Header.Del("Authorization")
+	return wire, stripped, nil
+}
+
+// withheld is the error for an answer asking for the credentials scheme
+// took off a plain HTTP request.
+func withheld(req *http.Request, status int) error {
+	return &InsecureError{URL: req.URL.Redacted(), Reason: fmt.Sprintf("the registry asks for credentials (HTTP %d), and signet never sends credentials over plain HTTP (use HTTPS, or anonymous access)", status)}
 }

@@ -36,11 +36,12 @@ type Registry struct {
 	server  *httptest.Server
 	tls     *httptest.Server
 
-	requests atomic.Int64
-	mu       sync.Mutex
-	paths    []string
-	down     atomic.Bool
-	auth     atomic.Pointer[[2]string]
+	requests   atomic.Int64
+	authorized atomic.Int64
+	mu         sync.Mutex
+	paths      []string
+	down       atomic.Bool
+	auth       atomic.Pointer[[2]string]
 }
 
 // NewRegistry starts a registry; referrers selects whether it implements the
@@ -59,6 +60,9 @@ func NewRegistry(t testing.TB, referrers bool) *Registry {
 			return
 		}
 		r.requests.Add(1)
+		if req.Header.Get("Authorization") != "" {
+			r.authorized.Add(1)
+		}
 		r.mu.Lock()
 		r.paths = append(r.paths, req.Method+" "+req.URL.Path)
 		r.mu.Unlock()
@@ -88,8 +92,15 @@ func NewRegistry(t testing.TB, referrers bool) *Registry {
 }
 
 // RequireBasicAuth makes every request from now on need HTTP basic
-// credentials user:pass (401 otherwise). Push before calling it.
-func (r *Registry) RequireBasicAuth(user, pass string) { r.auth.Store(&[2]string{user, pass}) }
+// credentials user:pass (401 otherwise); an empty user turns it off. Push
+// before calling it.
+func (r *Registry) RequireBasicAuth(user, pass string) {
+	if user == "" {
+		r.auth.Store(nil)
+		return
+	}
+	r.auth.Store(&[2]string{user, pass})
+}
 
 // Requests returns the number of requests served since the last Reset.
 func (r *Registry) Requests() int64 { return r.requests.Load() }
@@ -101,9 +112,14 @@ func (r *Registry) Paths() []string {
 	return append([]string(nil), r.paths...)
 }
 
-// Reset zeroes the request counter.
+// Authorized returns the number of requests since the last Reset that
+// carried an Authorization header.
+func (r *Registry) Authorized() int64 { return r.authorized.Load() }
+
+// Reset zeroes the request counters.
 func (r *Registry) Reset() {
 	r.requests.Store(0)
+	r.authorized.Store(0)
 	r.mu.Lock()
 	r.paths = nil
 	r.mu.Unlock()
