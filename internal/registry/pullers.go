@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,9 +36,9 @@ const (
 )
 
 // pullers caches go-containerregistry Pullers per chain of context
-// keychains (none: the Client's own credentials), so that the connections
-// and tokens of one set of credentials are reused across admissions and
-// never used for another's.
+// keychains (none: the Client's own credentials) and set of insecure
+// registries, so that the connections and tokens of one set of
+// credentials are reused across admissions and never used for another's.
 type pullers struct {
 	mu  sync.Mutex
 	lru *lru.Cache[string, *pullerEntry]
@@ -59,6 +60,12 @@ func (c *Client) pullerFor(ctx context.Context) *remote.Puller {
 		ids[i] = strconv.FormatUint(kc.id, 10)
 	}
 	key := strings.Join(ids, "/")
+	if ins, _ := ctx.Value(insecureKey{}).(*Insecure); ins != nil {
+		// go-containerregistry remembers per repository the scheme its
+		// ping used: requests under another policy's insecureRegistries
+		// (before and after a reload) must not share what it remembers.
+		key += fmt.Sprintf("|%p", ins)
+	}
 	now := time.Now()
 	c.pullers.mu.Lock()
 	defer c.pullers.mu.Unlock()
