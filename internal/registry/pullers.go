@@ -27,7 +27,7 @@ const (
 	// MaxPullers bounds the pullers kept: one for the Client's own
 	// credentials and one per chain of context keychains (a namespace's
 	// pull secrets, a validator's Secret).
-	MaxPullers = 64
+	MaxPullers = 128
 	// MaxReposPerPuller is how many repositories one puller
 	// authenticates for before it is replaced.
 	MaxReposPerPuller = 64

@@ -212,8 +212,10 @@ func Classify(ctx context.Context, err error, doing string) error {
 	if re, ok := errors.AsType[*RedirectError](err); ok {
 		return &verify.InconclusiveError{Reason: doing + ": " + re.Error() + "; check the registry's configuration", Err: re}
 	}
-	if ie, ok := errors.AsType[*InsecureError](err); ok {
-		return &verify.InconclusiveError{Reason: doing + ": " + ie.Error(), Err: ie}
+	if _, ok := errors.AsType[*InsecureError](err); ok {
+		// The whole error: a refused plain HTTP fallback says why the
+		// HTTPS attempt before it failed.
+		return &verify.InconclusiveError{Reason: doing + ": " + err.Error(), Err: err}
 	}
 	if ce, ok := errors.AsType[*CredentialsError](err); ok {
 		return &verify.InconclusiveError{Reason: doing + ": " + ce.Error(), Err: err}

@@ -361,7 +361,7 @@ func otherCA(t *testing.T) string {
 func signetWithDocker(t *testing.T, dockerConfig, policyYAML string, args ...string) (int, []policy.Decision, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(p, []byte(harness.ListInsecure(policyYAML, args...)), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(policyYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"verify", "--policy", p, "--output", "json"}, args...)...)
