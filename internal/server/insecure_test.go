@@ -1,36 +1,17 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signet-dev/signet/internal/server"
+	"github.com/signet-dev/signet/test/harness"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestInsecureRegistriesLogged: each policy load that lists
 // insecureRegistries logs one warning naming them; loads that list none
@@ -54,7 +35,7 @@ func TestInsecureRegistriesLogged(t *testing.T) {
 		}
 	}
 	replace(policy("insecureRegistries: [registry.internal:5000]\n"))
-	var logs syncBuffer
+	var logs harness.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
