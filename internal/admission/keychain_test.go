@@ -53,20 +53,20 @@ func TestWorkloadKeychain(t *testing.T) {
 	testutil.SignLegacy(t, img, key)
 	reg.RequireBasicAuth("puller", "pw")
 	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `
-- {pattern: "`+reg.Host+`/private/**", validator: signed}
+- {pattern: "`+reg.TLSHost+`/private/**", validator: signed}
 - {pattern: "public.example/**", validator: allow}
 `)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := policy.Compile(doc, registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain())))
+	eng, err := policy.Compile(doc, registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain()), registry.WithCABundle(reg.CA)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	podJSON, _ := json.Marshal(map[string]any{"spec": map[string]any{
 		"serviceAccountName": "builder",
 		"imagePullSecrets":   []map[string]string{{"name": "regcred"}},
-		"containers":         []map[string]string{{"name": "app", "image": reg.Host + "/private/app:v1"}, {"name": "side", "image": "public.example/side:1"}},
+		"containers":         []map[string]string{{"name": "app", "image": reg.TLSHost + "/private/app:v1"}, {"name": "side", "image": "public.example/side:1"}},
 	}})
 	req := &admissionv1.AdmissionRequest{
 		UID: "1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: "team",

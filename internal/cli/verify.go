@@ -105,6 +105,9 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 		}
 		return &exitError{code: ExitUsage, err: err}
 	}
+	if ins := eng.InsecureRegistries(); len(ins) > 0 {
+		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
+	}
 
 	decisions := evaluateAll(ctx, eng, images, f.timeout)
 	switch f.output {

@@ -98,6 +98,9 @@ func Run(ctx context.Context, w io.Writer, dir string) error {
 kind: ImagePolicy
 metadata:
   name: demo
+# The demo's registry speaks plain HTTP on loopback; every other registry
+# is reached over HTTPS only.
+insecureRegistries: ["%s"]
 validators:
 - name: demo-key
   type: cosign
@@ -113,7 +116,7 @@ rules:
   validator: demo-key
 - pattern: "registry.k8s.io/**"
   validator: allow
-`, strings.ReplaceAll(strings.TrimSpace(key.PEM), "\n", "\n      "), host)
+`, host, strings.ReplaceAll(strings.TrimSpace(key.PEM), "\n", "\n      "), host)
 	polFile := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(polFile, []byte(pol), 0o644); err != nil {
 		return err

@@ -53,7 +53,7 @@ func TestValidatorAuth(t *testing.T) {
 		"good":  registry.NewKeychain(basic{"sig-reader", "pw"}),
 		"wrong": registry.NewKeychain(basic{"sig-reader", "nope"}),
 	}
-	anonymous := registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain()))
+	anonymous := registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain()), registry.WithCABundle(reg.CA))
 	tests := []struct {
 		secret  string
 		outcome verify.Outcome
@@ -78,8 +78,8 @@ rules: [{pattern: "` + reg.Host + `/**", validator: private}]`))
 				t.Fatal(err)
 			}
 			// By digest: no tag resolution, so only the validator's
-			// signature fetches need the credentials.
-			d := eng.Evaluate(context.Background(), img.String())
+			// signature fetches need the credentials, sent over HTTPS.
+			d := eng.Evaluate(context.Background(), reg.TLSHost+"/private/app@"+img.DigestStr())
 			if d.Outcome != tc.outcome || !strings.Contains(d.Reason, tc.has) {
 				t.Errorf("outcome %s (%s), want %s containing %q", d.Outcome, d.Reason, tc.outcome, tc.has)
 			}

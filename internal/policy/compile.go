@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/keysource"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/cosign"
 	"github.com/signet-dev/signet/internal/verify/notaryv1"
@@ -84,6 +85,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 	if pinning != PinAll && pinning != PinPodsOnly && pinning != PinNone {
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
+	insecure := checkInsecureRegistries(doc.InsecureRegistries, &p)
 	validators := compileValidators(doc.Validators, o, &p)
 	o.authRegistries = authRegistries(doc, &p)
 	if len(doc.Rules) == 0 {
@@ -112,7 +114,8 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		}
 		reg = cachedRegistry{Registry: reg, c: o.cache}
 	}
-	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning}, nil
+	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning,
+		insecureList: insecure, insecure: registry.NewInsecure(insecure...)}, nil
 }
 
 // validatorSpec is a checked validator, ready to be bound to rules.

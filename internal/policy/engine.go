@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -19,7 +20,15 @@ type Engine struct {
 	reg     Registry
 	mode    string
 	pinning string
+	// insecure are the registries reached over plain HTTP
+	// (insecureRegistries), carried into each evaluation's context.
+	insecure     *registry.Insecure
+	insecureList []string
 }
+
+// InsecureRegistries returns the registries the policy lets signet reach
+// over plain HTTP.
+func (e *Engine) InsecureRegistries() []string { return e.insecureList }
 
 // Pinning returns the policy's pinning mode: all, podsOnly or none.
 func (e *Engine) Pinning() string { return e.pinning }
@@ -97,6 +106,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 			d.Reason = fmt.Sprintf("internal error while verifying %s: %v", image, r)
 		}
 	}()
+	ctx = registry.ContextWithInsecure(ctx, e.insecure)
 	ref, err := imageref.Parse(image)
 	if err != nil {
 		d.Reason = err.Error()

@@ -158,6 +158,7 @@ func TestEvaluateAllValidators(t *testing.T) {
 	testutil.SignLegacy(t, onlyOne, k1)
 	eng := compileYAML(t, `apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
+insecureRegistries: [`+reg.Host+`]
 validators:
 - name: signed
   type: cosign

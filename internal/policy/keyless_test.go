@@ -43,6 +43,7 @@ func TestKeylessPolicy(t *testing.T) {
 	for _, material := range []string{"trustedRoot: " + strconv.Quote(string(trJSON)), "trustedRootFile: " + file} {
 		eng := compileYAML(t, `apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
+insecureRegistries: [`+reg.Host+`]
 validators:
 - name: keyless
   type: cosign

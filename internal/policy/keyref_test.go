@@ -29,6 +29,7 @@ func TestKeyReferences(t *testing.T) {
 	y := func(ref string) string {
 		return `apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
+insecureRegistries: [` + reg.Host + `]
 validators:
 - name: default
   type: cosign

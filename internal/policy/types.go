@@ -56,6 +56,12 @@ type Document struct {
 	Pinning    string      `json:"pinning,omitempty"`
 	Validators []Validator `json:"validators"`
 	Rules      []Rule      `json:"rules"`
+
+	// InsecureRegistries lists the registries (host or host:port, exactly
+	// as images name them) signet may reach over plain HTTP. Every other
+	// registry is reached over HTTPS only. Credentials are never sent over
+	// plain HTTP, even to these.
+	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
 }
 
 // Metadata names a policy.

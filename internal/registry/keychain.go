@@ -4,12 +4,9 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Keychain is a set of registry credentials with an identity: requests
@@ -68,54 +65,6 @@ func CredentialsID(ctx context.Context) string {
 		ids[i] = strconv.FormatUint(kc.id, 10)
 	}
 	return strings.Join(ids, "/")
-}
-
-// pullerIdle is how long a puller for context keychains is kept unused.
-const pullerIdle = 5 * time.Minute
-
-// pullers caches one go-containerregistry Puller per chain of context
-// keychains, so that the connections and tokens of one namespace's
-// credentials are reused across its admissions and never used for
-// another's.
-type pullers struct {
-	mu sync.Mutex
-	m  map[string]*pullerEntry
-}
-
-type pullerEntry struct {
-	p    *remote.Puller
-	used time.Time
-}
-
-// pullerFor returns the Puller for requests made with ctx.
-func (c *Client) pullerFor(ctx context.Context) *remote.Puller {
-	chain := keychains(ctx)
-	if len(chain) == 0 {
-		return c.puller
-	}
-	key := CredentialsID(ctx)
-	now := time.Now()
-	c.pullers.mu.Lock()
-	defer c.pullers.mu.Unlock()
-	if e, ok := c.pullers.m[key]; ok {
-		e.used = now
-		return e.p
-	}
-	for k, e := range c.pullers.m {
-		if now.Sub(e.used) > pullerIdle {
-			delete(c.pullers.m, k)
-		}
-	}
-	kcs := make([]authn.Keychain, 0, len(chain)+1)
-	for _, kc := range chain {
-		kcs = append(kcs, kc.Keychain)
-	}
-	p := c.newPuller(authn.NewMultiKeychain(append(kcs, c.keychain)...))
-	if c.pullers.m == nil {
-		c.pullers.m = map[string]*pullerEntry{}
-	}
-	c.pullers.m[key] = &pullerEntry{p: p, used: now}
-	return p
 }
 
 // CredentialsError says the credentials for a registry could not be read

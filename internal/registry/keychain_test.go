@@ -26,8 +26,8 @@ func TestContextKeychain(t *testing.T) {
 	reg := testutil.NewRegistry(t, false)
 	img := reg.PushImage(t, "private/app:v1")
 	reg.RequireBasicAuth("alice", "s3cret")
-	ref, _ := imageref.Parse(reg.Host + "/private/app:v1")
-	c := registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain())) // anonymous unless ctx says otherwise
+	ref, _ := imageref.Parse(reg.TLSHost + "/private/app:v1")
+	c := mustNew(t, registry.WithKeychain(authn.NewMultiKeychain()), registry.WithCABundle(reg.CA)) // anonymous unless ctx says otherwise
 
 	right := registry.NewKeychain(static{"alice", "s3cret"})
 	wrong := registry.NewKeychain(static{"mallory", "guess"})
@@ -70,8 +70,8 @@ func TestContextKeychainReuse(t *testing.T) {
 	reg := testutil.NewRegistry(t, false)
 	reg.PushImage(t, "private/app:v1")
 	reg.RequireBasicAuth("alice", "s3cret")
-	ref, _ := imageref.Parse(reg.Host + "/private/app:v1")
-	c := registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain()))
+	ref, _ := imageref.Parse(reg.TLSHost + "/private/app:v1")
+	c := mustNew(t, registry.WithKeychain(authn.NewMultiKeychain()), registry.WithCABundle(reg.CA))
 	kc := registry.NewKeychain(static{"alice", "s3cret"})
 	reg.Reset()
 	for range 3 {
@@ -95,4 +95,13 @@ func TestContextKeychainReuse(t *testing.T) {
 	if n := len(reg.Paths()); n != 4+2 { // ping + 3 HEADs, then ping + HEAD
 		t.Errorf("requests %v", reg.Paths())
 	}
+}
+
+func mustNew(t *testing.T, opts ...registry.Option) *registry.Client {
+	t.Helper()
+	c, err := registry.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

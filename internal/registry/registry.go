@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/metrics"
@@ -31,12 +32,10 @@ type Client struct {
 	transport http.RoundTripper
 	userAgent string
 	caBundle  []byte
-	// puller caches one authenticated transport per repository, so that
-	// every request for a repository after the first reuses its connection
+	insecure  *Insecure
+	// pullers cache authenticated transports per repository (bounded), so
+	// that requests for a repository after the first reuse its connection
 	// and its bearer token.
-	puller *remote.Puller
-	// pullers are the pullers of the keychains contexts carry
-	// (ContextWithKeychain).
 	pullers pullers
 }
 
@@ -58,6 +57,14 @@ func WithCABundle(pem []byte) Option { return func(c *Client) { c.caBundle = pem
 
 // WithMetrics counts the client's registry requests by host and status.
 func WithMetrics(m *metrics.Metrics) Option { return func(c *Client) { c.metrics = m } }
+
+// WithInsecureRegistries lets the client reach these registries (host or
+// host:port, exactly as images name them) over plain HTTP, whatever the
+// request's context says (ContextWithInsecure adds more per request).
+// Default: none, HTTPS only. Credentials are never sent over plain HTTP.
+func WithInsecureRegistries(hosts ...string) Option {
+	return func(c *Client) { c.insecure = NewInsecure(hosts...) }
+}
 
 // WithUserAgent sets the User-Agent prefix. Default: "signet".
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -83,15 +90,15 @@ func New(opts ...Option) (*Client, error) {
 		}
 		c.transport = t
 	}
-	c.transport = limited{inner: newEconomy(c.transport, c.metrics), max: MaxManifestBytes}
-	c.puller = c.newPuller(c.keychain)
+	c.transport = limited{inner: newEconomy(c.transport, c.metrics), insecure: c.insecure}
+	c.pullers.lru, _ = lru.New[string, *pullerEntry](MaxPullers)
 	return c, nil
 }
 
-func (c *Client) newPuller(kc authn.Keychain) *remote.Puller {
+func (c *Client) newPuller(kc authn.Keychain, t http.RoundTripper) *remote.Puller {
 	p, err := remote.NewPuller(
 		remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(c.transport),
+		remote.WithTransport(t),
 		remote.WithUserAgent(c.userAgent),
 		// Retries are the economy transport's, which respects deadlines
 		// and Retry-After; go-containerregistry's own are turned off.
@@ -204,6 +211,11 @@ func Classify(ctx context.Context, err error, doing string) error {
 	}
 	if re, ok := errors.AsType[*RedirectError](err); ok {
 		return &verify.InconclusiveError{Reason: doing + ": " + re.Error() + "; check the registry's configuration", Err: re}
+	}
+	if _, ok := errors.AsType[*InsecureError](err); ok {
+		// The whole error: a refused plain HTTP fallback says why the
+		// HTTPS attempt before it failed.
+		return &verify.InconclusiveError{Reason: doing + ": " + err.Error(), Err: err}
 	}
 	if ce, ok := errors.AsType[*CredentialsError](err); ok {
 		return &verify.InconclusiveError{Reason: doing + ": " + ce.Error(), Err: err}

@@ -59,7 +59,7 @@ func TestResolve(t *testing.T) {
 	t.Parallel()
 	reg := testutil.NewRegistry(t, false)
 	img := reg.PushImage(t, "demo/app:v1")
-	c := registry.MustNew()
+	c := registry.MustNew(registry.WithInsecureRegistries(reg.Host))
 
 	ref, _ := imageref.Parse(reg.Host + "/demo/app:v1")
 	reg.Reset()

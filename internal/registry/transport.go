@@ -38,26 +38,54 @@ type economy struct {
 	inner   http.RoundTripper
 	metrics *metrics.Metrics
 	perHost int
-	sems    sync.Map // host → chan struct{}
 	sleep   func(ctx context.Context, d time.Duration) error
+
+	// sems holds a semaphore per host only while requests to it are in
+	// flight or waiting: the map never outgrows the requests at hand,
+	// however many hosts were ever seen.
+	mu   sync.Mutex
+	sems map[string]*hostSem
+}
+
+type hostSem struct {
+	ch    chan struct{}
+	users int
 }
 
 func newEconomy(inner http.RoundTripper, m *metrics.Metrics) *economy {
-	return &economy{inner: inner, metrics: m, perHost: MaxPerHost, sleep: sleepCtx}
+	return &economy{inner: inner, metrics: m, perHost: MaxPerHost, sleep: sleepCtx, sems: map[string]*hostSem{}}
 }
 
+// sem returns host's semaphore; the caller must call release(host) when
+// done with it.
 func (e *economy) sem(host string) chan struct{} {
-	if s, ok := e.sems.Load(host); ok {
-		return s.(chan struct{})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sems[host]
+	if s == nil {
+		s = &hostSem{ch: make(chan struct{}, e.perHost)}
+		e.sems[host] = s
 	}
-	s, _ := e.sems.LoadOrStore(host, make(chan struct{}, e.perHost))
-	return s.(chan struct{})
+	s.users++
+	return s.ch
+}
+
+func (e *economy) release(host string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sems[host]; s != nil {
+		if s.users--; s.users == 0 {
+			delete(e.sems, host)
+		}
+	}
 }
 
 // RoundTrip implements http.RoundTripper.
 func (e *economy) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	sem := e.sem(req.URL.Host)
+	host := req.URL.Host
+	sem := e.sem(host)
+	defer e.release(host)
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():

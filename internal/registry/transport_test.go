@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,5 +140,33 @@ func TestRetryAfter(t *testing.T) {
 	}
 	if d, ok := retryAfter(time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)); !ok || d <= 0 || d > 2*time.Second {
 		t.Errorf("HTTP date: %v %v", d, ok)
+	}
+}
+
+// TestEconomyForgetsHosts: a host's semaphore lives only while requests
+// to it are in flight or waiting, so a million host names seen leave
+// nothing behind.
+func TestEconomyForgetsHosts(t *testing.T) {
+	t.Parallel()
+	e := newEconomy(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	}), nil)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 20000 {
+				req, _ := http.NewRequest(http.MethodGet, "https://r"+strconv.Itoa(w*20000+i)+".example/v2/", nil)
+				if _, err := e.RoundTrip(req); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := len(e.sems); n != 0 {
+		t.Errorf("%d host semaphores left after 160,000 hosts, want 0", n)
 	}
 }

@@ -108,7 +108,11 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.KeySecrets != nil {
 			opts = append(opts, policy.WithKeySecrets(cfg.KeySecrets))
 		}
-		return policy.Compile(d, reg, opts...)
+		eng, err := policy.Compile(d, reg, opts...)
+		if err == nil && len(eng.InsecureRegistries()) > 0 {
+			log.Warn("the policy lets signet reach these registries over plain HTTP (insecureRegistries): answers from them can be altered on the way", "policy", eng.Name(), "insecureRegistries", eng.InsecureRegistries())
+		}
+		return eng, err
 	}, log, m)
 	if err != nil {
 		return err

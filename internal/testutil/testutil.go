@@ -4,11 +4,14 @@
 package testutil
 
 import (
+	"crypto/tls"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,16 +24,25 @@ import (
 )
 
 // Registry is an in-process OCI registry on loopback that counts requests.
+// It serves plain HTTP on Host, which signet reaches only when a policy
+// lists Host under insecureRegistries (Policy does) or a Client has it in
+// registry.WithInsecureRegistries; and the same registry over HTTPS on
+// TLSHost, with a certificate CA signs (registry.WithCABundle), for tests
+// that send credentials.
 type Registry struct {
-	Host   string // host:port
-	server *httptest.Server
+	Host    string // 127.0.0.1:port, plain HTTP
+	TLSHost string // localhost:port, HTTPS
+	CA      []byte // PEM certificate TLSHost's certificate is signed by
+	server  *httptest.Server
+	tls     *httptest.Server
 
-	requests atomic.Int64
-	mu       sync.Mutex
-	paths    []string
-	authz    []string // the Authorization header of each request
-	down     atomic.Bool
-	auth     atomic.Pointer[[2]string]
+	requests   atomic.Int64
+	authorized atomic.Int64
+	mu         sync.Mutex
+	paths      []string
+	authz      []string // the Authorization header of each request
+	down       atomic.Bool
+	auth       atomic.Pointer[[2]string]
 	// intercept, when set, may answer a request itself (true).
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
@@ -45,12 +57,15 @@ func NewRegistry(t testing.TB, referrers bool) *Registry {
 	}
 	h := ggcrregistry.New(opts...)
 	r := &Registry{}
-	r.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.down.Load() {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		r.requests.Add(1)
+		if req.Header.Get("Authorization") != "" {
+			r.authorized.Add(1)
+		}
 		r.mu.Lock()
 		r.paths = append(r.paths, req.Method+" "+req.URL.Path)
 		r.authz = append(r.authz, req.Header.Get("Authorization"))
@@ -66,15 +81,33 @@ func NewRegistry(t testing.TB, referrers bool) *Registry {
 			}
 		}
 		h.ServeHTTP(w, req)
-	}))
+	})
+	r.server = httptest.NewServer(handler)
 	t.Cleanup(r.server.Close)
 	r.Host = strings.TrimPrefix(r.server.URL, "http://")
+	ca, key, err := fixture.ServingCert("localhost")
+	check(t, err)
+	cert, err := tls.X509KeyPair(ca, key)
+	check(t, err)
+	r.tls = httptest.NewUnstartedServer(handler)
+	r.tls.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	r.tls.StartTLS()
+	t.Cleanup(r.tls.Close)
+	_, port, _ := net.SplitHostPort(r.tls.Listener.Addr().String())
+	r.TLSHost, r.CA = "localhost:"+port, ca
 	return r
 }
 
 // RequireBasicAuth makes every request from now on need HTTP basic
-// credentials user:pass (401 otherwise). Push before calling it.
-func (r *Registry) RequireBasicAuth(user, pass string) { r.auth.Store(&[2]string{user, pass}) }
+// credentials user:pass (401 otherwise); an empty user turns it off. Push
+// before calling it.
+func (r *Registry) RequireBasicAuth(user, pass string) {
+	if user == "" {
+		r.auth.Store(nil)
+		return
+	}
+	r.auth.Store(&[2]string{user, pass})
+}
 
 // Requests returns the number of requests served since the last Reset.
 func (r *Registry) Requests() int64 { return r.requests.Load() }
@@ -86,9 +119,14 @@ func (r *Registry) Paths() []string {
 	return append([]string(nil), r.paths...)
 }
 
-// Reset zeroes the request counter.
+// Authorized returns the number of requests since the last Reset that
+// carried an Authorization header.
+func (r *Registry) Authorized() int64 { return r.authorized.Load() }
+
+// Reset zeroes the request counters.
 func (r *Registry) Reset() {
 	r.requests.Store(0)
+	r.authorized.Store(0)
 	r.mu.Lock()
 	r.paths, r.authz = nil, nil
 	r.mu.Unlock()
@@ -98,7 +136,10 @@ func (r *Registry) Reset() {
 func (r *Registry) SetDown(down bool) { r.down.Store(down) }
 
 // Close stops the registry: connections are refused from then on.
-func (r *Registry) Close() { r.server.Close() }
+func (r *Registry) Close() {
+	r.server.Close()
+	r.tls.Close()
+}
 
 // Ref parses a reference in this registry ("demo/app:v1").
 func (r *Registry) Ref(t testing.TB, s string) name.Reference {
@@ -216,13 +257,27 @@ func Indent(pem string, n int) string {
 	return strings.ReplaceAll(strings.TrimSpace(pem), "\n", "\n"+strings.Repeat(" ", n))
 }
 
+// loopback finds the plain-HTTP hosts of test registries in rules.
+var loopback = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
+
 // Policy returns an ImagePolicy with a cosign validator "signed" trusting
 // keyPEM as trust root "ci", static validators "allow" and "deny", and the
-// given rules (a YAML list, one rule per line).
+// given rules (a YAML list, one rule per line). Every 127.0.0.1:port the
+// rules name (a test registry's Host) is listed under insecureRegistries.
 func Policy(keyPEM, rules string) string {
+	var insecure []string
+	for _, h := range loopback.FindAllString(rules, -1) {
+		if !slices.Contains(insecure, h) {
+			insecure = append(insecure, h)
+		}
+	}
+	list := ""
+	if len(insecure) > 0 {
+		list = "insecureRegistries: [" + strings.Join(insecure, ", ") + "]\n"
+	}
 	return `apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
-validators:
+` + list + `validators:
 - name: signed
   type: cosign
   trustRoots:

@@ -92,7 +92,8 @@ func run(c config) error {
 		return err
 	}
 	var pol strings.Builder
-	pol.WriteString("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n")
+	// The load generator's registry speaks plain HTTP on loopback.
+	fmt.Fprintf(&pol, "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\ninsecureRegistries: [%q]\nvalidators:\n", reg.host)
 	for _, n := range rootCounts {
 		fmt.Fprintf(&pol, "- name: roots%d\n  type: cosign\n  trustRoots:\n", n)
 		for i := range n {

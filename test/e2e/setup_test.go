@@ -117,6 +117,7 @@ const validatorSecret = "signet-registry"
 func policyYAML(c *cluster, notaryCert string) string {
 	return `apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
+insecureRegistries: ["` + c.reg + `"]
 validators:
 - name: signed
   type: cosign

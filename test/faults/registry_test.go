@@ -23,10 +23,6 @@ func TestRegistryDownMidVerification(t *testing.T) {
 	const timeout = 2 * time.Second // signet serve --timeout
 	const slack = 2 * time.Second   // scheduling on a loaded machine
 	key := testutil.NewKey(t)
-	s := harness.StartServe(t, testutil.Policy(key.PEM, `- {pattern: "**", validator: signed}`+"\n"),
-		"--timeout", timeout.String(), "--reload-interval", "100ms")
-	c := s.Client(s.CertPEM, 4)
-
 	tests := []struct {
 		name  string
 		fault hostile.Fault
@@ -40,9 +36,20 @@ func TestRegistryDownMidVerification(t *testing.T) {
 			says: []string{"registry did not answer before the deadline", "did not finish in time"}},
 		{name: "registry answers 503", fault: hostile.Fault{Status: 503}, says: []string{"registry error (HTTP 503)"}},
 	}
+	// A registry per case, each listed in the policy (by Policy, under
+	// insecureRegistries: they speak plain HTTP).
+	regs := make([]*hostile.Registry, len(tests))
+	rules := ""
+	for i := range regs {
+		regs[i] = hostile.New(t)
+		rules += `- {pattern: "` + regs[i].Host + `/**", validator: signed}` + "\n"
+	}
+	s := harness.StartServe(t, testutil.Policy(key.PEM, rules),
+		"--timeout", timeout.String(), "--reload-interval", "100ms")
+	c := s.Client(s.CertPEM, 4)
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { // one at a time: each measures its own latency
-			reg := hostile.New(t)
+			reg := regs[i]
 			signed, _ := pushImages(t, reg, key)
 			// The tag resolves (HEAD /manifests/v1); the signature
 			// manifest (GET /manifests/sha256-….sig) meets the fault.

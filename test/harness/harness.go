@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +191,7 @@ http: {addr: `+addr+`, secret: test}
 	p := Start(t, cmd)
 	p.Host = addr
 	WaitHTTP(t, nil, "http://"+addr+"/v2/")
+	plainHosts.Store(addr, true)
 	return p
 }
 
@@ -208,7 +211,36 @@ func StartReferrersRegistry(t testing.TB) *Proc {
 	}
 	p.Host = strings.TrimSpace(line)
 	WaitHTTP(t, nil, "http://"+p.Host+"/v2/")
+	plainHosts.Store(p.Host, true)
 	return p
+}
+
+// plainHosts are the registries StartDistribution and
+// StartReferrersRegistry started: plain HTTP on loopback.
+var plainHosts sync.Map
+
+// ListInsecure returns policyYAML with the plain-HTTP registries this
+// harness started that it or one of images names listed under
+// insecureRegistries (signet reaches every other registry over HTTPS
+// only). A policy that has the field already is returned as it is.
+func ListInsecure(policyYAML string, images ...string) string {
+	const kind = "kind: ImagePolicy\n"
+	if strings.Contains(policyYAML, "insecureRegistries") || !strings.Contains(policyYAML, kind) {
+		return policyYAML
+	}
+	var hosts []string
+	plainHosts.Range(func(k, _ any) bool {
+		h := k.(string)
+		if strings.Contains(policyYAML, h+"/") || strings.Contains(policyYAML, h+`"`) || slices.ContainsFunc(images, func(img string) bool { return strings.HasPrefix(img, h+"/") }) {
+			hosts = append(hosts, strconv.Quote(h))
+		}
+		return true
+	})
+	if len(hosts) == 0 {
+		return policyYAML
+	}
+	slices.Sort(hosts)
+	return strings.Replace(policyYAML, kind, kind+"insecureRegistries: ["+strings.Join(hosts, ", ")+"]\n", 1)
 }
 
 // Push pushes a random image to host/repoTag and returns host/repo@digest.

@@ -28,26 +28,35 @@ import (
 // StartTokenDistribution runs the distribution registry with bearer-token
 // auth (as Docker Hub and most cloud registries do) and a token server on
 // https://localhost:PORT/auth that issues ES256 JWTs (x5c header) to
-// alice/s3cret. The registry speaks plain HTTP on loopback; the token
-// server's certificate is CAPEM.
+// alice/s3cret. The registry serves TLS too (signet never sends a token
+// over plain HTTP); CAPEM holds both servers' certificates.
 func StartTokenDistribution(t testing.TB) *SecureRegistry {
 	t.Helper()
 	dir := t.TempDir()
 	ts := StartTokenServer(t, dir)
-	port, bundle, certPEM := ts.Port, ts.Bundle, ts.CAPEM
+	port, bundle := ts.Port, ts.Bundle
+	regCert, regKey, err := fixture.ServingCert("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tls.crt"), regCert, 0o600)
+	os.WriteFile(filepath.Join(dir, "tls.key"), regKey, 0o600)
+	certPEM := append(append([]byte{}, ts.CAPEM...), regCert...)
 	addr := FreeAddr(t)
 	cfg := filepath.Join(dir, "config.yml")
 	os.WriteFile(cfg, []byte(`version: 0.1
 log: {level: error, accesslog: {disabled: true}}
 storage: {inmemory: {}, delete: {enabled: true}}
 auth: {token: {realm: "https://localhost:`+port+`/auth", service: registry-test, issuer: test-issuer, rootcertbundle: `+bundle+`}}
-http: {addr: `+addr+`, secret: test}
+http: {addr: `+addr+`, secret: test, tls: {certificate: `+filepath.Join(dir, "tls.crt")+`, key: `+filepath.Join(dir, "tls.key")+`}}
 `), 0o600)
 	cmd := exec.Command(Tool(t, "registry"), "serve", cfg)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 	p := Start(t, cmd)
 	p.Host = addr
-	WaitStatus(t, nil, "http://"+addr+"/v2/", http.StatusUnauthorized)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	WaitStatus(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, "https://"+addr+"/v2/", http.StatusUnauthorized)
 	return &SecureRegistry{Proc: p, CAPEM: certPEM, User: "alice", Pass: "s3cret"}
 }
 

@@ -47,6 +47,11 @@ func TestBinaryUnderHostileRegistry(t *testing.T) {
 		method, path string
 		f            hostile.Fault
 	}
+	// elsewhere answers 190 MiB to anything, for redirects.
+	elsewhere := hostile.New(t)
+	elsewhere.On("GET", "chunked", hostile.Fault{Huge: 190 << 20, Chunked: true})
+	elsewhere.On("GET", "", hostile.Fault{Huge: 190 << 20})
+	blob := "/v2/demo/app/blobs/sha256:" + strings.Repeat("0", 64)
 	huge := []fault{{"GET", sigManifest, hostile.Fault{Huge: 10 * hostile.GiB}}}
 	hugeChunked := []fault{{"GET", sigManifest, hostile.Fault{Huge: 10 * hostile.GiB, Chunked: true}}}
 	tests := []struct {
@@ -69,6 +74,20 @@ func TestBinaryUnderHostileRegistry(t *testing.T) {
 			{"GET", sigManifest, hostile.Fault{Status: 404}},
 			{"GET", referrers, hostile.Fault{Huge: 10 * hostile.GiB, Chunked: true}}},
 			outcome: verify.Failed, has: "over signet's limit", exit: 1, maxRSS: 300 * MiB},
+		{name: "one signature manifest redirected to a 190 MiB blob", images: 1, faults: []fault{
+			{"GET", sigManifest, hostile.Fault{RedirectTo: blob}},
+			{"GET", blob, hostile.Fault{Huge: 190 << 20}}},
+			outcome: verify.Failed, has: "over signet's limit", exit: 1, overBase: 50 * MiB},
+		{name: "twenty signature manifests redirected to a 190 MiB blob, no Content-Length", images: 20, faults: []fault{
+			{"GET", sigManifest, hostile.Fault{RedirectTo: blob}},
+			{"GET", blob, hostile.Fault{Huge: 190 << 20, Chunked: true}}},
+			outcome: verify.Failed, has: "over signet's limit", exit: 1, maxRSS: 300 * MiB},
+		{name: "twenty signature manifests redirected to another host's 190 MiB answers", images: 20, faults: []fault{
+			{"GET", sigManifest, hostile.Fault{Redirect: "http://" + elsewhere.Host}}},
+			outcome: verify.Failed, has: "over signet's limit", exit: 1, maxRSS: 300 * MiB},
+		{name: "twenty signature manifests redirected to another host, no Content-Length", images: 20, faults: []fault{
+			{"GET", sigManifest, hostile.Fault{RedirectTo: "http://" + elsewhere.Host + "/chunked"}}},
+			outcome: verify.Failed, has: "over signet's limit", exit: 1, maxRSS: 300 * MiB},
 		{name: "stalled registry", images: 1, faults: []fault{{"", tagManifest, hostile.Fault{StallHeaders: true}}},
 			outcome: verify.Inconclusive, has: "registry did not answer before the deadline", exit: 3},
 		{name: "twenty stalled signature reads", images: 20, faults: []fault{{"GET", sigManifest, hostile.Fault{StallAfter: 10}}},
@@ -87,7 +106,8 @@ func TestBinaryUnderHostileRegistry(t *testing.T) {
 				reg.On(f.method, f.path, f.f)
 			}
 			p := filepath.Join(t.TempDir(), "policy.yaml")
-			if err := os.WriteFile(p, []byte(testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/**", validator: signed}`)), 0o600); err != nil {
+			if err := os.WriteFile(p, []byte(testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/**", validator: signed}
+- {pattern: "`+elsewhere.Host+`/**", validator: deny}`)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			timeout := 3 * time.Second

@@ -2,7 +2,7 @@
 // real net/http server on loopback in front of go-containerregistry's
 // in-memory registry, with faults injected per request — answers that
 // stall before their headers or in the middle of their body, 429/5xx with
-// or without Retry-After, redirect loops and redirects to other hosts,
+// or without Retry-After, redirect loops and redirects to other paths and other hosts,
 // bodies claiming gigabytes (streamed lazily, never held in memory),
 // content that does not match its digest, truncated bodies, endless
 // headers, manifests listing thousands of signatures or referrers, slow

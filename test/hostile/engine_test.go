@@ -44,6 +44,16 @@ func TestHostileRegistry(t *testing.T) {
 	key := testutil.NewKey(t)
 	stalled := testutil.StalledServer(t)
 	refused := "http://" + harness.FreeAddr(t)
+	// elsewhere serves 190 MiB bodies on any path; unlisted is a registry
+	// no policy lists under insecureRegistries.
+	elsewhere, unlisted := hostile.New(t), hostile.New(t)
+	elsewhere.On("GET", "chunked", hostile.Fault{Huge: 190 << 20, Chunked: true})
+	elsewhere.On("GET", "", hostile.Fault{Huge: 190 << 20})
+	// Every host the registry sends signet to is listed, but unlisted.
+	others := ""
+	for _, h := range []string{stalled, strings.TrimPrefix(refused, "http://"), elsewhere.Host} {
+		others += "\n- {pattern: \"" + h + "/**\", validator: deny}"
+	}
 
 	type fault struct {
 		method, path string
@@ -91,6 +101,29 @@ func TestHostileRegistry(t *testing.T) {
 			outcome: verify.Inconclusive, has: []string{"did not answer before the deadline"}},
 		{name: "blob redirected to a closed port", faults: []fault{{"GET", blobs, hostile.Fault{Redirect: refused}}},
 			outcome: verify.Inconclusive, has: []string{"unreachable"}},
+		{name: "signature manifest redirected to a plain HTTP registry not listed", faults: []fault{{"GET", sigManifest, hostile.Fault{Redirect: "http://" + unlisted.Host}}},
+			outcome: verify.Inconclusive, has: []string{"fetching signatures", "refused plain HTTP", "not listed in the policy's insecureRegistries"}},
+
+		// Redirects never lift a limit: it is the first request's.
+		{name: "signature manifest redirected to a 190 MiB blob", faults: []fault{
+			{"GET", sigManifest, hostile.Fault{RedirectTo: "/v2/demo/app/blobs/sha256:" + strings.Repeat("0", 64)}},
+			{"GET", blobs, hostile.Fault{Huge: 190 << 20}}},
+			outcome: verify.Failed, has: []string{"fetching signatures", "with 199229440 bytes, over signet's limit of 4194304 bytes for a manifest or referrers list"}},
+		{name: "signature manifest redirected to another path, 190 MiB without Content-Length", faults: []fault{
+			{"GET", sigManifest, hostile.Fault{RedirectTo: "/elsewhere"}},
+			{"GET", "/elsewhere", hostile.Fault{Huge: 190 << 20, Chunked: true}}},
+			outcome: verify.Failed, has: []string{"fetching signatures", "over signet's limit of 4194304 bytes for a manifest or referrers list"}},
+		{name: "image manifest redirected to another host's 190 MiB blob", faults: []fault{
+			{"HEAD", tagManifest, hostile.Fault{Status: 405}},
+			{"GET", tagManifest, hostile.Fault{RedirectTo: "http://" + elsewhere.Host + "/v2/x/blobs/sha256:" + strings.Repeat("0", 64)}}},
+			outcome: verify.Failed, has: []string{"resolving", "with 199229440 bytes, over signet's limit of 4194304 bytes for a manifest or referrers list"}},
+		{name: "referrers list redirected to another host, 190 MiB without Content-Length", faults: []fault{
+			{"GET", sigManifest, hostile.Fault{Status: 404}},
+			{"GET", referrers, hostile.Fault{RedirectTo: "http://" + elsewhere.Host + "/v2/x/referrers/chunked"}}},
+			outcome: verify.Failed, has: []string{"listing OCI referrers", "over signet's limit of 4194304 bytes for a manifest or referrers list"}},
+		{name: "signature blob redirected to another host's 190 MiB answer", faults: []fault{
+			{"GET", blobs, hostile.Fault{Redirect: "http://" + elsewhere.Host}}},
+			outcome: verify.Failed, has: []string{"with 199229440 bytes, over signet's limit of 4194304 bytes for a blob"}},
 
 		// Huge answers: refused without reading them.
 		{name: "10 GiB signature manifest", faults: []fault{{"GET", sigManifest, hostile.Fault{Huge: 10 * hostile.GiB}}},
@@ -106,6 +139,8 @@ func TestHostileRegistry(t *testing.T) {
 			{"GET", referrers, hostile.Fault{Huge: 10 * hostile.GiB}}},
 			outcome: verify.Failed, has: []string{"listing OCI referrers", "over signet's limit"}},
 		{name: "10 GiB signature blob", faults: []fault{{"GET", blobs, hostile.Fault{Huge: 10 * hostile.GiB}}},
+			outcome: verify.Failed, has: []string{"over signet's limit of 4194304 bytes for a blob"}},
+		{name: "10 GiB signature blob, no Content-Length", faults: []fault{{"GET", blobs, hostile.Fault{Huge: 10 * hostile.GiB, Chunked: true}}},
 			outcome: verify.Inconclusive, has: []string{"larger than 1048576 bytes"}},
 
 		// Content that is not what was asked for.
@@ -140,7 +175,7 @@ func TestHostileRegistry(t *testing.T) {
 			for _, f := range tc.faults {
 				reg.On(f.method, f.path, f.f)
 			}
-			eng := compile(t, testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/**", validator: signed}`))
+			eng := compile(t, testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/**", validator: signed}`+others))
 
 			ctx, cancel := context.WithTimeout(context.Background(), deadline)
 			defer cancel()

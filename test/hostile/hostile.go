@@ -55,6 +55,9 @@ type Fault struct {
 	// Redirect answers 307 to this base URL (another host) with the same
 	// path. "loop" redirects to the same path forever.
 	Redirect string
+	// RedirectTo answers 307 to this URL: another path, on this host or
+	// another.
+	RedirectTo string
 
 	// Huge claims a body of Huge bytes — a manifest's opening followed by
 	// white space — streamed lazily from a small buffer. With Chunked, no
@@ -182,6 +185,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.endlessHeaders(w, req)
 	case f.Redirect == "loop":
 		http.Redirect(w, req, req.URL.Path+"?hop="+strconv.Itoa(atoiOr0(req.URL.Query().Get("hop"))+1), http.StatusTemporaryRedirect)
+	case f.RedirectTo != "":
+		http.Redirect(w, req, f.RedirectTo, http.StatusTemporaryRedirect)
 	case f.Redirect != "":
 		http.Redirect(w, req, f.Redirect+req.URL.RequestURI(), http.StatusTemporaryRedirect)
 	case f.Kill:

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func signet(t *testing.T, policyYAML string, args ...string) (int, []policy.Decision, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(p, []byte(policyYAML), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(harness.ListInsecure(policyYAML, args...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	full := append([]string{"verify", "--policy", p, "--output", "json"}, args...)

@@ -27,7 +27,7 @@ func TestKMSUnreachable(t *testing.T) {
 			t.Parallel()
 			p := filepath.Join(t.TempDir(), "policy.yaml")
 			y := "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n- name: default\n  type: cosign\n  trustRoots: [{name: kms, key: \"" + tc.key + "\"}]\nrules: [{pattern: \"**\"}]\n"
-			if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			if err := os.WriteFile(p, []byte(harness.ListInsecure(y, img.String())), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(harness.Bin(t, "signet"), "verify", "--policy", p, "--output", "json", "--timeout", "5s", img.String())

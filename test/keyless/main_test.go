@@ -70,7 +70,7 @@ func issuerRE(s *harness.Sigstore) string { return "^" + regexp.QuoteMeta(s.Issu
 func signet(t *testing.T, policyYAML string, images ...string) (int, []policy.Decision, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(p, []byte(policyYAML), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(harness.ListInsecure(policyYAML, images...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"verify", "--policy", p, "--output", "json"}, images...)...)

@@ -98,7 +98,7 @@ func TestKeyless(t *testing.T) {
 			img := reg.PushImage(t, "demo/app:v1")
 			tc.setup(t, img)
 			id := tc.id
-			v, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "ci", Identity: &id}},
+			v, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []cosign.TrustRoot{{Name: "ci", Identity: &id}},
 				verify.Quorum{Roots: []string{"ci"}, Threshold: 1},
 				cosign.Options{Material: cosign.StaticMaterial{TM: tr}, TLog: !tc.noTlog, SCT: tc.sct})
 			if err != nil {
@@ -131,7 +131,7 @@ func TestKeylessNoMaterial(t *testing.T) {
 	reg := testutil.NewRegistry(t, false)
 	img := reg.PushImage(t, "demo/app:v1")
 	m := cosign.TUFMaterial("http://127.0.0.1:1", nil)
-	v, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: issuer, Subject: alice}}},
+	v, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: issuer, Subject: alice}}},
 		verify.Quorum{Roots: []string{"ci"}, Threshold: 1}, cosign.Options{Material: m, TLog: true, SCT: true})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestKeylessChainValidAtSigningTime(t *testing.T) {
 			if err := c.SignLegacy(img, alice, issuer, now.Add(-5*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
-			v, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: issuer, Subject: alice}}},
+			v, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: issuer, Subject: alice}}},
 				verify.Quorum{Roots: []string{"ci"}, Threshold: 1},
 				cosign.Options{Material: cosign.StaticMaterial{TM: tr}, TLog: false, SCT: false})
 			if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/signet-dev/signet/internal/verify/cosign"
 )
 
-func newVerifier(t *testing.T, keys []*testutil.Key, q verify.Quorum) *cosign.Verifier {
+func newVerifier(t *testing.T, reg *testutil.Registry, keys []*testutil.Key, q verify.Quorum) *cosign.Verifier {
 	t.Helper()
 	var roots []cosign.TrustRoot
 	all := q.Roots == nil
@@ -31,7 +31,7 @@ func newVerifier(t *testing.T, keys []*testutil.Key, q verify.Quorum) *cosign.Ve
 		}
 	}
 	q.Threshold = max(q.Threshold, 1)
-	v, err := cosign.New(registry.MustNew(), roots, q, cosign.Options{})
+	v, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), roots, q, cosign.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestVerify(t *testing.T) {
 			reg := testutil.NewRegistry(t, tc.referrers)
 			img := reg.PushImage(t, "demo/app:v1")
 			tc.setup(t, reg, img)
-			v := newVerifier(t, tc.keys, verify.Quorum{Roots: tc.roots, Threshold: tc.threshold, Required: tc.required})
+			v := newVerifier(t, reg, tc.keys, verify.Quorum{Roots: tc.roots, Threshold: tc.threshold, Required: tc.required})
 			res, err := v.Verify(context.Background(), verify.Image{Ref: img})
 			if got := verify.Classify(err); got != tc.want {
 				t.Fatalf("outcome = %s, want %s (err: %v; checks: %+v)", got, tc.want, err, res.Checks)
@@ -180,7 +180,7 @@ func TestFetchOnce(t *testing.T) {
 			keys = append(keys, testutil.NewKey(t))
 		}
 		keys = append(keys, signer) // the valid one is tried last
-		v := newVerifier(t, keys, verify.Quorum{})
+		v := newVerifier(t, reg, keys, verify.Quorum{})
 		reg.Reset()
 		if _, err := v.Verify(context.Background(), verify.Image{Ref: img}); err != nil {
 			t.Fatalf("%d roots: %v", n, err)

@@ -184,7 +184,7 @@ func TestVerify(t *testing.T) {
 				roots = append(roots, notation.TrustRoot{Name: n, CAs: []*x509.Certificate{p.ca}})
 				q.Roots = append(q.Roots, n)
 			}
-			v, err := notation.New(registry.MustNew(), roots, q, tc.opts)
+			v, err := notation.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), roots, q, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
