@@ -76,8 +76,15 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 		ctx, cancel := requestContext(req, r.opts.Timeout)
 		defer cancel()
 		body, held, err := r.readBody(ctx, w, req)
-		defer r.bodies.Release(held)
-		defer putBuffer(body)
+		released := false
+		release := func() { // once reviewed: a client slow to read its answer holds none of it
+			if !released {
+				released = true
+				r.bodies.Release(held)
+				putBuffer(body)
+			}
+		}
+		defer release()
 		if err != nil {
 			var mbe *http.MaxBytesError
 			switch {
@@ -106,6 +113,7 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 			resp = deny(fmt.Sprintf("signet was reviewing %d admissions at once, its limit, and none finished before this one's deadline; retry later", cap(r.reviewing)))
 			resp.UID = ar.UID
 		}
+		release()
 		decision = verdict(resp)
 		buf := bufs.Get().(*bytes.Buffer)
 		defer func() {
