@@ -141,9 +141,10 @@ var errBusy = errors.New("signet is reading or reviewing as many large Admission
 
 // readBody reads req's body as it arrives, up to MaxBodyBytes, into a
 // pooled buffer that grows (doubling) with the bytes received: the length
-// the client declares allocates nothing. Growth beyond SmallBodyBytes is
-// drawn from r.bodies under ctx; held is what was drawn, to release once
-// the request is answered.
+// the client declares allocates nothing. A body growing past
+// SmallBodyBytes draws the rest of its declared length (else of
+// MaxBodyBytes) from r.bodies under ctx; held is what was drawn, to
+// release once the request is reviewed.
 func (r *Reviewer) readBody(ctx context.Context, w http.ResponseWriter, req *http.Request) (body *[]byte, held int64, err error) {
 	body = smallBufs.Get().(*[]byte)
 	if req.ContentLength > MaxBodyBytes {
@@ -157,11 +158,25 @@ func (r *Reviewer) readBody(ctx context.Context, w http.ResponseWriter, req *htt
 			// One byte more than the limit, so that reading it tells a
 			// body of exactly MaxBodyBytes from a longer one.
 			size := min(max(2*cap(b), 4<<10), MaxBodyBytes+1)
-			if need := int64(max(size-SmallBodyBytes, 0)) - held; need > 0 {
-				if err := r.bodies.Acquire(ctx, need); err != nil {
-					return body, held, errBusy
+			if req.ContentLength >= 0 {
+				size = min(size, int(req.ContentLength)+1) // no more than declared
+			}
+			if size <= cap(b) { // net/http ends a body at its declared length
+				return body, held, errors.New("body longer than its Content-Length")
+			}
+			if size > SmallBodyBytes && held == 0 {
+				// Past SmallBodyBytes, the whole body is drawn at once
+				// (its declared length, else the limit): drawn bit by bit,
+				// requests holding part of the budget would wait for each
+				// other's rest.
+				held = MaxBodyBytes + 1 - SmallBodyBytes
+				if req.ContentLength > 0 {
+					held = max(req.ContentLength+1-SmallBodyBytes, 1)
 				}
-				held += need
+				if err := r.bodies.Acquire(ctx, held); err != nil {
+					held = 0
+					return body, 0, errBusy
+				}
 			}
 			b = append(make([]byte, 0, size), b...)
 		}
@@ -254,6 +269,14 @@ func requestContext(req *http.Request, timeout time.Duration) (context.Context, 
 	return context.WithTimeout(req.Context(), timeout)
 }
 
+// MaxIdentifierBytes bounds the fields of an AdmissionReview request the
+// API server fills in itself — uid, kind, resource, subResource, operation
+// — and no user chooses: Kubernetes identifiers are at most 253 bytes (a
+// DNS subdomain). A request with a longer one is rejected before any of it
+// is used. The fields a user chooses (the object's name, the username) are
+// cut wherever they are quoted, logged or stored.
+const MaxIdentifierBytes = 253
+
 // wireReview is the part of an AdmissionReview signet reads. admission.k8s.io
 // v1 and v1beta1 requests share this shape.
 type wireReview struct {
@@ -325,6 +348,15 @@ func decodeReview(body []byte) (string, *admissionv1.AdmissionRequest, error) {
 	}
 	if w.UID == "" {
 		return "", nil, errors.New("AdmissionReview request has no uid")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"uid", string(w.UID)}, {"kind.group", w.Kind.Group}, {"kind.version", w.Kind.Version}, {"kind.kind", w.Kind.Kind},
+		{"resource.group", w.Resource.Group}, {"resource.version", w.Resource.Version}, {"resource.resource", w.Resource.Resource},
+		{"subResource", w.SubResource}, {"operation", string(w.Operation)},
+	} {
+		if len(f.value) > MaxIdentifierBytes {
+			return "", nil, fmt.Errorf("AdmissionReview request.%s is %d bytes long, over %d: not a request the API server sends", f.name, len(f.value), MaxIdentifierBytes)
+		}
 	}
 	req := &admissionv1.AdmissionRequest{
 		UID: w.UID, Kind: w.Kind, Resource: w.Resource, SubResource: w.SubResource,

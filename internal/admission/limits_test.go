@@ -314,7 +314,10 @@ func TestAttackerStringsBounded(t *testing.T) {
 	h := rv.Handler(true)
 	huge := strings.Repeat("K", 6*miB)
 	for i := range 3 {
-		post(t, h, "application/json", podReview("u", fmt.Sprint(huge, i), []string{"x"}))
+		if code, out := post(t, h, "application/json", podReview("u", fmt.Sprint(huge, i), []string{"x"})); code != http.StatusBadRequest || len(out) > admission.MaxMessageBytes+64 {
+			t.Errorf("6 MiB kind: HTTP %d, %d bytes", code, len(out))
+		}
+		post(t, h, "application/json", podReview("u", fmt.Sprint("Kind", i), []string{"x"}))
 	}
 	code, out := post(t, h, "application/json", podReview("bad-ref", "Pod", []string{strings.Repeat("a", miB) + ":v1", "UPPER/" + huge[:miB]}))
 	if a := decodeAnswer(t, code, out); a.Response.Allowed || len(a.Response.Status.Message) > admission.MaxMessageBytes+64 {

@@ -98,8 +98,11 @@ type Reviewer struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics.Metrics
-	// verifying holds a token per image being decided (MaxVerifications).
-	verifying chan struct{}
+	// verifying holds a token per image being decided (MaxVerifications);
+	// helping, one per image decided by a request's second and later
+	// workers (three quarters of MaxVerifications), so that a few requests
+	// of many images leave slots to every other request's first image.
+	verifying, helping chan struct{}
 	// reviewing holds a token per request being reviewed by a handler
 	// (MaxReviews).
 	reviewing chan struct{}
@@ -131,6 +134,7 @@ func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log 
 	}
 	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m,
 		verifying: make(chan struct{}, opts.MaxVerifications),
+		helping:   make(chan struct{}, max(opts.MaxVerifications*3/4, 1)),
 		reviewing: make(chan struct{}, opts.MaxReviews),
 		bodies:    semaphore.NewWeighted(MaxBufferedBodyBytes)}
 }
@@ -300,16 +304,16 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 	}
 	decisions := make([]policy.Decision, len(distinct))
 	var next atomic.Int64
-	work := func() {
+	work := func(helper bool) {
 		for i := int(next.Add(1)) - 1; i < len(distinct); i = int(next.Add(1)) - 1 {
-			decisions[i] = r.decide(ctx, eng, distinct[i])
+			decisions[i] = r.decide(ctx, eng, distinct[i], helper)
 		}
 	}
 	var wg sync.WaitGroup
 	for range min(r.opts.Parallelism, len(distinct)) - 1 {
-		wg.Go(work)
+		wg.Go(func() { work(true) })
 	}
-	work()
+	work(false)
 	wg.Wait()
 	out := make(map[string]policy.Decision, len(distinct))
 	for i, ref := range distinct {
@@ -318,25 +322,39 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 	return out
 }
 
-// decide evaluates one image in one of the process's verification slots.
-// When ctx's deadline passes before a slot is free, the engine is asked
-// anyway, with the deadline passed: what needs no registry (a static rule,
-// no matching rule, a cached result) is decided as usual, the rest is
-// inconclusive, under the matching rule's mode.
-func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string) policy.Decision {
-	var d policy.Decision
-	select {
-	case r.verifying <- struct{}{}:
-		d = eng.Evaluate(ctx, ref)
-		<-r.verifying
-	case <-ctx.Done():
-		d = eng.Evaluate(ctx, ref)
-		if d.Outcome == verify.Inconclusive {
-			d.Reason += fmt.Sprintf(" (signet was deciding %d images at once, its limit, until this admission's deadline)", cap(r.verifying))
+// decide evaluates one image in one of the process's verification slots
+// (a helper worker also in one of the helpers' slots). When ctx's deadline
+// passes before a slot is free, the engine is asked anyway, with the
+// deadline passed: what needs no registry (a static rule, no matching
+// rule, a cached result) is decided as usual, the rest is inconclusive,
+// under the matching rule's mode.
+func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, helper bool) policy.Decision {
+	slot := true
+	if helper {
+		if slot = take(ctx, r.helping); slot {
+			defer func() { <-r.helping }()
 		}
+	}
+	if slot = slot && take(ctx, r.verifying); slot {
+		defer func() { <-r.verifying }()
+	}
+	d := eng.Evaluate(ctx, ref)
+	if !slot && d.Outcome == verify.Inconclusive {
+		d.Reason += fmt.Sprintf(" (signet was deciding %d images at once, its limit, until this admission's deadline)", cap(r.verifying))
 	}
 	r.metrics.Verification(d.Validator, string(d.Outcome))
 	return d
+}
+
+// take puts a token in sem, waiting until ctx is done; false if it could
+// not.
+func take(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // pinning says whether objects of kind get pinned under the policy's
