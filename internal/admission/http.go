@@ -37,12 +37,15 @@ const MaxBodyBytes = 7 << 20
 const SmallBodyBytes = 64 << 10
 
 // MaxBufferedBodyBytes bounds the body bytes all requests together hold
-// beyond their first SmallBodyBytes, while the body is read and until the
-// request is answered (a decoded request holds about as much again): three
-// reviews at MaxBodyBytes at once. A body is read as its bytes arrive,
-// never allocated from the length it declares; a request that needs more
-// of the budget waits for it under its deadline, then gets 503.
-const MaxBufferedBodyBytes = 24 << 20
+// beyond their first SmallBodyBytes, from the moment a body grows past
+// them until its request is reviewed (a decoded request holds about as
+// much again): two reviews at MaxBodyBytes at once, or five UPDATEs of the
+// largest object etcd stores. A body past SmallBodyBytes draws its whole
+// declared length at once (else MaxBodyBytes) but is still read as its
+// bytes arrive; a request that finds no room waits under its deadline,
+// then gets 503. Requests under SmallBodyBytes, nearly all of them, never
+// wait for it.
+const MaxBufferedBodyBytes = 16 << 20
 
 // Handler serves one webhook: POST an AdmissionReview, get one back.
 //
@@ -176,6 +179,11 @@ func (r *Reviewer) readBody(ctx context.Context, w http.ResponseWriter, req *htt
 				if err := r.bodies.Acquire(ctx, held); err != nil {
 					held = 0
 					return body, 0, errBusy
+				}
+				// Drawn, the declared length is allocated at once: no
+				// more than the budget allows, and no copies on the way.
+				if req.ContentLength > 0 {
+					size = int(req.ContentLength) + 1
 				}
 			}
 			b = append(make([]byte, 0, size), b...)
