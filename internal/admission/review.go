@@ -302,6 +302,9 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 			distinct = append(distinct, img.Ref)
 		}
 	}
+	if len(distinct) == 1 {
+		return map[string]policy.Decision{distinct[0]: r.decide(ctx, eng, distinct[0], false)}
+	}
 	decisions := make([]policy.Decision, len(distinct))
 	var next atomic.Int64
 	work := func(helper bool) {

@@ -3,6 +3,7 @@ package workload
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -34,7 +35,25 @@ var ErrTooManyImages = errors.New("over signet's limits")
 // hundreds of MiB to decode whole.
 type decodeLimits struct {
 	containers, owners, secrets int
+	opts                        json.Options // the unmarshalers counting into this
 }
+
+// limitsPool recycles decodeLimits with their unmarshalers: building them
+// (and warming their type cache) for every object cost 16 allocations.
+var limitsPool = sync.Pool{New: func() any {
+	l := new(decodeLimits)
+	l.opts = l.unmarshalers()
+	return l
+}}
+
+// getLimits returns zeroed counters; putLimits gives them back.
+func getLimits() *decodeLimits {
+	l := limitsPool.Get().(*decodeLimits)
+	l.containers, l.owners, l.secrets = 0, 0, 0
+	return l
+}
+
+func putLimits(l *decodeLimits) { limitsPool.Put(l) }
 
 func (l *decodeLimits) unmarshalers() json.Options {
 	return json.WithUnmarshalers(json.JoinUnmarshalers(

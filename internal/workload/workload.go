@@ -156,8 +156,10 @@ func Decode(kind string, raw []byte) (*Object, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedKind, kind)
 	}
 	var o objectJSON
-	var limits decodeLimits
-	if err := json.Unmarshal(raw, &o, limits.unmarshalers()); err != nil {
+	limits := getLimits()
+	err := json.Unmarshal(raw, &o, limits.opts)
+	putLimits(limits)
+	if err != nil {
 		return nil, decodeError(kind, err)
 	}
 	obj := &Object{Kind: kind}
