@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"net/http"
+	"strconv"
 	"sync"
 	"unicode/utf8"
 )
@@ -57,4 +59,16 @@ func (l *labelSet) value(v string) string {
 	}
 	l.seen[v] = struct{}{}
 	return v
+}
+
+// statusLabel is the status label of a registry request: "error", a status
+// code net/http knows, or Other (a registry may answer with any of 900).
+func statusLabel(s string) string {
+	if s == "error" {
+		return s
+	}
+	if code, err := strconv.Atoi(s); err != nil || http.StatusText(code) == "" {
+		return Other
+	}
+	return s
 }

@@ -69,3 +69,12 @@ func TestLabelBounds(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusLabel(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"200": "200", "404": "404", "error": "error", "599": Other, "999": Other, "x": Other} {
+		if got := statusLabel(in); got != want {
+			t.Errorf("statusLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -165,5 +165,5 @@ func (m *Metrics) RegistryRequest(registry, status string) {
 	if m == nil {
 		return
 	}
-	m.registryReqs.WithLabelValues(m.registries.value(registry), status).Inc()
+	m.registryReqs.WithLabelValues(m.registries.value(registry), statusLabel(status)).Inc()
 }
