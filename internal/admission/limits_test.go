@@ -289,12 +289,18 @@ func TestReviewSlots(t *testing.T) {
 	host, _ := stalledRegistry(t)
 	rv := admission.NewReviewer(engine(t, `- {pattern: "**", validator: signed}`), nil, admission.Options{MaxReviews: 1}, nil, nil)
 	h := rv.Handler(true)
-	go post(t, h, "application/json", podReview("first", "Pod", []string{host + "/app:v1"})) // holds the slot 8 s
+	review := func(uid, image, timeout string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/mutate?timeout="+timeout, strings.NewReader(string(podReview(uid, "Pod", []string{image}))))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	first := make(chan struct{})
+	go func() { review("first", host+"/app:v1", "3s"); close(first) }() // holds the slot 2.4 s
 	time.Sleep(200 * time.Millisecond)
-	req := httptest.NewRequest(http.MethodPost, "/mutate?timeout=1s", strings.NewReader(string(podReview("second", "Pod", []string{"x.example/a:v1"}))))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := review("second", "x.example/a:v1", "1s")
+	<-first
 	a := decodeAnswer(t, rec.Code, rec.Body.Bytes())
 	if a.Response.UID != "second" || a.Response.Allowed || !strings.Contains(a.Response.Status.Message, "reviewing 1 admissions at once") {
 		t.Errorf("%+v", a.Response)
