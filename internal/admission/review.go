@@ -99,10 +99,10 @@ type Reviewer struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	// verifying holds a token per image being decided (MaxVerifications);
-	// helping, one per image decided by a request's second and later
+	// extras, one per image decided by a request's second and later
 	// workers (three quarters of MaxVerifications), so that a few requests
 	// of many images leave slots to every other request's first image.
-	verifying, helping chan struct{}
+	verifying, extras chan struct{}
 	// reviewing holds a token per request being reviewed by a handler
 	// (MaxReviews).
 	reviewing chan struct{}
@@ -134,7 +134,7 @@ func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log 
 	}
 	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m,
 		verifying: make(chan struct{}, opts.MaxVerifications),
-		helping:   make(chan struct{}, max(opts.MaxVerifications*3/4, 1)),
+		extras:    make(chan struct{}, max(opts.MaxVerifications*3/4, 1)),
 		reviewing: make(chan struct{}, opts.MaxReviews),
 		bodies:    semaphore.NewWeighted(MaxBufferedBodyBytes)}
 }
@@ -307,9 +307,9 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 	}
 	decisions := make([]policy.Decision, len(distinct))
 	var next atomic.Int64
-	work := func(helper bool) {
+	work := func(extra bool) {
 		for i := int(next.Add(1)) - 1; i < len(distinct); i = int(next.Add(1)) - 1 {
-			decisions[i] = r.decide(ctx, eng, distinct[i], helper)
+			decisions[i] = r.decide(ctx, eng, distinct[i], extra)
 		}
 	}
 	var wg sync.WaitGroup
@@ -325,17 +325,17 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 	return out
 }
 
-// decide evaluates one image in one of the process's verification slots
-// (a helper worker also in one of the helpers' slots). When ctx's deadline
-// passes before a slot is free, the engine is asked anyway, with the
-// deadline passed: what needs no registry (a static rule, no matching
-// rule, a cached result) is decided as usual, the rest is inconclusive,
-// under the matching rule's mode.
-func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, helper bool) policy.Decision {
+// decide evaluates one image in one of the process's verification slots;
+// a request's second and later workers (extra) also hold one of the extra
+// workers' slots. When ctx's deadline passes before a slot is free, the
+// engine is asked anyway, with the deadline passed: what needs no registry
+// (a static rule, no matching rule, a cached result) is decided as usual,
+// the rest is inconclusive, under the matching rule's mode.
+func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, extra bool) policy.Decision {
 	slot := true
-	if helper {
-		if slot = take(ctx, r.helping); slot {
-			defer func() { <-r.helping }()
+	if extra {
+		if slot = take(ctx, r.extras); slot {
+			defer func() { <-r.extras }()
 		}
 	}
 	if slot = slot && take(ctx, r.verifying); slot {
