@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -20,6 +21,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/signet-dev/signet/internal/decisionlog"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 // MaxBodyBytes bounds an AdmissionReview body. The largest object etcd
@@ -27,7 +31,30 @@ import (
 // (controller-runtime's webhook server uses the same bound and reasoning).
 const MaxBodyBytes = 7 << 20
 
+// SmallBodyBytes is how much of its body every request may hold without
+// drawing on the shared budget (MaxBufferedBodyBytes): AdmissionReviews
+// of ordinary objects are a few KiB.
+const SmallBodyBytes = 64 << 10
+
+// MaxBufferedBodyBytes bounds the body bytes all requests together hold
+// beyond their first SmallBodyBytes, from the moment a body grows past
+// them until its request is reviewed (a decoded request holds about as
+// much again): two reviews at MaxBodyBytes at once, or five UPDATEs of the
+// largest object etcd stores. A body past SmallBodyBytes draws its whole
+// declared length at once (else MaxBodyBytes) but is still read as its
+// bytes arrive; a request that finds no room waits under its deadline,
+// then gets 503. Requests under SmallBodyBytes, nearly all of them, never
+// wait for it.
+const MaxBufferedBodyBytes = 16 << 20
+
 // Handler serves one webhook: POST an AdmissionReview, get one back.
+//
+// A request is bounded at each step: its body is read as it arrives, up to
+// MaxBodyBytes, drawing on MaxBufferedBodyBytes beyond SmallBodyBytes; it
+// is reviewed in one of Options.MaxReviews slots, waited for under its
+// deadline; and every message it gets back is cut to a bounded length.
+// How long a client may take to send its headers and body is the server's
+// (package server).
 func (r *Reviewer) Handler(mutate bool) http.Handler {
 	webhook := "validate"
 	if mutate {
@@ -39,7 +66,7 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 		defer r.metrics.InFlight(-1)
 		kind := ""
 		decision := "error"
-		defer func() { r.metrics.Admission(webhook, decision, kind, time.Since(start)) }()
+		defer func() { r.metrics.Admission(webhook, decision, metricKind(kind), time.Since(start)) }()
 
 		if req.Method != http.MethodPost {
 			httpError(w, http.StatusMethodNotAllowed, "use POST with an AdmissionReview")
@@ -49,35 +76,54 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("Content-Type must be application/json, got %q", req.Header.Get("Content-Type")))
 			return
 		}
-		in := bufs.Get().(*bytes.Buffer)
-		defer bufs.Put(in)
-		in.Reset()
-		if req.ContentLength > 0 && req.ContentLength <= MaxBodyBytes {
-			in.Grow(int(req.ContentLength) + bytes.MinRead)
+		ctx, cancel := requestContext(req, r.opts.Timeout)
+		defer cancel()
+		body, held, err := r.readBody(ctx, w, req)
+		released := false
+		release := func() { // once reviewed: a client slow to read its answer holds none of it
+			if !released {
+				released = true
+				r.bodies.Release(held)
+				putBuffer(body)
+			}
 		}
-		_, err := in.ReadFrom(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
-		body := in.Bytes()
+		defer release()
 		if err != nil {
 			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			switch {
+			case errors.As(err, &mbe):
 				httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("AdmissionReview larger than %d bytes", MaxBodyBytes))
-				return
+			case errors.Is(err, errBusy):
+				w.Header().Set("Retry-After", "1")
+				httpError(w, http.StatusServiceUnavailable, err.Error())
+			default:
+				httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
 			}
-			httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
 			return
 		}
-		apiVersion, ar, err := decodeReview(body)
+		apiVersion, ar, err := decodeReview(*body)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		kind = ar.Kind.Kind
-		ctx, cancel := requestContext(req, r.opts.Timeout)
-		defer cancel()
-		resp := r.safeReview(ctx, ar, mutate)
+		var resp *admissionv1.AdmissionResponse
+		select {
+		case r.reviewing <- struct{}{}:
+			resp = r.safeReview(ctx, ar, mutate)
+			<-r.reviewing
+		case <-ctx.Done():
+			resp = deny(fmt.Sprintf("signet was reviewing %d admissions at once, its limit, and none finished before this one's deadline; retry later", cap(r.reviewing)))
+			resp.UID = ar.UID
+		}
+		release()
 		decision = verdict(resp)
 		buf := bufs.Get().(*bytes.Buffer)
-		defer bufs.Put(buf)
+		defer func() {
+			if buf.Cap() <= SmallBodyBytes {
+				bufs.Put(buf)
+			}
+		}()
 		buf.Reset()
 		if err := json.MarshalWrite(buf, &wireResponse{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp}); err != nil {
 			// Nothing in a response can fail to encode; if it ever does,
@@ -92,6 +138,90 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 	})
 }
 
+// errBusy is returned when a body's bytes found no room in the budget
+// before the request's deadline.
+var errBusy = errors.New("signet is reading or reviewing as many large AdmissionReviews as it may hold at once; retry later")
+
+// readBody reads req's body as it arrives, up to MaxBodyBytes, into a
+// pooled buffer that grows (doubling) with the bytes received: the length
+// the client declares allocates nothing. A body growing past
+// SmallBodyBytes draws the rest of its declared length (else of
+// MaxBodyBytes) from r.bodies under ctx; held is what was drawn, to
+// release once the request is reviewed.
+func (r *Reviewer) readBody(ctx context.Context, w http.ResponseWriter, req *http.Request) (body *[]byte, held int64, err error) {
+	body = smallBufs.Get().(*[]byte)
+	if req.ContentLength > MaxBodyBytes {
+		return body, 0, &http.MaxBytesError{Limit: MaxBodyBytes}
+	}
+	in := http.MaxBytesReader(w, req.Body, MaxBodyBytes)
+	b := (*body)[:0]
+	defer func() { *body = b }()
+	for {
+		if len(b) == cap(b) {
+			// One byte more than the limit, so that reading it tells a
+			// body of exactly MaxBodyBytes from a longer one.
+			size := min(max(2*cap(b), 4<<10), MaxBodyBytes+1)
+			if req.ContentLength >= 0 {
+				size = min(size, int(req.ContentLength)+1) // no more than declared
+			}
+			if size <= cap(b) { // net/http ends a body at its declared length
+				return body, held, errors.New("body longer than its Content-Length")
+			}
+			if size > SmallBodyBytes && held == 0 {
+				// Past SmallBodyBytes, the whole body is drawn at once
+				// (its declared length, else the limit): drawn bit by bit,
+				// requests holding part of the budget would wait for each
+				// other's rest.
+				held = MaxBodyBytes + 1 - SmallBodyBytes
+				if req.ContentLength > 0 {
+					held = max(req.ContentLength+1-SmallBodyBytes, 1)
+				}
+				if err := r.bodies.Acquire(ctx, held); err != nil {
+					held = 0
+					return body, 0, errBusy
+				}
+				// Drawn, the declared length is allocated at once: no
+				// more than the budget allows, and no copies on the way.
+				if req.ContentLength > 0 {
+					size = int(req.ContentLength) + 1
+				}
+			}
+			b = append(make([]byte, 0, size), b...)
+		}
+		n, err := in.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case err == io.EOF:
+			return body, held, nil
+		case err != nil:
+			return body, held, err
+		}
+	}
+}
+
+// smallBufs recycles request body buffers of up to SmallBodyBytes; larger
+// ones are left to the garbage collector, so that a burst of large
+// requests leaves no memory behind in the pool.
+var smallBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= SmallBodyBytes {
+		*b = (*b)[:0]
+		smallBufs.Put(b)
+	}
+}
+
+// metricKind is the kind label of an admission: one of the kinds signet
+// reads, "" when the request could not be decoded, else "other". A
+// label's values live as long as the process; a kind is whatever the
+// client wrote.
+func metricKind(kind string) string {
+	if kind == "" || workload.Supported(kind) {
+		return kind
+	}
+	return "other"
+}
+
 // isJSON reports whether a Content-Type is application/json, with or
 // without parameters.
 func isJSON(ct string) bool {
@@ -102,9 +232,9 @@ func isJSON(ct string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// bufs recycles request and response buffers: a busy webhook reads and
+// bufs recycles response buffers of up to SmallBodyBytes: a busy webhook
 // writes thousands a second. Nothing decoded from a request keeps
-// references into its buffer (the JSON decoder copies).
+// references into a body buffer (the JSON decoder copies).
 var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type wireResponse struct {
@@ -127,8 +257,9 @@ func verdict(resp *admissionv1.AdmissionResponse) string {
 func (r *Reviewer) safeReview(ctx context.Context, ar *admissionv1.AdmissionRequest, mutate bool) (resp *admissionv1.AdmissionResponse) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error("panic while reviewing", "uid", string(ar.UID), "panic", fmt.Sprint(p))
-			resp = deny(fmt.Sprintf("signet hit an internal error and denies by default: %v", p))
+			panicked := decisionlog.Truncate(fmt.Sprint(p), decisionlog.MaxReasonBytes)
+			r.log.Error("panic while reviewing", "uid", decisionlog.Truncate(string(ar.UID), decisionlog.MaxFieldBytes), "panic", panicked)
+			resp = deny("signet hit an internal error and denies by default: " + panicked)
 			resp.UID = ar.UID
 		}
 	}()
@@ -146,6 +277,14 @@ func requestContext(req *http.Request, timeout time.Duration) (context.Context, 
 	return context.WithTimeout(req.Context(), timeout)
 }
 
+// MaxIdentifierBytes bounds the fields of an AdmissionReview request the
+// API server fills in itself — uid, kind, resource, subResource, operation
+// — and no user chooses: Kubernetes identifiers are at most 253 bytes (a
+// DNS subdomain). A request with a longer one is rejected before any of it
+// is used. The fields a user chooses (the object's name, the username) are
+// cut wherever they are quoted, logged or stored.
+const MaxIdentifierBytes = 253
+
 // wireReview is the part of an AdmissionReview signet reads. admission.k8s.io
 // v1 and v1beta1 requests share this shape.
 type wireReview struct {
@@ -162,10 +301,11 @@ type wireRequest struct {
 	Name        string                      `json:"name"`
 	Namespace   string                      `json:"namespace"`
 	Operation   admissionv1.Operation       `json:"operation"`
-	UserInfo    struct {
-		Username string   `json:"username"`
-		UID      string   `json:"uid"`
-		Groups   []string `json:"groups"`
+	// UserInfo leaves out groups: signet does not read them, and a list
+	// of empty strings costs five times its size decoded.
+	UserInfo struct {
+		Username string `json:"username"`
+		UID      string `json:"uid"`
 	} `json:"userInfo"`
 	Object    jsontext.Value `json:"object"`
 	OldObject jsontext.Value `json:"oldObject"`
@@ -217,12 +357,21 @@ func decodeReview(body []byte) (string, *admissionv1.AdmissionRequest, error) {
 	if w.UID == "" {
 		return "", nil, errors.New("AdmissionReview request has no uid")
 	}
+	for _, f := range []struct{ name, value string }{
+		{"uid", string(w.UID)}, {"kind.group", w.Kind.Group}, {"kind.version", w.Kind.Version}, {"kind.kind", w.Kind.Kind},
+		{"resource.group", w.Resource.Group}, {"resource.version", w.Resource.Version}, {"resource.resource", w.Resource.Resource},
+		{"subResource", w.SubResource}, {"operation", string(w.Operation)},
+	} {
+		if len(f.value) > MaxIdentifierBytes {
+			return "", nil, fmt.Errorf("AdmissionReview request.%s is %d bytes long, over %d: not a request the API server sends", f.name, len(f.value), MaxIdentifierBytes)
+		}
+	}
 	req := &admissionv1.AdmissionRequest{
 		UID: w.UID, Kind: w.Kind, Resource: w.Resource, SubResource: w.SubResource,
 		Name: w.Name, Namespace: w.Namespace, Operation: w.Operation, DryRun: w.DryRun,
 		Object: raw(w.Object), OldObject: raw(w.OldObject),
 	}
-	req.UserInfo.Username, req.UserInfo.UID, req.UserInfo.Groups = w.UserInfo.Username, w.UserInfo.UID, w.UserInfo.Groups
+	req.UserInfo.Username, req.UserInfo.UID = w.UserInfo.Username, w.UserInfo.UID
 	return env.APIVersion, req, nil
 }
 
@@ -234,6 +383,8 @@ func raw(v jsontext.Value) runtime.RawExtension {
 	return runtime.RawExtension{Raw: v}
 }
 
+// httpError answers code with msg, cut to MaxMessageBytes: messages quote
+// what the client sent.
 func httpError(w http.ResponseWriter, code int, msg string) {
-	http.Error(w, "signet: "+msg, code)
+	http.Error(w, "signet: "+decisionlog.Truncate(msg, MaxMessageBytes), code)
 }

@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"golang.org/x/sync/semaphore"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -60,7 +63,36 @@ type Options struct {
 	// its workload (pull secrets, service account), tried before the
 	// registry client's own. Default: the client's own only.
 	Keychains Keychains
+	// Parallelism bounds the images of one request decided at once (a
+	// worker pool). Default DefaultParallelism.
+	Parallelism int
+	// MaxVerifications bounds the images decided at once by the whole
+	// process, all requests together. An image waits for a slot under its
+	// request's deadline; when the deadline passes first, it is decided
+	// without the network (static rules, cached results) or inconclusive.
+	// Default DefaultMaxVerifications.
+	MaxVerifications int
+	// MaxReviews bounds the admission requests reviewed at once by the
+	// handlers; a request beyond it waits for a slot under its deadline,
+	// then is denied with a reason. Default DefaultMaxReviews.
+	MaxReviews int
 }
+
+// DefaultParallelism is Options.Parallelism's default: a Pod's handful of
+// distinct images are decided side by side; a request at workload.MaxImages
+// holds at most this many goroutines.
+const DefaultParallelism = 8
+
+// DefaultMaxVerifications is Options.MaxVerifications's default. Each image
+// being verified may hold a manifest (4 MiB at most) and signatures (1 MiB
+// each) in memory; registry.Client allows 32 requests in flight per
+// registry host.
+const DefaultMaxVerifications = 64
+
+// DefaultMaxReviews is Options.MaxReviews's default: four times the
+// clients `make bench` saturates signet with, so a burst of admissions
+// queues briefly rather than failing.
+const DefaultMaxReviews = 256
 
 // Reviewer answers admission requests.
 type Reviewer struct {
@@ -69,6 +101,17 @@ type Reviewer struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	// verifying holds a token per image being decided (MaxVerifications);
+	// extras, one per image decided by a request's second and later
+	// workers (three quarters of MaxVerifications), so that a few requests
+	// of many images leave slots to every other request's first image.
+	verifying, extras chan struct{}
+	// reviewing holds a token per request being reviewed by a handler
+	// (MaxReviews).
+	reviewing chan struct{}
+	// bodies is the budget of request body bytes held beyond the first
+	// SmallBodyBytes of each (MaxBufferedBodyBytes).
+	bodies *semaphore.Weighted
 }
 
 // NewReviewer returns a Reviewer. engine returns the policy in force at the
@@ -83,7 +126,20 @@ func NewReviewer(engine func() *policy.Engine, owners Owners, opts Options, log 
 	if opts.Decisions == nil {
 		opts.Decisions = decisionlog.Discard
 	}
-	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.MaxVerifications <= 0 {
+		opts.MaxVerifications = DefaultMaxVerifications
+	}
+	if opts.MaxReviews <= 0 {
+		opts.MaxReviews = DefaultMaxReviews
+	}
+	return &Reviewer{engine: engine, owners: owners, opts: opts, log: log, metrics: m,
+		verifying: make(chan struct{}, opts.MaxVerifications),
+		extras:    make(chan struct{}, max(opts.MaxVerifications*3/4, 1)),
+		reviewing: make(chan struct{}, opts.MaxReviews),
+		bodies:    semaphore.NewWeighted(MaxBufferedBodyBytes)}
 }
 
 // EngineFunc returns the function the Reviewer loads its engine with.
@@ -105,6 +161,7 @@ type outcome struct {
 func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
 	start := time.Now()
 	resp, out := r.review(ctx, req, mutate)
+	boundResponse(resp)
 	resp.UID = req.UID
 	r.logDecision(req, mutate, out, time.Since(start))
 	return resp
@@ -234,36 +291,75 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	return resp, out
 }
 
-// evaluate decides every distinct image once, concurrently, under ctx. A
-// request with one distinct image (most of them) is decided on the
-// caller's goroutine.
+// evaluate decides every distinct image once, under ctx, at most
+// Options.Parallelism at a time (a request with one distinct image, most
+// of them, is decided on the caller's goroutine), each holding one of the
+// process's Options.MaxVerifications slots.
 func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []workload.Image) map[string]policy.Decision {
-	out := make(map[string]policy.Decision, len(imgs))
+	seen := make(map[string]bool, len(imgs))
 	distinct := make([]string, 0, len(imgs))
 	for _, img := range imgs {
-		if !slices.Contains(distinct, img.Ref) {
+		if !seen[img.Ref] {
+			seen[img.Ref] = true
 			distinct = append(distinct, img.Ref)
 		}
 	}
 	if len(distinct) == 1 {
-		d := eng.Evaluate(ctx, distinct[0])
-		r.metrics.Verification(d.Validator, string(d.Outcome))
-		out[distinct[0]] = d
-		return out
+		return map[string]policy.Decision{distinct[0]: r.decide(ctx, eng, distinct[0], false)}
 	}
-	var mu sync.Mutex
+	decisions := make([]policy.Decision, len(distinct))
+	var next atomic.Int64
+	work := func(extra bool) {
+		for i := int(next.Add(1)) - 1; i < len(distinct); i = int(next.Add(1)) - 1 {
+			decisions[i] = r.decide(ctx, eng, distinct[i], extra)
+		}
+	}
 	var wg sync.WaitGroup
-	for _, ref := range distinct {
-		wg.Go(func() {
-			d := eng.Evaluate(ctx, ref)
-			r.metrics.Verification(d.Validator, string(d.Outcome))
-			mu.Lock()
-			out[ref] = d
-			mu.Unlock()
-		})
+	for range min(r.opts.Parallelism, len(distinct)) - 1 {
+		wg.Go(func() { work(true) })
 	}
+	work(false)
 	wg.Wait()
+	out := make(map[string]policy.Decision, len(distinct))
+	for i, ref := range distinct {
+		out[ref] = decisions[i]
+	}
 	return out
+}
+
+// decide evaluates one image in one of the process's verification slots;
+// a request's second and later workers (extra) also hold one of the extra
+// workers' slots. When ctx's deadline passes before a slot is free, the
+// engine is asked anyway, with the deadline passed: what needs no registry
+// (a static rule, no matching rule, a cached result) is decided as usual,
+// the rest is inconclusive, under the matching rule's mode.
+func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, extra bool) policy.Decision {
+	slot := true
+	if extra {
+		if slot = take(ctx, r.extras); slot {
+			defer func() { <-r.extras }()
+		}
+	}
+	if slot = slot && take(ctx, r.verifying); slot {
+		defer func() { <-r.verifying }()
+	}
+	d := eng.Evaluate(ctx, ref)
+	if !slot && d.Outcome == verify.Inconclusive {
+		d.Reason += fmt.Sprintf(" (signet was deciding %d images at once, its limit, until this admission's deadline)", cap(r.verifying))
+	}
+	r.metrics.Verification(d.Validator, string(d.Outcome))
+	return d
+}
+
+// take puts a token in sem, waiting until ctx is done; false if it could
+// not.
+func take(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // pinning says whether objects of kind get pinned under the policy's
@@ -348,12 +444,14 @@ func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, o
 	if mutate {
 		webhook = "mutate"
 	}
-	r.opts.Decisions.Write(&decisionlog.Record{
+	rec := &decisionlog.Record{
 		UID: string(req.UID), Webhook: webhook, Kind: req.Kind.Kind, Namespace: req.Namespace,
 		Name: objectName(req, out), Operation: string(req.Operation), User: req.UserInfo.Username,
 		DryRun: req.DryRun != nil && *req.DryRun, Decision: out.decision, Reason: out.reason,
 		Images: out.images, LatencyMs: float64(latency.Microseconds()) / 1000,
-	})
+	}
+	rec.Bound()
+	r.opts.Decisions.Write(rec)
 }
 
 // objectName names the object for the log: a Pod a controller creates has

@@ -78,8 +78,8 @@ func New(out io.Writer) *Writer { return &Writer{out: out} }
 
 var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// Write encodes r as one line. Level and Msg default to INFO and
-// "admission"; Time to now. A failed write is dropped: the decision has
+// Write encodes r as one line, its strings bounded (Record.Bound). Level
+// and Msg default to INFO and "admission"; Time to now. A failed write is dropped: the decision has
 // been made and answered, and the log's destination (stderr) has no one
 // to report to.
 func (w *Writer) Write(r *Record) {
@@ -95,8 +95,13 @@ func (w *Writer) Write(r *Record) {
 	if r.Images == nil {
 		r.Images = []Image{}
 	}
+	r.Bound()
 	buf := bufs.Get().(*bytes.Buffer)
-	defer bufs.Put(buf)
+	defer func() {
+		if buf.Cap() <= BufferSize { // a record of many images is not kept
+			bufs.Put(buf)
+		}
+	}()
 	buf.Reset()
 	if err := json.MarshalWrite(buf, r); err != nil {
 		return

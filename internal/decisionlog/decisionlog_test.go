@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/signet-dev/signet/internal/decisionlog"
 )
@@ -70,7 +71,11 @@ func TestBuffered(t *testing.T) {
 	case <-time.After(10 * decisionlog.FlushInterval):
 		t.Fatalf("record not written within %v", 10*decisionlog.FlushInterval)
 	}
-	w.Write(&decisionlog.Record{UID: "b", Reason: strings.Repeat("x", decisionlog.BufferSize)})
+	full := make([]decisionlog.Image, decisionlog.BufferSize/decisionlog.MaxReasonBytes+1)
+	for i := range full {
+		full[i].Reason = strings.Repeat("x", decisionlog.MaxReasonBytes)
+	}
+	w.Write(&decisionlog.Record{UID: "b", Images: full})
 	select {
 	case b := <-writes:
 		if !strings.Contains(string(b), `"uid":"b"`) {
@@ -87,4 +92,39 @@ type chanWriter chan []byte
 func (c chanWriter) Write(p []byte) (int, error) {
 	c <- append([]byte(nil), p...)
 	return len(p), nil
+}
+
+// TestBound: every string a request chooses is cut to its limit, at a
+// UTF-8 boundary, saying how much was cut.
+func TestBound(t *testing.T) {
+	huge := strings.Repeat("é", 3<<20) // 6 MiB
+	var buf bytes.Buffer
+	w := decisionlog.New(&buf)
+	img := decisionlog.Image{Path: huge, Image: huge, Digest: huge, Pinned: huge, Outcome: huge, Mode: huge, Rule: huge, Validator: huge, Reason: huge}
+	w.Write(&decisionlog.Record{UID: huge, Webhook: huge, Kind: huge, Namespace: huge, Name: huge, Operation: huge, User: huge,
+		Decision: huge, Reason: huge, Images: []decisionlog.Image{img, img}})
+	w.Flush()
+	line := buf.String()
+	fields := 8 + 2 + 2*9
+	if max := fields*(decisionlog.MaxReasonBytes+32) + 1024; len(line) > max {
+		t.Fatalf("line of %d bytes, want under %d", len(line), max)
+	}
+	var r decisionlog.Record
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		got string
+		max int
+	}{"uid": {r.UID, decisionlog.MaxFieldBytes}, "kind": {r.Kind, decisionlog.MaxFieldBytes}, "user": {r.User, decisionlog.MaxFieldBytes},
+		"name": {r.Name, decisionlog.MaxFieldBytes}, "reason": {r.Reason, decisionlog.MaxReasonBytes},
+		"image": {r.Images[1].Image, decisionlog.MaxFieldBytes}, "image reason": {r.Images[1].Reason, decisionlog.MaxReasonBytes}} {
+		kept, cut, ok := strings.Cut(tc.got, "…(+")
+		if !ok || len(kept) > tc.max || len(kept) < tc.max-1 || !strings.HasSuffix(cut, " bytes)") || !utf8.ValidString(kept) {
+			t.Errorf("%s: %d bytes kept, want %d, then the count cut: %.40q", name, len(kept), tc.max, cut)
+		}
+	}
+	if got := decisionlog.Truncate("short", 10); got != "short" {
+		t.Errorf("Truncate(short) = %q", got)
+	}
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -38,7 +39,7 @@ type Keychains struct {
 	now       func() time.Time
 
 	mu        sync.Mutex
-	workloads map[string]cachedKeychain
+	workloads map[string]cachedKeychain // by a hash of namespace, service account, pull secrets
 	validator map[string]cachedKeychain
 }
 
@@ -88,7 +89,11 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	names := slices.Clone(pullSecrets)
 	slices.Sort(names)
 	names = slices.Compact(names)
-	key := namespace + "\x00" + serviceAccount + "\x00" + strings.Join(names, "\x00")
+	// The key is a hash: a Pod chooses its service account and pull
+	// secret names (up to workload.MaxReferences of them), unvalidated
+	// while it is admitted, and the entry is kept for two TTLs.
+	sum := sha256.Sum256([]byte(namespace + "\x00" + serviceAccount + "\x00" + strings.Join(names, "\x00")))
+	key := string(sum[:])
 	now := k.now()
 	k.mu.Lock()
 	c, ok := k.workloads[key]

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +228,28 @@ func TestSecretsCache(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "ns", "b"); err != nil {
 		t.Errorf("created after a miss: %v", err)
+	}
+}
+
+// TestKeychainsKeyBounded: a Pod chooses its service account and pull
+// secret names; the cache keeps a hash of them, not them.
+func TestKeychainsKeyBounded(t *testing.T) {
+	t.Parallel()
+	kcs := NewKeychains(NewSecrets(fakeAPI(t), time.Minute), KeychainsOptions{Namespace: "signet"})
+	long := strings.Repeat("n", 1<<20)
+	for i := range 10 {
+		if _, err := kcs.Workload(context.Background(), "team", fmt.Sprint(long, i), []string{long, fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kcs.mu.Lock()
+	defer kcs.mu.Unlock()
+	if len(kcs.workloads) != 10 {
+		t.Fatalf("%d entries, want 10", len(kcs.workloads))
+	}
+	for k := range kcs.workloads {
+		if len(k) > 64 {
+			t.Errorf("a key of %d bytes", len(k))
+		}
 	}
 }

@@ -24,13 +24,19 @@ type Metrics struct {
 	joins         prometheus.Counter
 	verifyLatency *prometheus.HistogramVec
 	registryReqs  *prometheus.CounterVec
+
+	// Label values taken from outside signet's code: the first ones seen
+	// are kept, later ones are counted as "other" (see labelSet).
+	validators, registries *labelSet
 }
 
 // New registers signet's collectors, plus the Go and process collectors, in
 // a new registry.
 func New() *Metrics {
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
+		Registry:   prometheus.NewRegistry(),
+		validators: newLabelSet(MaxValidatorLabels),
+		registries: newLabelSet(MaxRegistryLabels),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_admission_requests_total",
 			Help: "Admission requests by webhook (mutate, validate), decision (allowed, denied, warned, skipped) and kind.",
@@ -80,7 +86,8 @@ func New() *Metrics {
 	return m
 }
 
-// Admission records one answered request.
+// Admission records one answered request. Every label must come from a
+// closed set: the caller maps a kind it does not know to "other".
 func (m *Metrics) Admission(webhook, decision, kind string, d time.Duration) {
 	if m == nil {
 		return
@@ -105,7 +112,7 @@ func (m *Metrics) Verification(validator, outcome string) {
 	if validator == "" {
 		validator = "none"
 	}
-	m.verifications.WithLabelValues(validator, outcome).Inc()
+	m.verifications.WithLabelValues(m.validators.value(validator), outcome).Inc()
 }
 
 // Reload records a policy reload attempt.
@@ -150,7 +157,7 @@ func (m *Metrics) VerificationLatency(validator string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.verifyLatency.WithLabelValues(validator).Observe(d.Seconds())
+	m.verifyLatency.WithLabelValues(m.validators.value(validator)).Observe(d.Seconds())
 }
 
 // RegistryRequest records one HTTP request to a registry.
@@ -158,5 +165,5 @@ func (m *Metrics) RegistryRequest(registry, status string) {
 	if m == nil {
 		return
 	}
-	m.registryReqs.WithLabelValues(registry, status).Inc()
+	m.registryReqs.WithLabelValues(m.registries.value(registry), statusLabel(status)).Inc()
 }

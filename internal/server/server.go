@@ -23,6 +23,35 @@ import (
 	"github.com/signet-dev/signet/internal/version"
 )
 
+// The webhook server's bounds on a client. The API server calls webhooks
+// with a timeout of 10 s (the chart's, and Kubernetes' default) and sends
+// its request at once over a connection it keeps open, so every bound is
+// well under that: a client that takes longer is not the API server, and
+// a connection that stalls is closed before it can pile up with others.
+// Bodies are read as they arrive (package admission), so a connection
+// holds memory for what it sent, never for what it declared.
+const (
+	// ReadHeaderTimeout bounds the TLS handshake and a request's headers.
+	ReadHeaderTimeout = 3 * time.Second
+	// ReadTimeout bounds a whole request, headers and body (per stream
+	// over HTTP/2): a 7 MiB body trickled slower than that is cut off.
+	ReadTimeout = 5 * time.Second
+	// IdleTimeout closes a keep-alive connection with no request for this
+	// long (over HTTP/2, with a GOAWAY first, so no request is lost).
+	IdleTimeout = 5 * time.Second
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes = 64 << 10
+	// MaxConcurrentStreams bounds the requests of one HTTP/2 connection
+	// in flight; a client with more opens more connections (Go's HTTP/2
+	// client, the API server's, does).
+	MaxConcurrentStreams = 32
+	// MaxReceiveBuffer bounds the flow-control windows of an HTTP/2
+	// connection and of each of its streams: the request data the server
+	// holds for a connection before its handlers read it (Go's default is
+	// 1 MiB).
+	MaxReceiveBuffer = 128 << 10
+)
+
 // Config is everything `signet serve` is told.
 type Config struct {
 	PolicyFile  string
@@ -140,15 +169,27 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
+	timeout := cfg.Admission.Timeout
+	if timeout <= 0 {
+		timeout = admission.DefaultTimeout
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate},
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      35 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		// A request's answer is ready within its admission deadline of
+		// the end of its body; this only ends the writes of a client
+		// that does not read.
+		WriteTimeout:   ReadTimeout + timeout + 2*time.Second,
+		IdleTimeout:    IdleTimeout,
+		MaxHeaderBytes: MaxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          MaxConcurrentStreams,
+			MaxReceiveBufferPerConnection: MaxReceiveBuffer,
+			MaxReceiveBufferPerStream:     MaxReceiveBuffer,
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	var msrv *http.Server
 	metricsAddr := ""

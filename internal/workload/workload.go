@@ -172,8 +172,11 @@ func Decode(kind string, raw []byte) (*Object, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedKind, kind)
 	}
 	var o objectJSON
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", kind, err)
+	limits := getLimits()
+	err := json.Unmarshal(raw, &o, limits.opts)
+	putLimits(limits)
+	if err != nil {
+		return nil, decodeError(kind, err)
 	}
 	obj := &Object{Kind: kind}
 	if o.Metadata != nil {
@@ -215,6 +218,9 @@ func Decode(kind string, raw []byte) (*Object, error) {
 	obj.ServiceAccount = ps.ServiceAccountName
 	if obj.ServiceAccount == "" {
 		obj.ServiceAccount = ps.ServiceAccount
+	}
+	if err := checkImages(obj); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }

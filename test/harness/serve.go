@@ -137,6 +137,29 @@ func (s *Serve) Client(caPEM []byte, conns int) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
+// PID is the process's id.
+func (s *Serve) PID() int { return s.cmd.Process.Pid }
+
+// Memory returns the process's resident set size now and its peak so far
+// (VmRSS and VmHWM of /proc/PID/status), in bytes. Linux only.
+func (s *Serve) Memory(t testing.TB) (rss, peak int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.PID()))
+	if err != nil {
+		t.Fatalf("reading the memory of signet serve: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
+			rss = kb << 10
+		}
+		if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
+
 // Signal sends sig to the process.
 func (s *Serve) Signal(t testing.TB, sig os.Signal) {
 	t.Helper()
