@@ -82,7 +82,7 @@ func TestRotatedSecretKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cv, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "ci", KeyRef: src}}, verify.Quorum{Roots: []string{"ci"}, Threshold: 1}, cosign.Options{})
+	cv, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []cosign.TrustRoot{{Name: "ci", KeyRef: src}}, verify.Quorum{Roots: []string{"ci"}, Threshold: 1}, cosign.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestEditedTrustedRootFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cv, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: "https://issuer.example.test", Subject: "alice@example.test"}}},
+	cv, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []cosign.TrustRoot{{Name: "ci", Identity: &cosign.Identity{Issuer: "https://issuer.example.test", Subject: "alice@example.test"}}},
 		verify.Quorum{Roots: []string{"ci"}, Threshold: 1}, cosign.Options{Material: m, TLog: true})
 	if err != nil {
 		t.Fatal(err)
