@@ -105,7 +105,7 @@ func TestOneSignerOneVote(t *testing.T) {
 				s(t, img)
 			}
 			q := verify.Quorum{Roots: tc.quorum, Threshold: 2, Required: tc.required}
-			v, err := cosign.New(registry.MustNew(), tc.roots, q, cosign.Options{Material: tm, TLog: true})
+			v, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), tc.roots, q, cosign.Options{Material: tm, TLog: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -79,7 +79,7 @@ func TestVerifyReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := cosign.New(registry.MustNew(), []cosign.TrustRoot{{Name: "k1", Key: key}},
+			v, err := cosign.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []cosign.TrustRoot{{Name: "k1", Key: key}},
 				verify.Quorum{Roots: []string{"k1"}, Threshold: 1}, cosign.Options{Reference: tc.check})
 			if err != nil {
 				t.Fatal(err)

@@ -133,7 +133,7 @@ func TestRevocation(t *testing.T) {
 			reg := testutil.NewRegistry(t, true)
 			img := reg.PushImage(t, "demo/app:v1")
 			signer.sign(t, img, img, notation.MediaTypeJWS)
-			v, err := notation.New(registry.MustNew(), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{trusted.ca}}},
+			v, err := notation.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{trusted.ca}}},
 				verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, tc.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -209,7 +209,7 @@ func TestRevocationMemory(t *testing.T) {
 	reg := testutil.NewRegistry(t, true)
 	img := reg.PushImage(t, "demo/app:v1")
 	p.sign(t, img, img, notation.MediaTypeJWS)
-	v, err := notation.New(registry.MustNew(), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{p.ca}}},
+	v, err := notation.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{p.ca}}},
 		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Revocation: true})
 	if err != nil {
 		t.Fatal(err)

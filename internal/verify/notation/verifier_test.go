@@ -265,7 +265,7 @@ func TestSharedCA(t *testing.T) {
 			for i, p := range tc.sign {
 				p.sign(t, img, img, []string{notation.MediaTypeJWS, notation.MediaTypeCOSE}[i%2])
 			}
-			v, err := notation.New(registry.MustNew(), roots, verify.Quorum{Roots: []string{"a", "b"}, Threshold: 2}, notation.Options{Level: tc.level})
+			v, err := notation.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), roots, verify.Quorum{Roots: []string{"a", "b"}, Threshold: 2}, notation.Options{Level: tc.level})
 			if err != nil {
 				t.Fatal(err)
 			}
