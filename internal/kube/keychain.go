@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -20,6 +21,15 @@ import (
 // DefaultKeychainTTL is how long a workload's keychain is reused before its
 // service account and pull secrets are read again.
 const DefaultKeychainTTL = 30 * time.Second
+
+// MaxWorkloadKeychains bounds the workload keychains kept (least recently
+// used first out). A Pod chooses its service account and pull secret
+// names, so without a bound an attacker submitting (dry-run) Pods with
+// ever new names would grow the cache by one entry per admission for two
+// TTLs. 4,096 entries are a few MiB; a cluster with more active
+// namespace × service account × pull secret combinations only reads some
+// of them again after eviction.
+const MaxWorkloadKeychains = 4096
 
 // Keychains builds registry credentials from Kubernetes Secrets: a
 // workload's, from its imagePullSecrets and its service account's (what the
@@ -39,7 +49,7 @@ type Keychains struct {
 	now       func() time.Time
 
 	mu        sync.Mutex
-	workloads map[string]cachedKeychain // by a hash of namespace, service account, pull secrets
+	workloads *lru.Cache[string, cachedKeychain] // by a hash of namespace, service account, pull secrets
 	validator map[string]cachedKeychain
 }
 
@@ -68,10 +78,11 @@ func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultKeychainTTL
 	}
+	workloads, _ := lru.New[string, cachedKeychain](MaxWorkloadKeychains) // fails only for a size < 1
 	return &Keychains{
 		secrets: secrets, accounts: opts.ServiceAccounts, ambient: ambientKeychain(),
 		namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
-		workloads: map[string]cachedKeychain{}, validator: map[string]cachedKeychain{},
+		workloads: workloads, validator: map[string]cachedKeychain{},
 	}
 }
 
@@ -95,9 +106,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	sum := sha256.Sum256([]byte(namespace + "\x00" + serviceAccount + "\x00" + strings.Join(names, "\x00")))
 	key := string(sum[:])
 	now := k.now()
-	k.mu.Lock()
-	c, ok := k.workloads[key]
-	k.mu.Unlock()
+	c, ok := k.workloads.Get(key)
 	if ok && now.Before(c.expires) {
 		return c.kc, nil
 	}
@@ -133,9 +142,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	if ok && c.version == version {
 		// The same Secrets, unchanged: keep the keychain, so its
 		// connections and tokens stay in use.
-		k.mu.Lock()
-		k.workloads[key] = cachedKeychain{kc: c.kc, version: version, expires: now.Add(k.ttl)}
-		k.mu.Unlock()
+		k.workloads.Add(key, cachedKeychain{kc: c.kc, version: version, expires: now.Add(k.ttl)})
 		return c.kc, nil
 	}
 	ps, err := newPullSecretKeychain(secrets)
@@ -143,14 +150,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 		return nil, fmt.Errorf("reading image pull secrets: %w", err)
 	}
 	rk := registry.NewKeychain(authn.NewMultiKeychain(ps, k.ambient))
-	k.mu.Lock()
-	for old, e := range k.workloads {
-		if now.Sub(e.expires) > k.ttl {
-			delete(k.workloads, old)
-		}
-	}
-	k.workloads[key] = cachedKeychain{kc: rk, version: version, expires: now.Add(k.ttl)}
-	k.mu.Unlock()
+	k.workloads.Add(key, cachedKeychain{kc: rk, version: version, expires: now.Add(k.ttl)})
 	return rk, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -242,14 +243,41 @@ func TestKeychainsKeyBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kcs.mu.Lock()
-	defer kcs.mu.Unlock()
-	if len(kcs.workloads) != 10 {
-		t.Fatalf("%d entries, want 10", len(kcs.workloads))
+	if n := kcs.workloads.Len(); n != 10 {
+		t.Fatalf("%d entries, want 10", n)
 	}
-	for k := range kcs.workloads {
+	for _, k := range kcs.workloads.Keys() {
 		if len(k) > 64 {
 			t.Errorf("a key of %d bytes", len(k))
 		}
+	}
+}
+
+// TestKeychainsCountBounded: Pods naming ever new pull secrets (dry-run
+// ones cost the attacker nothing) keep at most MaxWorkloadKeychains
+// keychains, and the heap stops growing with them.
+func TestKeychainsCountBounded(t *testing.T) {
+	kcs := NewKeychains(NewSecrets(fakeAPI(t), time.Minute), KeychainsOptions{Namespace: "signet"})
+	heap := func() uint64 {
+		goruntime.GC()
+		var m goruntime.MemStats
+		goruntime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	fill := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := kcs.Workload(context.Background(), "team", "default", []string{fmt.Sprint("secret-", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fill(0, MaxWorkloadKeychains)
+	full := heap()
+	fill(MaxWorkloadKeychains, 5*MaxWorkloadKeychains)
+	if n := kcs.workloads.Len(); n != MaxWorkloadKeychains {
+		t.Errorf("%d keychains kept, want %d", n, MaxWorkloadKeychains)
+	}
+	if after := heap(); after > full+4<<20 {
+		t.Errorf("heap grew from %d to %d bytes after the bound was reached", full, after)
 	}
 }
