@@ -69,7 +69,7 @@ func TestValidatorAuth(t *testing.T) {
 			doc, err := policy.Parse([]byte(`apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
 validators:` + validator(tc.secret) + `
-rules: [{pattern: "` + reg.Host + `/**", validator: private}]`))
+rules: [{pattern: "` + reg.TLSHost + `/**", validator: private}]`))
 			if err != nil {
 				t.Fatal(err)
 			}
