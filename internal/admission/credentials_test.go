@@ -60,8 +60,10 @@ func TestHiddenImageNotDeniedAcrossNamespaces(t *testing.T) {
 	img := reg.PushImage(t, "private/app:v1")
 	testutil.SignLegacy(t, img, key)
 	reg.HideFromAnonymous("puller", "pw")
+	// Over HTTPS: credentials are never sent over plain HTTP.
+	tlsImg := reg.TLSHost + "/private/app@" + img.DigestStr()
 	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `
-- {pattern: "`+reg.Host+`/private/**", validator: signed}
+- {pattern: "`+reg.TLSHost+`/private/**", validator: signed}
 `)))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +73,11 @@ func TestHiddenImageNotDeniedAcrossNamespaces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eng, err := policy.Compile(doc, registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain())), policy.WithCache(c))
+		client, err := registry.New(registry.WithKeychain(authn.NewMultiKeychain()), registry.WithCABundle(reg.CA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := policy.Compile(doc, client, policy.WithCache(c))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,15 +102,15 @@ func TestHiddenImageNotDeniedAcrossNamespaces(t *testing.T) {
 			t.Errorf("%s: patch %s does not pin %s", step, resp.Patch, img.DigestStr())
 		}
 	}
-	for _, image := range []string{reg.Host + "/private/app:v1", img.String()} {
-		t.Run("sequential "+strings.TrimPrefix(image, reg.Host), func(t *testing.T) {
+	for _, image := range []string{reg.TLSHost + "/private/app:v1", tlsImg} {
+		t.Run("sequential "+strings.TrimPrefix(image, reg.TLSHost), func(t *testing.T) {
 			rv := reviewer(t)
 			check(t, "team-a first", review(rv, "team-a", image), false)
 			check(t, "team-a again", review(rv, "team-a", image), false)
 			check(t, "team-b after team-a's denial", review(rv, "team-b", image), true)
 			check(t, "team-a after team-b's verification", review(rv, "team-a", image), true)
 		})
-		t.Run("concurrent "+strings.TrimPrefix(image, reg.Host), func(t *testing.T) {
+		t.Run("concurrent "+strings.TrimPrefix(image, reg.TLSHost), func(t *testing.T) {
 			rv := reviewer(t)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
