@@ -24,6 +24,26 @@ func TestParse(t *testing.T) {
 		{"localhost:5000/app", "localhost:5000/app:latest", "localhost:5000", "localhost:5000/app", "latest", ""},
 		{"127.0.0.1:5000/a/b/c:tag", "127.0.0.1:5000/a/b/c:tag", "127.0.0.1:5000", "127.0.0.1:5000/a/b/c", "tag", ""},
 		{"[::1]:5000/app:v1", "[::1]:5000/app:v1", "[::1]:5000", "[::1]:5000/app", "v1", ""},
+		// Spellings a container runtime reaches the same registry by.
+		{"ghcr.io:443/acme/app:v1", "ghcr.io/acme/app:v1", "ghcr.io", "ghcr.io/acme/app", "v1", ""},
+		{"ghcr.io:80/acme/app:v1", "ghcr.io/acme/app:v1", "ghcr.io", "ghcr.io/acme/app", "v1", ""},
+		{"GHCR.io:00443/acme/app:v1", "ghcr.io/acme/app:v1", "ghcr.io", "ghcr.io/acme/app", "v1", ""},
+		{"ghcr.io:8443/acme/app", "ghcr.io:8443/acme/app:latest", "ghcr.io:8443", "ghcr.io:8443/acme/app", "latest", ""},
+		{"localhost:05000/app", "localhost:5000/app:latest", "localhost:5000", "localhost:5000/app", "latest", ""},
+		{"docker.io:443/nginx", "docker.io/library/nginx:latest", "docker.io", "docker.io/library/nginx", "latest", ""},
+		{"index.docker.io:443/nginx", "docker.io/library/nginx:latest", "docker.io", "docker.io/library/nginx", "latest", ""},
+		{"registry-1.docker.io/nginx:1", "docker.io/library/nginx:1", "docker.io", "docker.io/library/nginx", "1", ""},
+		{"REGISTRY-1.DOCKER.IO:80/acme/app", "docker.io/acme/app:latest", "docker.io", "docker.io/acme/app", "latest", ""},
+		{"index.docker.io:5000/nginx", "index.docker.io:5000/nginx:latest", "index.docker.io:5000", "index.docker.io:5000/nginx", "latest", ""},
+		{"[0:0::0001]:5000/app", "[::1]:5000/app:latest", "[::1]:5000", "[::1]:5000/app", "latest", ""},
+		{"[FE80::A]:443/app", "[fe80::a]/app:latest", "[fe80::a]", "[fe80::a]/app", "latest", ""},
+		{"[::ffff:7f00:1]:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "127.0.0.1:5000/app", "latest", ""},
+		{"127.1:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "127.0.0.1:5000/app", "latest", ""},
+		{"0x7f.0.0.1:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "127.0.0.1:5000/app", "latest", ""},
+		{"2130706433:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "127.0.0.1:5000/app", "latest", ""},
+		{"0177.0.0.01:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "127.0.0.1:5000/app", "latest", ""},
+		{"10.1.1.1.1:5000/app", "10.1.1.1.1:5000/app:latest", "10.1.1.1.1:5000", "10.1.1.1.1:5000/app", "latest", ""},
+		{"08.1:5000/app", "08.1:5000/app:latest", "08.1:5000", "08.1:5000/app", "latest", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -49,6 +69,7 @@ func TestParseInvalid(t *testing.T) {
 		"nginx:", "nginx:-bad", "a//b", "nginx@", strings.Repeat("a", 600), "nginx:" + strings.Repeat("t", 129),
 		"ghcr.io/acme/app:v1:v2", "ghcr.io/acme/app@sha256:" + strings.Repeat("g", 64),
 		"ghcr.іo/acme/app", "ｇhcr.io/acme/app", "ghcr.io./acme/app", "-ghcr.io/acme/app", "ghcr..io/acme/app", "ghcr.io:/acme/app", "ghcr_io.com:5000/acme/app",
+		"ghcr.io:0/acme/app", "ghcr.io:65536/acme/app", "ghcr.io:99999999999999999999/acme/app", "[::1::2]:5000/app", "[]:5000/app",
 	} {
 		if r, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) = %q, want error", in, r.String())
