@@ -11,117 +11,33 @@ import (
 	"github.com/signet-dev/signet/internal/verify"
 )
 
-// spellingFixture is a registry holding one repository whose tags name
-// content of every kind, and a policy with a rule of each kind for it: the
-// table of docs/policy.md's "Which rule applies".
-type spellingFixture struct {
-	reg *testutil.Registry
-	eng *policy.Engine
-	// repo is registry/acme/app; good is signed and v1's, bad signed but
-	// denied by digest and v2's, other signed and v3's, unsigned is not
-	// signed and is v4's.
-	repo                          string
-	good, bad, other, unsigned    string
-	repoRule, tagRule, digestRule string
-}
-
-func newSpellingFixture(t testing.TB) *spellingFixture {
-	key := testutil.NewKey(t)
-	reg := testutil.NewRegistry(t, false)
-	f := &spellingFixture{reg: reg, repo: reg.Host + "/acme/app"}
-	push := func(tag string, sign bool) string {
-		d := reg.PushImage(t, "acme/app:"+tag)
-		if sign {
-			testutil.SignLegacy(t, d, key)
-		}
-		return d.DigestStr()
-	}
-	f.good, f.bad, f.other, f.unsigned = push("v1", true), push("v2", true), push("v3", true), push("v4", false)
-	f.repoRule = reg.Host + "/acme/*"              // every image of acme must be signed…
-	f.tagRule = reg.Host + "/acme/app:v1"          // …v1 is allowed as it is (static)…
-	f.digestRule = reg.Host + "/acme/app@" + f.bad // …and bad never runs, whatever it is called
-	f.eng = engine(t, key, `
-- {pattern: "`+f.repoRule+`", validator: signed}
-- {pattern: "`+f.tagRule+`", validator: allow}
-- {pattern: "`+f.digestRule+`", validator: deny}
-`)
-	return f
-}
-
-// spellingCase is one row of the table: a spelling, the rule that must
-// apply, and the decision.
-type spellingCase struct {
-	name    string
-	image   string
-	rule    string
-	allowed bool
-	outcome verify.Outcome
-	digest  string // the digest decided on (and pinned when allowed)
-}
-
-func (f *spellingFixture) cases() []spellingCase {
-	r := f.repo
-	return []spellingCase{
-		// A tag: the tag pattern applies to its own tag; the digest
-		// pattern to a tag that names its digest.
-		{"tag matching a tag pattern", r + ":v1", f.tagRule, true, verify.Static, f.good},
-		{"tag naming a denied digest", r + ":v2", f.digestRule, false, verify.Static, ""},
-		{"tag of another signed digest", r + ":v3", f.repoRule, true, verify.Verified, f.other},
-		{"tag of an unsigned digest", r + ":v4", f.repoRule, false, verify.Failed, f.unsigned},
-		// A digest: tag patterns never apply; a digest pattern applies to
-		// its digest.
-		{"digest of the tag pattern's tag", r + "@" + f.good, f.repoRule, true, verify.Verified, f.good},
-		{"denied digest", r + "@" + f.bad, f.digestRule, false, verify.Static, ""},
-		{"unsigned digest", r + "@" + f.unsigned, f.repoRule, false, verify.Failed, f.unsigned},
-		// tag@digest with the tag's own digest: as the tag.
-		{"tag@its digest, tag pattern", r + ":v1@" + f.good, f.tagRule, true, verify.Static, f.good},
-		{"tag@its digest, denied digest", r + ":v2@" + f.bad, f.digestRule, false, verify.Static, ""},
-		{"tag@its digest, repository pattern", r + ":v3@" + f.other, f.repoRule, true, verify.Verified, f.other},
-		// tag@digest with another digest: the digest runs, so the tag's
-		// pattern does not apply and the digest's rule does.
-		{"tag@another digest: the static allow of the tag does not apply", r + ":v1@" + f.unsigned, f.repoRule, false, verify.Failed, f.unsigned},
-		{"tag@another, signed digest", r + ":v1@" + f.other, f.repoRule, true, verify.Verified, f.other},
-		{"tag@the denied digest", r + ":v3@" + f.bad, f.digestRule, false, verify.Static, ""},
-		{"unknown tag@the denied digest", r + ":nope@" + f.bad, f.digestRule, false, verify.Static, ""},
-		{"tag of the tag pattern@the denied digest", r + ":v1@" + f.bad, f.digestRule, false, verify.Static, ""},
-		// Registry spellings of the same (item 4): the same rules.
-		{"tag naming a denied digest, default port", strings.Replace(r, ":", ":0", 1) + ":v2", f.digestRule, false, verify.Static, ""},
-		{"tag naming a denied digest, IPv4 spelt as one number", "2130706433" + strings.TrimPrefix(r, "127.0.0.1") + ":v2", f.digestRule, false, verify.Static, ""},
-		{"tag naming a denied digest, IPv4-mapped IPv6", "[::ffff:7f00:1]" + strings.TrimPrefix(r, "127.0.0.1") + ":v2", f.digestRule, false, verify.Static, ""},
-		{"tag pattern, IPv4 spelt short", "127.1" + strings.TrimPrefix(r, "127.0.0.1") + ":v1", f.tagRule, true, verify.Static, f.good},
-	}
-}
-
 // TestWhichRuleApplies: every spelling of an image — tag, digest,
-// tag@digest with the tag's digest or another — gets the rule that applies
-// to the content that runs, through Engine.Evaluate against a registry.
+// tag@digest with the tag's digest or another, a tag naming a denied
+// digest, the registry written other ways — gets the rule that applies to
+// the content that runs, through Engine.Evaluate against a registry.
 func TestWhichRuleApplies(t *testing.T) {
 	t.Parallel()
-	f := newSpellingFixture(t)
-	for _, tc := range f.cases() {
-		t.Run(tc.name, func(t *testing.T) {
+	f := testutil.NewSpellings(t)
+	eng := compileYAML(t, f.Policy)
+	for _, tc := range f.Cases() {
+		t.Run(tc.Name, func(t *testing.T) {
 			t.Parallel()
-			d := f.eng.Evaluate(context.Background(), tc.image)
-			checkSpelling(t, tc, d.Rule, d.Allowed, d.Outcome, d.Digest, d.Pinned, d.Reason)
+			d := eng.Evaluate(context.Background(), tc.Image)
+			if d.Rule != tc.Rule || d.Allowed != tc.Allowed || string(d.Outcome) != tc.Outcome {
+				t.Fatalf("rule %q allowed=%v %s, want rule %q allowed=%v %s; reason: %s", d.Rule, d.Allowed, d.Outcome, tc.Rule, tc.Allowed, tc.Outcome, d.Reason)
+			}
+			if tc.Digest != "" && d.Digest != tc.Digest {
+				t.Errorf("digest %s, want %s", d.Digest, tc.Digest)
+			}
+			// An allowed image is pinned to what was decided on: for a
+			// static allow that depended on what the tag names, too.
+			if d.Allowed && d.Pinned != f.Repo+"@"+tc.Digest {
+				t.Errorf("pinned %q, want %s@%s", d.Pinned, f.Repo, tc.Digest)
+			}
+			if !d.Allowed && d.Pinned != "" {
+				t.Errorf("denied, but pinned %q", d.Pinned)
+			}
 		})
-	}
-}
-
-func checkSpelling(t *testing.T, tc spellingCase, rule string, allowed bool, outcome verify.Outcome, digest, pinned, reason string) {
-	t.Helper()
-	if rule != tc.rule || allowed != tc.allowed || outcome != tc.outcome {
-		t.Fatalf("rule %q allowed=%v %s, want rule %q allowed=%v %s; reason: %s", rule, allowed, outcome, tc.rule, tc.allowed, tc.outcome, reason)
-	}
-	if tc.digest != "" && digest != tc.digest {
-		t.Errorf("digest %s, want %s", digest, tc.digest)
-	}
-	// An allowed image is pinned to what was decided on: for a static
-	// allow that depended on what the tag names, too.
-	if allowed && !strings.HasSuffix(pinned, "/acme/app@"+tc.digest) {
-		t.Errorf("pinned %q, want …/acme/app@%s", pinned, tc.digest)
-	}
-	if !allowed && pinned != "" {
-		t.Errorf("denied, but pinned %q", pinned)
 	}
 }
 
@@ -176,18 +92,19 @@ func TestWhichRuleAppliesCost(t *testing.T) {
 // decided by a less specific rule.
 func TestWhichRuleAppliesUnknown(t *testing.T) {
 	t.Parallel()
-	f := newSpellingFixture(t)
-	f.reg.SetDown(true)
+	f := testutil.NewSpellings(t)
+	eng := compileYAML(t, f.Policy)
+	f.Reg.SetDown(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, img := range []string{f.repo + ":v1", f.repo + ":v1@" + f.good} {
-		d := f.eng.Evaluate(ctx, img)
+	for _, img := range []string{f.Repo + ":v1", f.Repo + ":v1@" + f.Good} {
+		d := eng.Evaluate(ctx, img)
 		if d.Allowed || d.Outcome != verify.Inconclusive || !strings.Contains(d.Reason, "depends on what its tag names") {
 			t.Errorf("%s: allowed=%v %s: %s", img, d.Allowed, d.Outcome, d.Reason)
 		}
 	}
 	// A digest needs nothing resolved: decided as usual.
-	if d := f.eng.Evaluate(ctx, f.repo+"@"+f.bad); d.Allowed || d.Rule != f.digestRule {
+	if d := eng.Evaluate(ctx, f.Repo+"@"+f.Bad); d.Allowed || d.Rule != f.DigestRule {
 		t.Errorf("denied digest: allowed=%v rule %q: %s", d.Allowed, d.Rule, d.Reason)
 	}
 }
