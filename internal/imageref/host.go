@@ -22,7 +22,9 @@ var dockerHubAliases = map[string]bool{DockerHub: true, "index.docker.io": true,
 //   - the host is lower-cased (DNS names are case-insensitive);
 //   - a port is read as a number ("0443" is 443; 0 and ports above 65535
 //     are errors) and the default ports 443 (HTTPS) and 80 (plain HTTP)
-//     are dropped: "ghcr.io:443" and "ghcr.io:80" are "ghcr.io";
+//     are dropped: "ghcr.io:443" and "ghcr.io:80" are "ghcr.io" — but a
+//     one-label name other than localhost, a registry only when written
+//     with a port, keeps ":443" for either ("myreg:80" is "myreg:443");
 //   - an IPv6 address is written in its RFC 5952 form ("[0:0::1]" is
 //     "[::1]"), an IPv4-mapped one as IPv4 ("[::ffff:7f00:1]" is
 //     "127.0.0.1");
@@ -129,12 +131,19 @@ func canonicalPort(port string) (string, error) {
 	return strconv.Itoa(n), nil
 }
 
-// identity drops a default port from an accessHost.
+// identity drops a default port from an accessHost — except from a
+// one-label name other than localhost, which is a registry only with a
+// port ("myreg/app" is a Docker Hub repository): its default port is
+// written ":443", whichever was.
 func identity(h string) string {
-	if name, port := SplitPort(h); isDefaultPort(port) {
-		return name
+	name, port := SplitPort(h)
+	switch {
+	case !isDefaultPort(port):
+		return h
+	case !strings.ContainsAny(name, ".[") && name != "localhost":
+		return name + ":443"
 	}
-	return h
+	return name
 }
 
 // isDefaultPort: no port, or the port of HTTPS or of plain HTTP.

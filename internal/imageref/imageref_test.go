@@ -44,6 +44,7 @@ func TestParse(t *testing.T) {
 		{"0177.0.0.01:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "127.0.0.1:5000/app", "latest", ""},
 		{"10.1.1.1.1:5000/app", "10.1.1.1.1:5000/app:latest", "10.1.1.1.1:5000", "10.1.1.1.1:5000/app", "latest", ""},
 		{"08.1:5000/app", "08.1:5000/app:latest", "08.1:5000", "08.1:5000/app", "latest", ""},
+		{"MyReg:80/app", "myreg:443/app:latest", "myreg:443", "myreg:443/app", "latest", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -96,9 +97,16 @@ func TestPinned(t *testing.T) {
 }
 
 // FuzzParse: a parsed reference re-parses to itself (normalisation is
-// idempotent), so matching and registry access see the same name.
+// idempotent), so matching and registry access see the same name; its
+// registry is a fixed point of NormaliseHost; and the registry written
+// another way the runtime treats alike (upper case, a default port written
+// out, leading zeros) parses to the same reference.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"nginx", "ghcr.io/a/b:c", "localhost:5000/x@sha256:" + strings.Repeat("a", 64), "[::1]:5000/a"} {
+	for _, s := range []string{
+		"nginx", "ghcr.io/a/b:c", "localhost:5000/x@sha256:" + strings.Repeat("a", 64), "[::1]:5000/a",
+		"ghcr.io:443/a/b", "GHCR.io:0080/a", "docker.io:443/nginx", "registry-1.docker.io/library/x:1",
+		"[0:0::ffff:7f00:1]:5000/a", "127.1:5000/a", "0x7f.0.0.1:5000/a", "2130706433:5000/a", "index.docker.io:5000/a",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -113,5 +121,48 @@ func FuzzParse(f *testing.F) {
 		if r2.String() != r.String() {
 			t.Fatalf("not idempotent: %q → %q → %q", s, r.String(), r2.String())
 		}
+		if h, err := NormaliseHost(r.Registry()); err != nil || h != r.Registry() {
+			t.Fatalf("NormaliseHost(%q) = %q, %v", r.Registry(), h, err)
+		}
+		// The registry as written, respelt.
+		host, rest, ok := strings.Cut(s, "/")
+		if !ok || !strings.ContainsAny(host, ".:[") {
+			return
+		}
+		name, port := SplitPort(host)
+		alts := []string{strings.ToUpper(name) + ":" + port, name + ":0" + port}
+		if port == "" {
+			alts = []string{strings.ToUpper(name), name + ":443", name + ":80"}
+		}
+		for _, alt := range alts {
+			r3, err := Parse(alt + "/" + rest)
+			if err != nil {
+				t.Fatalf("%q parses, but %q: %v", s, alt+"/"+rest, err)
+			}
+			if r3.String() != r.String() {
+				t.Fatalf("%q is %q, but %q is %q", s, r, alt+"/"+rest, r3)
+			}
+		}
 	})
+}
+
+func TestNormaliseHost(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ghcr.io": "ghcr.io", "GHCR.IO:443": "ghcr.io", "ghcr.io:80": "ghcr.io", "ghcr.io:0443": "ghcr.io", "ghcr.io:8443": "ghcr.io:8443",
+		"docker.io": "docker.io", "index.docker.io:443": "docker.io", "Registry-1.Docker.io:80": "docker.io", "index.docker.io:5000": "index.docker.io:5000",
+		"[::1]": "[::1]", "[0000:0::1]:443": "[::1]", "[::FFFF:7f00:1]:5000": "127.0.0.1:5000", "[2001:DB8::1]:5000": "[2001:db8::1]:5000",
+		"127.0.0.1": "127.0.0.1", "127.1": "127.0.0.1", "0x7F.1:5000": "127.0.0.1:5000", "017700000001:5000": "127.0.0.1:5000", "10.0x10000:1": "10.1.0.0:1",
+		"myreg:443": "myreg:443", "MyReg:80": "myreg:443", "myreg:0443": "myreg:443", "myreg:5000": "myreg:5000", "localhost:443": "localhost",
+		"4294967295:1": "255.255.255.255:1", "4294967296:1": "4294967296:1", "256.1.1.1": "256.1.1.1", "1.2.3.4.5": "1.2.3.4.5", "09.1": "09.1",
+	} {
+		if got, err := NormaliseHost(in); err != nil || got != want {
+			t.Errorf("NormaliseHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ghcr.io:", "ghcr.io:0", "ghcr.io:65536", "ghcr.io/x", "[::1", "[g::1]", "ghcr.іo", "a..b", "-a.b"} {
+		if got, err := NormaliseHost(in); err == nil {
+			t.Errorf("NormaliseHost(%q) = %q, want an error", in, got)
+		}
+	}
 }

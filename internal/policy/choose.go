@@ -20,8 +20,13 @@ import (
 type selection struct {
 	e   *Engine
 	ref imageref.Ref
-	// res holds what the tag names, per resolver.
-	res []tagResolution
+	// res holds what the tag names, per resolver (n of them; rarely more
+	// than one, the registry): kept in the selection, which lives on the
+	// stack, so that a cached admission allocates nothing more for it.
+	res [2]tagResolution
+	n   int
+	// more holds the resolutions beyond len(res).
+	more []tagResolution
 }
 
 // tagResolution is what ref's tag names to one resolver: the registry (by
@@ -43,12 +48,17 @@ func resolverOf(r *compiledRule) *compiledRule {
 }
 
 // resolved reports whether choosing needed what the tag names.
-func (s *selection) resolved() bool { return len(s.res) > 0 }
+func (s *selection) resolved() bool { return s.n > 0 }
 
 // tagDigest returns what the reference's tag names to r's resolver.
 func (s *selection) tagDigest(ctx context.Context, r *compiledRule) (name.Digest, error) {
 	by := resolverOf(r)
-	for _, t := range s.res {
+	for _, t := range s.res[:min(s.n, len(s.res))] {
+		if t.by == by {
+			return t.digest, t.err
+		}
+	}
+	for _, t := range s.more {
 		if t.by == by {
 			return t.digest, t.err
 		}
@@ -61,7 +71,12 @@ func (s *selection) tagDigest(ctx context.Context, r *compiledRule) (name.Digest
 	} else {
 		t.digest, t.err = s.e.reg.Resolve(ctx, ref)
 	}
-	s.res = append(s.res, t)
+	if s.n < len(s.res) {
+		s.res[s.n] = t
+	} else {
+		s.more = append(s.more, t)
+	}
+	s.n++
 	return t.digest, t.err
 }
 

@@ -36,7 +36,7 @@ const (
 )
 
 var (
-	genHosts   = []string{"ghcr.io", "registry.example.com", "localhost", "quay.io", "eu.gcr.io", "reg.local"}
+	genHosts   = []string{"ghcr.io", "registry.example.com", "localhost", "quay.io", "eu.gcr.io", "reg.local", "myreg"}
 	genAddrs   = []string{"127.0.0.1", "10.0.0.1", "192.168.1.20", "::1", "fe80::a", "2001:db8::1"}
 	genPorts   = []int{0, 0, 0, 5000, 8443, 443 + 1, 80 + 8000}
 	genComps   = []string{"acme", "app", "library", "nginx", "team-x", "x_y", "a9"}
@@ -188,7 +188,8 @@ func (g image) spellHost(r *rand.Rand) string {
 		// to go-containerregistry: signet refuses it (denied).
 		return g.host + spellPort(r, g.port, false)
 	}
-	return randomCase(r, g.host) + spellPort(r, g.port, false)
+	// A one-label name is a registry only with a port.
+	return randomCase(r, g.host) + spellPort(r, g.port, !strings.Contains(g.host, "."))
 }
 
 // spell writes the image one way the runtime pulls it.
