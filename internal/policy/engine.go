@@ -103,7 +103,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	rule, err := sel.choose(ctx)
 	if err != nil {
 		d.Outcome = classify(ctx, err)
-		d.Reason = fmt.Sprintf("which rule applies to %s depends on what its tag names, which is not known: %v", d.Reference, err)
+		d.Reason = fmt.Sprintf("which rule applies to %s depends on what its tag names: %v", d.Reference, err)
 		return d
 	}
 	if rule == nil {
