@@ -177,6 +177,17 @@ func (r Ref) String() string {
 	return r.build()
 }
 
+// Access returns the reference as signet reads it from the registry: its
+// String, but with a default port that was written kept (signet connects
+// where the reference says). Answers about a tag are remembered under it.
+func (r Ref) Access() string {
+	h := r.Repository.RegistryStr()
+	if h == r.Registry() || r.Registry() == DockerHub {
+		return r.String()
+	}
+	return h + strings.TrimPrefix(r.String(), r.Registry())
+}
+
 func (r Ref) build() string {
 	s := r.Name()
 	if r.Tag != "" {

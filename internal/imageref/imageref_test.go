@@ -80,6 +80,28 @@ func TestParseInvalid(t *testing.T) {
 	}
 }
 
+func TestAccess(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ghcr.io/a/b:v1":                   "ghcr.io/a/b:v1",
+		"GHCR.io:443/a/b:v1":               "ghcr.io:443/a/b:v1",
+		"ghcr.io:0080/a/b":                 "ghcr.io:80/a/b:latest",
+		"myreg:80/a":                       "myreg:80/a:latest",
+		"myreg:443/a":                      "myreg:443/a:latest",
+		"registry-1.docker.io:443/nginx:1": "docker.io/library/nginx:1",
+		"[::1]:443/a":                      "[::1]:443/a:latest",
+		"127.1:5000/a":                     "127.0.0.1:5000/a:latest",
+	} {
+		r, err := Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Access(); got != want {
+			t.Errorf("Access(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestPinned(t *testing.T) {
 	t.Parallel()
 	d := "sha256:" + strings.Repeat("cd", 32)

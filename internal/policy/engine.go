@@ -204,5 +204,7 @@ func (r cachedRegistry) Resolve(ctx context.Context, ref imageref.Ref) (name.Dig
 	if ref.Digest != "" {
 		return r.Registry.Resolve(ctx, ref)
 	}
-	return r.c.Resolve(ctx, ref.String(), func(ctx context.Context) (name.Digest, error) { return r.Registry.Resolve(ctx, ref) })
+	// Keyed by where the tag is read: spellings of one registry share rules,
+	// but an answer from one port is not reused for another.
+	return r.c.Resolve(ctx, ref.Access(), func(ctx context.Context) (name.Digest, error) { return r.Registry.Resolve(ctx, ref) })
 }
