@@ -122,6 +122,9 @@ func CompilePattern(s string) (*Pattern, error) {
 			return nil, errors.New(`the tag after ":" must not be empty`)
 		}
 	}
+	if _, path, ok := strings.Cut(rest, "/"); ok && strings.Contains(path, ":") {
+		return nil, errors.New(`":" may only separate a registry's port or the tag`)
+	}
 	repo, err := normaliseRepoPattern(rest)
 	if err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func TestPatternInvalid(t *testing.T) {
 	for _, s := range []string{
 		"", "a b", "ghcr.io/[ab]", "x/{a,b}", "a//b", "/a", "a/", "a/***", "a@b@c", string(make([]byte, 600)),
 		"ghcr.io/app@sha256:*", "ghcr.io/app@sha256:ab", "ghcr.io/app@*", "ghcr.io/app:", "ghcr.io:0/app", "ghcr.io:70000/app",
-		"[::1]/app:[ab]", "[::*]:5000/app", "[zz::1]/app", "ghcr_io.com/app", "a/[::1]/app",
+		"[::1]/app:[ab]", "[::*]:5000/app", "[zz::1]/app", "ghcr_io.com/app", "a/[::1]/app", "ghcr.io/app:v1:v2", "ghcr.io/a:b/c",
 	} {
 		if _, err := CompilePattern(s); err == nil {
 			t.Errorf("CompilePattern(%q) succeeded, want error", s)
