@@ -78,8 +78,9 @@ func (e *Engine) Match(ref imageref.Ref) (pattern, validator string, ok bool) {
 	return "", "", false
 }
 
-// Evaluate decides whether image may run: it finds the most specific rule,
-// resolves the tag to a digest, and verifies that digest. The caller bounds
+// Evaluate decides whether image may run: it finds the most specific rule
+// that applies to the content that runs (resolving the tag first when that
+// depends on it), resolves the tag to a digest, and verifies that digest. The caller bounds
 // the time spent with ctx's deadline; running out of time is inconclusive.
 // Evaluate never panics: a panic in a verifier becomes an inconclusive
 // denial.
@@ -131,7 +132,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 			digest, err := sel.tagDigest(ctx, rule)
 			if err != nil {
 				d.Allowed, d.Outcome = false, classify(ctx, err)
-				d.Reason = fmt.Sprintf("%s, but what the tag names is not known and other rules apply to some digests: %v", where, err)
+				d.Reason = fmt.Sprintf("allowed by static %s only for some digests, and what the tag names could not be learnt: %v", where, err)
 				return d
 			}
 			d.Digest = digest.DigestStr()
