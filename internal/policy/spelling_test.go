@@ -85,6 +85,11 @@ func TestWhichRuleAppliesCost(t *testing.T) {
 	if d := withDigest.Evaluate(context.Background(), reg.Host+"/static/app:v1"); d.Pinned != reg.Host+"/static/app@"+static.DigestStr() {
 		t.Errorf("static allow after resolving: pinned %q, want the resolved digest", d.Pinned)
 	}
+	// A tag that names nothing cannot be pinned: the static allow, which
+	// holds only for some digests, does not admit it.
+	if d := withDigest.Evaluate(context.Background(), reg.Host+"/static/app:missing"); d.Allowed || d.Outcome != verify.Failed || !strings.Contains(d.Reason, "only for some digests") {
+		t.Errorf("static allow of a tag naming nothing: allowed=%v %s: %s", d.Allowed, d.Outcome, d.Reason)
+	}
 }
 
 // TestWhichRuleAppliesUnknown: when the rule depends on what the tag names
