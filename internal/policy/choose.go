@@ -23,7 +23,7 @@ type selection struct {
 	// res holds what the tag names, per resolver (n of them; rarely more
 	// than one, the registry): kept in the selection, which lives on the
 	// stack, so that a cached admission allocates nothing more for it.
-	res [2]tagResolution
+	res [1]tagResolution
 	n   int
 	// more holds the resolutions beyond len(res).
 	more []tagResolution
@@ -103,11 +103,12 @@ func (s *selection) facts(ctx context.Context, r *compiledRule) (tagDigest, runs
 // changes the rule (failed).
 func (s *selection) choose(ctx context.Context) (*compiledRule, error) {
 	var ruledOut []*compiledRule // by what the tag names
+	name, tag, digest := s.ref.Name(), s.ref.Tag, s.ref.Digest
 	for _, r := range s.e.rules {
-		if !r.pattern.Match(s.ref) {
+		if !r.pattern.match(name, tag, digest) {
 			continue
 		}
-		if !r.pattern.dependsOnTag(s.ref) {
+		if !r.pattern.dependsOnTag(digest) {
 			return r, s.consistent(ctx, r, ruledOut)
 		}
 		tagDigest, runs, err := s.facts(ctx, r)

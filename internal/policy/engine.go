@@ -67,9 +67,10 @@ type Decision struct {
 // when that is known without asking what ref's tag names, and false when no
 // rule matches or the choice depends on the tag (Evaluate resolves it).
 func (e *Engine) Match(ref imageref.Ref) (pattern, validator string, ok bool) {
+	name := ref.Name()
 	for _, r := range e.rules {
-		if r.pattern.Match(ref) {
-			if r.pattern.dependsOnTag(ref) {
+		if r.pattern.match(name, ref.Tag, ref.Digest) {
+			if r.pattern.dependsOnTag(ref.Digest) {
 				return "", "", false
 			}
 			return r.pattern.String(), r.validator, true

@@ -157,18 +157,22 @@ func (p *Pattern) Normalised() string { return p.norm }
 // written: its repository matches, and its tag and digest do not rule p
 // out. Whether p does apply can depend on what ref's tag names: see
 // dependsOnTag.
-func (p *Pattern) Match(ref imageref.Ref) bool {
-	return p.repo.match(ref.Name()) &&
-		(p.tag == nil || ref.Tag != "" && p.tag.match(ref.Tag)) &&
-		(p.digest == "" || ref.Digest == "" || ref.Digest == p.digest)
+func (p *Pattern) Match(ref imageref.Ref) bool { return p.match(ref.Name(), ref.Tag, ref.Digest) }
+
+// match is Match on a reference's normalised name, tag and digest.
+func (p *Pattern) match(name, tag, digest string) bool {
+	return p.repo.match(name) &&
+		(p.tag == nil || tag != "" && p.tag.match(tag)) &&
+		(p.digest == "" || digest == "" || digest == p.digest)
 }
 
-// dependsOnTag reports, for a ref p matches, whether p applies only if
-// what ref's tag names is right: a tag pattern for tag@digest (the tag must
-// name the digest, or the tag is not what runs), a digest pattern for a
-// reference by tag alone (the tag must name the pattern's digest).
-func (p *Pattern) dependsOnTag(ref imageref.Ref) bool {
-	return p.tag != nil && ref.Digest != "" || p.digest != "" && ref.Digest == ""
+// dependsOnTag reports, for a reference p matches and whose digest is
+// digest ("" when it has none), whether p applies only if what its tag
+// names is right: a tag pattern for tag@digest (the tag must name the
+// digest, or the tag is not what runs), a digest pattern for a reference
+// by tag alone (the tag must name the pattern's digest).
+func (p *Pattern) dependsOnTag(digest string) bool {
+	return p.tag != nil && digest != "" || p.digest != "" && digest == ""
 }
 
 // appliesTo reports, for a ref p matches, whether p applies when ref's tag

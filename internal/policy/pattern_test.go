@@ -95,7 +95,7 @@ func TestPatternMatch(t *testing.T) {
 			got := no
 			if p.Match(ref) {
 				got = yes
-				if p.dependsOnTag(ref) {
+				if p.dependsOnTag(ref.Digest) {
 					got = tag
 				}
 			}
