@@ -28,6 +28,9 @@ type Ref struct {
 	Tag string
 	// Digest is "algorithm:hex", empty when the reference has none.
 	Digest string
+	// registry is the registry's identity (NormaliseHost), name Name(),
+	// both computed once by Parse.
+	registry, name string
 	// norm is String(), computed once by Parse.
 	norm string
 }
@@ -103,8 +106,9 @@ func parse(s string) (Ref, error) {
 		}
 		r.Repository = repo
 	}
-	if !hostRE.MatchString(r.Repository.RegistryStr()) {
-		return Ref{}, fmt.Errorf("%w %q: registry host %q does not follow the OCI distribution grammar", ErrInvalid, s, r.Repository.RegistryStr())
+	host, err := accessHost(r.Repository.RegistryStr())
+	if err != nil {
+		return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
 	}
 	if !pathRE.MatchString(r.Repository.RepositoryStr()) {
 		return Ref{}, fmt.Errorf("%w %q: repository path %q does not follow the OCI distribution grammar", ErrInvalid, s, r.Repository.RepositoryStr())
@@ -116,21 +120,54 @@ func parse(s string) (Ref, error) {
 		r.Tag = name.DefaultTag
 	}
 	// Rebuild the repository on the normalised host so that registry access
-	// and policy matching can never disagree about which registry is meant.
-	repo, err := name.NewRepository(r.Registry() + "/" + r.Repository.RepositoryStr())
+	// and policy matching can never disagree about which registry is meant:
+	// they differ at most by a default port written out, which signet
+	// connects to as written. On Docker Hub the rebuilt repository gets its
+	// implicit "library/" whatever alias the reference was written with.
+	repo, err := name.NewRepository(host + "/" + r.Repository.RepositoryStr())
 	if err != nil {
 		return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
 	}
 	r.Repository = repo
+	r.registry = identity(host)
+	r.name = r.Name()
 	r.norm = r.build()
 	return r, nil
 }
 
-// Registry returns the registry host in normalised form.
-func (r Ref) Registry() string { return normaliseHost(r.Repository.RegistryStr()) }
+// Registry returns the registry's identity (NormaliseHost): what policy
+// patterns match.
+func (r Ref) Registry() string {
+	if r.registry != "" {
+		return r.registry
+	}
+	h, err := NormaliseHost(r.Repository.RegistryStr())
+	if err != nil {
+		return r.Repository.RegistryStr()
+	}
+	return h
+}
 
-// Name returns the normalised repository: registry/path.
-func (r Ref) Name() string { return r.Registry() + "/" + r.Repository.RepositoryStr() }
+// Name returns the normalised repository, registry/path: every spelling a
+// container runtime pulls the same repository by has the same Name.
+func (r Ref) Name() string {
+	if r.name != "" {
+		return r.name
+	}
+	return r.Registry() + "/" + r.Repository.RepositoryStr()
+}
+
+// WithoutDigest returns the reference to r's tag alone (tag@digest →
+// tag): what the tag names is asked of the registry with it. A reference
+// without a tag is returned as is.
+func (r Ref) WithoutDigest() Ref {
+	if r.Digest == "" || r.Tag == "" {
+		return r
+	}
+	r.Digest, r.Original = "", r.Original[:strings.IndexByte(r.Original, '@')]
+	r.norm = r.build()
+	return r
+}
 
 // String returns the normalised reference: registry/path[:tag][@digest].
 func (r Ref) String() string {
@@ -138,6 +175,17 @@ func (r Ref) String() string {
 		return r.norm
 	}
 	return r.build()
+}
+
+// Access returns the reference as signet reads it from the registry: its
+// String, but with a default port that was written kept (signet connects
+// where the reference says). Answers about a tag are remembered under it.
+func (r Ref) Access() string {
+	h := r.Repository.RegistryStr()
+	if h == r.Registry() || r.Registry() == DockerHub {
+		return r.String()
+	}
+	return h + strings.TrimPrefix(r.String(), r.Registry())
 }
 
 func (r Ref) build() string {
@@ -178,10 +226,11 @@ func (r Ref) TagRef() (name.Tag, error) {
 	return name.NewTag(r.Repository.Name() + ":" + r.Tag)
 }
 
-func normaliseHost(h string) string {
-	h = strings.ToLower(h)
-	if h == name.DefaultRegistry || h == "registry-1.docker.io" {
-		return DockerHub
+// CheckDigest reports whether d ("algorithm:hex") is a digest a reference
+// may carry.
+func CheckDigest(d string) error {
+	if _, err := name.NewDigest("a@" + d); err != nil {
+		return fmt.Errorf("%w: digest %q: %v", ErrInvalid, d, err)
 	}
-	return h
+	return nil
 }

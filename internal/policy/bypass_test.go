@@ -23,8 +23,9 @@ func TestBypassReferences(t *testing.T) {
 	signed := reg.PushImage(t, "acme/app:v1")
 	testutil.SignLegacy(t, signed, key)
 	unsigned := reg.PushImage(t, "acme/app:unsigned")
-	reg.PushImage(t, "acme/app:debug-1")
-	sd, ud := signed.DigestStr(), unsigned.DigestStr()
+	debug := reg.PushImage(t, "acme/app:debug-1")
+	testutil.SignLegacy(t, debug, key)
+	sd, ud, dd := signed.DigestStr(), unsigned.DigestStr(), debug.DigestStr()
 
 	eng := engine(t, key, `
 - {pattern: "`+h+`/acme/**", validator: signed}
@@ -49,7 +50,9 @@ func TestBypassReferences(t *testing.T) {
 		{"ghcr.io.evil.com/org/app:v1", noRule, verify.Failed},
 		{"evil.com/ghcr.io/org/app:v1", noRule, verify.Failed},
 		{"ghcr.io./org/app:v1", invalid, verify.Failed},
-		{"ghcr.io:443/org/app:v1", noRule, verify.Failed},
+		{"ghcr.io:443/org/app:v1", allowed, verify.Static}, // the default port: the same registry
+		{"ghcr.io:80/org/app:v1", allowed, verify.Static},
+		{"ghcr.io:0443/org/app:v1", allowed, verify.Static},
 		{"ghcr.io:8443/org/app:v1", noRule, verify.Failed},
 		{"xn--ghcr-io.com/org/app:v1", noRule, verify.Failed},
 		{"ghcr.io/org.evil/app:v1", noRule, verify.Failed},
@@ -81,11 +84,16 @@ func TestBypassReferences(t *testing.T) {
 		{"registry.k8s.io/pause-evil:3.9", noRule, verify.Failed},
 
 		// A tag beside a digest: the digest is what runs, so the digest is
-		// what is verified; the tag still selects the rule.
+		// what is verified; a tag pattern applies only when the tag names
+		// that digest (docs/policy.md, "Which rule applies").
 		{h + "/acme/app:v1@" + sd, allowed, verify.Verified},
 		{h + "/acme/app:v1@" + ud, "no cosign signatures found", verify.Failed},
 		{h + "/acme/app:unsigned@" + sd, allowed, verify.Verified},
-		{h + "/acme/app:debug-1@" + sd, "denied by static", verify.Static},
+		{h + "/acme/app:debug-1@" + dd, "denied by static", verify.Static}, // the debug build, signed, is denied…
+		{h + "/acme/app:debug-1", "denied by static", verify.Static},
+		{h + "/acme/app:debug-1@" + sd, allowed, verify.Verified}, // …but a tag beside another digest is not what runs
+		{h + "/acme/app:debug-2@" + dd, allowed, verify.Verified}, // and a tag pattern never matches content by digest
+		{h + "/acme/app@" + dd, allowed, verify.Verified},
 		{h + "/acme/app@" + sd, allowed, verify.Verified},
 		{h + "/acme/app:V1", "not found", verify.Failed}, // tags are case-sensitive: another tag
 
@@ -96,8 +104,9 @@ func TestBypassReferences(t *testing.T) {
 		{h + "/acme/app@sha256:" + strings.ToUpper(sd[7:]), invalid, verify.Failed},
 		{h + "/acme/app@" + sd + "@" + sd, invalid, verify.Failed},
 
-		// Ports are part of the registry.
-		{strings.Replace(h, ":", ":0", 1) + "/acme/app:v1", noRule, verify.Failed},
+		// Ports are part of the registry, as numbers.
+		{strings.Replace(h, ":", ":0", 1) + "/acme/app:v1", allowed, verify.Verified},
+		{"127.0.0.1:1/acme/app:v1", noRule, verify.Failed},
 		{"localhost/acme/app:v1", noRule, verify.Failed},
 
 		// Very long names and unicode never reach matching.

@@ -73,27 +73,25 @@ type Decision struct {
 	RuleHash string `json:"-"`
 }
 
-// Match returns the pattern and validator of the most specific rule that
-// matches ref, and false when none does.
+// Match returns the pattern and validator of the rule that applies to ref
+// when that is known without asking what ref's tag names, and false when no
+// rule matches or the choice depends on the tag (Evaluate resolves it).
 func (e *Engine) Match(ref imageref.Ref) (pattern, validator string, ok bool) {
-	if r := e.match(ref); r != nil {
-		return r.pattern.String(), r.validator, true
+	name := ref.Name()
+	for _, r := range e.rules {
+		if r.pattern.match(name, ref.Tag, ref.Digest) {
+			if r.pattern.dependsOnTag(ref.Digest) {
+				return "", "", false
+			}
+			return r.pattern.String(), r.validator, true
+		}
 	}
 	return "", "", false
 }
 
-func (e *Engine) match(ref imageref.Ref) *compiledRule {
-	s := ref.String()
-	for _, r := range e.rules {
-		if r.pattern.Match(s) {
-			return r
-		}
-	}
-	return nil
-}
-
-// Evaluate decides whether image may run: it finds the most specific rule,
-// resolves the tag to a digest, and verifies that digest. The caller bounds
+// Evaluate decides whether image may run: it finds the most specific rule
+// that applies to the content that runs (resolving the tag first when that
+// depends on it), resolves the tag to a digest, and verifies that digest. The caller bounds
 // the time spent with ctx's deadline; running out of time is inconclusive.
 // Evaluate never panics: a panic in a verifier becomes an inconclusive
 // denial.
@@ -114,7 +112,13 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	}
 	d.Reference = ref.String()
 	d.Digest = ref.Digest
-	rule := e.match(ref)
+	sel := selection{e: e, ref: ref}
+	rule, err := sel.choose(ctx)
+	if err != nil {
+		d.Outcome = classify(ctx, err)
+		d.Reason = fmt.Sprintf("which rule applies to %s depends on what its tag names: %v", d.Reference, err)
+		return d
+	}
 	if rule == nil {
 		d.Reason = fmt.Sprintf("no policy rule matches %s; images are denied unless a rule's pattern matches them", d.Reference)
 		return d
@@ -124,35 +128,48 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	where := rule.where
 
 	if rule.vtype == TypeStatic {
-		// Static rules decide without the network, so the image is not
-		// resolved and cannot be pinned unless it names a digest.
+		// Static rules decide without the network: the image is not
+		// resolved, and is pinned only when it names a digest — unless
+		// choosing the rule needed what the tag names, and then the
+		// decision holds for that digest only, so it is pinned to it.
 		_, err := rule.verifier.Verify(ctx, verify.Image{})
 		d.Outcome = verify.Static
 		d.Allowed = err == nil
-		if d.Allowed {
-			d.Reason = "allowed by static " + where
-			if ref.Digest != "" {
-				d.Pinned = ref.Pinned(ref.Digest)
-			}
-		} else {
+		if !d.Allowed {
 			d.Reason = "denied by static " + where
+			return d
+		}
+		d.Reason = "allowed by static " + where
+		if ref.Digest == "" && sel.resolved() {
+			digest, err := sel.tagDigest(ctx, rule)
+			if err != nil {
+				d.Allowed, d.Outcome = false, classify(ctx, err)
+				d.Reason = fmt.Sprintf("allowed by static %s only for some digests, and what the tag names could not be learnt: %v", where, err)
+				return d
+			}
+			d.Digest = digest.DigestStr()
+		}
+		if d.Digest != "" {
+			d.Pinned = ref.Pinned(d.Digest)
 		}
 		return d
 	}
 
 	// A verifier whose signed trust data maps tags (Notary v1) resolves
-	// them itself: the digest is the signers', not the registry's.
+	// them itself: the digest is the signers', not the registry's; it also
+	// checks that the tag of a tag@digest signs that digest.
 	var digest name.Digest
-	if tr, ok := rule.verifier.(verify.TagResolver); ok {
+	tr, resolves := rule.verifier.(verify.TagResolver)
+	switch {
+	case ref.Digest == "":
+		digest, err = sel.tagDigest(ctx, rule)
+	case resolves:
 		digest, err = tr.ResolveTag(ctx, ref)
-	} else {
+	default:
 		digest, err = e.reg.Resolve(ctx, ref)
 	}
 	if err != nil {
-		d.Outcome = verify.Classify(err)
-		if ctx.Err() != nil {
-			d.Outcome = verify.Inconclusive
-		}
+		d.Outcome = classify(ctx, err)
 		d.Reason = fmt.Sprintf("%s: %v", where, err)
 		return d
 	}
@@ -181,6 +198,15 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	return d
 }
 
+// classify is verify.Classify, and inconclusive whatever the error once
+// ctx is done.
+func classify(ctx context.Context, err error) verify.Outcome {
+	if ctx.Err() != nil {
+		return verify.Inconclusive
+	}
+	return verify.Classify(err)
+}
+
 // cachedRegistry resolves tags through the cache.
 type cachedRegistry struct {
 	Registry
@@ -191,5 +217,7 @@ func (r cachedRegistry) Resolve(ctx context.Context, ref imageref.Ref) (name.Dig
 	if ref.Digest != "" {
 		return r.Registry.Resolve(ctx, ref)
 	}
-	return r.c.Resolve(ctx, ref.String(), func(ctx context.Context) (name.Digest, error) { return r.Registry.Resolve(ctx, ref) })
+	// Keyed by where the tag is read: spellings of one registry share rules,
+	// but an answer from one port is not reused for another.
+	return r.c.Resolve(ctx, ref.Access(), func(ctx context.Context) (name.Digest, error) { return r.Registry.Resolve(ctx, ref) })
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/imageref"
@@ -36,21 +37,48 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzPattern: compiling and matching never panic, a pattern always
-// matches itself when it has no wildcard, and "**" matches every parsed
-// reference.
+// FuzzPattern: compiling and matching never panic; "**" matches every
+// parsed reference; a pattern matches a reference exactly when it matches
+// the reference's normalised form (matching sees no spelling); a pattern
+// without wildcards matches the reference it spells; and normalising a
+// pattern is idempotent.
 func FuzzPattern(f *testing.F) {
-	for _, s := range []string{"ghcr.io/org/*", "**", "nginx", "a/b:c", "x@sha256:ab", "*.gcr.io/**:v?"} {
+	dg := "@sha256:" + strings.Repeat("ab", 32)
+	for _, s := range []string{
+		"ghcr.io/org/*", "**", "nginx", "a/b:c", "x@sha256:ab", "*.gcr.io/**:v?", "ghcr.io:443/org/app", "ghcr.io:*/**",
+		"docker.io:443/nginx:1", "[::1]:5000/app", "127.1:5000/a", "ghcr.io/org/app" + dg, "ghcr.io/org/app:v1" + dg,
+	} {
 		f.Add(s, "ghcr.io/org/app:v1")
+		f.Add(s, "GHCR.IO:0443/org/app:v1"+dg)
 	}
 	all, _ := CompilePattern("**")
 	f.Fuzz(func(t *testing.T, pattern, image string) {
-		p, err := CompilePattern(pattern)
-		if err == nil {
-			p.Match(image)
+		p, perr := CompilePattern(pattern)
+		ref, err := imageref.Parse(image)
+		if err != nil {
+			return
 		}
-		if ref, err := imageref.Parse(image); err == nil && !all.Match(ref.String()) {
-			t.Fatalf("** does not match %q", ref.String())
+		if !all.Match(ref) {
+			t.Fatalf("** does not match %q", ref)
+		}
+		if perr != nil {
+			return
+		}
+		norm, err := imageref.Parse(ref.String())
+		if err != nil {
+			t.Fatalf("normalised %q does not parse: %v", ref, err)
+		}
+		if p.Match(ref) != p.Match(norm) || p.Match(ref) && p.dependsOnTag(ref.Digest) != p.dependsOnTag(norm.Digest) {
+			t.Fatalf("%q matches %q and its normalised form %q differently", pattern, image, ref)
+		}
+		if !strings.ContainsAny(pattern, "*?") && p.digest == "" && !p.Match(ref) {
+			if lit, err := imageref.Parse(pattern); err == nil && lit.Name() == ref.Name() && (p.tag == nil || lit.Tag == ref.Tag) {
+				t.Fatalf("%q does not match %q", pattern, image)
+			}
+		}
+		p2, err := CompilePattern(p.Normalised())
+		if err != nil || p2.Normalised() != p.Normalised() {
+			t.Fatalf("normalised pattern %q of %q: %v, %v", p.Normalised(), pattern, p2, err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/imageref"
@@ -9,44 +10,76 @@ import (
 func TestPatternMatch(t *testing.T) {
 	t.Parallel()
 	dg := "sha256:" + "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	const (
+		yes = "yes" // applies, whatever the tag names
+		no  = "no"  // never applies
+		tag = "tag" // applies or not depending on what the tag names
+	)
 	tests := []struct {
 		pattern string
 		image   string
-		want    bool
+		want    string
 	}{
-		{"docker.io/library/nginx", "nginx", true},
-		{"docker.io/library/nginx", "nginx:1.25", true},
-		{"docker.io/library/nginx", "nginx@" + dg, true},
-		{"docker.io/library/nginx", "nginx:1.25@" + dg, true},
-		{"docker.io/library/nginx", "nginx-evil", false},
-		{"docker.io/library/nginx", "docker.io/library/nginx/sub", false},
-		{"nginx", "docker.io/library/nginx:1", true},
-		{"nginx", "index.docker.io/library/nginx:1", true},
-		{"docker.io/nginx", "nginx:1", true},
-		{"myorg/app", "docker.io/myorg/app:1", true},
-		{"myorg/*", "docker.io/myorg/app:1", true},
-		{"myorg/*", "docker.io/myorg/team/app:1", false},
-		{"myorg/**", "docker.io/myorg/team/app:1", true},
-		{"docker.io/library/nginx:1.25", "nginx:1.25", true},
-		{"docker.io/library/nginx:1.25", "nginx:1.25@" + dg, true},
-		{"docker.io/library/nginx:1.25", "nginx:1.26", false},
-		{"docker.io/library/nginx:1.25", "nginx:1.250", false},
-		{"docker.io/library/nginx:1.2?", "nginx:1.25", true},
-		{"docker.io/library/*:*", "nginx:1.25", true},
-		{"docker.io/library/*:*", "nginx@" + dg, true},
-		{"**", "ghcr.io/a/b/c:1", true},
-		{"*:*", "ghcr.io/a/b:1", false},
-		{"ghcr.io/org/*", "ghcr.io/org/app:v1", true},
-		{"ghcr.io/org/*", "ghcr.io/org.evil/app:v1", false},
-		{"ghcr.io/org/*", "ghcr.io.evil.com/org/app:v1", false},
-		{"ghcr.io/org/*", "evil.com/ghcr.io/org/app:v1", false},
-		{"GHCR.IO/org/*", "ghcr.io/org/app", true},
-		{"*.gcr.io/**", "eu.gcr.io/p/app:1", true},
-		{"*.gcr.io/**", "gcr.io/p/app:1", false},
-		{"localhost:5000/app", "localhost:5000/app:v1", true},
-		{"localhost:5000/app", "localhost:5001/app:v1", false},
-		{"registry.example.com/app@" + dg, "registry.example.com/app@" + dg, true},
-		{"registry.example.com/app@" + dg, "registry.example.com/app:v1", false},
+		{"docker.io/library/nginx", "nginx", yes},
+		{"docker.io/library/nginx", "nginx:1.25", yes},
+		{"docker.io/library/nginx", "nginx@" + dg, yes},
+		{"docker.io/library/nginx", "nginx:1.25@" + dg, yes},
+		{"docker.io/library/nginx", "nginx-evil", no},
+		{"docker.io/library/nginx", "docker.io/library/nginx/sub", no},
+		{"nginx", "docker.io/library/nginx:1", yes},
+		{"nginx", "index.docker.io/library/nginx:1", yes},
+		{"docker.io/nginx", "nginx:1", yes},
+		{"myorg/app", "docker.io/myorg/app:1", yes},
+		{"myorg/*", "docker.io/myorg/app:1", yes},
+		{"myorg/*", "docker.io/myorg/team/app:1", no},
+		{"myorg/**", "docker.io/myorg/team/app:1", yes},
+		{"docker.io/library/nginx:1.25", "nginx:1.25", yes},
+		{"docker.io/library/nginx:1.25", "nginx:1.25@" + dg, tag}, // only if 1.25 names dg
+		{"docker.io/library/nginx:1.25", "nginx@" + dg, no},       // a digest alone has no tag
+		{"docker.io/library/nginx:1.25", "nginx:1.26", no},
+		{"docker.io/library/nginx:1.25", "nginx:1.250", no},
+		{"docker.io/library/nginx:1.2?", "nginx:1.25", yes},
+		{"docker.io/library/*:*", "nginx:1.25", yes},
+		{"docker.io/library/*:*", "nginx@" + dg, no},
+		{"**", "ghcr.io/a/b/c:1", yes},
+		{"**", "ghcr.io/a/b/c@" + dg, yes},
+		{"*:*", "ghcr.io/a/b:1", no},
+		{"ghcr.io/org/*", "ghcr.io/org/app:v1", yes},
+		{"ghcr.io/org/*", "ghcr.io/org.evil/app:v1", no},
+		{"ghcr.io/org/*", "ghcr.io.evil.com/org/app:v1", no},
+		{"ghcr.io/org/*", "evil.com/ghcr.io/org/app:v1", no},
+		{"GHCR.IO/org/*", "ghcr.io/org/app", yes},
+		{"*.gcr.io/**", "eu.gcr.io/p/app:1", yes},
+		{"*.gcr.io/**", "gcr.io/p/app:1", no},
+		{"ghcr.io/acme/**debug*", "ghcr.io/acme/app:v1-debug", no}, // "**" does not reach into the tag
+		{"ghcr.io/acme/**:*debug*", "ghcr.io/acme/app:v1-debug", yes},
+		{"localhost:5000/app", "localhost:5000/app:v1", yes},
+		{"localhost:5000/app", "localhost:5001/app:v1", no},
+		{"localhost:05000/app", "localhost:5000/app:v1", yes},
+		{"registry.example.com/app@" + dg, "registry.example.com/app@" + dg, yes},
+		{"registry.example.com/app@" + dg, "registry.example.com/app:v1@" + dg, yes},
+		{"registry.example.com/app@" + dg, "registry.example.com/app:v1", tag}, // only if v1 names dg
+		{"registry.example.com/app@" + dg, "registry.example.com/app@sha256:" + strings.Repeat("0", 64), no},
+		{"registry.example.com/app:v1@" + dg, "registry.example.com/app:v1", tag},
+		{"registry.example.com/app:v1@" + dg, "registry.example.com/app:v1@" + dg, tag},
+		{"registry.example.com/app:v1@" + dg, "registry.example.com/app@" + dg, no},
+		// Registry spellings: one registry, one identity.
+		{"ghcr.io/org/*", "ghcr.io:443/org/app:v1", yes},
+		{"ghcr.io:443/org/*", "ghcr.io/org/app:v1", yes},
+		{"ghcr.io/org/*", "ghcr.io:80/org/app:v1", yes},
+		{"ghcr.io/org/*", "ghcr.io:8443/org/app:v1", no},
+		{"ghcr.io:*/org/*", "ghcr.io:8443/org/app:v1", yes},
+		{"ghcr.io:*/org/*", "ghcr.io:443/org/app:v1", no}, // a wildcard port: ports other than the defaults
+		{"ghcr.io*/org/*", "ghcr.io:443/org/app:v1", yes},
+		{"*.gcr.io:443/**", "eu.gcr.io/p/app:1", yes},
+		{"docker.io:443/nginx", "registry-1.docker.io/library/nginx:1", yes},
+		{"registry-1.docker.io/nginx", "nginx:1", yes},
+		{"index.docker.io:5000/nginx", "nginx:1", no},
+		{"[::1]:5000/app", "[0:0::1]:5000/app:v1", yes},
+		{"[0:0::1]:5000/app", "[::1]:5000/app:v1", yes},
+		{"127.0.0.1:5000/app", "127.1:5000/app:v1", yes},
+		{"127.0.0.1:5000/app", "[::ffff:7f00:1]:5000/app:v1", yes},
+		{"10.*.*.*:5000/app", "0xa.1.1.1:5000/app:v1", yes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pattern+" "+tc.image, func(t *testing.T) {
@@ -59,8 +92,15 @@ func TestPatternMatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := p.Match(ref.String()); got != tc.want {
-				t.Errorf("Match(%s) = %v, want %v (regexp %s)", ref.String(), got, tc.want, p.re)
+			got := no
+			if p.Match(ref) {
+				got = yes
+				if p.dependsOnTag(ref.Digest) {
+					got = tag
+				}
+			}
+			if got != tc.want {
+				t.Errorf("%s (normalised %s) for %s: %s, want %s", tc.pattern, p.Normalised(), ref, got, tc.want)
 			}
 		})
 	}
@@ -68,7 +108,11 @@ func TestPatternMatch(t *testing.T) {
 
 func TestPatternInvalid(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"", "a b", "ghcr.io/[ab]", "x/{a,b}", "a//b", "/a", "a/", "a/***", "a@b@c", string(make([]byte, 600))} {
+	for _, s := range []string{
+		"", "a b", "ghcr.io/[ab]", "x/{a,b}", "a//b", "/a", "a/", "a/***", "a@b@c", string(make([]byte, 600)),
+		"ghcr.io/app@sha256:*", "ghcr.io/app@sha256:ab", "ghcr.io/app@*", "ghcr.io/app:", "ghcr.io:0/app", "ghcr.io:70000/app",
+		"[::1]/app:[ab]", "[::*]:5000/app", "[zz::1]/app", "ghcr_io.com/app", "a/[::1]/app", "ghcr.io/app:v1:v2", "ghcr.io/a:b/c",
+	} {
 		if _, err := CompilePattern(s); err == nil {
 			t.Errorf("CompilePattern(%q) succeeded, want error", s)
 		}
@@ -86,6 +130,10 @@ func TestMostSpecific(t *testing.T) {
 		{"ghcr.io/org/app:v1", "ghcr.io/org/app"},
 		{"ghcr.io/*/app", "*/org/app"},
 		{"ghcr.io/org/a*b", "ghcr.io/org/a*"},
+		// A pattern naming a digest names one content: it comes first.
+		{"**@sha256:" + strings.Repeat("ab", 32), "ghcr.io/org/app:v1"},
+		{"ghcr.io/org/app@sha256:" + strings.Repeat("ab", 32), "**@sha256:" + strings.Repeat("ab", 32)},
+		{"ghcr.io/org/app:v1@sha256:" + strings.Repeat("ab", 32), "ghcr.io/org/app@sha256:" + strings.Repeat("ab", 32)},
 	}
 	for _, tc := range tests {
 		a, _ := CompilePattern(tc.a)

@@ -71,7 +71,7 @@ func compileReferenceCheck(f string, w RuleOptions, p *problems) (*cosign.Refere
 	if len(pats) > 0 {
 		c.Accept = func(repo string) bool {
 			for _, pat := range pats {
-				if pat.Match(repo) {
+				if pat.match(repo, "", "") {
 					return true
 				}
 			}

@@ -149,6 +149,13 @@ func TestNotaryV1(t *testing.T) {
 	creds := n.DockerConfig(t)
 	good := notaryPolicy(n.URL, ca, reg.Host+"/**", map[string]string{"release": rootKey}, "")
 	pinned := func(p pushed) string { return repo + "@" + p.digest.DigestStr() }
+	// good, plus a static deny of one digest (docs/policy.md, "Which rule
+	// applies"): what a tag names is the trust data's to the notaryv1
+	// rule and the registry's to the static one.
+	denying := func(p pushed) string {
+		return strings.Replace(good, "rules:\n", "- {name: deny, type: static, approve: false}\nrules:\n", 1) +
+			fmt.Sprintf("- {pattern: %q, validator: deny}\n", pinned(p))
+	}
 
 	tests := []struct {
 		name    string
@@ -169,6 +176,14 @@ func TestNotaryV1(t *testing.T) {
 			reasons: []string{"signs tag \"v1\" as " + v1.digest.DigestStr()}},
 		{name: "unsigned digest (the registry's v1 now)", policy: good, image: pinned(moved), code: 1,
 			reasons: []string{"is not signed in the trust data of " + gun}},
+		{name: "digest denied, named by the tag in the trust data but no longer in the registry", policy: denying(v1),
+			image: repo + ":v1", code: 1, reasons: []string{`the registry and the signed trust data disagree on what tag "v1" names`}},
+		{name: "digest denied, named by the tag in the registry but not in the trust data", policy: denying(moved),
+			image: repo + ":v1", code: 1, reasons: []string{"denied by static rule"}},
+		{name: "digest denied, by digest", policy: denying(v1), image: pinned(v1), code: 1, reasons: []string{"denied by static rule"}},
+		{name: "digest denied, as tag@digest", policy: denying(v1), image: repo + ":v1@" + v1.digest.DigestStr(), code: 1,
+			reasons: []string{"denied by static rule"}},
+		{name: "another digest denied: the tag is allowed", policy: denying(v1), image: repo + ":v2", code: 0, pinned: pinned(v2)},
 		{name: "unknown tag", policy: good, image: repo + ":v9", code: 1,
 			reasons: []string{`tag "v9" is not signed in the trust data of ` + gun}},
 		{name: "unknown repository", policy: good, image: reg.Host + "/dct/other:v1", code: 1,
