@@ -31,11 +31,12 @@ var ErrTooManyImages = errors.New("over signet's limits")
 
 // decodeLimits counts, while an object is decoded, the list entries signet
 // keeps, and stops the decoder at the first one over its limit: an object
-// of 7 MiB holds some 400,000 one-line containers, which would take
-// hundreds of MiB to decode whole.
+// of 7 MiB holds some 400,000 one-line containers or image volumes, which
+// would take hundreds of MiB to decode whole. Containers and image volumes
+// count together toward MaxImages.
 type decodeLimits struct {
-	containers, owners, secrets int
-	opts                        json.Options // the unmarshalers counting into this
+	images, owners, secrets int
+	opts                    json.Options // the unmarshalers counting into this
 }
 
 // limitsPool recycles decodeLimits with their unmarshalers: building them
@@ -49,16 +50,22 @@ var limitsPool = sync.Pool{New: func() any {
 // getLimits returns zeroed counters; putLimits gives them back.
 func getLimits() *decodeLimits {
 	l := limitsPool.Get().(*decodeLimits)
-	l.containers, l.owners, l.secrets = 0, 0, 0
+	l.images, l.owners, l.secrets = 0, 0, 0
 	return l
 }
 
 func putLimits(l *decodeLimits) { limitsPool.Put(l) }
 
+// imagesWhat names what MaxImages bounds, in errors.
+const imagesWhat = "images (containers, initContainers, ephemeralContainers and image volumes together)"
+
 func (l *decodeLimits) unmarshalers() json.Options {
 	return json.WithUnmarshalers(json.JoinUnmarshalers(
 		json.UnmarshalFromFunc(func(*jsontext.Decoder, *container) error {
-			return l.count(&l.containers, MaxImages, "images (containers, initContainers, ephemeralContainers and image volumes together)")
+			return l.count(&l.images, MaxImages, imagesWhat)
+		}),
+		json.UnmarshalFromFunc(func(*jsontext.Decoder, *volumeImage) error {
+			return l.count(&l.images, MaxImages, imagesWhat)
 		}),
 		json.UnmarshalFromFunc(func(*jsontext.Decoder, *OwnerReference) error {
 			return l.count(&l.owners, MaxReferences, "ownerReferences")
@@ -104,7 +111,7 @@ func decodeError(kind string, err error) error {
 // checkImages checks the number of images found in obj.
 func checkImages(obj *Object) error {
 	if len(obj.Images) > MaxImages {
-		return fmt.Errorf("the %s has %d images (containers, initContainers, ephemeralContainers and image volumes together), more than %d, %w: an object over them cannot be verified", obj.Kind, len(obj.Images), MaxImages, ErrTooManyImages)
+		return fmt.Errorf("the %s has %d %s, more than %d, %w: an object over them cannot be verified", obj.Kind, len(obj.Images), imagesWhat, MaxImages, ErrTooManyImages)
 	}
 	return nil
 }

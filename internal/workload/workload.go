@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Section is the list a container belongs to.
@@ -117,14 +118,51 @@ type container struct {
 
 // volume is a pod spec volume; only image volumes are read.
 type volume struct {
-	Name  string `json:"name"`
-	Image *struct {
-		Reference *string `json:"reference"`
-	} `json:"image"`
+	Index int          `json:"-"` // its position in the pod spec's volumes
+	Name  string       `json:"name"`
+	Image *volumeImage `json:"image"`
+}
+
+// volumeImage is an image volume's source. Decoding one counts an image
+// toward MaxImages (decodeLimits).
+type volumeImage struct {
+	Reference *string `json:"reference"`
+}
+
+// podVolumes holds the image volumes of a pod spec. Other volumes are decoded
+// one at a time and dropped, so that a Pod of hundreds of thousands of
+// empty volumes holds no memory for them while it is decoded; image
+// volumes are bounded by MaxImages as they are decoded.
+type podVolumes []volume
+
+func (vs *podVolumes) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	tok, err := dec.ReadToken()
+	switch {
+	case err != nil:
+		return err
+	case tok.Kind() == 'n':
+		*vs = nil
+		return nil
+	case tok.Kind() != '[':
+		return fmt.Errorf("volumes: a JSON %v, want an array", tok.Kind())
+	}
+	var v volume // reused: a volume that is dropped costs no allocation
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		v = volume{}
+		if err := json.UnmarshalDecode(dec, &v); err != nil {
+			return err
+		}
+		if v.Image != nil {
+			v.Index = i
+			*vs = append(*vs, v)
+		}
+	}
+	_, err = dec.ReadToken()
+	return err
 }
 
 type podSpec struct {
-	Volumes             []volume    `json:"volumes"`
+	Volumes             podVolumes  `json:"volumes"`
 	Containers          []container `json:"containers"`
 	InitContainers      []container `json:"initContainers"`
 	EphemeralContainers []container `json:"ephemeralContainers"`
@@ -241,13 +279,10 @@ func walk(base string, s Section, cs []container) []Image {
 // reference is missing is reported with an empty Ref, as a container
 // without an image is, so that it is decided (denied as invalid) rather
 // than passed over.
-func imageVolumes(base string, vs []volume) []Image {
+func imageVolumes(base string, vs podVolumes) []Image {
 	var out []Image
-	for i, v := range vs {
-		if v.Image == nil {
-			continue
-		}
-		img := Image{Path: base + "/" + string(Volumes) + "/" + strconv.Itoa(i) + "/image/reference", Section: Volumes, Container: v.Name}
+	for _, v := range vs {
+		img := Image{Path: base + "/" + string(Volumes) + "/" + strconv.Itoa(v.Index) + "/image/reference", Section: Volumes, Container: v.Name}
 		if v.Image.Reference != nil {
 			img.Ref = *v.Image.Reference
 		}
