@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -372,16 +373,19 @@ func otherCA(t *testing.T) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-// signetWithDocker runs signet verify with a DOCKER_CONFIG.
+// signetWithDocker runs signet verify with a DOCKER_CONFIG; the harness's
+// plain-HTTP registries the policy names are listed as insecure, and
+// signet's warning about that is left out of the stderr returned.
 func signetWithDocker(t *testing.T, dockerConfig, policyYAML string, args ...string) (int, []policy.Decision, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(p, []byte(policyYAML), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(harness.ListInsecure(policyYAML, args...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"verify", "--policy", p, "--output", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
 	code, stdout, stderr := harness.ExitCode(t, cmd)
+	stderr = insecureWarning.ReplaceAllString(stderr, "")
 	var ds []policy.Decision
 	if len(stdout) > 0 {
 		if err := json.Unmarshal([]byte(stdout), &ds); err != nil {
@@ -390,3 +394,6 @@ func signetWithDocker(t *testing.T, dockerConfig, policyYAML string, args ...str
 	}
 	return code, ds, stderr
 }
+
+// insecureWarning is signet verify's warning about insecureRegistries.
+var insecureWarning = regexp.MustCompile(`(?m)^warning: the policy lets signet reach these registries over plain HTTP \(insecureRegistries\): .*\n`)

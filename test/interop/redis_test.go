@@ -13,8 +13,8 @@ import (
 	"github.com/signet-dev/signet/test/harness"
 )
 
-// TestRedisSharedCache: two signet instances (two caches) share results
-// through a real redis-server; when it is killed they keep answering
+// TestRedisSharedCache: two signet instances (two caches) share verified
+// results through a real redis-server; when it is killed they keep answering
 // correctly from memory, and verify again rather than guess.
 func TestRedisSharedCache(t *testing.T) {
 	t.Parallel()
@@ -60,9 +60,12 @@ func TestRedisSharedCache(t *testing.T) {
 	check(a, "signed", verify.Verified, false)
 	check(a, "unsigned", verify.Failed, false)
 	check(b, "signed", verify.Verified, true) // from Redis
-	check(b, "unsigned", verify.Failed, true) // failures are shared too
-	if n := calls.Load(); n != 2 {
-		t.Errorf("verifications = %d, want 2 (instance b answered from Redis)", n)
+	// Failures are not shared: one may depend on the caller's credentials
+	// (a registry hiding an image from some), which mean nothing to
+	// another replica.
+	check(b, "unsigned", verify.Failed, false)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("verifications = %d, want 3 (instance b answered the verified result from Redis)", n)
 	}
 
 	srv.Stop() // Redis dies mid-run
@@ -71,7 +74,7 @@ func TestRedisSharedCache(t *testing.T) {
 	check(c, "signed", verify.Verified, true)  // then from memory
 	check(a, "signed", verify.Verified, true)  // a's memory layer still answers
 	check(c, "unsigned", verify.Failed, false)
-	if n := calls.Load(); n != 4 {
-		t.Errorf("verifications = %d, want 4", n)
+	if n := calls.Load(); n != 5 {
+		t.Errorf("verifications = %d, want 5", n)
 	}
 }
