@@ -134,7 +134,7 @@ func testNotation(t *testing.T, c *cluster) {
 	t.Run("pod signed with another certificate is denied", func(t *testing.T) {
 		ns := c.namespace(t, nil)
 		_, err := c.cs.CoreV1().Pods(ns).Create(ctx, pod("web", c.reg+"/notary/app:other"), metav1.CreateOptions{})
-		if err == nil || !strings.Contains(err.Error(), "signet denied 1 image(s)") || !strings.Contains(err.Error(), "0 of 1 required valid signatures from trust roots [release]; 1 Notation signature(s) found") {
+		if err == nil || !strings.Contains(err.Error(), "signet denied 1 image(s)") || !strings.Contains(err.Error(), "0 of 1 required valid signatures from trust roots [release] (each from a distinct signer); 1 Notation signature(s) found") {
 			t.Fatalf("err = %v", err)
 		}
 	})
