@@ -122,12 +122,14 @@ func CompilePattern(s string) (*Pattern, error) {
 			return nil, errors.New(`the tag after ":" must not be empty`)
 		}
 	}
-	if _, path, ok := strings.Cut(rest, "/"); ok && strings.Contains(path, ":") {
-		return nil, errors.New(`":" may only separate a registry's port or the tag`)
-	}
 	repo, err := normaliseRepoPattern(rest)
 	if err != nil {
 		return nil, err
+	}
+	// Checked on the normalised repository, so that a one-component
+	// pattern ("::0" is repository ":" with tag "0") is held to it too.
+	if _, path, ok := strings.Cut(repo, "/"); ok && strings.Contains(path, ":") {
+		return nil, errors.New(`":" may only separate a registry's port or the tag`)
 	}
 	if p.repo, err = compileGlob(repo); err != nil {
 		return nil, err
