@@ -9,6 +9,7 @@
 package demo
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -25,9 +26,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/signet-dev/signet/internal/fixture"
+	"github.com/signet-dev/signet/internal/demo/signing"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/server"
@@ -58,7 +65,7 @@ func Run(ctx context.Context, w io.Writer, dir string) error {
 	host := ln.Addr().String()
 
 	step(w, "1. An OCI registry is running at %s (in-process, with the OCI 1.1 referrers API).", host)
-	key, err := fixture.NewKey()
+	key, err := signing.NewKey()
 	if err != nil {
 		return err
 	}
@@ -68,24 +75,24 @@ func Run(ctx context.Context, w io.Writer, dir string) error {
 	}
 	step(w, "2. Generated an ECDSA P-256 signing key; public key in %s.", keyFile)
 
-	legacy, err := fixture.PushImage(host + "/demo/app:v1")
+	legacy, err := pushImage(host + "/demo/app:v1")
 	if err != nil {
 		return err
 	}
-	if err := fixture.SignLegacy(legacy, key); err != nil {
+	if err := signing.SignLegacy(legacy, key); err != nil {
 		return err
 	}
-	bundled, err := fixture.PushImage(host + "/demo/app:v2")
+	bundled, err := pushImage(host + "/demo/app:v2")
 	if err != nil {
 		return err
 	}
-	if _, err := fixture.AttachBundle(bundled, key, fixture.Statement(bundled, fixture.SignPredicateType)); err != nil {
+	if _, err := signing.AttachBundle(bundled, key, signing.Statement(bundled, signing.SignPredicateType)); err != nil {
 		return err
 	}
-	if _, err := fixture.PushImage(host + "/demo/app:unsigned"); err != nil {
+	if _, err := pushImage(host + "/demo/app:unsigned"); err != nil {
 		return err
 	}
-	if _, err := fixture.PushImage(host + "/thirdparty/tool:1.0"); err != nil {
+	if _, err := pushImage(host + "/thirdparty/tool:1.0"); err != nil {
 		return err
 	}
 	step(w, "3. Pushed four images:\n"+
@@ -169,7 +176,7 @@ rules:
 // webhook starts `signet serve` in-process and sends it the AdmissionReviews
 // the API server would send for `kubectl run`.
 func webhook(ctx context.Context, w io.Writer, dir, polFile, host string, bad *[]string) error {
-	certPEM, keyPEM, err := fixture.ServingCert("127.0.0.1", "localhost")
+	certPEM, keyPEM, err := signing.ServingCert("127.0.0.1", "localhost")
 	if err != nil {
 		return err
 	}
@@ -285,6 +292,41 @@ func admit(client *http.Client, addr, uid, pod, image string) (*admitted, error)
 		}
 	}
 	return a, nil
+}
+
+// pushImage pushes a one-layer image to ref ("host/repo:tag") and returns
+// its digest reference. The layer (an uncompressed tar) holds one file
+// naming ref, so every image has its own digest.
+func pushImage(ref string) (name.Digest, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	content := []byte("signet demo image " + ref + "\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "demo.txt", Mode: 0o644, Size: int64(len(content))}); err != nil {
+		return name.Digest{}, err
+	}
+	if _, err := tw.Write(content); err != nil {
+		return name.Digest{}, err
+	}
+	if err := tw.Close(); err != nil {
+		return name.Digest{}, err
+	}
+	layer := static.NewLayer(tarball.Bytes(), types.OCIUncompressedLayer)
+	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), layer)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	if err := remote.Write(r, img); err != nil {
+		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return r.Context().Digest(d.String()), nil
 }
 
 func step(w io.Writer, format string, args ...any) {

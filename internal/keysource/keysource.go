@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 
+	"github.com/signet-dev/signet/internal/ttl"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -52,16 +52,15 @@ func IsRef(key string) bool {
 
 // Source is a lazily resolved public key.
 type Source struct {
-	ref     string
-	resolve func(ctx context.Context) (signature.Verifier, error)
-	now     func() time.Time
+	ref  string
+	now  func() time.Time
+	lazy *ttl.Lazy[resolved]
+}
 
-	mu       sync.Mutex
-	key      signature.Verifier
-	fp       string // the fingerprint of key
-	at       time.Time
-	err      error
-	inflight chan struct{}
+// resolved is a key and its fingerprint.
+type resolved struct {
+	key signature.Verifier
+	fp  string
 }
 
 // Option configures a Source.
@@ -77,13 +76,14 @@ func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, 
 	for _, o := range opts {
 		o(s)
 	}
+	var resolve func(ctx context.Context) (signature.Verifier, error)
 	switch {
 	case strings.HasPrefix(ref, SecretScheme):
 		ns, name, key, err := parseSecretRef(ref)
 		if err != nil {
 			return nil, err
 		}
-		s.resolve = func(ctx context.Context) (signature.Verifier, error) {
+		resolve = func(ctx context.Context) (signature.Verifier, error) {
 			if secrets == nil {
 				return nil, errors.New("k8s:// keys are read through the Kubernetes API, which is not available here (signet verify: pass --kubeconfig)")
 			}
@@ -101,7 +101,7 @@ func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, 
 		if len(ref) == strings.Index(ref, "://")+3 {
 			return nil, fmt.Errorf("KMS reference %q names no key", ref)
 		}
-		s.resolve = func(ctx context.Context) (signature.Verifier, error) {
+		resolve = func(ctx context.Context) (signature.Verifier, error) {
 			sv, err := kms.Get(ctx, ref, crypto.SHA256)
 			if err != nil {
 				var nf *kms.ProviderNotFoundError
@@ -123,6 +123,14 @@ func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, 
 	default:
 		return nil, fmt.Errorf("unsupported key reference %q: want an inline PEM key, %s<namespace>/<secret>[/<key>] or a KMS URI (%s)", ref, SecretScheme, strings.Join(KMSSchemes, ", "))
 	}
+	s.lazy = ttl.NewLazy(func(ctx context.Context) (resolved, error) {
+		k, err := resolve(ctx)
+		fp := ""
+		if err == nil {
+			fp, err = Fingerprint(k)
+		}
+		return resolved{key: k, fp: fp}, err
+	}, ttl.LazyOptions[resolved]{Refresh: TTL, RetryAfter: RetryAfter, Timeout: resolveTimeout, Now: s.now})
 	return s, nil
 }
 
@@ -148,59 +156,23 @@ func (s *Source) Fingerprint(ctx context.Context) (string, error) {
 
 // current returns the key and its fingerprint, resolving them if needed.
 func (s *Source) current(ctx context.Context) (signature.Verifier, string, error) {
-	s.mu.Lock()
-	now := s.now()
-	if s.key != nil && now.Sub(s.at) < TTL {
-		k, fp := s.key, s.fp
-		s.mu.Unlock()
-		return k, fp, nil
+	r, err := s.lazy.Get(ctx)
+	var pending *ttl.PendingError
+	var stale *ttl.StaleError
+	switch {
+	case errors.As(err, &pending):
+		return nil, "", &verify.InconclusiveError{Reason: "key " + s.ref + " not resolved in time", Err: pending.Err}
+	case errors.As(err, &stale) && stale.Err != nil:
+		// A key is never used past TTL: the error is reading it again.
+		return nil, "", &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: stale.Err}
+	case err != nil:
+		return nil, "", &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: err}
 	}
-	if s.err != nil && now.Sub(s.at) < RetryAfter {
-		err := s.err
-		s.mu.Unlock()
-		return nil, "", err
-	}
-	if s.inflight == nil {
-		s.inflight = make(chan struct{})
-		go s.run(s.inflight)
-	}
-	done := s.inflight
-	s.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, "", &verify.InconclusiveError{Reason: "key " + s.ref + " not resolved in time", Err: ctx.Err()}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.key != nil {
-		return s.key, s.fp, nil
-	}
-	return nil, "", s.err
+	return r.key, r.fp, nil
 }
 
 // resolveTimeout bounds one background resolution.
 const resolveTimeout = 30 * time.Second
-
-func (s *Source) run(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-	defer cancel()
-	k, err := s.resolve(ctx)
-	fp := ""
-	if err == nil {
-		fp, err = Fingerprint(k)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.at = s.now()
-	if err != nil {
-		s.key, s.fp, s.err = nil, "", &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: err}
-	} else {
-		s.key, s.fp, s.err = k, fp, nil
-	}
-	s.inflight = nil
-	close(done)
-}
 
 // parseSecretRef splits k8s://namespace/name[/key].
 func parseSecretRef(ref string) (ns, name, key string, err error) {

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/ttl"
 )
 
 // DefaultKeychainTTL is how long a workload's keychain is reused before its
@@ -31,6 +30,10 @@ const DefaultKeychainTTL = 30 * time.Second
 // of them again after eviction.
 const MaxWorkloadKeychains = 4096
 
+// maxValidatorKeychains bounds the validator keychains kept, one per
+// auth.secretName a policy names (least recently used first out).
+const maxValidatorKeychains = 256
+
 // Keychains builds registry credentials from Kubernetes Secrets: a
 // workload's, from its imagePullSecrets and its service account's (what the
 // kubelet would pull with), and a validator's, from the Secret its
@@ -45,18 +48,17 @@ type Keychains struct {
 	accounts  bool // read service accounts' imagePullSecrets
 	ambient   authn.Keychain
 	namespace string
-	ttl       time.Duration
 	now       func() time.Time
 
-	mu        sync.Mutex
-	workloads *lru.Cache[string, cachedKeychain] // by a hash of namespace, service account, pull secrets
-	validator map[string]cachedKeychain
+	// Keychains fresh for ttl; stale ones are kept (within the bound) and
+	// reused while the Secrets they were built from are unchanged.
+	workloads *ttl.Cache[string, cachedKeychain] // by a hash of namespace, service account, pull secrets
+	validator *ttl.Cache[string, cachedKeychain] // by Secret name
 }
 
 type cachedKeychain struct {
 	kc      *registry.Keychain
 	version string // the resourceVersions of the Secrets it was built from
-	expires time.Time
 }
 
 // KeychainsOptions configure NewKeychains.
@@ -78,12 +80,14 @@ func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultKeychainTTL
 	}
-	workloads, _ := lru.New[string, cachedKeychain](MaxWorkloadKeychains) // fails only for a size < 1
-	return &Keychains{
+	k := &Keychains{
 		secrets: secrets, accounts: opts.ServiceAccounts, ambient: ambientKeychain(),
-		namespace: opts.Namespace, ttl: opts.TTL, now: time.Now,
-		workloads: workloads, validator: map[string]cachedKeychain{},
+		namespace: opts.Namespace, now: time.Now,
 	}
+	now := func() time.Time { return k.now() }
+	k.workloads = ttl.NewCache[string, cachedKeychain](MaxWorkloadKeychains, opts.TTL, now)
+	k.validator = ttl.NewCache[string, cachedKeychain](maxValidatorKeychains, opts.TTL, now)
+	return k
 }
 
 // Workload returns the credentials for the images of a workload in
@@ -102,12 +106,11 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	names = slices.Compact(names)
 	// The key is a hash: a Pod chooses its service account and pull
 	// secret names (up to workload.MaxReferences of them), unvalidated
-	// while it is admitted, and the entry is kept for two TTLs.
+	// while it is admitted, and the entry is kept until evicted.
 	sum := sha256.Sum256([]byte(namespace + "\x00" + serviceAccount + "\x00" + strings.Join(names, "\x00")))
 	key := string(sum[:])
-	now := k.now()
-	c, ok := k.workloads.Get(key)
-	if ok && now.Before(c.expires) {
+	c, fresh, ok := k.workloads.Peek(key)
+	if fresh {
 		return c.kc, nil
 	}
 
@@ -142,7 +145,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	if ok && c.version == version {
 		// The same Secrets, unchanged: keep the keychain, so its
 		// connections and tokens stay in use.
-		k.workloads.Add(key, cachedKeychain{kc: c.kc, version: version, expires: now.Add(k.ttl)})
+		k.workloads.Add(key, c)
 		return c.kc, nil
 	}
 	ps, err := newPullSecretKeychain(secrets)
@@ -150,7 +153,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 		return nil, fmt.Errorf("reading image pull secrets: %w", err)
 	}
 	rk := registry.NewKeychain(authn.NewMultiKeychain(ps, k.ambient))
-	k.workloads.Add(key, cachedKeychain{kc: rk, version: version, expires: now.Add(k.ttl)})
+	k.workloads.Add(key, cachedKeychain{kc: rk, version: version})
 	return rk, nil
 }
 
@@ -166,10 +169,7 @@ func (k *Keychains) Secret(ctx context.Context, name string) (*registry.Keychain
 	if err != nil {
 		return nil, err
 	}
-	now := k.now()
-	k.mu.Lock()
-	c, ok := k.validator[name]
-	k.mu.Unlock()
+	c, _, ok := k.validator.Peek(name)
 	if ok && c.version == s.ResourceVersion && s.ResourceVersion != "" {
 		return c.kc, nil
 	}
@@ -178,9 +178,7 @@ func (k *Keychains) Secret(ctx context.Context, name string) (*registry.Keychain
 		return nil, err
 	}
 	rk := registry.NewKeychain(kc)
-	k.mu.Lock()
-	k.validator[name] = cachedKeychain{kc: rk, version: s.ResourceVersion, expires: now.Add(k.ttl)}
-	k.mu.Unlock()
+	k.validator.Add(name, cachedKeychain{kc: rk, version: s.ResourceVersion})
 	return rk, nil
 }
 

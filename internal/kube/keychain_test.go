@@ -281,3 +281,23 @@ func TestKeychainsCountBounded(t *testing.T) {
 		t.Errorf("heap grew from %d to %d bytes after the bound was reached", full, after)
 	}
 }
+
+// TestKeychainsValidatorBounded: validator keychains, one per Secret name
+// a policy's auth.secretName gives, are at most maxValidatorKeychains.
+func TestKeychainsValidatorBounded(t *testing.T) {
+	t.Parallel()
+	const n = 2 * maxValidatorKeychains
+	objs := make([]runtime.Object, 0, n)
+	for i := range n {
+		objs = append(objs, dockerConfigSecret("signet", fmt.Sprint("creds-", i), "reg.example", "u", "p"))
+	}
+	kcs := NewKeychains(NewSecrets(fakeAPI(t, objs...), time.Minute), KeychainsOptions{Namespace: "signet"})
+	for i := range n {
+		if _, err := kcs.Secret(context.Background(), fmt.Sprint("creds-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := kcs.validator.Len(); got != maxValidatorKeychains {
+		t.Errorf("%d validator keychains kept, want %d", got, maxValidatorKeychains)
+	}
+}

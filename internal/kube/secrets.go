@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+
+	"github.com/signet-dev/signet/internal/ttl"
 )
 
 // The core/v1 resources signet reads, through the dynamic client: the
@@ -39,69 +40,79 @@ func get(ctx context.Context, client dynamic.Interface, resource schema.GroupVer
 // asking the API again. A rotated credential is picked up within it.
 const DefaultSecretTTL = 30 * time.Second
 
+// Bounds of the Secret cache. The names read come from Pods (their
+// imagePullSecrets, chosen by whoever writes them) and from policies, so
+// the cache is bounded by count, and by size: a Secret may hold up to
+// 1 MiB. Pull secrets and public keys are a few KiB; a larger Secret is
+// read through the API each time it is needed. At most MaxSecrets ×
+// MaxCachedSecretBytes (16 MiB) of Secret data is kept.
+const (
+	// MaxSecrets bounds the Secrets kept (least recently used first out).
+	MaxSecrets = 1024
+	// MaxCachedSecretBytes is the largest Secret kept: the sum of its data
+	// keys' and values' lengths.
+	MaxCachedSecretBytes = 16 << 10
+)
+
 // Secrets reads Secrets through the API, each at most once per TTL: an
 // admission must not cost an API round trip per Secret. Only Secrets that
 // were read are cached; errors (not found, forbidden, API down) are not, so
 // a Secret created after a failure is seen on the next read.
 //
-// Secrets is safe for concurrent use. The Secrets it returns are shared
-// and must not be modified. It never logs a Secret's content.
+// Secrets is safe for concurrent use. The Secrets it returns carry their
+// namespace, name, UID, resourceVersion, type and data only (nothing else
+// is kept), are shared and must not be modified. It never logs a Secret's
+// content.
 type Secrets struct {
 	client dynamic.Interface
-	ttl    time.Duration
 	now    func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]cachedSecret
+	cache  *ttl.Cache[string, *corev1.Secret] // by namespace/name
 }
 
-type cachedSecret struct {
-	s       *corev1.Secret
-	expires time.Time
-}
-
-// NewSecrets returns a Secrets reading through client, caching for ttl
-// (DefaultSecretTTL when ttl <= 0).
-func NewSecrets(client dynamic.Interface, ttl time.Duration) *Secrets {
-	if ttl <= 0 {
-		ttl = DefaultSecretTTL
+// NewSecrets returns a Secrets reading through client, caching for
+// cacheTTL (DefaultSecretTTL when cacheTTL <= 0).
+func NewSecrets(client dynamic.Interface, cacheTTL time.Duration) *Secrets {
+	if cacheTTL <= 0 {
+		cacheTTL = DefaultSecretTTL
 	}
-	return &Secrets{client: client, ttl: ttl, now: time.Now, cache: map[string]cachedSecret{}}
+	s := &Secrets{client: client, now: time.Now}
+	s.cache = ttl.NewCache[string, *corev1.Secret](MaxSecrets, cacheTTL, func() time.Time { return s.now() })
+	return s
 }
 
 // NewSecretsForConfig returns a Secrets reading with a REST config (see
 // Config).
-func NewSecretsForConfig(cfg *rest.Config, ttl time.Duration) (*Secrets, error) {
+func NewSecretsForConfig(cfg *rest.Config, cacheTTL time.Duration) (*Secrets, error) {
 	c, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewSecrets(c, ttl), nil
+	return NewSecrets(c, cacheTTL), nil
 }
 
 // Get returns the Secret namespace/name. Errors wrap the API's, so
 // apierrors.IsNotFound and IsForbidden work on them.
 func (s *Secrets) Get(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
 	key := namespace + "/" + name
-	now := s.now()
-	s.mu.Lock()
-	c, ok := s.cache[key]
-	s.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.s, nil
+	if sec, ok := s.cache.Get(key); ok {
+		return sec, nil
 	}
-	sec := new(corev1.Secret)
-	if err := get(ctx, s.client, secretsResource, namespace, name, sec); err != nil {
+	read := new(corev1.Secret)
+	if err := get(ctx, s.client, secretsResource, namespace, name, read); err != nil {
 		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	s.mu.Lock()
-	for k, e := range s.cache {
-		if !now.Before(e.expires) {
-			delete(s.cache, k)
-		}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: read.Namespace, Name: read.Name, UID: read.UID, ResourceVersion: read.ResourceVersion},
+		Type:       read.Type,
+		Data:       read.Data,
 	}
-	s.cache[key] = cachedSecret{s: sec, expires: now.Add(s.ttl)}
-	s.mu.Unlock()
+	size := 0
+	for k, v := range sec.Data {
+		size += len(k) + len(v)
+	}
+	if size <= MaxCachedSecretBytes {
+		s.cache.Add(key, sec)
+	}
 	return sec, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/signet-dev/signet/internal/ttl"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -196,20 +198,25 @@ type tufMaterial struct {
 	now    func() time.Time
 	// client is the HTTP client of the TUF fetcher.
 	client *http.Client
-
-	mu       sync.Mutex
-	tm       root.TrustedMaterial
-	fp       string    // of the trusted root JSON
-	fetched  time.Time // the last successful fetch
-	expires  time.Time // the earliest expiry of the TUF metadata then
-	err      error     // the last fetch's error
-	failed   time.Time
-	inflight chan struct{} // closed when the running fetch ends
+	lazy   *ttl.Lazy[tufRoot]
 }
+
+// tufRoot is a trusted root fetched from TUF.
+type tufRoot struct {
+	tm      root.TrustedMaterial
+	fp      string    // of the trusted root JSON
+	expires time.Time // the earliest expiry of the TUF metadata that vouched for it
+}
+
+// maxTUFRepositories bounds the TUF repositories whose material is kept
+// across policy reloads (least recently named first out): a policy names a
+// few; one evicted while a policy still names it is fetched again by the
+// next policy that does.
+const maxTUFRepositories = 64
 
 var (
 	tufMu    sync.Mutex
-	tufCache = map[string]*tufMaterial{}
+	tufCache = ttl.NewCache[string, *tufMaterial](maxTUFRepositories, 0, nil)
 )
 
 // TUFMaterial returns the material of the TUF repository at mirror
@@ -227,16 +234,16 @@ func TUFMaterial(mirror string, rootJSON []byte) Material {
 	key := mirror + "\x00" + string(sum[:])
 	tufMu.Lock()
 	defer tufMu.Unlock()
-	if m := tufCache[key]; m != nil {
+	if m, ok := tufCache.Get(key); ok {
 		return m
 	}
 	m := newTUFMaterial(mirror, rootJSON, time.Now)
-	tufCache[key] = m
+	tufCache.Add(key, m)
 	return m
 }
 
 func newTUFMaterial(mirror string, rootJSON []byte, now func() time.Time) *tufMaterial {
-	return &tufMaterial{mirror: mirror, root: rootJSON, now: now, client: &http.Client{
+	m := &tufMaterial{mirror: mirror, root: rootJSON, now: now, client: &http.Client{
 		Timeout: tufTimeout,
 		Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
@@ -245,27 +252,23 @@ func newTUFMaterial(mirror string, rootJSON []byte, now func() time.Time) *tufMa
 			TLSHandshakeTimeout: 5 * time.Second,
 		},
 	}}
-}
-
-// staleAt is when the material fetched last may no longer be used (m.mu
-// held).
-func (m *tufMaterial) staleAt() time.Time {
-	t := m.fetched.Add(TUFMaxStaleness)
-	if !m.expires.IsZero() && m.expires.Before(t) {
-		t = m.expires
-	}
-	return t
-}
-
-// refreshAt is when the material should be fetched again (m.mu held).
-func (m *tufMaterial) refreshAt() time.Time {
-	t := m.fetched.Add(tufRefresh)
-	if !m.expires.IsZero() {
-		if half := m.fetched.Add(m.expires.Sub(m.fetched) / 2); half.Before(t) {
-			t = half
+	// A fetched root is refreshed after tufRefresh, or at half the
+	// remaining validity of its TUF metadata if sooner; while refreshes
+	// fail it is served up to TUFMaxStaleness after the last successful
+	// one, never past the metadata's expiry; a failed fetch is retried no
+	// sooner than tufRetry.
+	m.lazy = ttl.NewLazy(func(context.Context) (tufRoot, error) {
+		tm, fp, expires, err := m.load()
+		if err != nil {
+			return tufRoot{}, &verify.InconclusiveError{Reason: "fetching the Sigstore trusted root from TUF repository " + m.mirror, Err: err}
 		}
-	}
-	return t
+		return tufRoot{tm: tm, fp: fp, expires: expires}, nil
+	}, ttl.LazyOptions[tufRoot]{
+		Refresh: tufRefresh, MaxAge: TUFMaxStaleness, RetryAfter: tufRetry,
+		Expiry: func(r tufRoot) time.Time { return r.expires },
+		Now:    now,
+	})
+	return m
 }
 
 // TrustedMaterial implements Material. It waits for a fetch no longer than
@@ -282,67 +285,22 @@ func (m *tufMaterial) Fingerprint(ctx context.Context) (string, error) {
 }
 
 func (m *tufMaterial) current(ctx context.Context) (root.TrustedMaterial, string, error) {
-	m.mu.Lock()
-	now := m.now()
-	usable := m.tm != nil && now.Before(m.staleAt())
-	if usable && now.Before(m.refreshAt()) {
-		tm, fp := m.tm, m.fp
-		m.mu.Unlock()
-		return tm, fp, nil
-	}
-	retry := m.err == nil || now.Sub(m.failed) >= tufRetry
-	if m.inflight == nil && retry {
-		m.inflight = make(chan struct{})
-		go m.fetch(m.inflight)
-	}
-	done, tm, fp := m.inflight, m.tm, m.fp
-	if usable || done == nil {
-		// Refreshing (or waiting to retry): keep serving the root we
-		// have while it is fresh enough; else the last failure.
-		err := m.unusable()
-		m.mu.Unlock()
-		if usable {
-			return tm, fp, nil
+	r, err := m.lazy.Get(ctx)
+	var pending *ttl.PendingError
+	var stale *ttl.StaleError
+	switch {
+	case errors.As(err, &pending):
+		return nil, "", &verify.InconclusiveError{Reason: "Sigstore trusted root from TUF repository " + m.mirror + " not fetched yet", Err: pending.Err}
+	case errors.As(err, &stale):
+		return nil, "", &verify.InconclusiveError{
+			Reason: fmt.Sprintf("the Sigstore trusted root from TUF repository %s is too old to trust: last refreshed %s, usable until %s (at most %s after a refresh, and never past the TUF metadata's expiry); keyless verifications are inconclusive until a refresh succeeds",
+				m.mirror, stale.Resolved.UTC().Format(time.RFC3339), stale.StaleAt.UTC().Format(time.RFC3339), TUFMaxStaleness),
+			Err: stale.Err,
 		}
+	case err != nil:
 		return nil, "", err
 	}
-	m.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, "", &verify.InconclusiveError{Reason: "Sigstore trusted root from TUF repository " + m.mirror + " not fetched yet", Err: ctx.Err()}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tm != nil && m.now().Before(m.staleAt()) {
-		return m.tm, m.fp, nil
-	}
-	return nil, "", m.unusable()
-}
-
-// unusable explains why there is no material to serve (m.mu held).
-func (m *tufMaterial) unusable() error {
-	if m.tm == nil {
-		return m.err
-	}
-	return &verify.InconclusiveError{
-		Reason: fmt.Sprintf("the Sigstore trusted root from TUF repository %s is too old to trust: last refreshed %s, usable until %s (at most %s after a refresh, and never past the TUF metadata's expiry); keyless verifications are inconclusive until a refresh succeeds",
-			m.mirror, m.fetched.UTC().Format(time.RFC3339), m.staleAt().UTC().Format(time.RFC3339), TUFMaxStaleness),
-		Err: m.err,
-	}
-}
-
-func (m *tufMaterial) fetch(done chan struct{}) {
-	tm, fp, expires, err := m.load()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err != nil {
-		m.err, m.failed = &verify.InconclusiveError{Reason: "fetching the Sigstore trusted root from TUF repository " + m.mirror, Err: err}, m.now()
-	} else {
-		m.tm, m.fp, m.fetched, m.expires, m.err = tm, fp, m.now(), expires, nil
-	}
-	m.inflight = nil
-	close(done)
+	return r.tm, r.fp, nil
 }
 
 // trustedRootTarget is the TUF target holding the Sigstore trusted root.

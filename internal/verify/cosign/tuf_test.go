@@ -134,14 +134,7 @@ func (c *testClock) set(t time.Time) {
 }
 
 // settle waits for a background fetch to end.
-func (m *tufMaterial) settle() {
-	m.mu.Lock()
-	done := m.inflight
-	m.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
+func (m *tufMaterial) settle() { m.lazy.Wait() }
 
 // TestTUFStaleness: a trusted root fetched from a TUF mirror is served
 // while refreshes fail for at most TUFMaxStaleness after the last
