@@ -29,14 +29,14 @@ func TestExtensionValues(t *testing.T) {
 		{[]string{`imagePullSecrets=[{"name":"regcred"}]`}, func(o map[string]map[string]any) string {
 			return fmt.Sprint(get(o["Deployment/rel-signet"], "spec", "template", "spec", "imagePullSecrets", 0, "name"), get(o["Job/rel-signet-policy-lint"], "spec", "template", "spec", "imagePullSecrets", 0, "name"))
 		}},
-		{[]string{`extraArgs=["--client-ca=/etc/signet/client-ca/ca.crt"]`}, func(o map[string]map[string]any) string {
+		{[]string{`extraArgs=["--reload-interval=5s"]`}, func(o map[string]map[string]any) string {
 			args := get(container(o), "args").([]any)
 			return fmt.Sprint(args[len(args)-1])
 		}},
 		{[]string{`extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"}]`}, func(o map[string]map[string]any) string {
 			return fmt.Sprint(get(container(o), "env"))
 		}},
-		{[]string{`extraVolumes=[{"name":"client-ca","secret":{"secretName":"apiserver-client-ca"}}]`, `extraVolumeMounts=[{"name":"client-ca","mountPath":"/etc/signet/client-ca"}]`}, func(o map[string]map[string]any) string {
+		{[]string{`extraVolumes=[{"name":"corp-certs","secret":{"secretName":"corp-certs"}}]`, `extraVolumeMounts=[{"name":"corp-certs","mountPath":"/etc/signet/corp-certs"}]`}, func(o map[string]map[string]any) string {
 			return fmt.Sprint(get(o["Deployment/rel-signet"], "spec", "template", "spec", "volumes"), get(container(o), "volumeMounts"))
 		}},
 		{[]string{`podAnnotations={"prometheus.io/scrape":"true"}`, `podLabels={"team":"platform","app.kubernetes.io/name":"evil"}`}, func(o map[string]map[string]any) string {
@@ -67,9 +67,9 @@ func TestExtensionValues(t *testing.T) {
 		want := map[string][]string{
 			"serviceAccount.annotations": {"arn:aws:iam::1:role/signet"},
 			"imagePullSecrets":           {"regcredregcred"},
-			"extraArgs":                  {"--client-ca=/etc/signet/client-ca/ca.crt"},
+			"extraArgs":                  {"--reload-interval=5s"},
 			"extraEnv":                   {"HTTPS_PROXY", "POD_NAMESPACE"},
-			"extraVolumes":               {"apiserver-client-ca", "mountPath:/etc/signet/client-ca"},
+			"extraVolumes":               {"secretName:corp-certs", "mountPath:/etc/signet/corp-certs"},
 			"podAnnotations":             {"true platform signet"},
 			"priorityClassName":          {"tenant-critical"},
 			"topologySpreadConstraints":  {"topology.kubernetes.io/zone"},
@@ -269,7 +269,7 @@ func TestMonitoring(t *testing.T) {
 		alerts = append(alerts, get(r, "alert").(string))
 		checkMetrics(t, get(r, "alert").(string), get(r, "expr").(string), known)
 	}
-	for _, want := range []string{"SignetWebhookErrors", "SignetDenialsSpike", "SignetLatencyNearTimeout", "SignetPolicyReloadFailed", "SignetRedisBreakerOpen"} {
+	for _, want := range []string{"SignetWebhookErrors", "SignetWebhookUnreachable", "SignetDenialsSpike", "SignetLatencyNearTimeout", "SignetPolicyReloadFailed", "SignetRedisBreakerOpen"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alerts %v lack %s", alerts, want)
 		}
