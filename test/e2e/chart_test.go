@@ -28,9 +28,9 @@ import (
 // kube-apiserver (which validates each one: the NetworkPolicy, the
 // ValidatingAdmissionPolicy, the hook Job…) and checks that the namespace
 // opt-out label can be set, changed or removed only by the groups the
-// chart names. The webhook configurations are left out: they would send
-// the API server to a Service address (tests register webhooks by URL on
-// loopback only, see setup_test.go).
+// chart names. The webhook configurations are only validated (dry run):
+// stored, they would send the API server to a Service address (tests
+// register webhooks by URL on loopback only, see setup_test.go).
 func TestChart(t *testing.T) {
 	t.Parallel()
 	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second}
@@ -66,8 +66,12 @@ func TestChart(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(doc), &o.Object); err != nil {
 			t.Fatalf("rendered YAML: %v", err)
 		}
-		if o.Object == nil || strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+		if o.Object == nil {
 			continue
+		}
+		opts := metav1.CreateOptions{FieldValidation: "Strict"}
+		if strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+			opts.DryRun = []string{metav1.DryRunAll} // validated, never stored
 		}
 		gvk := o.GroupVersionKind()
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -78,12 +82,12 @@ func TestChart(t *testing.T) {
 		if ns := o.GetNamespace(); ns != "" {
 			ri = dc.Resource(m.Resource).Namespace(ns)
 		}
-		if _, err := ri.Create(ctx, &o, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+		if _, err := ri.Create(ctx, &o, opts); err != nil {
 			t.Errorf("the API server refuses %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}
 		applied[o.GetKind()+"/"+o.GetName()] = true
 	}
-	for _, want := range []string{"NetworkPolicy/rel-signet", "ValidatingAdmissionPolicy/rel-signet-ignore-label", "ValidatingAdmissionPolicyBinding/rel-signet-ignore-label",
+	for _, want := range []string{"MutatingWebhookConfiguration/rel-signet", "ValidatingWebhookConfiguration/rel-signet", "NetworkPolicy/rel-signet", "ValidatingAdmissionPolicy/rel-signet-ignore-label", "ValidatingAdmissionPolicyBinding/rel-signet-ignore-label",
 		"Job/rel-signet-policy-lint", "Deployment/rel-signet", "RoleBinding/rel-signet-pull-secrets"} {
 		if !applied[want] {
 			t.Errorf("%s not rendered", want)

@@ -100,8 +100,14 @@ func get(o any, path ...any) any {
 
 func TestLint(t *testing.T) {
 	t.Parallel()
-	if out, err := helm(t, "lint", "--strict", chart()); err != nil {
+	if out, err := helm(t, "lint", "--strict", chart(), "--namespace", "signet-system"); err != nil {
 		t.Fatalf("helm lint: %v\n%s", err, out)
+	}
+	// Every optional object at once.
+	if out, err := helm(t, "lint", "--strict", chart(), "--namespace", "signet-system", "--set", "webhook.ignoreLabel=signet.dev/ignore",
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true",
+		"--set", "tls.mode=certManager,registryCA.secretName=corp-ca,redis.existingSecret=r", "--set-json", `registryAuth.pullSecrets={"namespaces":["a"]}`); err != nil {
+		t.Fatalf("helm lint, every option: %v\n%s", err, out)
 	}
 }
 
