@@ -313,6 +313,9 @@ func TestPolicyLintHook(t *testing.T) {
 			t.Errorf("%v: hook %v", get(o, "metadata", "name"), get(o, "metadata", "annotations"))
 		}
 	}
+	if get(job, "metadata", "annotations", "helm.sh/hook-output-log-policy") != "hook-failed" {
+		t.Error("helm would not print signet's errors when the lint Job fails")
+	}
 	if get(cm, "metadata", "annotations", "helm.sh/hook-weight") != "-10" || get(job, "metadata", "annotations", "helm.sh/hook-weight") != "0" {
 		t.Error("the policy ConfigMap hook does not run before the Job")
 	}
