@@ -26,7 +26,8 @@ import (
 
 // TestChart applies the chart's objects, as helm renders them, to a real
 // kube-apiserver (which validates each one: the NetworkPolicy, the
-// ValidatingAdmissionPolicy, the hook Job…) and checks that the namespace
+// ValidatingAdmissionPolicy, the hook Job…), checks that helm install
+// refuses the default namespace, and that the namespace
 // opt-out label can be set, changed or removed only by the groups the
 // chart names. The webhook configurations are only validated (dry run):
 // stored, they would send the API server to a Service address (tests
@@ -92,6 +93,18 @@ func TestChart(t *testing.T) {
 		if !applied[want] {
 			t.Errorf("%s not rendered", want)
 		}
+	}
+
+	// helm install refuses a namespace shared with other workloads, before
+	// creating anything.
+	kc := writeKubeconfig(t, env, "helm")
+	out, err = exec.Command(harness.Tool(t, "helm"), "install", "signet", filepath.Join(harness.Root, "deploy", "helm", "signet"),
+		"--kubeconfig", kc, "--namespace", "default").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `signet must not be installed in namespace "default"`) {
+		t.Errorf("helm install into default: %v\n%s", err, out)
+	}
+	if l, err := admin.AppsV1().Deployments("default").List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 0 {
+		t.Errorf("deployments in default after a refused install: %v %v", l, err)
 	}
 
 	// A tenant may create and label namespaces (as where tenants set Pod
