@@ -118,7 +118,7 @@ func TestChart(t *testing.T) {
 		clients[user] = kubernetes.NewForConfigOrDie(u.Config())
 	}
 	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "namespace-owner"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "create", "update", "patch"}}}}, metav1.CreateOptions{}); err != nil {
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces", "namespaces/status"}, Verbs: []string{"get", "create", "update", "patch"}}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "namespace-owner"},
@@ -165,6 +165,14 @@ func TestChart(t *testing.T) {
 	denied("tenant UPDATE changing it", label("tenant", "t2", "signet.dev/ignore", "false"))
 	denied("tenant UPDATE removing it", label("tenant", "t2", "signet.dev/ignore", ""))
 	allowed("admin UPDATE removing it", label("platform", "t2", "signet.dev/ignore", ""))
+	// Through the status subresource, which stores labels too.
+	nsObj, err := clients["tenant"].CoreV1().Namespaces().Get(ctx, "t2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels["signet.dev/ignore"] = "true"
+	_, err = clients["tenant"].CoreV1().Namespaces().UpdateStatus(ctx, nsObj, metav1.UpdateOptions{})
+	denied("tenant UPDATE of namespaces/status adding it", err)
 	allowed("admin CREATE with the label", create("platform", "t3", ignore))
 	ns, err := admin.CoreV1().Namespaces().Get(ctx, "t2", metav1.GetOptions{})
 	if err != nil || ns.Labels["signet.dev/ignore"] != "" || ns.Labels["team"] != "b" {
