@@ -120,6 +120,11 @@ func (c *Cache) get(ctx context.Context, k keys) (Entry, bool) {
 	if c.cfg.Redis == nil {
 		return Entry{}, false
 	}
+	if !c.cfg.Redis.Available() {
+		// The breaker is open: counted apart, so it can be alerted on.
+		c.cfg.Metrics.CacheLookup("redis", "unavailable")
+		return Entry{}, false
+	}
 	b, ok := c.cfg.Redis.get(ctx, k.shared)
 	if !ok {
 		c.cfg.Metrics.CacheLookup("redis", "miss")

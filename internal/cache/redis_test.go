@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/metrics"
 )
 
 // TestRedisBreaker: an unreachable Redis opens the breaker on the first
@@ -24,7 +25,8 @@ func TestRedisBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	c, err := cache.New(cache.Config{Redis: r})
+	m := metrics.New()
+	c, err := cache.New(cache.Config{Redis: r, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,41 @@ func TestRedisBreaker(t *testing.T) {
 	if n := inner.calls.Load(); n != 1 {
 		t.Errorf("verifications = %d, want 1 (memory answers while Redis is down)", n)
 	}
+	// While the breaker is open, lookups skip Redis and are counted as
+	// unavailable (the Redis breaker alert).
+	for _, name := range []string{"other", "third"} {
+		if _, err := v.Verify(context.Background(), img(t, "reg.example/"+name+dig)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := redisLookups(t, m, "unavailable"); n != 2 {
+		t.Errorf("redis lookups counted unavailable: %v, want 2", n)
+	}
 	if _, err := cache.NewRedis("mysql://x", nil); err == nil {
 		t.Error("bad Redis URL accepted")
 	}
+}
+
+// redisLookups is signet_cache_lookups_total{layer="redis",result=result}.
+func redisLookups(t *testing.T, m *metrics.Metrics, result string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "signet_cache_lookups_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range s.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["layer"] == "redis" && l["result"] == result {
+				return s.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -64,7 +64,7 @@ func New() *Metrics {
 		}, []string{"name", "hash"}),
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_cache_lookups_total",
-			Help: "Cache lookups by layer (memory, redis, tags) and result (hit, miss).",
+			Help: "Cache lookups by layer (memory, redis, tags) and result (hit, miss; unavailable: Redis skipped while its circuit breaker is open).",
 		}, []string{"layer", "result"}),
 		joins: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "signet_cache_shared_verifications_total",

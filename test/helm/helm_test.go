@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,11 +42,7 @@ func chart() string { return filepath.Join(root(), "deploy", "helm", "signet") }
 // render returns the chart's objects by "Kind/name".
 func render(t *testing.T, set ...string) map[string]map[string]any {
 	t.Helper()
-	args := []string{"template", "rel", chart(), "--namespace", "signet-system", "--kube-version", "1.34.0"}
-	for _, s := range set {
-		args = append(args, "--set", s)
-	}
-	out, err := helm(t, args...)
+	out, err := helm(t, templateArgs(set...)...)
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, out)
 	}
@@ -60,8 +57,25 @@ func render(t *testing.T, set ...string) map[string]map[string]any {
 		}
 		md := o["metadata"].(map[string]any)
 		objs[o["kind"].(string)+"/"+md["name"].(string)] = o
+		if ns, ok := md["namespace"].(string); ok {
+			objs[o["kind"].(string)+"/"+ns+"/"+md["name"].(string)] = o
+		}
 	}
 	return objs
+}
+
+// templateArgs renders into signet-system; a --set value starting with "{"
+// or "[" is JSON (--set-json).
+func templateArgs(set ...string) []string {
+	args := []string{"template", "rel", chart(), "--namespace", "signet-system", "--kube-version", "1.34.0"}
+	for _, s := range set {
+		flag := "--set"
+		if _, v, _ := strings.Cut(s, "="); strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[") {
+			flag = "--set-json"
+		}
+		args = append(args, flag, s)
+	}
+	return args
 }
 
 func get(o any, path ...any) any {
@@ -86,8 +100,14 @@ func get(o any, path ...any) any {
 
 func TestLint(t *testing.T) {
 	t.Parallel()
-	if out, err := helm(t, "lint", "--strict", chart()); err != nil {
+	if out, err := helm(t, "lint", "--strict", chart(), "--namespace", "signet-system"); err != nil {
 		t.Fatalf("helm lint: %v\n%s", err, out)
+	}
+	// Every optional object at once.
+	if out, err := helm(t, "lint", "--strict", chart(), "--namespace", "signet-system", "--set", "webhook.ignoreLabel=signet.dev/ignore",
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true",
+		"--set", "tls.mode=certManager,registryCA.secretName=corp-ca,redis.existingSecret=r", "--set-json", `registryAuth.pullSecrets={"namespaces":["a"]}`); err != nil {
+		t.Fatalf("helm lint, every option: %v\n%s", err, out)
 	}
 }
 
@@ -96,7 +116,8 @@ func TestDefaults(t *testing.T) {
 	objs := render(t)
 	for _, want := range []string{"Deployment/rel-signet", "Service/rel-signet", "PodDisruptionBudget/rel-signet", "ServiceAccount/rel-signet",
 		"ClusterRole/rel-signet", "ClusterRoleBinding/rel-signet", "Role/rel-signet", "RoleBinding/rel-signet", "ConfigMap/rel-signet-policy", "Secret/rel-signet-tls",
-		"MutatingWebhookConfiguration/rel-signet", "ValidatingWebhookConfiguration/rel-signet"} {
+		"MutatingWebhookConfiguration/rel-signet", "ValidatingWebhookConfiguration/rel-signet", "NetworkPolicy/rel-signet",
+		"Job/rel-signet-policy-lint", "ConfigMap/rel-signet-policy-lint"} {
 		if objs[want] == nil {
 			t.Errorf("missing %s", want)
 		}
@@ -138,14 +159,14 @@ func TestDefaults(t *testing.T) {
 			}
 		}
 	}
-	// Least privilege: get on owner kinds, and on the service accounts and
-	// Secrets workloads pull with; nothing else.
+	// Least privilege: get on owner kinds; no Secret outside signet's
+	// namespace unless registryAuth.pullSecrets grants it.
 	for _, r := range get(objs["ClusterRole/rel-signet"], "rules").([]any) {
 		if v := get(r, "verbs").([]any); len(v) != 1 || v[0] != "get" {
 			t.Errorf("ClusterRole verbs %v", v)
 		}
 	}
-	if got := rbacResources(objs["ClusterRole/rel-signet"]); !strings.Contains(got, " secrets ") || !strings.Contains(got, " serviceaccounts ") || !strings.Contains(got, " deployments ") {
+	if got := rbacResources(objs["ClusterRole/rel-signet"]); strings.Contains(got, " secrets ") || strings.Contains(got, " serviceaccounts ") || !strings.Contains(got, " deployments ") {
 		t.Errorf("ClusterRole resources:%s", got)
 	}
 	if got := rbacResources(objs["Role/rel-signet"]); got != " secrets " || get(objs["Role/rel-signet"], "metadata", "namespace") != "signet-system" {
@@ -153,8 +174,8 @@ func TestDefaults(t *testing.T) {
 	}
 	args := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "args"))
 	env := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "env"))
-	if !strings.Contains(args, "--pull-secrets=true") || !strings.Contains(env, "POD_NAMESPACE") {
-		t.Errorf("args %s, env %s: want --pull-secrets=true and POD_NAMESPACE", args, env)
+	if !strings.Contains(args, "--pull-secrets=false") || !strings.Contains(env, "POD_NAMESPACE") {
+		t.Errorf("args %s, env %s: want --pull-secrets=false and POD_NAMESPACE", args, env)
 	}
 	// The default policy is a valid signet policy.
 	doc, err := policy.Parse([]byte(get(objs["ConfigMap/rel-signet-policy"], "data", "policy.yaml").(string)))
@@ -179,22 +200,46 @@ func rbacResources(role any) string {
 	return b.String()
 }
 
-// TestPullSecretsOff: without registryAuth.pullSecrets signet may read no
-// Secret outside its namespace.
-func TestPullSecretsOff(t *testing.T) {
+// TestPullSecrets: signet reads workloads' pull secrets only where granted:
+// nowhere by default, in listed namespaces through RoleBindings, or in every
+// namespace when clusterWide (the wider blast radius) is asked for.
+func TestPullSecrets(t *testing.T) {
 	t.Parallel()
-	objs := render(t, "registryAuth.pullSecrets=false")
-	if got := rbacResources(objs["ClusterRole/rel-signet"]); strings.Contains(got, " secrets ") || strings.Contains(got, " serviceaccounts ") {
-		t.Errorf("ClusterRole resources:%s", got)
+	for _, tc := range []struct {
+		set           []string
+		flag          string
+		clusterRole   string // resources the main ClusterRole must (+) or must not (-) grant
+		namespaceRBAC []string
+	}{
+		{nil, "--pull-secrets=false", "-secrets -serviceaccounts", nil},
+		{[]string{`registryAuth.pullSecrets={"namespaces":["team-a","team-b"]}`}, "--pull-secrets=true", "-secrets +serviceaccounts", []string{"team-a", "team-b"}},
+		{[]string{`registryAuth.pullSecrets={"clusterWide":true}`}, "--pull-secrets=true", "+secrets +serviceaccounts", nil},
+	} {
+		objs := render(t, tc.set...)
+		got := rbacResources(objs["ClusterRole/rel-signet"])
+		for _, want := range strings.Fields(tc.clusterRole) {
+			if strings.Contains(got, " "+want[1:]+" ") != (want[0] == '+') {
+				t.Errorf("%v: ClusterRole resources:%s, want %s", tc.set, got, want)
+			}
+		}
+		if args := fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args")); !strings.Contains(args, tc.flag) {
+			t.Errorf("%v: args %s lack %s", tc.set, args, tc.flag)
+		}
+		var bound []string
+		for k, o := range objs {
+			if strings.HasPrefix(k, "RoleBinding/") && strings.Count(k, "/") == 2 && get(o, "roleRef", "name") == "rel-signet-pull-secrets" {
+				bound = append(bound, get(o, "metadata", "namespace").(string))
+			}
+		}
+		slices.Sort(bound)
+		if !slices.Equal(bound, tc.namespaceRBAC) {
+			t.Errorf("%v: pull-secret RoleBindings in %v, want %v", tc.set, bound, tc.namespaceRBAC)
+		}
+		if len(tc.namespaceRBAC) > 0 && rbacResources(objs["ClusterRole/rel-signet-pull-secrets"]) != " secrets " {
+			t.Errorf("%v: the pull-secrets ClusterRole grants%s", tc.set, rbacResources(objs["ClusterRole/rel-signet-pull-secrets"]))
+		}
 	}
-	if objs["Role/rel-signet"] == nil {
-		t.Error("no Role for validators' Secrets in signet's namespace")
-	}
-	if args := fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args")); !strings.Contains(args, "--pull-secrets=false") {
-		t.Errorf("args %s", args)
-	}
-	objs = render(t, "registryAuth.pullSecrets=false", "admission.childApproval=false")
-	if objs["ClusterRole/rel-signet"] != nil || objs["ClusterRoleBinding/rel-signet"] != nil {
+	if objs := render(t, "admission.childApproval=false"); objs["ClusterRole/rel-signet"] != nil || objs["ClusterRoleBinding/rel-signet"] != nil {
 		t.Error("a ClusterRole with nothing to grant is rendered")
 	}
 }
@@ -227,20 +272,47 @@ func TestCacheAndRedis(t *testing.T) {
 
 func TestCertManager(t *testing.T) {
 	t.Parallel()
+	// self-signed root -> CA Certificate -> CA Issuer -> serving
+	// Certificate; the webhooks trust the CA, which renewals keep.
 	objs := render(t, "tls.mode=certManager")
-	if objs["Certificate/rel-signet"] == nil || objs["Issuer/rel-signet"] == nil || objs["Secret/rel-signet-tls"] != nil {
-		t.Error("cert-manager mode renders a Certificate and an Issuer, and no generated Secret")
+	if objs["Secret/rel-signet-tls"] != nil {
+		t.Error("cert-manager mode renders a generated Secret")
+	}
+	ca, serving := objs["Certificate/rel-signet-ca"], objs["Certificate/rel-signet"]
+	if get(objs["Issuer/rel-signet-selfsigned"], "spec", "selfSigned") == nil || get(ca, "spec", "isCA") != true ||
+		get(ca, "spec", "issuerRef", "name") != "rel-signet-selfsigned" || get(ca, "spec", "privateKey", "rotationPolicy") != "Never" {
+		t.Errorf("CA: %v", ca)
+	}
+	if get(objs["Issuer/rel-signet-ca"], "spec", "ca", "secretName") != get(ca, "spec", "secretName") || get(serving, "spec", "issuerRef", "name") != "rel-signet-ca" {
+		t.Errorf("the serving certificate is not issued by the CA Issuer: %v", get(serving, "spec", "issuerRef"))
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		if a := get(objs[kind+"/rel-signet"], "metadata", "annotations", "cert-manager.io/inject-ca-from"); a != "signet-system/rel-signet-ca" {
+			t.Errorf("%s: inject-ca-from = %v", kind, a)
+		}
+	}
+	// With the user's issuer, no chart CA; the CA comes with the serving certificate.
+	objs = render(t, "tls.mode=certManager", `tls.certManager.issuerRef={"name":"corp","kind":"ClusterIssuer"}`)
+	if objs["Certificate/rel-signet-ca"] != nil || objs["Issuer/rel-signet-ca"] != nil || get(objs["Certificate/rel-signet"], "spec", "issuerRef", "name") != "corp" {
+		t.Error("issuerRef: the chart's CA is still rendered, or the serving certificate is not issued by corp")
 	}
 	if a := get(objs["MutatingWebhookConfiguration/rel-signet"], "metadata", "annotations", "cert-manager.io/inject-ca-from"); a != "signet-system/rel-signet" {
-		t.Errorf("inject-ca-from = %v", a)
+		t.Errorf("issuerRef: inject-ca-from = %v", a)
 	}
 }
 
 func TestSchemaRejects(t *testing.T) {
 	t.Parallel()
-	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1", "registryAuth.pullSecrets=maybe", "cache.ttl=forever", "decisionLog=syslog", "redis.url=redis://x"} {
-		if out, err := helm(t, "template", "rel", chart(), "--kube-version", "1.34.0", "--set", set); err == nil {
+	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1",
+		"registryAuth.pullSecrets=true", "registryAuth.pullSecrets.clusterWide=maybe", `registryAuth.pullSecrets.namespaces=["Not A Namespace"]`,
+		"cache.ttl=forever", "decisionLog=syslog", "redis.url=redis://x", "metrics.serviceMonitor=true", "networkPolicy.enabled=maybe",
+		`networkPolicy.apiServer.cidrs=["everywhere"]`, `extraArgs=["serve"]`, "webhook.ignoreLabel=not a label", `webhook.ignoreLabelGroups=[]`,
+		"hostNetwork=yes", "registryCA.key=../etc/passwd", `podLabels={"a":1}`} {
+		out, err := helm(t, templateArgs(set)...)
+		if err == nil {
 			t.Errorf("--set %s rendered; want a schema error\n%s", set, out[:min(len(out), 200)])
+		} else if !strings.Contains(out, "schema") {
+			t.Errorf("--set %s: %s; want a schema error", set, out)
 		}
 	}
 }
