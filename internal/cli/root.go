@@ -73,14 +73,3 @@ images to the digest it verified.
 	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout))
 	return root
 }
-
-func newVersion(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(*cobra.Command, []string) {
-			fmt.Fprintln(stdout, "signet", version.String())
-		},
-	}
-}
