@@ -41,21 +41,28 @@ func Lint(data []byte) LintReport {
 	doc, p := parse(data)
 	var r LintReport
 	if doc != nil {
-		shape := p
-		_, err := Compile(doc, registry.MustNew(registry.WithUserAgent("signet-lint")),
-			WithSecretKeychains(offlineSecrets{}), WithKeySecrets(offlineSecrets{}))
-		if ie, ok := errors.AsType[*InvalidError](err); ok {
-			for _, fe := range ie.Errs {
-				if !underAny(fe.Field, shape) {
-					p = append(p, fe)
-				}
-			}
-		}
+		p = withMeaning(doc, p)
 		r.Notes = clusterNotes(doc)
 	}
-	sortByPosition(p)
 	r.Errors = p
 	return r
+}
+
+// withMeaning adds to the shape problems of doc (decoded without the
+// fields they name) the problems Compile finds in the rest of it, offline,
+// located and ordered by line.
+func withMeaning(doc *Document, shape problems) problems {
+	p := shape
+	_, err := Compile(doc, nil, WithSecretKeychains(offlineSecrets{}), WithKeySecrets(offlineSecrets{}))
+	if ie, ok := errors.AsType[*InvalidError](err); ok {
+		for _, fe := range ie.Errs {
+			if !underAny(fe.Field, shape) {
+				p = append(p, fe)
+			}
+		}
+	}
+	sortByPosition(p)
+	return p
 }
 
 // underAny reports whether field is one of the fields of shape, or inside

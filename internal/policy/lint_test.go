@@ -127,16 +127,19 @@ func TestPositions(t *testing.T) {
 }
 
 // TestLoadCompilePositions: signet verify and signet serve (Load or Parse,
-// then Compile) report the same line and column as lint.
+// then Compile) report the same line and column as lint, and a type error
+// does not hide the other errors from them either.
 func TestLoadCompilePositions(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	shape := filepath.Join(dir, "shape.yaml")
 	os.WriteFile(shape, []byte(lintPolicy), 0o600)
 	_, err := policy.Load(shape)
-	if err == nil || !strings.Contains(err.Error(), "\n  16:14: validators[1].approve: expected true or false") ||
-		!strings.Contains(err.Error(), "invalid policy "+shape+":") {
-		t.Errorf("Load: %v", err)
+	for _, w := range []string{"invalid policy " + shape + ":\n  3:7: mode: must be", "\n  16:14: validators[1].approve: expected true or false",
+		"\n  24:16: rules[1].validator: unknown validator", "\n  29:5: rules[3]: expected an object"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Load: %v\nwant %q", err, w)
+		}
 	}
 	meaning := strings.NewReplacer(`"yes"`, "true", `"two"`, "2", "      trustroot: a\n", "      trustRoot: a\n", "  - \"ghcr.io/**\"\n", "").Replace(lintPolicy)
 	doc, err := policy.Parse([]byte(meaning))

@@ -48,11 +48,17 @@ func readFile(path string) ([]byte, error) {
 // Parse decodes a policy document from YAML (or JSON). Decoding is strict:
 // unknown fields, duplicate keys and values of the wrong type are errors,
 // each reported with its field path and its line and column. Parse checks
-// the document's shape only; Compile checks its meaning (and reports the
-// line and column of what it finds too, for a document from Parse).
+// the document's shape; Compile checks its meaning (and reports the line
+// and column of what it finds too, for a document from Parse). When a
+// field has the wrong type or is unknown, Parse checks the meaning of the
+// rest of the document too, as Lint does (offline: no Secret or key the
+// policy names is read), so that one run reports every problem.
 func Parse(data []byte) (*Document, error) {
 	doc, p := parse(data)
 	if len(p) > 0 {
+		if doc != nil {
+			p = withMeaning(doc, p)
+		}
 		return nil, p.err()
 	}
 	return doc, nil
