@@ -43,7 +43,7 @@ func (f *verifyFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
 	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
-	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; the Docker config credentials are used instead)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; signet's own credentials, the Docker config then the cloud keychains, are used instead)")
 	cmd.Flags().StringVar(&f.namespace, "namespace", "", "signet's namespace, where validators' Secrets live (default: the kubeconfig context's namespace)")
 }
 
