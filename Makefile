@@ -15,7 +15,8 @@ SIGNET_GO_TOOLCHAIN ?= $(shell cat hack/go-toolchain)
 export GOTOOLCHAIN := $(SIGNET_GO_TOOLCHAIN)
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VERSION)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -s -w -X github.com/signet-dev/signet/internal/version.Version=$(VERSION) -X github.com/signet-dev/signet/internal/version.Commit=$(COMMIT)
 # hack/tools/shared, largest first: the ones after it find most of their
 # packages compiled.
 SHARED_TOOLS := sigstore cosign3 cosign2 registry notation

@@ -70,17 +70,6 @@ images to the digest it verified.
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout))
+	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout), newPolicy(stdout, stderr))
 	return root
-}
-
-func newVersion(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(*cobra.Command, []string) {
-			fmt.Fprintln(stdout, "signet", version.String())
-		},
-	}
 }

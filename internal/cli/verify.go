@@ -43,7 +43,7 @@ func (f *verifyFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
 	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
-	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; the Docker config credentials are used instead)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; signet's own credentials, the Docker config then the cloud keychains, are used instead)")
 	cmd.Flags().StringVar(&f.namespace, "namespace", "", "signet's namespace, where validators' Secrets live (default: the kubeconfig context's namespace)")
 }
 
@@ -125,8 +125,9 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 
 // verifySecrets says where validators' auth.secretName credentials come
 // from: the Secrets, read through --kubeconfig, or without one the Docker
-// config, with a note on stderr for each validator that names a Secret. With
-// --kubeconfig it also returns the reader of k8s:// trust-root keys.
+// config (then the client's own cloud keychains), with a note on stderr for
+// each validator that names a Secret. With --kubeconfig it also returns the
+// reader of k8s:// trust-root keys.
 func verifySecrets(f *verifyFlags, doc *policy.Document, stderr io.Writer) (policy.SecretKeychains, keysource.Secrets, error) {
 	if f.kubeconfig != "" {
 		ns := f.namespace
@@ -148,7 +149,7 @@ func verifySecrets(f *verifyFlags, doc *policy.Document, stderr io.Writer) (poli
 	}
 	for _, v := range doc.Validators {
 		if v.Auth != nil && v.Auth.SecretName != "" {
-			fmt.Fprintf(stderr, "note: validator %q reads its credentials from Secret %q in a cluster; without --kubeconfig, signet verify uses the Docker config credentials instead\n", v.Name, v.Auth.SecretName)
+			fmt.Fprintf(stderr, "note: validator %q reads its credentials from Secret %q in a cluster; without --kubeconfig, signet verify uses its own credentials instead (the Docker config, then the cloud keychains)\n", v.Name, v.Auth.SecretName)
 		}
 	}
 	return dockerConfigKeychain{registry.NewKeychain(authn.DefaultKeychain)}, nil, nil
@@ -181,10 +182,12 @@ func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeo
 	return out
 }
 
-// newRegistry returns the registry client, trusting the CA bundle at path
-// when given.
+// newRegistry returns the registry client of signet verify and signet
+// serve, trusting the CA bundle at path when given. Its own credentials
+// are signet's: the Docker config, then the cloud keychains
+// (kube.AmbientKeychain), with or without a cluster and pull secrets.
 func newRegistry(caFile string, extra ...registry.Option) (*registry.Client, error) {
-	opts := append([]registry.Option{registry.WithUserAgent("signet/" + version.Version)}, extra...)
+	opts := append([]registry.Option{registry.WithUserAgent("signet/" + version.Version), registry.WithKeychain(kube.AmbientKeychain())}, extra...)
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

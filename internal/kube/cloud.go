@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"io"
 	"regexp"
 
@@ -10,18 +11,41 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/google"
 )
 
-// ambientKeychain is signet's own credentials, asked after a workload's
-// pull secrets, in the order go-containerregistry's k8schain asks them:
-// the Docker config, then the cloud keychains of signet's identity —
-// Google (GCR, Artifact Registry), Amazon ECR and Azure ACR, each
-// answering only for its own registries.
-func ambientKeychain() authn.Keychain {
-	return authn.NewMultiKeychain(
-		authn.DefaultKeychain,
-		google.Keychain,
-		authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard))),
-		acrKeychain{authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper())},
-	)
+// Ambient is signet's own registry credentials, asked in the order
+// go-containerregistry's k8schain asks them: the Docker config, then the
+// cloud keychains of signet's identity — Google (GCR, Artifact Registry),
+// Amazon ECR and Azure ACR, each answering only for its own registries.
+// It is the registry client's own keychain in signet verify and signet
+// serve (with or without pull secrets): the keychains an admission or a
+// validator carries are asked before it.
+type Ambient struct {
+	Docker, Google, ECR, ACR authn.Keychain
+}
+
+// AmbientKeychain returns signet's own credentials: the Docker config
+// ($DOCKER_CONFIG/config.json), then GCR and Artifact Registry, ECR, and
+// ACR (asked only for whole ACR login-server names).
+func AmbientKeychain() *Ambient {
+	return &Ambient{
+		Docker: authn.DefaultKeychain,
+		Google: google.Keychain,
+		ECR:    authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard))),
+		ACR:    acrKeychain{authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper())},
+	}
+}
+
+func (a *Ambient) chain() authn.Keychain {
+	return authn.NewMultiKeychain(a.Docker, a.Google, a.ECR, a.ACR)
+}
+
+// Resolve returns the first credentials a keychain of the chain has for r.
+func (a *Ambient) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	return a.chain().Resolve(r)
+}
+
+// ResolveContext is Resolve under ctx, for keychains that make requests.
+func (a *Ambient) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
+	return authn.Resolve(ctx, a.chain(), r)
 }
 
 // acrHost is an Azure Container Registry login server, whole: one or more

@@ -46,7 +46,6 @@ const maxValidatorKeychains = 256
 type Keychains struct {
 	secrets   *Secrets
 	accounts  bool // read service accounts' imagePullSecrets
-	ambient   authn.Keychain
 	namespace string
 	now       func() time.Time
 
@@ -81,7 +80,7 @@ func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
 		opts.TTL = DefaultKeychainTTL
 	}
 	k := &Keychains{
-		secrets: secrets, accounts: opts.ServiceAccounts, ambient: ambientKeychain(),
+		secrets: secrets, accounts: opts.ServiceAccounts,
 		namespace: opts.Namespace, now: time.Now,
 	}
 	now := func() time.Time { return k.now() }
@@ -93,10 +92,11 @@ func NewKeychains(secrets *Secrets, opts KeychainsOptions) *Keychains {
 // Workload returns the credentials for the images of a workload in
 // namespace: its pod spec's imagePullSecrets, then those of its service
 // account (serviceAccount; "default" when empty; with
-// KeychainsOptions.ServiceAccounts), then signet's own: the Docker config
-// and the cloud keychains (GCR and Artifact Registry, ECR, ACR). A Secret
-// or service account that does not exist is skipped, as the kubelet skips
-// it; any other error (forbidden, API unreachable) is returned.
+// KeychainsOptions.ServiceAccounts). signet's own credentials (Ambient: the
+// Docker config and the cloud keychains) are the registry client's, asked
+// after these. A Secret or service account that does not exist is skipped,
+// as the kubelet skips it; any other error (forbidden, API unreachable) is
+// returned.
 func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount string, pullSecrets []string) (*registry.Keychain, error) {
 	if serviceAccount == "" {
 		serviceAccount = "default"
@@ -152,7 +152,7 @@ func (k *Keychains) Workload(ctx context.Context, namespace, serviceAccount stri
 	if err != nil {
 		return nil, fmt.Errorf("reading image pull secrets: %w", err)
 	}
-	rk := registry.NewKeychain(authn.NewMultiKeychain(ps, k.ambient))
+	rk := registry.NewKeychain(ps)
 	k.workloads.Add(key, cachedKeychain{kc: rk, version: version})
 	return rk, nil
 }

@@ -39,7 +39,7 @@ func New() *Metrics {
 		registries: newLabelSet(MaxRegistryLabels),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_admission_requests_total",
-			Help: "Admission requests by webhook (mutate, validate), decision (allowed, denied, warned, skipped) and kind.",
+			Help: "Admission requests by webhook (mutate, validate), decision (allowed, denied, warned; error: a request that could not be read) and kind (a kind signet reads, other, or empty when unread). Admissions not checked (excluded namespace, DELETE, unchanged images) count as allowed.",
 		}, []string{"webhook", "decision", "kind"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signet_admission_duration_seconds",

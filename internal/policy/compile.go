@@ -102,8 +102,9 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 			rules = append(rules, cr)
 		}
 	}
-	if err := p.err(); err != nil {
-		return nil, err
+	if len(p) > 0 {
+		doc.src.locate(p)
+		return nil, p.err()
 	}
 	sort.SliceStable(rules, func(a, b int) bool { return rules[a].pattern.moreSpecific(rules[b].pattern) })
 	if o.cache != nil {

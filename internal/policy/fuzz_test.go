@@ -11,18 +11,31 @@ import (
 )
 
 // FuzzParse: any input is either a document or an *InvalidError; nothing
-// panics.
+// panics. Lint agrees with Parse (a document Parse rejects has errors) and
+// locates every error inside the input.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators: [{name: a, type: static, approve: true}]\nrules: [{pattern: \"**\", validator: a}]\n"))
 	f.Add([]byte("validators: [{name: a, trustRoots: [{name: k, key: x}]}]"))
 	f.Add([]byte("rules: [{with: {threshold: 1e99}}]"))
 	f.Add([]byte("{}"))
+	f.Add([]byte("apiVersion: signet.dev/v1alpha1\nvalidators:\n  - &v {name: a, type: static, approve: \"yes\"}\n  - *v\nrules: [{pattern: 7}, x, {with: {threshold: two, a.b: 1}}]\n"))
+	f.Add([]byte("{\"rules\": [{\"pattern\": \"**\", \"with\": {\"mode\": 1}}], \"mode\": \"x\"}"))
 	// The examples of docs/policy.md seed it too: every field a user writes.
 	for _, b := range docExamples(f) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Parse(data)
+		r := Lint(data)
+		if err != nil && r.Valid() {
+			t.Fatalf("Parse: %v; Lint: valid", err)
+		}
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for _, e := range append(r.Errors, r.Notes...) {
+			if e.Line < 0 || e.Line > lines || e.Column < 0 {
+				t.Fatalf("%q: position outside the input's %d lines", e.Error(), lines)
+			}
+		}
 		if err != nil {
 			if _, ok := err.(*InvalidError); !ok {
 				t.Fatalf("error %T is not *InvalidError", err)

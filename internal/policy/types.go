@@ -62,6 +62,9 @@ type Document struct {
 	// registry is reached over HTTPS only. Credentials are never sent over
 	// plain HTTP, even to these.
 	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
+
+	// src is the text Parse read, to locate Compile's problems in it.
+	src *source
 }
 
 // Metadata names a policy.

@@ -70,7 +70,7 @@ type Config struct {
 	ShutdownGrace  time.Duration // draining on SIGTERM, default 25s
 	Admission      admission.Options
 	Owners         admission.Owners // nil disables child approval
-	Registry       *registry.Client // default: Docker config credentials, system roots
+	Registry       *registry.Client // default: Docker config credentials, system roots (signet serve passes one with kube.AmbientKeychain)
 	// Metrics is where everything is counted; nil: a new registry. Pass
 	// the one the Registry client counts its requests in.
 	Metrics *metrics.Metrics
