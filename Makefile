@@ -26,7 +26,7 @@ PKGS_UNIT := ./internal/... ./cmd/... ./hack/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
+.PHONY: image release soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
 
 all: build
 
@@ -35,6 +35,15 @@ help: ## list targets
 
 build: ## build bin/signet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/signet
+
+# make image IMAGE_REPO=host:port/path: signet's multi-platform image, built
+# and pushed without Docker (hack/image). IMAGE_FLAGS adds flags, such as
+# --insecure for a plain-HTTP registry or --ca-bundle FILE.
+IMAGE_REPO  ?=
+IMAGE_FLAGS ?=
+image: ## build signet's OCI image (linux/amd64 + linux/arm64, from scratch, reproducible) and push it to IMAGE_REPO
+	@test -n "$(IMAGE_REPO)" || { echo "make image: no registry to push to: set IMAGE_REPO=host:port/path" >&2; exit 2; }
+	@$(GO) run ./hack/image --repo '$(IMAGE_REPO)' --version '$(VERSION)' $(IMAGE_FLAGS)
 
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
 	@# The names of hack/tools/shared build one after another, so each finds
