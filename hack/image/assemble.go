@@ -174,15 +174,24 @@ func assemble(o *options, ca []byte, bins map[platform]string) (v1.ImageIndex, e
 	return mutate.Annotations(idx, anns).(v1.ImageIndex), nil
 }
 
-func push(ctx context.Context, o *options, idx v1.ImageIndex) (string, error) {
+// target parses the tag to push and checks, before anything is built, that
+// the registry answers and lets this user push there.
+func target(o *options) (name.Tag, error) {
 	var nopts []name.Option
 	if o.insecure {
 		nopts = append(nopts, name.Insecure)
 	}
 	ref, err := name.NewTag(o.repo+":"+o.tag, nopts...)
 	if err != nil {
-		return "", fmt.Errorf("image reference %s:%s: %w", o.repo, o.tag, err)
+		return name.Tag{}, fmt.Errorf("image reference %s:%s: %w", o.repo, o.tag, err)
 	}
+	if err := remote.CheckPushPermission(ref, authn.DefaultKeychain, remote.DefaultTransport); err != nil {
+		return name.Tag{}, fmt.Errorf("cannot push to %s (registry %s): %w", ref.RepositoryStr(), ref.RegistryStr(), err)
+	}
+	return ref, nil
+}
+
+func push(ctx context.Context, ref name.Tag, idx v1.ImageIndex) (string, error) {
 	if err := remote.WriteIndex(ref, idx, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 		return "", fmt.Errorf("pushing to %s: %w", ref, err)
 	}

@@ -26,6 +26,8 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 func main() {
@@ -125,6 +127,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !strings.Contains(string(ca), "-----BEGIN CERTIFICATE-----") {
 		return fmt.Errorf("CA bundle %s holds no PEM certificate", o.caBundle)
 	}
+	var ref name.Tag
+	if o.repo != "" {
+		if ref, err = target(o); err != nil {
+			return err
+		}
+	}
 	bins, cleanup, err := buildBinaries(ctx, o)
 	defer cleanup()
 	if err != nil {
@@ -139,9 +147,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("writing OCI layout %s: %w", o.layout, err)
 		}
 	}
-	ref := ""
+	pushed := ""
 	if o.repo != "" {
-		if ref, err = push(ctx, o, idx); err != nil {
+		if pushed, err = push(ctx, ref, idx); err != nil {
 			return err
 		}
 	}
@@ -155,13 +163,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("writing provenance: %w", err)
 		}
 	}
-	if ref == "" {
+	if pushed == "" {
 		d, err := idx.Digest()
 		if err != nil {
 			return err
 		}
-		ref = o.layout + "@" + d.String()
+		pushed = o.layout + "@" + d.String()
 	}
-	fmt.Fprintln(stdout, ref)
+	fmt.Fprintln(stdout, pushed)
 	return nil
 }
