@@ -45,6 +45,14 @@ image: ## build signet's OCI image (linux/amd64 + linux/arm64, from scratch, rep
 	@test -n "$(IMAGE_REPO)" || { echo "make image: no registry to push to: set IMAGE_REPO=host:port/path" >&2; exit 2; }
 	@$(GO) run ./hack/image --repo '$(IMAGE_REPO)' --version '$(VERSION)' $(IMAGE_FLAGS)
 
+# make release IMAGE_REPO=host:port/path COSIGN_KEY=cosign.key: make image,
+# then sign it with the pinned cosign and attach a CycloneDX SBOM and a SLSA
+# provenance attestation (hack/release.sh lists the options: keyless,
+# COSIGN_TLOG=false, IMAGE_INSECURE=1).
+COSIGN_KEY ?=
+release: ## build, push and sign signet's image, attach SBOM and SLSA provenance attestations, print the digest
+	@IMAGE_REPO='$(IMAGE_REPO)' COSIGN_KEY='$(COSIGN_KEY)' VERSION='$(VERSION)' IMAGE_FLAGS='$(IMAGE_FLAGS)' hack/release.sh
+
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
 	@# The names of hack/tools/shared build one after another, so each finds
 	@# the packages they share already compiled (side by side, every build
