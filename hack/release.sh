@@ -52,7 +52,7 @@ step() {
   echo "== $(date -u +%T) $what: $*" >>"$log"
   if ! "$@" >"$out/stdout" 2>>"$log"; then
     local last
-    last=$(cat "$log" "$out/stdout" | grep -v '^[[:space:]]*$' | tail -n 1 | tr -s '[:space:]' ' ')
+    last=$(cat "$log" "$out/stdout" | grep -v '^[[:space:]]*$' | tail -n 1 | tr -s '[:space:]' ' ' | sed 's/ $//')
     fail "$what failed: $last (log: $log)"
   fi
   result=$(<"$out/stdout")
@@ -83,7 +83,8 @@ fi
 # shellcheck disable=SC2206 # IMAGE_FLAGS is a list of flags
 image_flags+=(${IMAGE_FLAGS:-})
 
-step "building and pushing the image to $IMAGE_REPO" go run ./hack/image --repo "$IMAGE_REPO" \
+step "building the image builder" go build -o "$out/image-builder" ./hack/image
+step "building and pushing the image to $IMAGE_REPO" "$out/image-builder" --repo "$IMAGE_REPO" \
   --bin-dir "$out" --digests-file "$out/digests" --provenance "$out/provenance.json" \
   --invocation "make release" "${image_flags[@]}"
 ref=$result

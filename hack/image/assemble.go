@@ -126,6 +126,9 @@ func (o *options) annotations() map[string]string {
 		"org.opencontainers.image.description": "Kubernetes admission controller that admits only signed, trusted images",
 		"org.opencontainers.image.licenses":    "Apache-2.0",
 		"org.opencontainers.image.base.name":   "scratch",
+		// Which CA bundle the image carries: the one input of the digest
+		// that comes from the build machine rather than the commit.
+		"dev.signet.image.ca-bundle.digest": o.caDigest,
 	}
 }
 

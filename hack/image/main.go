@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,7 @@ type options struct {
 	insecure    bool
 	platforms   []platform
 	caBundle    string
+	caDigest    string // sha256 of the CA bundle's contents
 	dir         string
 	goCmd       string
 	version     string
@@ -127,6 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !strings.Contains(string(ca), "-----BEGIN CERTIFICATE-----") {
 		return fmt.Errorf("CA bundle %s holds no PEM certificate", o.caBundle)
 	}
+	o.caDigest = fmt.Sprintf("sha256:%x", sha256.Sum256(ca))
 	var ref name.Tag
 	if o.repo != "" {
 		if ref, err = target(o); err != nil {

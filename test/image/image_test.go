@@ -286,6 +286,9 @@ func TestImageBadInput(t *testing.T) {
 			if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr %q, want one line naming %q", stderr, tc.want)
 			}
+			if testing.Verbose() {
+				t.Log(strings.TrimSpace(stderr))
+			}
 		})
 	}
 }

@@ -28,7 +28,9 @@ func release(t *testing.T, c *harness.Cosign, env ...string) (int, string, strin
 	return harness.ExitCode(t, cmd)
 }
 
-// verifyPolicy trusts key for every image of host, a plain-HTTP registry.
+// verifyPolicy trusts key for host/signet and host/mirror/signet (host is
+// a plain-HTTP registry), written as docs/install.md writes the rule: the
+// repository alone, for every tag and digest.
 func verifyPolicy(t *testing.T, host, key string) string {
 	t.Helper()
 	p := fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
@@ -44,7 +46,9 @@ validators:
 rules:
 - pattern: %q
   validator: release
-`, host, strings.ReplaceAll(strings.TrimSpace(key), "\n", "\n      "), host+"/**")
+- pattern: %q
+  validator: release
+`, host, strings.ReplaceAll(strings.TrimSpace(key), "\n", "\n      "), host+"/signet", host+"/mirror/signet")
 	path := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(path, []byte(p), 0o600); err != nil {
 		t.Fatal(err)
@@ -154,6 +158,9 @@ func TestReleaseBadInput(t *testing.T) {
 			}
 			if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.HasPrefix(stderr, "release: ") || !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr %q, want one line naming %q", stderr, tc.want)
+			}
+			if testing.Verbose() {
+				t.Log(strings.TrimSpace(stderr))
 			}
 			if n := reg.Requests(); n != 0 {
 				t.Errorf("%d requests reached the registry", n)
