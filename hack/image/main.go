@@ -77,7 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tag, "tag", "", "tag to push (default: the version)")
 	fs.BoolVar(&o.insecure, "insecure", false, "allow plain HTTP to the registry")
 	plats := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated GOOS/GOARCH list")
-	fs.StringVar(&o.caBundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "PEM CA certificates copied into the image")
+	fs.StringVar(&o.caBundle, "ca-bundle", "", "PEM CA certificates copied into the image (default: the build machine's, where Go's crypto/x509 looks on Linux)")
 	fs.StringVar(&o.dir, "dir", ".", "the signet source tree")
 	fs.StringVar(&o.goCmd, "go", "go", "the go command")
 	fs.StringVar(&o.version, "version", "", "version stamped into the binary and the labels (default: git describe)")
@@ -121,6 +121,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.tag == "" {
 		o.tag = tagFor(o.version)
+	}
+	if o.caBundle == "" {
+		o.caBundle = systemBundle()
 	}
 	ca, err := os.ReadFile(o.caBundle)
 	if err != nil {
@@ -175,4 +178,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, pushed)
 	return nil
+}
+
+// systemBundles are the files Go's crypto/x509 reads roots from on Linux
+// (root_linux.go), in its order.
+var systemBundles = []string{
+	"/etc/ssl/certs/ca-certificates.crt",                // Debian, Ubuntu, Gentoo, Arch, Alpine
+	"/etc/pki/tls/certs/ca-bundle.crt",                  // Fedora, RHEL 6
+	"/etc/ssl/ca-bundle.pem",                            // openSUSE
+	"/etc/pki/tls/cacert.pem",                           // OpenELEC
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // CentOS, RHEL 7
+	"/etc/ssl/cert.pem",                                 // Alpine, macOS
+}
+
+// systemBundle returns the first of systemBundles that exists (the first,
+// to name in the error, when none does).
+func systemBundle() string {
+	for _, f := range systemBundles {
+		if _, err := os.Stat(f); err == nil {
+			return f
+		}
+	}
+	return systemBundles[0]
 }
