@@ -55,6 +55,7 @@ func writeProvenance(ctx context.Context, o *options, idx v1.ImageIndex) error {
 				"cgo":       false,
 				"trimpath":  true,
 				"base":      "scratch",
+				"caBundle":  map[string]string{"path": o.caBundle, "digest": o.caDigest},
 			},
 			"resolvedDependencies": []map[string]any{{
 				"uri":    "git+" + o.source + "@" + o.revision,

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,13 +120,39 @@ func TestRelease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check := func(typ string, img name.Digest) {
-			c.Run(t, cosign, "verify-attestation", "--key", pubFile, "--type", typ,
+		// check verifies img's attestation of typ and returns its in-toto
+		// statement.
+		check := func(typ string, img name.Digest) map[string]any {
+			out := c.Run(t, cosign, "verify-attestation", "--key", pubFile, "--type", typ,
 				"--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", img.String())
+			for _, line := range strings.Split(out, "\n") {
+				var env struct{ Payload []byte }
+				if json.Unmarshal([]byte(line), &env) != nil || env.Payload == nil {
+					continue
+				}
+				var st map[string]any
+				if err := json.Unmarshal(env.Payload, &st); err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			t.Fatalf("verify-attestation printed no attestation:\n%s", out)
+			return nil
 		}
-		check("slsaprovenance1", ref)
+		st := check("slsaprovenance1", ref)
+		b, _ := json.Marshal(st)
+		rev := strings.TrimSpace(git(t, "rev-parse", "HEAD"))
+		for _, want := range []string{`"predicateType":"https://slsa.dev/provenance/v1"`, `"revision":"` + rev + `"`, `"command":"make release"`, ref.DigestStr()[len("sha256:"):]} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("provenance lacks %s:\n%s", want, b)
+			}
+		}
 		for _, d := range im.Manifests {
-			check("cyclonedx", ref.Context().Digest(d.Digest.String()))
+			st := check("cyclonedx", ref.Context().Digest(d.Digest.String()))
+			b, _ := json.Marshal(st)
+			if !strings.Contains(string(b), `"bomFormat":"CycloneDX"`) || !strings.Contains(string(b), "pkg:golang/github.com/google/go-containerregistry") {
+				t.Errorf("%s: SBOM statement lacks CycloneDX or go-containerregistry", d.Platform)
+			}
 		}
 	})
 }
