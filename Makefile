@@ -27,7 +27,7 @@ PKGS_UNIT := ./internal/... ./cmd/... ./hack/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
+.PHONY: image release soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
 
 all: build
 
@@ -36,6 +36,23 @@ help: ## list targets
 
 build: ## build bin/signet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/signet
+
+# make image IMAGE_REPO=host:port/path: signet's multi-platform image, built
+# and pushed without Docker (hack/image). IMAGE_FLAGS adds flags, such as
+# --insecure for a plain-HTTP registry or --ca-bundle FILE.
+IMAGE_REPO  ?=
+IMAGE_FLAGS ?=
+image: ## build signet's OCI image (linux/amd64 + linux/arm64, from scratch, reproducible) and push it to IMAGE_REPO
+	@test -n "$(IMAGE_REPO)" || { echo "make image: no registry to push to: set IMAGE_REPO=host:port/path" >&2; exit 2; }
+	@$(GO) run ./hack/image --repo '$(IMAGE_REPO)' --version '$(VERSION)' $(IMAGE_FLAGS)
+
+# make release IMAGE_REPO=host:port/path COSIGN_KEY=cosign.key: make image,
+# then sign it with the pinned cosign and attach a CycloneDX SBOM and a SLSA
+# provenance attestation (hack/release.sh lists the options: keyless,
+# COSIGN_TLOG=false, IMAGE_INSECURE=1).
+COSIGN_KEY ?=
+release: ## build, push and sign signet's image, attach SBOM and SLSA provenance attestations, print the digest
+	@IMAGE_REPO='$(IMAGE_REPO)' COSIGN_KEY='$(COSIGN_KEY)' VERSION='$(VERSION)' IMAGE_FLAGS='$(IMAGE_FLAGS)' hack/release.sh
 
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
 	@# The names of hack/tools/shared build one after another, so each finds
