@@ -130,5 +130,6 @@ func buildBinaries(ctx context.Context, o *options) (map[platform]string, func()
 // ldflags are the linker flags of every build: no symbol table, no build ID
 // (it hashes inputs that include the output path), the version stamped.
 func (o *options) ldflags() string {
-	return "-s -w -buildid= -X github.com/signet-dev/signet/internal/version.Version=" + o.version
+	return "-s -w -buildid= -X github.com/signet-dev/signet/internal/version.Version=" + o.version +
+		" -X github.com/signet-dev/signet/internal/version.Commit=" + o.revision
 }
