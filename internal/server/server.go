@@ -54,9 +54,9 @@ const (
 
 // Config is everything `signet serve` is told.
 type Config struct {
-	PolicyFile  string
-	CertFile    string
-	KeyFile     string
+	PolicyFile string
+	CertFile   string
+	KeyFile    string
 	// ClientCAFile, when set, makes the webhook listener (Addr) require a
 	// client certificate chaining to this PEM CA bundle (reloaded like the
 	// serving certificate): only the API server, given that certificate
