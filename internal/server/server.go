@@ -54,19 +54,20 @@ const (
 
 // Config is everything `signet serve` is told.
 type Config struct {
-	PolicyFile string
-	CertFile   string
-	KeyFile    string
+	PolicyFile  string
+	CertFile    string
+	KeyFile     string
+	Addr        string // HTTPS, default ":8443"
+	MetricsAddr string // HTTP, default ":9090"; "" disables it
+
 	// ClientCAFile, when set, makes the webhook listener (Addr) require a
 	// client certificate chaining to this PEM CA bundle (reloaded like the
 	// serving certificate): only the API server, given that certificate
-	// by its AdmissionConfiguration, gets past the TLS handshake. Health
-	// checks are then probed on MetricsAddr, which must be set.
+	// by its AdmissionConfiguration, gets past the TLS handshake. Probes
+	// then reach /healthz and /readyz on MetricsAddr (served there
+	// always, without client authentication), which must be set.
 	ClientCAFile string
-	Addr         string // HTTPS, default ":8443"
-	// MetricsAddr (HTTP, default ":9090"; "" disables it) serves /metrics,
-	// and /healthz and /readyz without client authentication.
-	MetricsAddr string
+
 	// ReleaseStartupPages, once serving, lets the kernel reclaim the pages
 	// of the executable that start-up touched (see releaseStartupPages).
 	ReleaseStartupPages bool
