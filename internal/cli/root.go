@@ -70,7 +70,7 @@ images to the digest it verified.
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout))
+	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout), newAudit(stdout, stderr))
 	return root
 }
 
