@@ -252,7 +252,8 @@ func (a *auditor) flush(ctx context.Context) {
 		}
 		for _, img := range p.obj.Images {
 			k := auditKey{img.Ref, p.kc}
-			if _, ok := a.decided[k]; !ok && !slices.Contains(todo, k) {
+			if _, ok := a.decided[k]; !ok {
+				a.decided[k] = policy.Decision{} // decided below
 				todo = append(todo, k)
 			}
 		}
