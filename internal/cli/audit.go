@@ -64,7 +64,8 @@ too, images pinned by digest included — with the policy as the webhook
 would, and prints the objects with an image the policy denies.
 
 Each distinct image is evaluated once (per set of registry credentials),
-8 at a time; objects are listed ` + fmt.Sprint(kube.ListPageSize) + ` at a time.
+8 at a time; objects are listed a page at a time (up to ` + fmt.Sprint(kube.ListPageSize) + ` objects,
+about ` + fmt.Sprint(kube.ListPageBytes>>20) + ` MiB), so memory holds one page, not the cluster.
 
 Exit codes: 0 nothing denied; 1 an image denied; 2 usage error or invalid
 policy (or the cluster could not be listed); 3 an image inconclusive

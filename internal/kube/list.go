@@ -14,11 +14,17 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// ListPageSize is how many objects List asks the API for at once. Only one
-// page is held at a time: a Pod is a few KiB (at most 1.5 MiB, etcd's
-// limit), so a page is well under a MiB in practice and at most ~150 MiB
-// of JSON however large the cluster.
-const ListPageSize = 100
+// The pages List asks for. Only one page is held at a time, and its size
+// follows the objects: a page is at most ListPageSize objects and, past
+// the first, about ListPageBytes of JSON (the average object size of the
+// page before decides how many the next asks for), never under
+// MinListPageSize objects. A Pod is a few KiB, so pages are full; objects
+// near etcd's 1.5 MiB limit make pages of MinListPageSize (~15 MiB).
+const (
+	ListPageSize    = 100
+	MinListPageSize = 10
+	ListPageBytes   = 4 << 20
+)
 
 // listResources are the kinds List lists: every kind package workload
 // reads a pod spec from, except the pods/ephemeralcontainers subresource
@@ -55,26 +61,28 @@ func ListKinds() []string {
 }
 
 // List calls fn with the JSON of every object of kind in namespace (every
-// namespace when ""), ListPageSize objects per API request, following the
-// continue token, so that memory holds one page whatever the number of
-// objects. An error from fn ends the listing and is returned; API errors are returned wrapped, so apierrors.IsForbidden works
+// namespace when ""), one page per API request (see ListPageSize),
+// following the continue token, so that memory holds one page whatever the
+// number and size of objects. An error from fn ends the listing and is returned; API errors are returned wrapped, so apierrors.IsForbidden works
 // on them.
 func (l *Lister) List(ctx context.Context, kind, namespace string, fn func(raw []byte) error) error {
 	gvr, ok := listResources[kind]
 	if !ok {
 		return fmt.Errorf("listing %s: not a kind with a pod spec", kind)
 	}
-	opts := metav1.ListOptions{Limit: ListPageSize}
+	opts := metav1.ListOptions{Limit: MinListPageSize}
 	for {
 		page, err := l.client.Resource(gvr).Namespace(namespace).List(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
 		}
+		size := 0
 		for i := range page.Items {
 			raw, err := json.Marshal(page.Items[i].Object)
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
 			}
+			size += len(raw)
 			if err := fn(raw); err != nil {
 				return err
 			}
@@ -82,7 +90,17 @@ func (l *Lister) List(ctx context.Context, kind, namespace string, fn func(raw [
 		if opts.Continue = page.GetContinue(); opts.Continue == "" {
 			return nil
 		}
+		opts.Limit = nextPage(size, len(page.Items))
 	}
+}
+
+// nextPage returns the limit of the page after one of n objects and size
+// bytes of JSON.
+func nextPage(size, n int) int64 {
+	if n == 0 || size == 0 {
+		return ListPageSize
+	}
+	return int64(min(max(ListPageBytes/(size/n+1), MinListPageSize), ListPageSize))
 }
 
 // ClientConfig returns the REST config from kubeconfig; when it is empty,

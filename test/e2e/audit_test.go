@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,5 +200,72 @@ func TestAuditCluster(t *testing.T) {
 		if code, _, stderr := harness.ExitCode(t, exec.Command(harness.Bin(t, "signet"), args...)); code != 2 {
 			t.Errorf("signet %v: exit %d, want 2 (%s)", args, code, stderr)
 		}
+	}
+}
+
+// TestAuditClusterMemory: signet audit cluster holds one page of objects,
+// not the cluster. Objects of 200 KiB each (an annotation near the API's
+// 256 KiB limit) are audited twice: 300 of them (58 MiB), then 600 (117
+// MiB). The audit's peak RSS is set by the page (about kube.ListPageBytes
+// of JSON), so doubling the cluster must add well under half of what was
+// added (measured: 75 MiB, then 80 MiB).
+func TestAuditClusterMemory(t *testing.T) {
+	env, cs := startAPIServer(t, nil)
+	ctx := context.Background()
+	_, pol, signed, _ := signedImages(t)
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := writeKubeconfig(t, env, "auditor")
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "big"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const step, size = 300, 200 << 10
+	filler := strings.Repeat("x", size)
+	created := 0
+	grow := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, step)
+		sem := make(chan struct{}, 8)
+		for i := created; i < created+step; i++ {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				pt := &corev1.PodTemplate{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", i), Annotations: map[string]string{"filler": filler}}, Template: corev1.PodTemplateSpec{Spec: pod("", signed).Spec}}
+				if _, err := cs.CoreV1().PodTemplates("big").Create(ctx, pt, metav1.CreateOptions{}); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		created += step
+	}
+	peak := func() int64 {
+		t.Helper()
+		cmd := exec.Command(harness.Bin(t, "signet"), "audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "json")
+		code, stdout, stderr := harness.ExitCode(t, cmd)
+		var out auditOutput
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 || out.Objects != created {
+			t.Fatalf("exit %d, %v, %d objects audited (want 0, %d)\n%s%s", code, err, out.Objects, created, stdout, stderr)
+		}
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+		t.Logf("peak RSS of signet audit cluster over %d objects of %d KiB (%d MiB): %d MiB", created, size>>10, created*size>>20, rss>>20)
+		return rss
+	}
+	grow()
+	first := peak()
+	grow()
+	second := peak()
+	if added := int64(step * size); second-first > added/2 {
+		t.Errorf("peak RSS grew by %d MiB when the cluster grew by %d MiB: the audit holds more than a page", (second-first)>>20, added>>20)
+	}
+	if all := int64(created * size); second > all {
+		t.Errorf("peak RSS %d MiB over a cluster of %d MiB of objects", second>>20, all>>20)
 	}
 }
