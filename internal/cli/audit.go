@@ -126,15 +126,12 @@ func runAuditCluster(ctx context.Context, f *auditFlags, stdout, stderr io.Write
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
-	rc, err := kube.ClientConfig(f.kubeconfig)
+	rc, ns, err := kube.ClientConfig(f.kubeconfig)
 	if err != nil {
 		return usageError("--kubeconfig: %v", err)
 	}
-	ns := f.signetNamespace
-	if ns == "" && f.kubeconfig != "" {
-		if ns, err = kube.KubeconfigNamespace(f.kubeconfig); err != nil {
-			return usageError("--kubeconfig: %v", err)
-		}
+	if f.signetNamespace != "" {
+		ns = f.signetNamespace
 	}
 	lister, err := kube.NewLister(rc)
 	if err != nil {

@@ -103,15 +103,22 @@ func nextPage(size, n int) int64 {
 	return int64(min(max(ListPageBytes/(size/n+1), MinListPageSize), ListPageSize))
 }
 
-// ClientConfig returns the REST config from kubeconfig; when it is empty,
-// from $KUBECONFIG or ~/.kube/config as kubectl finds them, else the
-// in-cluster config. For command-line tools; signet serve uses Config.
-func ClientConfig(kubeconfig string) (*rest.Config, error) {
+// ClientConfig returns the REST config and the current context's namespace
+// from kubeconfig; when it is empty, from $KUBECONFIG or ~/.kube/config as
+// kubectl finds them, else the in-cluster config and namespace. For
+// command-line tools; signet serve uses Config.
+func ClientConfig(kubeconfig string) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
 	if kubeconfig == "" && clientcmd.IsEmptyConfig(err) {
-		return rest.InClusterConfig()
+		cfg, err := rest.InClusterConfig()
+		return cfg, InClusterNamespace(), err
 	}
-	return cfg, err
+	if err != nil {
+		return nil, "", err
+	}
+	ns, _, err := cc.Namespace()
+	return cfg, ns, err
 }
