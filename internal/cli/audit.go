@@ -159,7 +159,7 @@ func runAuditCluster(ctx context.Context, f *auditFlags, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
 	}
 
-	a := &auditor{eng: eng, timeout: f.timeout, decided: map[auditKey]policy.Decision{}, report: auditReport{Policy: eng.Name()}}
+	a := &auditor{eng: eng, timeout: f.timeout, decided: map[auditKey]policy.Decision{}, report: auditReport{Policy: eng.Name(), Denied: []auditObject{}}}
 	if f.pullSecrets {
 		a.keychains = kcs
 	}
