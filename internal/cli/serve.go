@@ -22,6 +22,7 @@ import (
 
 type serveFlags struct {
 	policy, certFile, keyFile string
+	clientCA                  string
 	addr, metricsAddr         string
 	kubeconfig                string
 	namespace                 string
@@ -46,8 +47,9 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVarP(&f.policy, "policy", "p", "", "policy file, watched for changes (required)")
 	fl.StringVar(&f.certFile, "tls-cert", "", "serving certificate (PEM), reloaded when it changes (required)")
 	fl.StringVar(&f.keyFile, "tls-key", "", "serving key (PEM), reloaded when it changes (required)")
+	fl.StringVar(&f.clientCA, "client-ca", "", "PEM CA bundle: require a client certificate chaining to it on --addr (the API server's, from its AdmissionConfiguration), reloaded when it changes; probes then use /healthz and /readyz on --metrics-addr")
 	fl.StringVar(&f.addr, "addr", ":8443", "HTTPS address for /mutate, /validate, /healthz, /readyz")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `HTTP address for /metrics ("" to disable)`)
+	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `HTTP address for /metrics, /healthz and /readyz ("" to disable; required with --client-ca)`)
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for API lookups (default: in-cluster; none: child approval off)")
 	fl.StringVar(&f.namespace, "namespace", kube.InClusterNamespace(), "signet's own namespace: always excluded, and where validators' auth.secretName Secrets live (default $POD_NAMESPACE, else the in-cluster namespace)")
 	fl.StringSliceVar(&f.excludeNamespaces, "exclude-namespace", []string{"kube-system"}, "namespaces admitted without verification")
@@ -80,7 +82,12 @@ func newServe(stderr io.Writer) *cobra.Command {
   POST /validate   verify only (for a validating webhook after other mutators)
   GET  /healthz    liveness
   GET  /readyz     readiness (unready while draining)
-  GET  /metrics    Prometheus metrics, on --metrics-addr
+  GET  /metrics    Prometheus metrics, on --metrics-addr (with /healthz
+                   and /readyz again, for probes when --client-ca is set)
+
+With --client-ca, only clients presenting a certificate from that CA (the
+API server, configured with an AdmissionConfiguration) get past the TLS
+handshake on --addr.
 
 Every admission is logged as one JSON line on stderr (--decision-log).`,
 		Args: cobra.NoArgs,
@@ -95,6 +102,9 @@ Every admission is logged as one JSON line on stderr (--decision-log).`,
 func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	if f.policy == "" || f.certFile == "" || f.keyFile == "" {
 		return usageError("--policy, --tls-cert and --tls-key are required")
+	}
+	if f.clientCA != "" && f.metricsAddr == "" {
+		return usageError("--client-ca needs --metrics-addr: probes reach /healthz and /readyz there, without a client certificate")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -131,7 +141,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		excluded = append(excluded, f.namespace)
 	}
 	cfg := server.Config{
-		PolicyFile: f.policy, CertFile: f.certFile, KeyFile: f.keyFile,
+		PolicyFile: f.policy, CertFile: f.certFile, KeyFile: f.keyFile, ClientCAFile: f.clientCA,
 		Addr: f.addr, MetricsAddr: f.metricsAddr, Profiling: f.profiling, ReleaseStartupPages: f.releasePages,
 		ReloadInterval: f.reloadInterval, ShutdownGrace: f.shutdownGrace,
 		Admission: admission.Options{

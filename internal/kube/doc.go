@@ -2,6 +2,8 @@
 //
 //   - the controlling owner of an object, which child approval names in
 //     the decision log (Owners);
+//   - every object of a kind with a pod spec, a bounded page at a time,
+//     for signet audit cluster (Lister);
 //   - Secrets, each at most once per short TTL (Secrets). Other packages
 //     that need a Secret — registry credentials here, public keys named
 //     k8s://namespace/name — read it through one shared Secrets;

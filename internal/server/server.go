@@ -59,6 +59,15 @@ type Config struct {
 	KeyFile     string
 	Addr        string // HTTPS, default ":8443"
 	MetricsAddr string // HTTP, default ":9090"; "" disables it
+
+	// ClientCAFile, when set, makes the webhook listener (Addr) require a
+	// client certificate chaining to this PEM CA bundle (reloaded like the
+	// serving certificate): only the API server, given that certificate
+	// by its AdmissionConfiguration, gets past the TLS handshake. Probes
+	// then reach /healthz and /readyz on MetricsAddr (served there
+	// always, without client authentication), which must be set.
+	ClientCAFile string
+
 	// ReleaseStartupPages, once serving, lets the kernel reclaim the pages
 	// of the executable that start-up touched (see releaseStartupPages).
 	ReleaseStartupPages bool
@@ -102,6 +111,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 25 * time.Second
+	}
+	if cfg.ClientCAFile != "" && cfg.MetricsAddr == "" {
+		return errors.New("a client CA bundle needs the metrics address: it serves the health checks, which probes reach without a client certificate")
 	}
 	log := cfg.Log
 	if log == nil {
@@ -150,20 +162,33 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// "h2" is listed here (http.Server adds it only to its own copy)
+	// because a client CA bundle hands each handshake a copy of this.
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
+	var clientCAs *ClientCAReloader
+	if cfg.ClientCAFile != "" {
+		if clientCAs, err = NewClientCAReloader(cfg.ClientCAFile, tlsConfig.Clone(), log); err != nil {
+			return err
+		}
+		tlsConfig.GetConfigForClient = clientCAs.GetConfigForClient
+	}
 	rv := admission.NewReviewer(pw.Engine, cfg.Owners, cfg.Admission, log, m)
 
 	var ready atomic.Bool
+	health := func(mux *http.ServeMux) {
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !ready.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/mutate", rv.Handler(true))
 	mux.Handle("/validate", rv.Handler(false))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	health(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -175,7 +200,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := &http.Server{
 		Handler:           mux,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate},
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		// A request's answer is ready within its admission deadline of
@@ -202,6 +227,7 @@ func Run(ctx context.Context, cfg Config) error {
 		metricsAddr = mln.Addr().String()
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+		health(mm)
 		if cfg.Profiling {
 			mm.HandleFunc("/debug/pprof/", pprof.Index)
 			mm.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -215,6 +241,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopBg()
 	go pw.Run(bg, cfg.ReloadInterval)
 	go certs.Run(bg, cfg.ReloadInterval)
+	if clientCAs != nil {
+		go clientCAs.Run(bg, cfg.ReloadInterval)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
