@@ -49,7 +49,27 @@ webhooks) and, as signet's service account, reads what signet reads. */ -}}
 
 {{- define "signet.policyConfigMapData" -}}
 policy.yaml: |
-{{ toYaml .Values.policy | indent 2 }}
+{{ include "signet.policy" . | indent 2 }}
+{{- end -}}
+
+{{- /* signet.policy: .Values.policy and, when selfVerification.key is set,
+a cosign validator "signet-release" trusting that key and a rule for each of
+selfVerification.repositories (default: image.repository) using it, so that
+signet's own image is verified with its release key. */ -}}
+{{- define "signet.policy" -}}
+{{- $policy := deepCopy .Values.policy }}
+{{- with .Values.selfVerification }}
+{{- if .key }}
+{{- $validator := dict "name" "signet-release" "type" "cosign" "trustRoots" (list (dict "name" "release" "key" .key)) }}
+{{- $_ := set $policy "validators" (append ($policy.validators | default list) $validator) }}
+{{- $rules := $policy.rules | default list }}
+{{- range (.repositories | default (list $.Values.image.repository)) }}
+{{- $rules = append $rules (dict "pattern" . "validator" "signet-release") }}
+{{- end }}
+{{- $_ := set $policy "rules" $rules }}
+{{- end }}
+{{- end }}
+{{- toYaml $policy }}
 {{- end -}}
 
 {{- /* signet.ipBlocks: NetworkPolicy peers for .cidrs, each without the .except
