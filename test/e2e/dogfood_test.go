@@ -85,11 +85,8 @@ func TestDogfood(t *testing.T) {
 
 	work := t.TempDir()
 	write := func(name string, b []byte) string {
-		t.Helper()
 		p := filepath.Join(work, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		harness.ReplaceFile(t, p, b)
 		return p
 	}
 	bin := filepath.Join(work, "signet")
