@@ -90,7 +90,7 @@ func TestDogfood(t *testing.T) {
 		return p
 	}
 	bin := filepath.Join(work, "signet")
-	if err := os.WriteFile(bin, layerFile(t, idx, "usr/local/bin/signet"), 0o755); err != nil {
+	if err := os.WriteFile(bin, dogfoodLayerFile(t, idx, "usr/local/bin/signet"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.Contains(string(out), dogfoodVersion) {
@@ -110,7 +110,7 @@ func TestDogfood(t *testing.T) {
 		"--namespace", signetNamespace, "--kube-version", "1.34.0", "--values", write("values.yaml", values),
 		"--show-only", "templates/configmap.yaml").Output()
 	if err != nil {
-		t.Fatalf("helm template: %v\n%s", err, exitStderr(err))
+		t.Fatalf("helm template: %v\n%s", err, dogfoodStderr(err))
 	}
 	var cm corev1.ConfigMap
 	if err := yaml.Unmarshal(rendered, &cm); err != nil || cm.Data["policy.yaml"] == "" {
@@ -139,7 +139,7 @@ func TestDogfood(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(servingCert)
 	harness.WaitHTTP(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, "https://"+addr+"/readyz")
-	registerPodWebhooks(t, cs, addr, servingCert)
+	registerDogfoodWebhooks(t, cs, addr, servingCert)
 
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -169,9 +169,9 @@ func TestDogfood(t *testing.T) {
 	})
 }
 
-// layerFile returns the file at path in the linux/amd64 image of idx, read
+// dogfoodLayerFile returns the file at path in the linux/amd64 image of idx, read
 // from the image's layers as the container runtime unpacks them.
-func layerFile(t *testing.T, idx v1.ImageIndex, path string) []byte {
+func dogfoodLayerFile(t *testing.T, idx v1.ImageIndex, path string) []byte {
 	t.Helper()
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -209,10 +209,10 @@ func layerFile(t *testing.T, idx v1.ImageIndex, path string) []byte {
 	return nil
 }
 
-// registerPodWebhooks registers signet at addr, by URL, as the mutating
+// registerDogfoodWebhooks registers signet at addr, by URL, as the mutating
 // and validating webhook for Pods outside signet's namespace, failing
 // closed.
-func registerPodWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caPEM []byte) {
+func registerDogfoodWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caPEM []byte) {
 	t.Helper()
 	ctx := context.Background()
 	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
@@ -248,8 +248,8 @@ func registerPodWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caP
 	}
 }
 
-// exitStderr is the stderr an *exec.ExitError captured, if any.
-func exitStderr(err error) []byte {
+// dogfoodStderr is the stderr an *exec.ExitError captured, if any.
+func dogfoodStderr(err error) []byte {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return ee.Stderr
