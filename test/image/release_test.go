@@ -182,6 +182,7 @@ func TestReleaseBadInput(t *testing.T) {
 		{"missing key file", []string{"IMAGE_REPO=" + reg.Host + "/signet", "COSIGN_KEY=/nonexistent.key"}, "not a readable file"},
 		{"wrong key password", []string{"IMAGE_REPO=" + reg.Host + "/signet", "COSIGN_KEY=" + key, "COSIGN_PASSWORD=wrong"}, "opening signing key"},
 		{"push refused", []string{"IMAGE_REPO=" + locked.Host + "/signet", "COSIGN_KEY=" + key}, "building and pushing the image"},
+		{"no chart repository", []string{"IMAGE_REPO=signet", "COSIGN_KEY=" + key}, "no repository for the chart: set CHART_REPO"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg.Reset()
@@ -281,4 +282,24 @@ func checkChart(t *testing.T, c *harness.Cosign, chartRepo string, ref name.Dige
 	if out, err := verify(copyRef + "@" + digest); err == nil || !strings.Contains(out, "no signatures found") {
 		t.Errorf("cosign verify of an unsigned copy of the chart: %v\n%s", err, out)
 	}
+}
+
+// TestReleaseChartPushRefused: a registry that refuses the chart fails the
+// release after the image is signed, with one line naming the chart push,
+// and nothing printed as released.
+func TestReleaseChartPushRefused(t *testing.T) {
+	reg := testutil.NewRegistry(t, false)
+	locked := testutil.NewRegistry(t, false)
+	locked.RequireBasicAuth("user", "secret")
+	c := harness.NewCosign(t)
+	key, _ := c.GenKey(t, harness.Tool(t, "cosign2"), "release")
+	code, stdout, stderr := release(t, c, "IMAGE_REPO="+reg.Host+"/signet", "COSIGN_KEY="+key, "CHART_REPO=oci://"+locked.Host+"/charts")
+	if code == 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	want := "release: pushing the chart to oci://" + locked.Host + "/charts failed: "
+	if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("stderr %q, want one line starting %q", stderr, want)
+	}
+	t.Log(strings.TrimSpace(stderr))
 }
