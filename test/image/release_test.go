@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -236,7 +237,14 @@ func checkChart(t *testing.T, c *harness.Cosign, chartRepo string, ref name.Dige
 	if !strings.Contains(out, digest) {
 		t.Errorf("helm pull did not get %s:\n%s", digest, out)
 	}
+	// By digest, as docs/install.md says to install what was verified.
+	byDigest := t.TempDir()
+	out = c.Run(t, helm, "pull", "oci://"+chartRepo+"@"+digest, "--plain-http", "--destination", byDigest)
 	tgz := filepath.Join(dir, "signet-"+chartVersion+".tgz")
+	got, _ := filepath.Glob(filepath.Join(byDigest, "*"))
+	if len(got) != 1 || !sameFile(t, got[0], tgz) {
+		t.Errorf("helm pull by digest gave %v, not the chart of %s:\n%s", got, chartVersion, out)
+	}
 	meta := c.Run(t, helm, "show", "chart", tgz)
 	for _, want := range []string{"version: " + chartVersion + "\n", "appVersion: " + testVersion + "\n"} {
 		if !strings.Contains(meta, want) {
@@ -302,4 +310,17 @@ func TestReleaseChartPushRefused(t *testing.T) {
 		t.Errorf("stderr %q, want one line starting %q", stderr, want)
 	}
 	t.Log(strings.TrimSpace(stderr))
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(x, y)
 }
