@@ -48,11 +48,13 @@ image: ## build signet's OCI image (linux/amd64 + linux/arm64, from scratch, rep
 
 # make release IMAGE_REPO=host:port/path COSIGN_KEY=cosign.key: make image,
 # then sign it with the pinned cosign and attach a CycloneDX SBOM and a SLSA
-# provenance attestation (hack/release.sh lists the options: keyless,
-# COSIGN_TLOG=false, IMAGE_INSECURE=1).
+# provenance attestation, then push the chart pinned to the image (default
+# oci://<IMAGE_REPO's parent>/charts/signet, or CHART_REPO) and sign it
+# (hack/release.sh lists the options: keyless, COSIGN_TLOG=false,
+# IMAGE_INSECURE=1).
 COSIGN_KEY ?=
-release: ## build, push and sign signet's image, attach SBOM and SLSA provenance attestations, print the digest
-	@IMAGE_REPO='$(IMAGE_REPO)' COSIGN_KEY='$(COSIGN_KEY)' VERSION='$(VERSION)' IMAGE_FLAGS='$(IMAGE_FLAGS)' hack/release.sh
+release: ## build, push and sign signet's image, attach SBOM and SLSA provenance attestations, push and sign the chart, print the digest
+	@IMAGE_REPO='$(IMAGE_REPO)' COSIGN_KEY='$(COSIGN_KEY)' VERSION='$(VERSION)' IMAGE_FLAGS='$(IMAGE_FLAGS)' CHART_REPO='$(CHART_REPO)' hack/release.sh
 
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
 	@# The names of hack/tools/shared build one after another, so each finds

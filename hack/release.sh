@@ -2,7 +2,11 @@
 # hack/release.sh — `make release`: build and push signet's image
 # (hack/image), sign it with the pinned cosign, attach a CycloneDX SBOM
 # attestation to each platform's image and a SLSA v1 provenance attestation
-# to the index, then print the pushed image as repo@sha256:… on stdout.
+# to the index; then package the Helm chart (version and appVersion: the
+# release's; image.repository and image.digest: the image just pushed), push
+# it as an OCI artifact with the pinned helm and sign it with the same key.
+# Prints the pushed image as repo@sha256:… on stdout, and the chart as
+# "release: chart oci://…/signet:VERSION@sha256:…" on stderr.
 #
 #   IMAGE_REPO=host:port/path COSIGN_KEY=cosign.key hack/release.sh
 #
@@ -16,6 +20,10 @@
 #                     (a private or air-gapped release; default true)
 #   IMAGE_INSECURE    "1": the registry is plain HTTP
 #   IMAGE_FLAGS       more flags for hack/image (--ca-bundle FILE, ...)
+#   CHART_REPO        where the chart is pushed, host[:port]/path (default:
+#                     IMAGE_REPO's parent + /charts: registry.example.com/
+#                     platform/signet -> registry.example.com/platform/charts,
+#                     the chart then being oci://…/platform/charts/signet)
 #   VERSION           the version (default: git describe)
 #   RELEASE_DIR       where the binaries, SBOMs, provenance and log go
 #                     (default dist/image; emptied first)
@@ -37,6 +45,23 @@ if [[ -n $key && $key != *://* && ! -r $key ]]; then
   fail "signing key $key: not a readable file"
 fi
 
+chart_repo=${CHART_REPO:-}
+if [[ -z $chart_repo ]]; then
+  [[ $IMAGE_REPO == */* ]] || fail "no repository for the chart: set CHART_REPO=host:port/path"
+  chart_repo=${IMAGE_REPO%/*}/charts
+fi
+chart_repo=${chart_repo#oci://}
+version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null)} ||
+  fail "finding the version: set VERSION"
+[[ -n $version ]] || fail "finding the version: set VERSION"
+# The image's tag is the version with what a tag may not hold replaced (as
+# hack/image does); the chart's appVersion is that tag, its version the
+# release's SemVer (git describe without tags gives a commit: 0.0.0-<commit>).
+app_version=${version//[^A-Za-z0-9_.-]/-}
+semver='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
+chart_version=${version#v}
+[[ $chart_version =~ $semver ]] || chart_version=0.0.0-${app_version//_/-}
+
 out=${RELEASE_DIR:-dist/image}
 rm -rf "$out"
 mkdir -p "$out"
@@ -52,7 +77,7 @@ step() {
   echo "== $(date -u +%T) $what: $*" >>"$log"
   if ! "$@" >"$out/stdout" 2>>"$log"; then
     local last
-    last=$(cat "$log" "$out/stdout" | grep -v '^[[:space:]]*$' | tail -n 1 | tr -s '[:space:]' ' ' | sed 's/ $//')
+    last=$(cat "$log" "$out/stdout" | grep -v -e '^[[:space:]]*$' -e '^Use --debug flag' | tail -n 1 | tr -s '[:space:]' ' ' | sed 's/ $//')
     fail "$what failed: $last (log: $log)"
   fi
   result=$(<"$out/stdout")
@@ -63,6 +88,8 @@ step "building cosign" hack/tool.sh cosign2
 cosign=$result
 step "building the SBOM generator" hack/tool.sh sbom
 sbom=$result
+step "building helm" hack/tool.sh helm
+helm=$result
 
 cosign_args=(--yes)
 if [[ -n $key ]]; then
@@ -74,12 +101,13 @@ else
   cosign_args+=(--identity-token "$SIGSTORE_ID_TOKEN")
 fi
 [[ ${COSIGN_TLOG:-true} == false ]] && cosign_args+=(--tlog-upload=false)
-image_flags=()
+image_flags=(--version "$version")
+helm_flags=()
 if [[ ${IMAGE_INSECURE:-} == 1 ]]; then
   cosign_args+=(--allow-insecure-registry --allow-http-registry)
   image_flags+=(--insecure)
+  helm_flags+=(--plain-http)
 fi
-[[ -n ${VERSION:-} ]] && image_flags+=(--version "$VERSION")
 # shellcheck disable=SC2206 # IMAGE_FLAGS is a list of flags
 image_flags+=(${IMAGE_FLAGS:-})
 
@@ -101,4 +129,31 @@ done <"$out/digests"
 step "attaching the provenance of $ref" "$cosign" attest "${cosign_args[@]}" --type slsaprovenance1 \
   --predicate "$out/provenance.json" "$ref"
 
+# The chart: a copy whose values pin the image just pushed, by digest (the
+# committed values.yaml is left as it is).
+rm -rf "$out/chart"
+mkdir -p "$out/chart"
+cp -R deploy/helm/signet "$out/chart/signet"
+values=$out/chart/signet/values.yaml
+sed -i.orig -e "s|^  repository: ghcr.io/signet-dev/signet\$|  repository: ${repo}|" \
+  -e "s|^  digest: \"\"\$|  digest: \"${ref#*@}\"|" "$values"
+rm -f "$values.orig"
+[[ $(grep -cxF -e "  repository: $repo" -e "  digest: \"${ref#*@}\"" "$values") == 2 ]] ||
+  fail "writing the image into the chart's values: image.repository or image.digest not found in $values"
+step "packaging the chart $chart_version" "$helm" package "$out/chart/signet" --destination "$out" \
+  --version "$chart_version" --app-version "$app_version"
+tgz=$out/signet-$chart_version.tgz
+step "checking the packaged chart" "$helm" template signet "$tgz" --namespace signet-system --kube-version 1.34.0
+grep -qxF "          image: $ref" <<<"$result" ||
+  fail "checking the packaged chart failed: it does not run $ref"
+# helm push reports on stderr: "Pushed: REF" and "Digest: sha256:…".
+helm_push() { "$helm" push "$@" 2>&1; }
+step "pushing the chart to oci://$chart_repo" helm_push "$tgz" "oci://$chart_repo" "${helm_flags[@]}"
+chart_digest=$(sed -n 's/^Digest: \(sha256:[0-9a-f]\{64\}\)$/\1/p' <<<"$result")
+[[ -n $chart_digest ]] || fail "pushing the chart to oci://$chart_repo failed: helm printed no digest (log: $log)"
+chart_ref=$chart_repo/signet@$chart_digest
+step "signing the chart $chart_ref" "$cosign" sign "${cosign_args[@]}" "$chart_ref"
+echo "oci://$chart_repo/signet:$chart_version@$chart_digest" >"$out/chart-ref"
+
+echo "release: chart oci://$chart_repo/signet:$chart_version@$chart_digest" >&2
 echo "$ref"

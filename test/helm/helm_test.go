@@ -106,7 +106,7 @@ func TestLint(t *testing.T) {
 	// Every optional object at once.
 	if out, err := helm(t, "lint", "--strict", chart(), "--namespace", "signet-system", "--set", "webhook.ignoreLabel=signet.dev/ignore",
 		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true",
-		"--set", "tls.mode=certManager,registryCA.secretName=corp-ca,redis.existingSecret=r", "--set-json", `registryAuth.pullSecrets={"namespaces":["a"]}`); err != nil {
+		"--set", "tls.mode=certManager,registryCA.secretName=corp-ca,redis.existingSecret=r,webhook.clientCA.secretName=apiserver-ca", "--set-json", `registryAuth.pullSecrets={"namespaces":["a"]}`); err != nil {
 		t.Fatalf("helm lint, every option: %v\n%s", err, out)
 	}
 }

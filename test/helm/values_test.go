@@ -352,3 +352,82 @@ func TestNotes(t *testing.T) {
 		}
 	}
 }
+
+// TestClientCA: webhook.clientCA mounts the CA bundle and passes it as
+// --client-ca; the probes then use the metrics port (the webhook port
+// requires a certificate the kubelet does not have), and the NetworkPolicy
+// lets the nodes reach it. Without the metrics port the chart refuses.
+func TestClientCA(t *testing.T) {
+	t.Parallel()
+	probes := func(c any) string {
+		return fmt.Sprint(get(c, "readinessProbe", "httpGet"), get(c, "livenessProbe", "httpGet"))
+	}
+	def := render(t)
+	if got := probes(container(def)); got != "map[path:/readyz port:https scheme:HTTPS] map[path:/healthz port:https scheme:HTTPS]" {
+		t.Errorf("default probes %s", got)
+	}
+	if args := fmt.Sprint(get(container(def), "args")); strings.Contains(args, "client-ca") {
+		t.Errorf("client CA by default: %s", args)
+	}
+	if n := len(get(def["NetworkPolicy/rel-signet"], "spec", "ingress").([]any)); n != 2 {
+		t.Errorf("default ingress rules: %d, want 2", n)
+	}
+	for _, tc := range []struct {
+		set    []string
+		volume string
+	}{
+		{[]string{"webhook.clientCA.secretName=apiserver-ca"}, "map[secret:map[items:[map[key:ca.crt path:ca.crt]] secretName:apiserver-ca]]"},
+		{[]string{"webhook.clientCA.configMapName=apiserver-ca", "webhook.clientCA.key=bundle.pem"}, "map[configMap:map[items:[map[key:bundle.pem path:bundle.pem]] name:apiserver-ca]]"},
+	} {
+		objs := render(t, append(tc.set, `networkPolicy.podCIDRs=["10.244.0.0/16"]`, `networkPolicy.nodeCIDRs=["172.18.0.0/24"]`)...)
+		c := container(objs)
+		file := "ca.crt"
+		if strings.Contains(tc.volume, "bundle.pem") {
+			file = "bundle.pem"
+		}
+		if args := fmt.Sprint(get(c, "args")); !strings.Contains(args, "--client-ca=/etc/signet/client-ca/"+file) || !strings.Contains(args, "--metrics-addr=:9090") {
+			t.Errorf("%v: args %s", tc.set, args)
+		}
+		if got := probes(c); got != "map[path:/readyz port:metrics scheme:HTTP] map[path:/healthz port:metrics scheme:HTTP]" {
+			t.Errorf("%v: probes %s", tc.set, got)
+		}
+		if !strings.Contains(fmt.Sprint(get(c, "volumeMounts")), "mountPath:/etc/signet/client-ca name:client-ca readOnly:true") {
+			t.Errorf("%v: mounts %v", tc.set, get(c, "volumeMounts"))
+		}
+		var vol any
+		for _, v := range get(objs["Deployment/rel-signet"], "spec", "template", "spec", "volumes").([]any) {
+			if get(v, "name") == "client-ca" {
+				vol = v
+				delete(v.(map[string]any), "name")
+			}
+		}
+		if fmt.Sprint(vol) != tc.volume {
+			t.Errorf("%v: volume %v, want %s", tc.set, vol, tc.volume)
+		}
+		// The webhook port stays closed to the nodes; the kubelet reaches
+		// the metrics port from the node addresses, minus Pod CIDRs.
+		in := get(objs["NetworkPolicy/rel-signet"], "spec", "ingress").([]any)
+		if len(in) != 3 || fmt.Sprint(get(in[2], "ports")) != "[map[port:9090 protocol:TCP]]" ||
+			fmt.Sprint(get(in[2], "from")) != "[map[ipBlock:map[cidr:172.18.0.0/24 except:[10.244.0.0/16]]]]" {
+			t.Errorf("%v: ingress %v", tc.set, in)
+		}
+	}
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"webhook.clientCA.secretName=a", "webhook.clientCA.configMapName=b"}, "webhook.clientCA: set secretName or configMapName, not both"},
+		{[]string{"webhook.clientCA.secretName=a", `extraArgs=["--metrics-addr="]`}, "webhook.clientCA needs signet's metrics port"},
+		{[]string{"webhook.clientCA.secretName=a", `extraArgs=["--metrics-addr=:9191"]`}, "webhook.clientCA needs signet's metrics port"},
+		{[]string{"webhook.clientCA.key=../ca.crt"}, "schema"},
+		{[]string{`networkPolicy.nodeCIDRs=[]`}, "schema"},
+	} {
+		if out, err := helm(t, templateArgs(tc.set...)...); err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: %v %s, want an error naming %q", tc.set, err, out[:min(len(out), 300)], tc.want)
+		}
+	}
+	// Overriding another flag leaves the metrics port alone.
+	if out, err := helm(t, templateArgs("webhook.clientCA.secretName=a", `extraArgs=["--metrics-addresses-are-fine=1"]`)...); err != nil {
+		t.Errorf("an unrelated extra flag: %v %s", err, out[:min(len(out), 300)])
+	}
+}

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,7 +25,8 @@ func release(t *testing.T, c *harness.Cosign, env ...string) (int, string, strin
 	cmd.Env = append(os.Environ(),
 		"DOCKER_CONFIG="+filepath.Join(c.Dir, ".docker"), "TUF_ROOT="+filepath.Join(c.Dir, ".sigstore"),
 		"COSIGN_PASSWORD=interop", "COSIGN_TLOG=false", "IMAGE_INSECURE=1", "VERSION="+testVersion,
-		"RELEASE_DIR="+t.TempDir(), "SIGSTORE_ID_TOKEN=")
+		"RELEASE_DIR="+t.TempDir(), "SIGSTORE_ID_TOKEN=", "CHART_REPO=",
+		"HELM_CONFIG_HOME="+filepath.Join(c.Dir, ".helm"), "HELM_CACHE_HOME="+filepath.Join(c.Dir, ".helm-cache"))
 	cmd.Env = append(cmd.Env, env...)
 	return harness.ExitCode(t, cmd)
 }
@@ -60,7 +62,8 @@ rules:
 // TestRelease is the dogfooding proof: make release's image, signed with
 // the release key, is admitted by signet with a policy trusting that key;
 // the same image pushed unsigned to another repository is denied; the SBOM
-// and provenance attestations verify with the key.
+// and provenance attestations verify with the key; the chart is pushed
+// next to the image, pins it by digest, and its signature verifies.
 func TestRelease(t *testing.T) {
 	reg := testutil.NewRegistry(t, false)
 	c := harness.NewCosign(t)
@@ -75,6 +78,10 @@ func TestRelease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("release printed %q: %v", stdout, err)
 	}
+
+	t.Run("chart pushed and signed", func(t *testing.T) {
+		checkChart(t, c, reg.Host+"/charts/signet", ref, stderr)
+	})
 
 	policy := verifyPolicy(t, reg.Host, pub)
 	signet := harness.Bin(t, "signet")
@@ -176,6 +183,7 @@ func TestReleaseBadInput(t *testing.T) {
 		{"missing key file", []string{"IMAGE_REPO=" + reg.Host + "/signet", "COSIGN_KEY=/nonexistent.key"}, "not a readable file"},
 		{"wrong key password", []string{"IMAGE_REPO=" + reg.Host + "/signet", "COSIGN_KEY=" + key, "COSIGN_PASSWORD=wrong"}, "opening signing key"},
 		{"push refused", []string{"IMAGE_REPO=" + locked.Host + "/signet", "COSIGN_KEY=" + key}, "building and pushing the image"},
+		{"no chart repository", []string{"IMAGE_REPO=signet", "COSIGN_KEY=" + key}, "no repository for the chart: set CHART_REPO"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg.Reset()
@@ -194,4 +202,125 @@ func TestReleaseBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkChart checks the chart release reported on stderr: pushed to
+// chartRepo with the release's version, pulled back by helm at the digest
+// reported, pinning the image ref by digest, and signed with the release
+// key (dist's cosign.pub) while a copy elsewhere is not.
+func checkChart(t *testing.T, c *harness.Cosign, chartRepo string, ref name.Digest, stderr string) {
+	t.Helper()
+	chartVersion := strings.TrimPrefix(testVersion, "v")
+	prefix := "release: chart oci://" + chartRepo + ":" + chartVersion + "@"
+	if !strings.HasPrefix(stderr, prefix) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("stderr %q, want one line starting %q", stderr, prefix)
+	}
+	digest := strings.TrimSpace(strings.TrimPrefix(stderr, prefix))
+	tag, err := name.NewTag(chartRepo + ":" + chartVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(tag)
+	if err != nil {
+		t.Fatalf("the chart's tag: %v", err)
+	}
+	if desc.Digest.String() != digest {
+		t.Errorf("%s is %s, release reported %s", tag, desc.Digest, digest)
+	}
+	if !strings.Contains(string(desc.Manifest), "application/vnd.cncf.helm.config.v1+json") {
+		t.Errorf("not a Helm chart manifest: %s", desc.Manifest)
+	}
+
+	helm := harness.Tool(t, "helm")
+	dir := t.TempDir()
+	out := c.Run(t, helm, "pull", "oci://"+chartRepo, "--version", chartVersion, "--plain-http", "--destination", dir)
+	if !strings.Contains(out, digest) {
+		t.Errorf("helm pull did not get %s:\n%s", digest, out)
+	}
+	// By digest, as docs/install.md says to install what was verified.
+	byDigest := t.TempDir()
+	out = c.Run(t, helm, "pull", "oci://"+chartRepo+"@"+digest, "--plain-http", "--destination", byDigest)
+	tgz := filepath.Join(dir, "signet-"+chartVersion+".tgz")
+	got, _ := filepath.Glob(filepath.Join(byDigest, "*"))
+	if len(got) != 1 || !sameFile(t, got[0], tgz) {
+		t.Errorf("helm pull by digest gave %v, not the chart of %s:\n%s", got, chartVersion, out)
+	}
+	meta := c.Run(t, helm, "show", "chart", tgz)
+	for _, want := range []string{"version: " + chartVersion + "\n", "appVersion: " + testVersion + "\n"} {
+		if !strings.Contains(meta, want) {
+			t.Errorf("Chart.yaml lacks %q:\n%s", want, meta)
+		}
+	}
+	rendered := c.Run(t, helm, "template", "signet", tgz, "--namespace", "signet-system", "--kube-version", "1.34.0")
+	if n := strings.Count(rendered, "image: "+ref.String()+"\n"); n != 2 {
+		t.Errorf("the chart runs %s in %d containers, want 2 (signet and the policy lint)", ref, n)
+	}
+	if committed, err := os.ReadFile(filepath.Join(harness.Root, "deploy", "helm", "signet", "values.yaml")); err != nil || !strings.Contains(string(committed), "  digest: \"\"\n") {
+		t.Errorf("the committed values.yaml was changed (%v)", err)
+	}
+
+	pubFile := filepath.Join(c.Dir, "release.pub")
+	verify := func(img string) (string, error) {
+		return c.Try(harness.Tool(t, "cosign2"), "verify", "--key", pubFile, "--insecure-ignore-tlog",
+			"--allow-insecure-registry", "--allow-http-registry", img)
+	}
+	signed := chartRepo + "@" + digest
+	if out, err := verify(signed); err != nil {
+		t.Errorf("cosign verify of the chart: %v", err)
+	} else if !strings.Contains(out, digest) {
+		t.Errorf("cosign verify printed no claim for %s:\n%s", digest, out)
+	}
+	// The same chart copied elsewhere carries no signature.
+	src, err := name.NewDigest(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyRef := strings.Replace(chartRepo, "/charts/", "/mirror/charts/", 1)
+	dst, err := name.NewTag(copyRef + ":" + chartVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(dst, img); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(copyRef + "@" + digest); err == nil || !strings.Contains(out, "no signatures found") {
+		t.Errorf("cosign verify of an unsigned copy of the chart: %v\n%s", err, out)
+	}
+}
+
+// TestReleaseChartPushRefused: a registry that refuses the chart fails the
+// release after the image is signed, with one line naming the chart push,
+// and nothing printed as released.
+func TestReleaseChartPushRefused(t *testing.T) {
+	reg := testutil.NewRegistry(t, false)
+	locked := testutil.NewRegistry(t, false)
+	locked.RequireBasicAuth("user", "secret")
+	c := harness.NewCosign(t)
+	key, _ := c.GenKey(t, harness.Tool(t, "cosign2"), "release")
+	code, stdout, stderr := release(t, c, "IMAGE_REPO="+reg.Host+"/signet", "COSIGN_KEY="+key, "CHART_REPO=oci://"+locked.Host+"/charts")
+	if code == 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	want := "release: pushing the chart to oci://" + locked.Host + "/charts failed: "
+	if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("stderr %q, want one line starting %q", stderr, want)
+	}
+	t.Log(strings.TrimSpace(stderr))
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(x, y)
 }

@@ -86,3 +86,17 @@ CIDRs of its address family. */ -}}
     {{- end }}
 {{- end }}
 {{- end }}
+
+{{- /* signet.bundleVolume: a volume .name holding the key .from.key of the
+Secret .from.secretName or the ConfigMap .from.configMapName; nothing when
+neither is set. */ -}}
+{{- define "signet.bundleVolume" -}}
+{{- $items := list (dict "key" .from.key "path" .from.key) | toJson }}
+{{- if .from.secretName }}
+- name: {{ .name }}
+  secret: {secretName: {{ .from.secretName | quote }}, items: {{ $items }}}
+{{- else if .from.configMapName }}
+- name: {{ .name }}
+  configMap: {name: {{ .from.configMapName | quote }}, items: {{ $items }}}
+{{- end }}
+{{- end }}
