@@ -35,25 +35,30 @@ const maxAttempts = 3
 
 // Manager keeps the Secret's certificates current and serves them.
 type Manager struct {
-	store Store
-	opts  Options
-	log   *slog.Logger
+	store    Store
+	opts     Options
+	interval time.Duration
+	log      *slog.Logger
 
 	current atomic.Pointer[tls.Certificate]
 	raw     atomic.Pointer[string]
 }
 
-// NewManager returns a Manager; call Sync before serving.
-func NewManager(store Store, opts Options, log *slog.Logger) *Manager {
+// NewManager returns a Manager that syncs every interval
+// (DefaultSyncInterval when not positive); call Sync before serving.
+func NewManager(store Store, opts Options, interval time.Duration, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{store: store, opts: opts, log: log}
+	if interval <= 0 {
+		interval = DefaultSyncInterval
+	}
+	return &Manager{store: store, opts: opts, interval: interval, log: log}
 }
 
 // Sync loads the Secret, writes what Reconcile says it should hold (a lost
-// conditional write is retried on what the winner wrote), publishes its CA
-// bundle and serves its certificate.
+// conditional write is retried on what the winner wrote), serves its
+// certificate and publishes its CA bundle.
 func (m *Manager) Sync(ctx context.Context) error {
 	var data map[string][]byte
 	for attempt := 1; ; attempt++ {
@@ -79,9 +84,17 @@ func (m *Manager) Sync(ctx context.Context) error {
 			return fmt.Errorf("writing the TLS Secret: %w", err)
 		}
 	}
+	if err := m.load(data); err != nil {
+		return err
+	}
 	if err := m.store.Publish(ctx, data[CABundleKey]); err != nil {
 		return fmt.Errorf("publishing the CA bundle: %w", err)
 	}
+	return nil
+}
+
+// load serves the key pair in data, when it is new.
+func (m *Manager) load(data map[string][]byte) error {
 	raw := string(data[CertKey]) + string(data[KeyKey])
 	if p := m.raw.Load(); p != nil && *p == raw {
 		return nil
@@ -96,6 +109,9 @@ func (m *Manager) Sync(ctx context.Context) error {
 	return nil
 }
 
+// Serving says whether a certificate is loaded.
+func (m *Manager) Serving() bool { return m.current.Load() != nil }
+
 // GetCertificate is a tls.Config callback.
 func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c := m.current.Load()
@@ -105,13 +121,10 @@ func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	return c, nil
 }
 
-// Run syncs every interval (DefaultSyncInterval when not positive) until
-// ctx is done; a failed sync keeps the certificate in use and is logged.
-func (m *Manager) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = DefaultSyncInterval
-	}
-	t := time.NewTicker(interval)
+// Run syncs every interval until ctx is done; a failed sync keeps the
+// certificate in use and is logged.
+func (m *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(m.interval)
 	defer t.Stop()
 	for {
 		select {
