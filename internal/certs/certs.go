@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"slices"
 	"time"
 )
@@ -42,8 +43,9 @@ const (
 
 // Options say what to issue.
 type Options struct {
-	// DNSNames of the serving certificate (the webhook Service's names).
-	DNSNames []string
+	// Names of the serving certificate: the webhook Service's DNS names,
+	// and any IP address (written as one) for a webhook called by URL.
+	Names []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// CALifetime and ServingLifetime default to the constants above.
@@ -83,11 +85,11 @@ type state struct {
 // A CA is replaced at 2/3 of its life (the old one stays in the bundle
 // until it expires, so certificates it signed keep verifying); the serving
 // certificate is reissued at 2/3 of its life, when the CA changed, or when
-// its names differ from opts.DNSNames. Data that does not parse is
+// its names differ from opts.Names. Data that does not parse is
 // replaced as a whole.
 func Reconcile(data map[string][]byte, opts Options) (map[string][]byte, string, error) {
-	if len(opts.DNSNames) == 0 {
-		return nil, "", errors.New("no DNS names for the serving certificate")
+	if len(opts.Names) == 0 {
+		return nil, "", errors.New("no names for the serving certificate")
 	}
 	now := opts.now()
 	caLife, servingLife := opts.lifetimes()
@@ -131,12 +133,12 @@ func Reconcile(data map[string][]byte, opts Options) (map[string][]byte, string,
 		leafReason = "serving certificate not signed by the CA"
 	case !now.Before(renewAt(st.cert)):
 		leafReason = "serving certificate due for renewal"
-	case !sameNames(st.cert.DNSNames, opts.DNSNames):
+	case !sameNames(certNames(st.cert), opts.Names):
 		leafReason = "serving certificate names changed"
 	}
 	if leafReason != "" {
 		var err error
-		if st.certPEM, st.keyPEM, err = issue(st.ca, st.caKey, opts.DNSNames, now, servingLife); err != nil {
+		if st.certPEM, st.keyPEM, err = issue(st.ca, st.caKey, opts.Names, now, servingLife); err != nil {
 			return nil, "", err
 		}
 		if reason == "" {
@@ -148,6 +150,15 @@ func Reconcile(data map[string][]byte, opts Options) (map[string][]byte, string,
 	}
 	out, err := st.encode()
 	return out, reason, err
+}
+
+// certNames are a certificate's DNS names and IP addresses.
+func certNames(c *x509.Certificate) []string {
+	out := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	return out
 }
 
 func sameNames(a, b []string) bool {
@@ -292,10 +303,20 @@ func issue(ca *x509.Certificate, caKey crypto.Signer, names []string, now time.T
 	if notAfter.After(ca.NotAfter) {
 		notAfter = ca.NotAfter
 	}
+	var dns []string
+	var ips []net.IP
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, n)
+		}
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     slices.Clone(names),
+		DNSNames:     dns,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,

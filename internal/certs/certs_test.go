@@ -13,7 +13,7 @@ func opts(now time.Time, dns ...string) Options {
 	if dns == nil {
 		dns = names
 	}
-	return Options{DNSNames: dns, Now: func() time.Time { return now }}
+	return Options{Names: dns, Now: func() time.Time { return now }}
 }
 
 // verifyAt checks that the serving certificate in data chains to the
@@ -64,6 +64,8 @@ func TestReconcile(t *testing.T) {
 		{name: "fresh", data: initial, now: t0.Add(day), reason: "", sameCA: true, bundle: 1},
 		{name: "just before serving renewal", data: initial, now: t0.Add(240 * day), reason: "", sameCA: true, bundle: 1},
 		{name: "serving at 2/3 of its life", data: initial, now: t0.Add(245 * day), reason: "serving certificate due for renewal", sameCA: true, bundle: 1},
+		{name: "IP address added", data: initial, now: t0.Add(day), dns: append(names[:2:2], "127.0.0.1"), reason: "serving certificate names changed", sameCA: true, bundle: 1, verifyAs: "127.0.0.1"},
+		{name: "same names in another order", data: initial, now: t0.Add(day), dns: []string{names[1], names[0]}, reason: "", sameCA: true, bundle: 1},
 		{name: "names changed", data: initial, now: t0.Add(day), dns: []string{"signet.other.svc"}, reason: "serving certificate names changed", sameCA: true, bundle: 1, verifyAs: "signet.other.svc"},
 		{name: "CA at 2/3 of its life", data: initial, now: t0.Add(2434 * day), reason: "CA due for renewal", bundle: 2},
 		{name: "unparsable", data: map[string][]byte{CABundleKey: []byte("junk")}, now: t0, reason: "stored certificate unusable: ca.crt: no CA certificate", bundle: 1},

@@ -24,7 +24,7 @@ type managedTLSFlags struct {
 	mode                 string
 	secret               string
 	service              string
-	dnsNames             []string
+	extraNames           []string
 	mutating, validating string
 	syncInterval         time.Duration
 }
@@ -33,7 +33,7 @@ func (t *managedTLSFlags) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&t.mode, "tls-mode", tlsModeFiles, `where the serving certificate comes from: "files" (--tls-cert, --tls-key) or "managed" (signet keeps a CA and certificate in --tls-secret and publishes the CA to its webhook configurations)`)
 	fl.StringVar(&t.secret, "tls-secret", "signet-tls", "managed TLS: the Secret in --namespace holding signet's CA and serving certificate (created if absent)")
 	fl.StringVar(&t.service, "tls-service", "signet", "managed TLS: the webhook Service, whose names SERVICE.NAMESPACE.svc and SERVICE.NAMESPACE.svc.cluster.local the certificate is for")
-	fl.StringSliceVar(&t.dnsNames, "tls-dns-name", nil, "managed TLS: another DNS name of the serving certificate (repeatable)")
+	fl.StringSliceVar(&t.extraNames, "tls-extra-name", nil, "managed TLS: another DNS name or IP address of the serving certificate (repeatable)")
 	fl.StringVar(&t.mutating, "mutating-webhook-configuration", "", "managed TLS: the MutatingWebhookConfiguration whose caBundle signet sets")
 	fl.StringVar(&t.validating, "validating-webhook-configuration", "", "managed TLS: the ValidatingWebhookConfiguration whose caBundle signet sets")
 	fl.DurationVar(&t.syncInterval, "tls-sync-interval", certs.DefaultSyncInterval, "managed TLS: how often the Secret is read again (a certificate renewed by another replica is served within it)")
@@ -73,8 +73,8 @@ func (t *managedTLSFlags) manager(ctx context.Context, rc *rest.Config, namespac
 	}
 	store.Mutating, store.Validating = t.mutating, t.validating
 	base := t.service + "." + namespace + ".svc"
-	names := append([]string{base, base + ".cluster.local"}, t.dnsNames...)
-	m := certs.NewManager(store, certs.Options{DNSNames: names}, t.syncInterval, log)
+	names := append([]string{base, base + ".cluster.local"}, t.extraNames...)
+	m := certs.NewManager(store, certs.Options{Names: names}, t.syncInterval, log)
 	if err := m.Sync(ctx); err != nil {
 		if !m.Serving() {
 			return nil, fmt.Errorf("managed TLS: %w", err)
