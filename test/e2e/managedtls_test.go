@@ -16,8 +16,11 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/test/harness"
 )
@@ -27,7 +30,8 @@ import (
 // caBundle: signet creates its CA and serving certificate in a Secret,
 // publishes the CA to both webhook configurations, and Pods are then
 // admitted through the API server. A second replica adopts the Secret
-// instead of creating another CA.
+// instead of creating another CA. signet runs as the chart's service
+// account, with only the RBAC the chart renders for tls.mode=managed.
 func TestManagedTLS(t *testing.T) {
 	ctx := context.Background()
 	env, cs := startAPIServer(t, nil)
@@ -36,21 +40,22 @@ func TestManagedTLS(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := writeKubeconfig(t, env, "signet")
 	for _, ns := range []string{signetNamespace, "team"} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	applyChartRBAC(t, cs)
+	kubeconfig := serviceAccountKubeconfig(t, env, signetNamespace, "signet")
 	addr := harness.FreeAddr(t)
 	registerManagedWebhooks(t, cs, addr)
 
 	start := func(addr string) {
 		metricsAddr := harness.FreeAddr(t)
 		serve := exec.Command(harness.Bin(t, "signet"), "serve", "--policy", policyFile,
-			"--tls-mode=managed", "--tls-secret", "signet-tls", "--tls-service", "signet", "--tls-extra-name", "127.0.0.1",
+			"--tls-mode=managed", "--tls-secret", "signet-managed-tls", "--tls-service", "signet", "--tls-extra-name", "127.0.0.1", "--tls-sync-interval", "1s",
 			"--mutating-webhook-configuration", "signet", "--validating-webhook-configuration", "signet",
-			"--kubeconfig", kubeconfig, "--namespace", signetNamespace, "--addr", addr, "--metrics-addr", metricsAddr)
+			"--kubeconfig", kubeconfig, "--namespace", signetNamespace, "--pull-secrets=false", "--addr", addr, "--metrics-addr", metricsAddr)
 		log := &syncBuffer{}
 		serve.Stdout, serve.Stderr = log, log
 		harness.Start(t, serve)
@@ -63,7 +68,7 @@ func TestManagedTLS(t *testing.T) {
 	}
 	start(addr)
 
-	sec, err := cs.CoreV1().Secrets(signetNamespace).Get(ctx, "signet-tls", metav1.GetOptions{})
+	sec, err := cs.CoreV1().Secrets(signetNamespace).Get(ctx, "signet-managed-tls", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the TLS Secret: %v", err)
 	}
@@ -100,7 +105,7 @@ func TestManagedTLS(t *testing.T) {
 	// Secret's certificate, which the published bundle verifies.
 	addr2 := harness.FreeAddr(t)
 	start(addr2)
-	again, err := cs.CoreV1().Secrets(signetNamespace).Get(ctx, "signet-tls", metav1.GetOptions{})
+	again, err := cs.CoreV1().Secrets(signetNamespace).Get(ctx, "signet-managed-tls", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,15 +114,117 @@ func TestManagedTLS(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caBundle)
-	conn, err := tls.Dial("tcp", addr2, &tls.Config{RootCAs: roots, ServerName: "signet." + signetNamespace + ".svc"})
-	if err != nil {
-		t.Fatalf("second replica's certificate against the published CA: %v", err)
-	}
-	served := conn.ConnectionState().PeerCertificates[0].Raw
-	conn.Close()
-	if !sameCert(t, again.Data["tls.crt"], served) {
+	if !sameCert(t, again.Data["tls.crt"], served(t, addr2, roots)) {
 		t.Fatal("second replica does not serve the Secret's certificate")
 	}
+
+	// The Secret deleted: both replicas race to create it (one create
+	// wins, the other adopts it), then both serve the new certificate and
+	// the webhooks trust its CA.
+	if err := cs.CoreV1().Secrets(signetNamespace).Delete(ctx, "signet-managed-tls", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "both replicas on the recreated Secret", func() bool {
+		s, err := cs.CoreV1().Secrets(signetNamespace).Get(ctx, "signet-managed-tls", metav1.GetOptions{})
+		if err != nil || bytes.Equal(s.Data["ca.key"], sec.Data["ca.key"]) {
+			return false
+		}
+		mw, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "signet", metav1.GetOptions{})
+		if err != nil || !bytes.Equal(mw.Webhooks[0].ClientConfig.CABundle, s.Data["ca.crt"]) {
+			return false
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(s.Data["ca.crt"])
+		return sameCert(t, s.Data["tls.crt"], served(t, addr, roots)) && sameCert(t, s.Data["tls.crt"], served(t, addr2, roots))
+	})
+	if _, err := cs.CoreV1().Pods("team").Create(ctx, pod("web2", reg+"/e2e/app:v1"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("signed pod after the new CA: %v", err)
+	}
+}
+
+// served returns the certificate signet at addr serves, verified against
+// roots; nil if it does not verify.
+func served(t *testing.T, addr string, roots *x509.CertPool) []byte {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "signet." + signetNamespace + ".svc"})
+	if err != nil {
+		t.Logf("TLS to %s: %v", addr, err)
+		return nil
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].Raw
+}
+
+// applyChartRBAC applies the RBAC the chart renders for release "signet"
+// in signetNamespace with tls.mode=managed.
+func applyChartRBAC(t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := exec.Command(harness.Tool(t, "helm"), "template", "signet", filepath.Join(harness.Root, "deploy", "helm", "signet"),
+		"--namespace", signetNamespace, "--kube-version", "1.34.0", "--set", "tls.mode=managed", "--show-only", "templates/rbac.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	kinds := map[string]bool{}
+	for _, doc := range strings.Split(string(out), "\n---") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatalf("rendered YAML: %v", err)
+		}
+		decode := func(into any) {
+			if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+				t.Fatalf("rendered %s: %v", meta.Kind, err)
+			}
+		}
+		switch meta.Kind {
+		case "":
+			continue
+		case "Role":
+			var o rbacv1.Role
+			decode(&o)
+			_, err = cs.RbacV1().Roles(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+		case "RoleBinding":
+			var o rbacv1.RoleBinding
+			decode(&o)
+			_, err = cs.RbacV1().RoleBindings(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+		case "ClusterRole":
+			var o rbacv1.ClusterRole
+			decode(&o)
+			_, err = cs.RbacV1().ClusterRoles().Create(ctx, &o, metav1.CreateOptions{})
+		case "ClusterRoleBinding":
+			var o rbacv1.ClusterRoleBinding
+			decode(&o)
+			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("unexpected %s in templates/rbac.yaml", meta.Kind)
+		}
+		if err != nil {
+			t.Fatalf("applying %s: %v", meta.Kind, err)
+		}
+		kinds[meta.Kind] = true
+	}
+	if !kinds["ClusterRoleBinding"] || !kinds["RoleBinding"] {
+		t.Fatalf("chart RBAC rendered only %v", kinds)
+	}
+}
+
+// serviceAccountKubeconfig writes a kubeconfig authenticating as the
+// service account namespace/name (its user name, in no group).
+func serviceAccountKubeconfig(t *testing.T, env *envtest.Environment, namespace, name string) string {
+	t.Helper()
+	u, err := env.AddUser(envtest.User{Name: "system:serviceaccount:" + namespace + ":" + name}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name+".kubeconfig")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func keys(m map[string][]byte) []string {
@@ -131,10 +238,7 @@ func keys(m map[string][]byte) []string {
 func sameCert(t *testing.T, pemData, der []byte) bool {
 	t.Helper()
 	blk, _ := pem.Decode(pemData)
-	if blk == nil {
-		t.Fatal("no certificate in tls.crt")
-	}
-	return bytes.Equal(blk.Bytes, der)
+	return blk != nil && der != nil && bytes.Equal(blk.Bytes, der)
 }
 
 // registerManagedWebhooks registers signet at addr by URL for Pods in the
