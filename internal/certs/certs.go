@@ -259,16 +259,19 @@ func encodeKey(k crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-func serial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-}
-
-func newCA(now time.Time, life time.Duration) (*x509.Certificate, crypto.Signer, error) {
+// newKey returns a new P-256 key and a random 127-bit serial number for
+// the certificate of that key.
+func newKey() (*ecdsa.PrivateKey, *big.Int, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	sn, err := serial()
+	sn, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return key, sn, err
+}
+
+func newCA(now time.Time, life time.Duration) (*x509.Certificate, crypto.Signer, error) {
+	key, sn, err := newKey()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,11 +294,7 @@ func newCA(now time.Time, life time.Duration) (*x509.Certificate, crypto.Signer,
 }
 
 func issue(ca *x509.Certificate, caKey crypto.Signer, names []string, now time.Time, life time.Duration) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	sn, err := serial()
+	key, sn, err := newKey()
 	if err != nil {
 		return nil, nil, err
 	}

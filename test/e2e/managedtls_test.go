@@ -212,19 +212,7 @@ func applyChartRBAC(t *testing.T, cs kubernetes.Interface) {
 // service account namespace/name (its user name, in no group).
 func serviceAccountKubeconfig(t *testing.T, env *envtest.Environment, namespace, name string) string {
 	t.Helper()
-	u, err := env.AddUser(envtest.User{Name: "system:serviceaccount:" + namespace + ":" + name}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), name+".kubeconfig")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeUserKubeconfig(t, env, envtest.User{Name: "system:serviceaccount:" + namespace + ":" + name})
 }
 
 func keys(m map[string][]byte) []string {
