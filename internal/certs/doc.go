@@ -7,4 +7,9 @@
 // certificate. Replicas need no leader: every write is conditional on the
 // Secret's resourceVersion (create if absent, update if unchanged), so of
 // two replicas writing at once one wins and the other adopts its result.
+//
+// Bounds: what is parsed is one Secret, at most 1 MiB (the API server's
+// limit), written only by signet and its namespace's admins; the CA bundle
+// holds the current CA and previous ones until they expire (one CA change
+// every ~6.7 years). Sync makes at most three conditional writes.
 package certs
