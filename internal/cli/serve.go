@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 type serveFlags struct {
 	policy, certFile, keyFile string
+	tls                       managedTLSFlags
 	clientCA                  string
 	addr, metricsAddr         string
 	kubeconfig                string
@@ -45,8 +47,9 @@ type serveFlags struct {
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.policy, "policy", "p", "", "policy file, watched for changes (required)")
-	fl.StringVar(&f.certFile, "tls-cert", "", "serving certificate (PEM), reloaded when it changes (required)")
-	fl.StringVar(&f.keyFile, "tls-key", "", "serving key (PEM), reloaded when it changes (required)")
+	fl.StringVar(&f.certFile, "tls-cert", "", "serving certificate (PEM), reloaded when it changes (required with --tls-mode=files)")
+	fl.StringVar(&f.keyFile, "tls-key", "", "serving key (PEM), reloaded when it changes (required with --tls-mode=files)")
+	f.tls.addFlags(fl)
 	fl.StringVar(&f.clientCA, "client-ca", "", "PEM CA bundle: require a client certificate chaining to it on --addr (the API server's, from its AdmissionConfiguration), reloaded when it changes; probes then use /healthz and /readyz on --metrics-addr")
 	fl.StringVar(&f.addr, "addr", ":8443", "HTTPS address for /mutate, /validate, /healthz, /readyz")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `HTTP address for /metrics, /healthz and /readyz ("" to disable; required with --client-ca)`)
@@ -74,7 +77,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 func newServe(stderr io.Writer) *cobra.Command {
 	f := &serveFlags{}
 	cmd := &cobra.Command{
-		Use:   "serve --policy FILE --tls-cert FILE --tls-key FILE",
+		Use:   "serve --policy FILE (--tls-cert FILE --tls-key FILE | --tls-mode=managed ...)",
 		Short: "Run the admission webhook",
 		Long: `serve runs signet as a Kubernetes admission webhook over HTTPS (TLS 1.2+):
 
@@ -89,6 +92,11 @@ With --client-ca, only clients presenting a certificate from that CA (the
 API server, configured with an AdmissionConfiguration) get past the TLS
 handshake on --addr.
 
+With --tls-mode=managed, signet keeps its own CA and serving certificate
+in the Secret --tls-secret of its namespace, renews them before they
+expire, and sets the caBundle of the webhook configurations named by
+--mutating-webhook-configuration and --validating-webhook-configuration.
+
 Every admission is logged as one JSON line on stderr (--decision-log).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -100,8 +108,11 @@ Every admission is logged as one JSON line on stderr (--decision-log).`,
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
-	if f.policy == "" || f.certFile == "" || f.keyFile == "" {
-		return usageError("--policy, --tls-cert and --tls-key are required")
+	if f.policy == "" {
+		return usageError("--policy is required")
+	}
+	if err := f.tls.check(f.certFile, f.keyFile, f.namespace); err != nil {
+		return err
 	}
 	if f.clientCA != "" && f.metricsAddr == "" {
 		return usageError("--client-ca needs --metrics-addr: probes reach /healthz and /readyz there, without a client certificate")
@@ -158,6 +169,15 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		RedisURL: f.redisURL,
 	}
 	rc, err := kube.Config(f.kubeconfig)
+	if f.tls.mode == tlsModeManaged {
+		if err != nil {
+			return &exitError{code: ExitUsage, err: fmt.Errorf("--tls-mode=managed needs the Kubernetes API: %w", err)}
+		}
+		if cfg.Certificates, err = f.tls.manager(cmd.Context(), rc, f.namespace, log); err != nil {
+			return &exitError{code: ExitDenied, err: err}
+		}
+		err = nil
+	}
 	if err != nil {
 		log.Warn("no Kubernetes API access: child approval's owner lookups and registry credentials from Secrets are off", "error", err.Error())
 	} else {

@@ -68,6 +68,11 @@ type Config struct {
 	// always, without client authentication), which must be set.
 	ClientCAFile string
 
+	// Certificates, when set, serves the TLS certificate instead of
+	// CertFile and KeyFile (signet-managed TLS, package certs); it is
+	// kept current by its Run until the server stops.
+	Certificates CertificateSource
+
 	// ReleaseStartupPages, once serving, lets the kernel reclaim the pages
 	// of the executable that start-up touched (see releaseStartupPages).
 	ReleaseStartupPages bool
@@ -98,6 +103,21 @@ type Config struct {
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
+
+// CertificateSource serves the webhook's TLS certificate and keeps it
+// current while Run runs (until ctx is done).
+type CertificateSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	Run(ctx context.Context)
+}
+
+// fileCertificates is the CertificateSource of a key pair of files.
+type fileCertificates struct {
+	*CertReloader
+	interval time.Duration
+}
+
+func (f fileCertificates) Run(ctx context.Context) { f.CertReloader.Run(ctx, f.interval) }
 
 // Run serves until ctx is done, then drains: /readyz turns unready, new
 // connections are refused, and requests in flight finish (bounded by
@@ -158,9 +178,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	certs, err := NewCertReloader(cfg.CertFile, cfg.KeyFile, log)
-	if err != nil {
-		return err
+	certs := cfg.Certificates
+	if certs == nil {
+		files, err := NewCertReloader(cfg.CertFile, cfg.KeyFile, log)
+		if err != nil {
+			return err
+		}
+		certs = fileCertificates{files, cfg.ReloadInterval}
 	}
 	// "h2" is listed here (http.Server adds it only to its own copy)
 	// because a client CA bundle hands each handshake a copy of this.
@@ -240,7 +264,7 @@ func Run(ctx context.Context, cfg Config) error {
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	go pw.Run(bg, cfg.ReloadInterval)
-	go certs.Run(bg, cfg.ReloadInterval)
+	go certs.Run(bg)
 	if clientCAs != nil {
 		go clientCAs.Run(bg, cfg.ReloadInterval)
 	}

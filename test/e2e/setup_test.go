@@ -91,7 +91,14 @@ func assets(t *testing.T) string {
 
 func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string {
 	t.Helper()
-	u, err := env.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
+	return writeUserKubeconfig(t, env, envtest.User{Name: user, Groups: []string{"system:masters"}})
+}
+
+// writeUserKubeconfig writes a kubeconfig authenticating as user (a client
+// certificate of the API server's CA) and returns its path.
+func writeUserKubeconfig(t *testing.T, env *envtest.Environment, user envtest.User) string {
+	t.Helper()
+	u, err := env.AddUser(user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +106,7 @@ func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), user+".kubeconfig")
+	p := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func TestDefaults(t *testing.T) {
 	t.Parallel()
 	objs := render(t)
 	for _, want := range []string{"Deployment/rel-signet", "Service/rel-signet", "PodDisruptionBudget/rel-signet", "ServiceAccount/rel-signet",
-		"ClusterRole/rel-signet", "ClusterRoleBinding/rel-signet", "Role/rel-signet", "RoleBinding/rel-signet", "ConfigMap/rel-signet-policy", "Secret/rel-signet-tls",
+		"ClusterRole/rel-signet", "ClusterRoleBinding/rel-signet", "Role/rel-signet", "RoleBinding/rel-signet", "ConfigMap/rel-signet-policy",
 		"MutatingWebhookConfiguration/rel-signet", "ValidatingWebhookConfiguration/rel-signet", "NetworkPolicy/rel-signet",
 		"Job/rel-signet-policy-lint", "ConfigMap/rel-signet-policy-lint"} {
 		if objs[want] == nil {
@@ -140,8 +140,8 @@ func TestDefaults(t *testing.T) {
 		if get(wh, "failurePolicy") != "Fail" || get(wh, "sideEffects") != "None" || get(wh, "timeoutSeconds") != float64(10) {
 			t.Errorf("%s: failurePolicy %v sideEffects %v timeout %v", kind, get(wh, "failurePolicy"), get(wh, "sideEffects"), get(wh, "timeoutSeconds"))
 		}
-		if get(wh, "clientConfig", "caBundle") == nil {
-			t.Errorf("%s: no caBundle", kind)
+		if get(wh, "clientConfig", "caBundle") != nil {
+			t.Errorf("%s: a rendered caBundle (signet publishes it)", kind)
 		}
 		excluded := get(wh, "namespaceSelector", "matchExpressions", 0, "values").([]any)
 		if len(excluded) < 2 || excluded[0] != "signet-system" || excluded[1] != "kube-system" {
@@ -169,8 +169,8 @@ func TestDefaults(t *testing.T) {
 	if got := rbacResources(objs["ClusterRole/rel-signet"]); strings.Contains(got, " secrets ") || strings.Contains(got, " serviceaccounts ") || !strings.Contains(got, " deployments ") {
 		t.Errorf("ClusterRole resources:%s", got)
 	}
-	if got := rbacResources(objs["Role/rel-signet"]); got != " secrets " || get(objs["Role/rel-signet"], "metadata", "namespace") != "signet-system" {
-		t.Errorf("Role in %v on%s, want get on secrets in signet-system", get(objs["Role/rel-signet"], "metadata", "namespace"), got)
+	if got := rbacResources(objs["Role/rel-signet"]); strings.Trim(strings.ReplaceAll(got, "secrets", ""), " ") != "" || get(objs["Role/rel-signet"], "metadata", "namespace") != "signet-system" {
+		t.Errorf("Role in %v on%s, want secrets in signet-system only", get(objs["Role/rel-signet"], "metadata", "namespace"), got)
 	}
 	args := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "args"))
 	env := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "env"))
@@ -298,6 +298,51 @@ func TestCertManager(t *testing.T) {
 	}
 	if a := get(objs["MutatingWebhookConfiguration/rel-signet"], "metadata", "annotations", "cert-manager.io/inject-ca-from"); a != "signet-system/rel-signet" {
 		t.Errorf("issuerRef: inject-ca-from = %v", a)
+	}
+}
+
+// TestTLSModes: signet-managed TLS (the default) renders no certificate
+// and no caBundle, and grants signet its own Secret and its two webhook
+// configurations' caBundle by name; generate renders both.
+func TestTLSModes(t *testing.T) {
+	t.Parallel()
+	objs := render(t)
+	if objs["Secret/rel-signet-tls"] != nil || objs["Secret/rel-signet-managed-tls"] != nil {
+		t.Error("managed mode renders a Secret")
+	}
+	args := fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args"))
+	for _, want := range []string{"--tls-mode=managed", "--tls-secret=rel-signet-managed-tls", "--tls-service=rel-signet",
+		"--mutating-webhook-configuration=rel-signet", "--validating-webhook-configuration=rel-signet"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %s: missing %s", args, want)
+		}
+	}
+	if strings.Contains(args, "--tls-cert") || strings.Contains(fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "volumes")), "rel-signet-tls") {
+		t.Error("managed mode mounts a certificate")
+	}
+	rules := fmt.Sprint(get(objs["Role/rel-signet"], "rules"))
+	if !strings.Contains(rules, "resourceNames:[rel-signet-managed-tls]") || !strings.Contains(rules, "verbs:[update]") || !strings.Contains(rules, "verbs:[create]") {
+		t.Errorf("Role rules %s: want create, and update on rel-signet-managed-tls by name", rules)
+	}
+	wrules := get(objs["ClusterRole/rel-signet-webhook-ca"], "rules").([]any)
+	if len(wrules) != 1 || fmt.Sprint(get(wrules[0], "resourceNames")) != "[rel-signet]" || fmt.Sprint(get(wrules[0], "verbs")) != "[get patch]" {
+		t.Errorf("webhook caBundle rules %v: want get and patch on rel-signet by name", wrules)
+	}
+	if objs["ClusterRoleBinding/rel-signet-webhook-ca"] == nil {
+		t.Error("no ClusterRoleBinding for the webhook caBundle")
+	}
+
+	objs = render(t, "tls.mode=generate")
+	if objs["Secret/rel-signet-tls"] == nil || objs["ClusterRole/rel-signet-webhook-ca"] != nil {
+		t.Error("generate mode: no Secret, or the managed mode's RBAC")
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		if get(objs[kind+"/rel-signet"], "webhooks", 0, "clientConfig", "caBundle") == nil {
+			t.Errorf("generate mode: %s has no caBundle", kind)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args")), "--tls-cert=/etc/signet/tls/tls.crt") {
+		t.Error("generate mode: no --tls-cert")
 	}
 }
 

@@ -25,7 +25,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{- define "signet.tlsSecret" -}}{{ include "signet.fullname" . }}-tls{{- end -}}
+{{- define "signet.tlsSecret" -}}{{ include "signet.fullname" . }}-{{ ternary "managed-tls" "tls" (eq .Values.tls.mode "managed") }}{{- end -}}
 
 {{- /* signet.guard fails on a namespace shared with other workloads: anyone who
 can create Pods in signet's namespace runs anything (it is excluded from the

@@ -1,0 +1,35 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/signet-dev/signet/internal/cli"
+)
+
+// TestServeTLSFlags: the TLS flags of signet serve are checked before
+// anything starts; each mistake is a usage error (exit 2) naming it.
+func TestServeTLSFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--policy", "p.yaml"}, "--tls-cert and --tls-key are required"},
+		{[]string{"--policy", "p.yaml", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key are required"},
+		{[]string{"--policy", "p.yaml", "--tls-mode", "auto"}, `--tls-mode: want files or managed, got "auto"`},
+		{[]string{"--policy", "p.yaml", "--tls-mode", "managed", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--mutating-webhook-configuration", "signet"}, "--tls-cert and --tls-key are for --tls-mode=files"},
+		{[]string{"--policy", "p.yaml", "--tls-mode", "managed", "--namespace", "signet"}, "needs --mutating-webhook-configuration or --validating-webhook-configuration"},
+		{[]string{"--policy", "p.yaml", "--tls-mode", "managed", "--namespace", "", "--validating-webhook-configuration", "signet"}, "needs --namespace, --tls-secret and --tls-service"},
+		{[]string{"--policy", "p.yaml", "--tls-mode", "managed", "--namespace", "signet", "--tls-secret", "", "--validating-webhook-configuration", "signet"}, "needs --namespace, --tls-secret and --tls-service"},
+		{[]string{"--tls-mode", "managed"}, "--policy is required"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli.Execute(context.Background(), append([]string{"serve"}, tc.args...), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
