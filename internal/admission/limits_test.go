@@ -238,9 +238,12 @@ func TestVerificationsBounded(t *testing.T) {
 	close(done)
 	t.Logf("3 requests of %d images: %d registry connections, peak %d goroutines over the baseline", len(images), conns.Load(), peak.Load())
 	// go-containerregistry pings a loopback registry over HTTPS and plain
-	// HTTP at once: two connections per verification.
-	if c := conns.Load(); c > 2*slots {
-		t.Errorf("%d registry connections, want at most %d (MaxVerifications, two each)", c, 2*slots)
+	// HTTP at once: two connections per verification, and a slot freed as
+	// the deadline passes may start one more before its request sees the
+	// deadline. What matters is that connections follow the slots, not the
+	// images: without the bound this is 3,000 and more.
+	if c := conns.Load(); c > 4*slots {
+		t.Errorf("%d registry connections, want at most %d (MaxVerifications, four each)", c, 4*slots)
 	}
 	// 3 requests × Parallelism workers, the stall detector, and the
 	// registry connections' goroutines (a few per connection, some of them
