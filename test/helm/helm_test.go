@@ -5,6 +5,7 @@ package helm
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -343,6 +344,31 @@ func TestTLSModes(t *testing.T) {
 	}
 	if !strings.Contains(fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args")), "--tls-cert=/etc/signet/tls/tls.crt") {
 		t.Error("generate mode: no --tls-cert")
+	}
+
+	// secret: the user's Secret is mounted, nothing generated, their CA
+	// published; without the Secret's name or the CA, rendering fails.
+	const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	objs = render(t, "tls.mode=secret", "tls.secret.name=my-serving-cert", "tls.secret.caBundle="+ca)
+	if objs["Secret/rel-signet-tls"] != nil || objs["Secret/rel-signet-managed-tls"] != nil || objs["ClusterRole/rel-signet-webhook-ca"] != nil {
+		t.Error("secret mode renders a Secret or the managed mode's RBAC")
+	}
+	if v := fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "volumes")); !strings.Contains(v, "secretName:my-serving-cert") {
+		t.Errorf("secret mode: volumes %s do not mount my-serving-cert", v)
+	}
+	if !strings.Contains(fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args")), "--tls-cert=/etc/signet/tls/tls.crt") {
+		t.Error("secret mode: no --tls-cert")
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		got, _ := get(objs[kind+"/rel-signet"], "webhooks", 0, "clientConfig", "caBundle").(string)
+		if b, err := base64.StdEncoding.DecodeString(got); err != nil || string(b) != strings.ReplaceAll(ca, "\\n", "\n") {
+			t.Errorf("secret mode: %s caBundle %q, want the given CA", kind, got)
+		}
+	}
+	for _, set := range [][]string{{"tls.mode=secret", "tls.secret.caBundle=" + ca}, {"tls.mode=secret", "tls.secret.name=my-serving-cert"}} {
+		if out, err := helm(t, templateArgs(set...)...); err == nil || !strings.Contains(out, "tls.mode secret needs") {
+			t.Errorf("--set %v: %v %.200s; want the missing value named", set, err, out)
+		}
 	}
 }
 

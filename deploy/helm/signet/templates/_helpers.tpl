@@ -25,7 +25,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{- define "signet.tlsSecret" -}}{{ include "signet.fullname" . }}-{{ ternary "managed-tls" "tls" (eq .Values.tls.mode "managed") }}{{- end -}}
+{{- define "signet.tlsSecret" -}}
+{{- if eq .Values.tls.mode "secret" -}}
+{{- required "tls.mode secret needs tls.secret.name: your kubernetes.io/tls Secret in the release namespace" .Values.tls.secret.name -}}
+{{- else -}}
+{{ include "signet.fullname" . }}-{{ ternary "managed-tls" "tls" (eq .Values.tls.mode "managed") }}
+{{- end -}}
+{{- end -}}
 
 {{- /* signet.guard fails on a namespace shared with other workloads: anyone who
 can create Pods in signet's namespace runs anything (it is excluded from the
