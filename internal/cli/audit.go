@@ -109,22 +109,12 @@ type auditReport struct {
 }
 
 func runAuditCluster(ctx context.Context, f *auditFlags, stdout, stderr io.Writer) error {
-	if f.policy == "" {
-		return usageError("--policy is required")
+	if err := checkDecisionFlags(f.policy, f.output, f.timeout); err != nil {
+		return err
 	}
-	if f.output != "text" && f.output != "json" {
-		return usageError("--output must be text or json, got %q", f.output)
-	}
-	if f.timeout <= 0 {
-		return usageError("--timeout must be positive, got %s", f.timeout)
-	}
-	doc, err := policy.Load(f.policy)
+	doc, reg, err := loadPolicy(f.policy, f.registryCA)
 	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	reg, err := newRegistry(f.registryCA)
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
+		return err
 	}
 	rc, ns, err := kube.ClientConfig(f.kubeconfig)
 	if err != nil {

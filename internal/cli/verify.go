@@ -68,27 +68,17 @@ none denied.`,
 }
 
 func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, stderr io.Writer) error {
-	if f.policy == "" {
-		return usageError("--policy is required")
-	}
-	if f.output != "text" && f.output != "json" {
-		return usageError("--output must be text or json, got %q", f.output)
-	}
-	if f.timeout <= 0 {
-		return usageError("--timeout must be positive, got %s", f.timeout)
+	if err := checkDecisionFlags(f.policy, f.output, f.timeout); err != nil {
+		return err
 	}
 	for i, img := range images {
 		if _, err := imageref.Parse(img); err != nil {
 			return usageError("image argument %d: %v", i+1, err)
 		}
 	}
-	doc, err := policy.Load(f.policy)
+	doc, reg, err := loadPolicy(f.policy, f.registryCA)
 	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	reg, err := newRegistry(f.registryCA)
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
+		return err
 	}
 	secrets, keys, err := verifySecrets(f, doc, stderr)
 	if err != nil {
@@ -186,6 +176,34 @@ func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeo
 // serve, trusting the CA bundle at path when given. Its own credentials
 // are signet's: the Docker config, then the cloud keychains
 // (kube.AmbientKeychain), with or without a cluster and pull secrets.
+// checkDecisionFlags checks the flags signet verify and signet audit
+// cluster share.
+func checkDecisionFlags(policyFile, output string, timeout time.Duration) error {
+	switch {
+	case policyFile == "":
+		return usageError("--policy is required")
+	case output != "text" && output != "json":
+		return usageError("--output must be text or json, got %q", output)
+	case timeout <= 0:
+		return usageError("--timeout must be positive, got %s", timeout)
+	}
+	return nil
+}
+
+// loadPolicy reads the policy and builds the registry client a command
+// decides with; either failing is a usage error.
+func loadPolicy(policyFile, caFile string) (*policy.Document, *registry.Client, error) {
+	doc, err := policy.Load(policyFile)
+	if err != nil {
+		return nil, nil, &exitError{code: ExitUsage, err: err}
+	}
+	reg, err := newRegistry(caFile)
+	if err != nil {
+		return nil, nil, &exitError{code: ExitUsage, err: err}
+	}
+	return doc, reg, nil
+}
+
 func newRegistry(caFile string, extra ...registry.Option) (*registry.Client, error) {
 	opts := append([]registry.Option{registry.WithUserAgent("signet/" + version.Version), registry.WithKeychain(kube.AmbientKeychain())}, extra...)
 	if caFile != "" {
