@@ -3,8 +3,11 @@
 # (hack/image), sign it with the pinned cosign, attach a CycloneDX SBOM
 # attestation to each platform's image and a SLSA v1 provenance attestation
 # to the index; then package the Helm chart (version and appVersion: the
-# release's; image.repository and image.digest: the image just pushed), push
-# it as an OCI artifact with the pinned helm and sign it with the same key.
+# release's; image.repository and image.digest: the image just pushed) and
+# push it as an OCI artifact with the pinned helm — before anything is
+# signed, so a registry refusing the chart fails the release with nothing
+# signed — then sign the image, attach the attestations and sign the chart
+# with the same key or identity.
 # Prints the pushed image as repo@sha256:… on stdout, and the chart as
 # "release: chart oci://…/signet:VERSION@sha256:…" on stderr.
 #
@@ -15,9 +18,17 @@
 #   COSIGN_KEY        cosign private key (file, or a KMS URI cosign accepts);
 #                     COSIGN_PASSWORD is its password (cosign asks otherwise)
 #   SIGSTORE_ID_TOKEN with COSIGN_KEY empty: sign keyless with this OIDC
-#                     token (Fulcio certificate, Rekor entry; CI only)
+#                     token (Fulcio certificate, Rekor entry). In GitHub
+#                     Actions with `permissions: id-token: write`, cosign
+#                     fetches the token itself (ACTIONS_ID_TOKEN_REQUEST_URL)
+#   COSIGN_FULCIO_URL, COSIGN_REKOR_URL, COSIGN_TIMESTAMP_SERVER_URL,
+#   SIGSTORE_ROOT_FILE, SIGSTORE_REKOR_PUBLIC_KEY,
+#   SIGSTORE_CT_LOG_PUBLIC_KEY_FILE
+#                     read by cosign itself: keyless signing with a private
+#                     Sigstore instance (default: the public one)
 #   COSIGN_TLOG       "false": do not upload to the transparency log
-#                     (a private or air-gapped release; default true)
+#                     (a private or air-gapped release with a key; default
+#                     true; keyless needs the log or COSIGN_TIMESTAMP_SERVER_URL)
 #   IMAGE_INSECURE    "1": the registry is plain HTTP
 #   IMAGE_FLAGS       more flags for hack/image (--ca-bundle FILE, ...)
 #   CHART_REPO        where the chart is pushed, host[:port]/path (default:
@@ -38,8 +49,13 @@ fail() { echo "release: $*" >&2; exit 1; }
 
 [[ -n ${IMAGE_REPO:-} ]] || fail "no registry to push to: set IMAGE_REPO=host:port/path"
 key=${COSIGN_KEY:-}
-if [[ -z $key && -z ${SIGSTORE_ID_TOKEN:-} ]]; then
+if [[ -z $key && -z ${SIGSTORE_ID_TOKEN:-} && -z ${ACTIONS_ID_TOKEN_REQUEST_URL:-} ]]; then
   fail "no signing key: set COSIGN_KEY=cosign.key (or SIGSTORE_ID_TOKEN for keyless signing)"
+fi
+if [[ -z $key && ${COSIGN_TLOG:-true} == false && -z ${COSIGN_TIMESTAMP_SERVER_URL:-} ]]; then
+  # A Fulcio certificate lives minutes: without a log entry or a timestamp
+  # nothing proves the signature was made while it was valid.
+  fail "keyless signing without the transparency log needs a timestamp authority: set COSIGN_TIMESTAMP_SERVER_URL, or drop COSIGN_TLOG=false"
 fi
 if [[ -n $key && $key != *://* && ! -r $key ]]; then
   fail "signing key $key: not a readable file"
@@ -97,10 +113,18 @@ if [[ -n $key ]]; then
   # The key is opened before anything is pushed: a wrong key or password
   # fails here, not after the image is in the registry.
   step "opening signing key $key" "$cosign" public-key --key "$key" --outfile "$out/cosign.pub"
-else
-  cosign_args+=(--identity-token "$SIGSTORE_ID_TOKEN")
 fi
 [[ ${COSIGN_TLOG:-true} == false ]] && cosign_args+=(--tlog-upload=false)
+if [[ -z $key ]]; then
+  # Keyless: cosign reads the token from SIGSTORE_ID_TOKEN (or GitHub's
+  # ambient credentials) itself, so it appears in no command line or log.
+  # A certificate is asked for first, for a throwaway blob and with no log
+  # entry: a bad token or an unreachable Fulcio fails before anything is
+  # pushed. The certificate shows the identity the release is signed as.
+  echo "signet release $version" >"$out/keyless-check"
+  step "getting a signing certificate from Fulcio" "$cosign" sign-blob --yes --tlog-upload=false \
+    --output-certificate "$out/signing-certificate.pem" --output-signature "$out/keyless-check.sig" "$out/keyless-check"
+fi
 image_flags=(--version "$version")
 helm_flags=()
 if [[ ${IMAGE_INSECURE:-} == 1 ]]; then
@@ -117,20 +141,16 @@ step "building and pushing the image to $IMAGE_REPO" "$out/image-builder" --repo
   --invocation "make release" "${image_flags[@]}"
 ref=$result
 repo=${ref%@*}
-
-step "signing $ref" "$cosign" sign --recursive "${cosign_args[@]}" "$ref"
-while read -r plat digest; do
+while read -r plat _; do
   [[ $plat == index ]] && continue
   bin="$out/signet-${plat//\//-}"
   step "SBOM of $plat" "$sbom" bin -json -licenses=false -output "$bin.cdx.json" "$bin"
-  step "attaching the SBOM of $plat" "$cosign" attest "${cosign_args[@]}" --type cyclonedx \
-    --predicate "$bin.cdx.json" "$repo@$digest"
 done <"$out/digests"
-step "attaching the provenance of $ref" "$cosign" attest "${cosign_args[@]}" --type slsaprovenance1 \
-  --predicate "$out/provenance.json" "$ref"
 
 # The chart: a copy whose values pin the image just pushed, by digest (the
-# committed values.yaml is left as it is).
+# committed values.yaml is left as it is). It is pushed before anything is
+# signed: a registry that refuses it fails the release with no signature,
+# attestation or transparency-log entry made.
 rm -rf "$out/chart"
 mkdir -p "$out/chart"
 cp -R deploy/helm/signet "$out/chart/signet"
@@ -152,6 +172,17 @@ step "pushing the chart to oci://$chart_repo" helm_push "$tgz" "oci://$chart_rep
 chart_digest=$(sed -n 's/^Digest: \(sha256:[0-9a-f]\{64\}\)$/\1/p' <<<"$result")
 [[ -n $chart_digest ]] || fail "pushing the chart to oci://$chart_repo failed: helm printed no digest (log: $log)"
 chart_ref=$chart_repo/signet@$chart_digest
+
+# Now, and only now, signatures: the image, its attestations, the chart.
+step "signing $ref" "$cosign" sign --recursive "${cosign_args[@]}" "$ref"
+while read -r plat digest; do
+  [[ $plat == index ]] && continue
+  bin="$out/signet-${plat//\//-}"
+  step "attaching the SBOM of $plat" "$cosign" attest "${cosign_args[@]}" --type cyclonedx \
+    --predicate "$bin.cdx.json" "$repo@$digest"
+done <"$out/digests"
+step "attaching the provenance of $ref" "$cosign" attest "${cosign_args[@]}" --type slsaprovenance1 \
+  --predicate "$out/provenance.json" "$ref"
 step "signing the chart $chart_ref" "$cosign" sign "${cosign_args[@]}" "$chart_ref"
 echo "oci://$chart_repo/signet:$chart_version@$chart_digest" >"$out/chart-ref"
 

@@ -423,3 +423,21 @@ func (r *SecureRegistry) DockerConfig(t testing.TB) string {
 	os.WriteFile(filepath.Join(dir, "config.json"), r.DockerConfigJSON(), 0o600)
 	return dir
 }
+
+// Release runs hack/release.sh (what make release runs) with c's home for
+// cosign, helm and registry credentials, a release directory of the
+// test's, a plain-HTTP registry and no transparency log, env added last
+// (an entry there overrides one here), and returns its exit code, stdout
+// and stderr.
+func Release(t testing.TB, c *Cosign, env ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(Root, "hack", "release.sh"))
+	cmd.Env = append(os.Environ(),
+		"DOCKER_CONFIG="+filepath.Join(c.Dir, ".docker"), "TUF_ROOT="+filepath.Join(c.Dir, ".sigstore"),
+		"COSIGN_PASSWORD=interop", "COSIGN_TLOG=false", "IMAGE_INSECURE=1",
+		"RELEASE_DIR="+t.TempDir(), "SIGSTORE_ID_TOKEN=", "ACTIONS_ID_TOKEN_REQUEST_URL=", "CHART_REPO=",
+		"HELM_CONFIG_HOME="+filepath.Join(c.Dir, ".helm"), "HELM_CACHE_HOME="+filepath.Join(c.Dir, ".helm-cache"))
+	cmd.Env = append(cmd.Env, c.Env...)
+	cmd.Env = append(cmd.Env, env...)
+	return ExitCode(t, cmd)
+}

@@ -17,18 +17,11 @@ import (
 	"github.com/signet-dev/signet/test/harness"
 )
 
-// release runs hack/release.sh (what make release runs) with env added to
-// a clean environment and returns its exit code, stdout and stderr.
+// release runs hack/release.sh (what make release runs) as
+// harness.Release does, with the version testVersion.
 func release(t *testing.T, c *harness.Cosign, env ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(harness.Root, "hack", "release.sh"))
-	cmd.Env = append(os.Environ(),
-		"DOCKER_CONFIG="+filepath.Join(c.Dir, ".docker"), "TUF_ROOT="+filepath.Join(c.Dir, ".sigstore"),
-		"COSIGN_PASSWORD=interop", "COSIGN_TLOG=false", "IMAGE_INSECURE=1", "VERSION="+testVersion,
-		"RELEASE_DIR="+t.TempDir(), "SIGSTORE_ID_TOKEN=", "CHART_REPO=",
-		"HELM_CONFIG_HOME="+filepath.Join(c.Dir, ".helm"), "HELM_CACHE_HOME="+filepath.Join(c.Dir, ".helm-cache"))
-	cmd.Env = append(cmd.Env, env...)
-	return harness.ExitCode(t, cmd)
+	return harness.Release(t, c, append([]string{"VERSION=" + testVersion}, env...)...)
 }
 
 // verifyPolicy trusts key for host/signet and host/mirror/signet (host is
@@ -293,8 +286,9 @@ func checkChart(t *testing.T, c *harness.Cosign, chartRepo string, ref name.Dige
 }
 
 // TestReleaseChartPushRefused: a registry that refuses the chart fails the
-// release after the image is signed, with one line naming the chart push,
-// and nothing printed as released.
+// release before anything is signed, with one line naming the chart push,
+// and nothing printed as released: the image was pushed, but it carries no
+// signature and no attestation.
 func TestReleaseChartPushRefused(t *testing.T) {
 	reg := testutil.NewRegistry(t, false)
 	locked := testutil.NewRegistry(t, false)
@@ -310,6 +304,49 @@ func TestReleaseChartPushRefused(t *testing.T) {
 		t.Errorf("stderr %q, want one line starting %q", stderr, want)
 	}
 	t.Log(strings.TrimSpace(stderr))
+
+	repo, err := name.NewRepository(reg.Host + "/signet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 1 || tags[0] != testVersion {
+		t.Errorf("tags %v, want only the image's %s (no .sig, .att or other signature tags)", tags, testVersion)
+	}
+	img := repo.Tag(testVersion)
+	desc, err := remote.Get(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests := []string{desc.Digest.String()}
+	for _, m := range im.Manifests {
+		digests = append(digests, m.Digest.String())
+	}
+	for _, d := range digests {
+		out, err := c.Try(harness.Tool(t, "cosign2"), "verify", "--key", filepath.Join(c.Dir, "release.pub"),
+			"--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", repo.Digest(d).String())
+		if err == nil || !strings.Contains(out, "no signatures found") {
+			t.Errorf("cosign verify %s after the refused chart push: %v\n%s", d, err, out)
+		}
+		refs, err := remote.Referrers(repo.Digest(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rm, _ := refs.IndexManifest(); len(rm.Manifests) != 0 {
+			t.Errorf("%s has %d referrers, want none", d, len(rm.Manifests))
+		}
+	}
 }
 
 func sameFile(t *testing.T, a, b string) bool {
