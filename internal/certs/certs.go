@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -50,7 +51,22 @@ type Options struct {
 	Now func() time.Time
 	// CALifetime and ServingLifetime default to the constants above.
 	CALifetime, ServingLifetime time.Duration
+	// Published is the CA bundle the webhook configurations hold now,
+	// whoever wrote it (cert-manager's CA injector, the chart's
+	// tls.secret.caBundle): when Reconcile creates signet's first CA (no
+	// Secret, or one that does not parse) the CAs in it are kept in the
+	// bundle after the new one until they expire (see inheritedCAs), so
+	// Pods still serving a certificate of the previous TLS mode keep
+	// working while managed mode rolls out.
+	Published []byte
 }
+
+// MaxInheritedCAs bounds how many CA certificates of Options.Published
+// the new bundle keeps.
+const MaxInheritedCAs = 4
+
+// caSubjectPrefix starts the subject of every CA signet creates.
+const caSubjectPrefix = "signet webhook CA "
 
 func (o Options) now() time.Time {
 	if o.Now != nil {
@@ -107,6 +123,8 @@ func Reconcile(data map[string][]byte, opts Options) (map[string][]byte, string,
 		ns := &state{}
 		if perr == nil && st != nil {
 			ns.previous = append([]*x509.Certificate{st.ca}, st.previous...)
+		} else {
+			ns.previous = inheritedCAs(opts.Published, now)
 		}
 		var err error
 		if ns.ca, ns.caKey, err = newCA(now, caLife); err != nil {
@@ -150,6 +168,35 @@ func Reconcile(data map[string][]byte, opts Options) (map[string][]byte, string,
 	}
 	out, err := st.encode()
 	return out, reason, err
+}
+
+// inheritedCAs are the CA certificates of a bundle another TLS mode
+// published that the first bundle of signet's own keeps: those that parse,
+// are CAs (basic constraints), valid at now and not made by signet (a
+// deleted or unusable Secret drops signet's previous CA at once: the
+// recovery for its leaked key), without duplicates, at most
+// MaxInheritedCAs, in the bundle's order. Anything else in it, a block
+// that does not parse included, is skipped.
+func inheritedCAs(bundle []byte, now time.Time) []*x509.Certificate {
+	var out []*x509.Certificate
+	for len(out) < MaxInheritedCAs {
+		var blk *pem.Block
+		blk, bundle = pem.Decode(bundle)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil || !c.BasicConstraintsValid || !c.IsCA || now.Before(c.NotBefore) || !now.Before(c.NotAfter) ||
+			strings.HasPrefix(c.Subject.CommonName, caSubjectPrefix) ||
+			slices.ContainsFunc(out, func(o *x509.Certificate) bool { return o.Equal(c) }) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // certNames are a certificate's DNS names and IP addresses.
@@ -277,7 +324,7 @@ func newCA(now time.Time, life time.Duration) (*x509.Certificate, crypto.Signer,
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: "signet webhook CA " + now.UTC().Format("2006-01-02T15:04:05Z")},
+		Subject:               pkix.Name{CommonName: caSubjectPrefix + now.UTC().Format("2006-01-02T15:04:05Z")},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(life),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,

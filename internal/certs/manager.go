@@ -24,6 +24,9 @@ type Store interface {
 	Save(ctx context.Context, data map[string][]byte, version string) error
 	// Publish sets the webhook configurations' caBundle.
 	Publish(ctx context.Context, caBundle []byte) error
+	// Published returns the CA certificates the webhook configurations'
+	// caBundle holds now (PEM, each distinct bundle once).
+	Published(ctx context.Context) ([]byte, error)
 }
 
 // DefaultSyncInterval is how often a Manager reads the Secret again: a
@@ -66,7 +69,14 @@ func (m *Manager) Sync(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading the TLS Secret: %w", err)
 		}
-		next, reason, err := Reconcile(cur, m.opts)
+		opts := m.opts
+		if st, perr := parse(cur); st == nil || perr != nil {
+			// A first CA of signet's: keep what another mode published.
+			if opts.Published, err = m.store.Published(ctx); err != nil {
+				return fmt.Errorf("reading the published CA bundle: %w", err)
+			}
+		}
+		next, reason, err := Reconcile(cur, opts)
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,15 @@ func (s *memStore) Save(_ context.Context, data map[string][]byte, version strin
 	return nil
 }
 
+func (s *memStore) Published(context.Context) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.published) == 0 {
+		return nil, nil
+	}
+	return s.published[len(s.published)-1], nil
+}
+
 func (s *memStore) Publish(_ context.Context, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -114,6 +114,40 @@ func (s *TLSStore) Publish(ctx context.Context, caBundle []byte) error {
 	return nil
 }
 
+// Published implements certs.Store: the caBundle of every webhook of both
+// configurations, each distinct bundle once, decoded (a value that is not
+// base64 is skipped: the API server would not have stored it). A missing
+// configuration is an error, as for Publish.
+func (s *TLSStore) Published(ctx context.Context) ([]byte, error) {
+	var out []byte
+	seen := map[string]bool{}
+	for _, c := range []struct {
+		res  schema.GroupVersionResource
+		name string
+	}{{mutatingWebhooksResource, s.Mutating}, {validatingWebhooksResource, s.Validating}} {
+		if c.name == "" {
+			continue
+		}
+		u, err := s.client.Resource(c.res).Get(ctx, c.name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", c.res.Resource, c.name, err)
+		}
+		hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
+		for _, h := range hooks {
+			m, _ := h.(map[string]any)
+			b64, _, _ := unstructured.NestedString(m, "clientConfig", "caBundle")
+			if b64 == "" || seen[b64] {
+				continue
+			}
+			seen[b64] = true
+			if b, err := base64.StdEncoding.DecodeString(b64); err == nil {
+				out = append(append(out, b...), '\n')
+			}
+		}
+	}
+	return out, nil
+}
+
 func publishCABundle(ctx context.Context, client dynamic.NamespaceableResourceInterface, name string, caBundle []byte) error {
 	u, err := client.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
