@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -48,7 +49,13 @@ func TestManagedTLS(t *testing.T) {
 	applyChartRBAC(t, cs)
 	kubeconfig := serviceAccountKubeconfig(t, env, signetNamespace, "signet")
 	addr := harness.FreeAddr(t)
-	registerManagedWebhooks(t, cs, addr)
+	// The webhooks hold the CA of the previous TLS mode (cert-manager's,
+	// say): signet publishes its own CA next to it.
+	previous, err := fixture.NewClientCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerManagedWebhooks(t, cs, addr, previous.PEM)
 
 	start := func(addr string) {
 		metricsAddr := harness.FreeAddr(t)
@@ -76,6 +83,9 @@ func TestManagedTLS(t *testing.T) {
 		t.Fatalf("TLS Secret of type %s with keys %v", sec.Type, keys(sec.Data))
 	}
 	caBundle := sec.Data["ca.crt"]
+	if blocks := bytes.Count(caBundle, []byte("-----BEGIN CERTIFICATE-----")); blocks != 2 || !bytes.HasSuffix(caBundle, previous.PEM) {
+		t.Fatalf("the Secret's ca.crt holds %d certificates, want signet's CA and then the previous mode's:\n%s", blocks, caBundle)
+	}
 	mw, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "signet", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -230,8 +240,9 @@ func sameCert(t *testing.T, pemData, der []byte) bool {
 }
 
 // registerManagedWebhooks registers signet at addr by URL for Pods in the
-// namespace "team", with no caBundle: signet publishes it.
-func registerManagedWebhooks(t *testing.T, cs kubernetes.Interface, addr string) {
+// namespace "team", with caBundle the previous TLS mode's CA: signet
+// publishes its own.
+func registerManagedWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caBundle []byte) {
 	t.Helper()
 	ctx := context.Background()
 	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
@@ -245,7 +256,7 @@ func registerManagedWebhooks(t *testing.T, cs kubernetes.Interface, addr string)
 	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "signet"},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "mutate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate")},
+			Name: "mutate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate"), CABundle: caBundle},
 			Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout,
 			AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: sel,
 		}},
@@ -255,7 +266,7 @@ func registerManagedWebhooks(t *testing.T, cs kubernetes.Interface, addr string)
 	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "signet"},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate")},
+			Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate"), CABundle: caBundle},
 			Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout,
 			AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: sel,
 		}},
