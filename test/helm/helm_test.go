@@ -372,6 +372,56 @@ func TestTLSModes(t *testing.T) {
 	}
 }
 
+// TestAdditionalCABundle: tls.additionalCABundle is published after the
+// mode's own CA where the chart renders the caBundle (generate, secret);
+// with managed and certManager, where signet or cert-manager's injector
+// owns the caBundle, rendering fails naming the value.
+func TestAdditionalCABundle(t *testing.T) {
+	t.Parallel()
+	const own, extra = "-----BEGIN CERTIFICATE-----\nOWN\n-----END CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nEXTRA\n-----END CERTIFICATE-----\n"
+	for _, tc := range []struct {
+		name string
+		set  []string
+		own  string // the mode's CA, PEM; "" for generate's generated CA
+	}{
+		{"secret", []string{"tls.mode=secret", "tls.secret.name=my-serving-cert", "tls.secret.caBundle=" + own}, own},
+		{"generate", []string{"tls.mode=generate"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, append(tc.set, "tls.additionalCABundle="+extra)...)
+			for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+				got, _ := get(objs[kind+"/rel-signet"], "webhooks", 0, "clientConfig", "caBundle").(string)
+				b, err := base64.StdEncoding.DecodeString(got)
+				if err != nil {
+					t.Fatalf("%s caBundle %q: %v", kind, got, err)
+				}
+				first, rest, ok := strings.Cut(string(b), "-----END CERTIFICATE-----\n")
+				if !ok || !strings.HasPrefix(first, "-----BEGIN CERTIFICATE-----") || strings.TrimSpace(rest) != strings.TrimSpace(extra) {
+					t.Errorf("%s caBundle:\n%s\nwant the mode's CA, then the additional one", kind, b)
+				}
+				if tc.own != "" && first+"-----END CERTIFICATE-----\n" != tc.own {
+					t.Errorf("%s caBundle starts %q, want the mode's CA", kind, first)
+				}
+			}
+			if tc.name == "generate" {
+				ca, _ := get(objs["Secret/rel-signet-tls"], "data", "ca.crt").(string)
+				if b, _ := base64.StdEncoding.DecodeString(ca); strings.Contains(string(b), "EXTRA") {
+					t.Error("the additional CA is in the generated Secret's ca.crt")
+				}
+			}
+		})
+	}
+	for _, mode := range []string{"managed", "certManager"} {
+		out, err := helm(t, templateArgs("tls.mode="+mode, "tls.additionalCABundle="+extra)...)
+		if err == nil || !strings.Contains(out, "tls.additionalCABundle applies to tls.mode generate and secret, not "+mode) {
+			t.Errorf("tls.mode=%s with tls.additionalCABundle: %v %.300s; want it refused", mode, err, out)
+		}
+	}
+	if out, err := helm(t, templateArgs("tls.mode=secret", "tls.additionalCABundle=not a certificate")...); err == nil || !strings.Contains(out, "schema") {
+		t.Errorf("a non-PEM tls.additionalCABundle: %v %.300s; want a schema error", err, out)
+	}
+}
+
 func TestSchemaRejects(t *testing.T) {
 	t.Parallel()
 	for _, set := range []string{"webhook.failurePolicy=Sometimes", "replicaCount=0", "tls.mode=none", "image.digest=latest", "unknownValue=1",
