@@ -199,6 +199,34 @@ func inheritedCAs(bundle []byte, now time.Time) []*x509.Certificate {
 	return out
 }
 
+// Covers says whether a caBundle published in a webhook configuration
+// can stay as it is instead of being set to signet's bundle: it parses,
+// holds every CA of bundle, and nothing in it has expired at now. A bundle
+// with more — another mode's CA added while switching away from managed
+// TLS (tls.additionalCABundle) — is left alone, so replicas still running
+// managed TLS do not take the new mode's CA away during the rollout.
+func Covers(published, bundle []byte, now time.Time) bool {
+	have, err := parseCerts(published)
+	if err != nil || len(have) == 0 {
+		return false
+	}
+	want, err := parseCerts(bundle)
+	if err != nil {
+		return false
+	}
+	for _, c := range have {
+		if !now.Before(c.NotAfter) {
+			return false
+		}
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(have, w.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
 // certNames are a certificate's DNS names and IP addresses.
 func certNames(c *x509.Certificate) []string {
 	out := slices.Clone(c.DNSNames)

@@ -176,3 +176,43 @@ func TestManagerInheritsPublishedCAs(t *testing.T) {
 		t.Fatalf("published after a CA was planted:\n%s\nwant:\n%s", got, pub)
 	}
 }
+
+// TestCovers: a published caBundle stays when it holds all of signet's
+// CAs and nothing expired — with another mode's CA added too — and is set
+// to signet's bundle otherwise.
+func TestCovers(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	own, _, err := Reconcile(nil, opts(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, _, err := Reconcile(own, Options{Names: names, Now: func() time.Time { return now.Add(2434 * day) }})
+	if err != nil || bundleLen(t, rotated) != 2 {
+		t.Fatalf("rotation: %v", err)
+	}
+	other := newForeignCA(t, "cert-manager CA", now.Add(-day), now.Add(90*day), true)
+	expired := newForeignCA(t, "expired CA", now.Add(-10*day), now.Add(-day), true)
+	bundle := own[CABundleKey]
+	for _, tt := range []struct {
+		name      string
+		published []byte
+		bundle    []byte
+		want      bool
+	}{
+		{"the same bundle", bundle, bundle, true},
+		{"with another mode's CA after it", join(bundle, other.pem), bundle, true},
+		{"with another mode's CA before it", join(other.pem, bundle), bundle, true},
+		{"empty", nil, bundle, false},
+		{"another CA only", other.pem, bundle, false},
+		{"the old CA only, after a rotation", bundle, rotated[CABundleKey], false},
+		{"with an expired CA", join(bundle, expired.pem), bundle, false},
+		{"with a block that does not parse", join(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")})), bundle, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Covers(tt.published, tt.bundle, now); got != tt.want {
+				t.Errorf("Covers = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -98,7 +99,9 @@ func (s *TLSStore) Save(ctx context.Context, data map[string][]byte, version str
 }
 
 // Publish implements certs.Store: every webhook of both configurations
-// gets caBundle; a configuration that already has it is not written.
+// gets caBundle, unless what it holds already covers it (certs.Covers: a
+// superset, nothing expired); a configuration whose webhooks all do is not
+// written.
 func (s *TLSStore) Publish(ctx context.Context, caBundle []byte) error {
 	for _, c := range []struct {
 		res  schema.GroupVersionResource
@@ -166,9 +169,14 @@ func publishCABundle(ctx context.Context, client dynamic.NamespaceableResourceIn
 		if !ok {
 			return fmt.Errorf("webhooks[%d] is not an object", i)
 		}
-		if got, _, _ := unstructured.NestedString(m, "clientConfig", "caBundle"); got != want {
-			ops = append(ops, map[string]any{"op": "add", "path": fmt.Sprintf("/webhooks/%d/clientConfig/caBundle", i), "value": want})
+		got, _, _ := unstructured.NestedString(m, "clientConfig", "caBundle")
+		if got == want {
+			continue
 		}
+		if cur, err := base64.StdEncoding.DecodeString(got); err == nil && certs.Covers(cur, caBundle, time.Now()) {
+			continue
+		}
+		ops = append(ops, map[string]any{"op": "add", "path": fmt.Sprintf("/webhooks/%d/clientConfig/caBundle", i), "value": want})
 	}
 	if len(ops) == 1 {
 		return nil

@@ -150,6 +150,47 @@ func TestManagedTLS(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("team").Create(ctx, pod("web2", reg+"/e2e/app:v1"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("signed pod after the new CA: %v", err)
 	}
+
+	// Switching away from managed TLS: the next mode's caBundle holds
+	// signet's CA and its own (tls.additionalCABundle), and the replicas
+	// still running managed TLS leave it as it is; a caBundle without
+	// signet's CA they set back.
+	cur, err := cs.CoreV1().Secrets(signetNamespace).Get(ctx, "signet-managed-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := fixture.NewClientCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := append(append([]byte{}, cur.Data["ca.crt"]...), next.PEM...)
+	setCABundle(t, cs, both)
+	time.Sleep(3 * time.Second) // three --tls-sync-interval
+	mw, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "signet", metav1.GetOptions{})
+	if err != nil || !bytes.Equal(mw.Webhooks[0].ClientConfig.CABundle, both) {
+		t.Fatalf("a caBundle holding signet's CA and another was changed (%v)", err)
+	}
+	setCABundle(t, cs, next.PEM)
+	eventually(t, 30*time.Second, "signet's CA set back", func() bool {
+		mw, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "signet", metav1.GetOptions{})
+		return err == nil && bytes.Equal(mw.Webhooks[0].ClientConfig.CABundle, cur.Data["ca.crt"])
+	})
+}
+
+// setCABundle sets the caBundle of the "signet" mutating webhook
+// configuration, retrying when signet's own patch got there first.
+func setCABundle(t *testing.T, cs kubernetes.Interface, caBundle []byte) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 10*time.Second, "caBundle updated", func() bool {
+		mw, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "signet", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		mw.Webhooks[0].ClientConfig.CABundle = caBundle
+		_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mw, metav1.UpdateOptions{})
+		return err == nil
+	})
 }
 
 // served returns the certificate signet at addr serves, verified against
