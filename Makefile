@@ -47,10 +47,11 @@ image: ## build signet's OCI image (linux/amd64 + linux/arm64, from scratch, rep
 	@$(GO) run ./hack/image --repo '$(IMAGE_REPO)' --version '$(VERSION)' $(IMAGE_FLAGS)
 
 # make release IMAGE_REPO=host:port/path COSIGN_KEY=cosign.key: make image,
-# then sign it with the pinned cosign and attach a CycloneDX SBOM and a SLSA
-# provenance attestation, then push the chart pinned to the image (default
-# oci://<IMAGE_REPO's parent>/charts/signet, or CHART_REPO) and sign it
-# (hack/release.sh lists the options: keyless, COSIGN_TLOG=false,
+# push the chart pinned to the image (default oci://<IMAGE_REPO's
+# parent>/charts/signet, or CHART_REPO), then sign the image with the pinned
+# cosign, attach a CycloneDX SBOM and a SLSA provenance attestation and sign
+# the chart (hack/release.sh lists the options: keyless with
+# SIGSTORE_ID_TOKEN and cosign's COSIGN_* variables, COSIGN_TLOG=false,
 # IMAGE_INSECURE=1).
 COSIGN_KEY ?=
 release: ## build, push and sign signet's image, attach SBOM and SLSA provenance attestations, push and sign the chart, print the digest

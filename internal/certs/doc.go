@@ -8,8 +8,16 @@
 // Secret's resourceVersion (create if absent, update if unchanged), so of
 // two replicas writing at once one wins and the other adopts its result.
 //
+// Switching modes: when signet creates its first CA, the CAs another TLS
+// mode left in the webhook configurations stay in the bundle until they
+// expire (Options.Published); a published bundle that holds signet's CAs
+// and more is left as it is (Covers), so switching away from managed TLS
+// can publish both.
+//
 // Bounds: what is parsed is one Secret, at most 1 MiB (the API server's
-// limit), written only by signet and its namespace's admins; the CA bundle
-// holds the current CA and previous ones until they expire (one CA change
-// every ~6.7 years). Sync makes at most three conditional writes.
+// limit), written only by signet and its namespace's admins, and the
+// webhook configurations' caBundle (API objects written by cluster admins);
+// the CA bundle holds the current CA, previous ones until they expire (one
+// CA change every ~6.7 years) and at most MaxInheritedCAs CAs of another
+// mode. Sync makes at most three conditional writes.
 package certs
