@@ -98,11 +98,9 @@ func (s *TLSStore) Save(ctx context.Context, data map[string][]byte, version str
 	return nil
 }
 
-// Publish implements certs.Store: every webhook of both configurations
-// gets caBundle, unless what it holds already covers it (certs.Covers: a
-// superset, nothing expired); a configuration whose webhooks all do is not
-// written.
-func (s *TLSStore) Publish(ctx context.Context, caBundle []byte) error {
+// eachConfig calls f with the client and name of each webhook
+// configuration the store publishes to, the error naming it.
+func (s *TLSStore) eachConfig(f func(client dynamic.NamespaceableResourceInterface, name string) error) error {
 	for _, c := range []struct {
 		res  schema.GroupVersionResource
 		name string
@@ -110,11 +108,21 @@ func (s *TLSStore) Publish(ctx context.Context, caBundle []byte) error {
 		if c.name == "" {
 			continue
 		}
-		if err := publishCABundle(ctx, s.client.Resource(c.res), c.name, caBundle); err != nil {
+		if err := f(s.client.Resource(c.res), c.name); err != nil {
 			return fmt.Errorf("%s %s: %w", c.res.Resource, c.name, err)
 		}
 	}
 	return nil
+}
+
+// Publish implements certs.Store: every webhook of both configurations
+// gets caBundle, unless what it holds already covers it (certs.Covers: a
+// superset, nothing expired); a configuration whose webhooks all do is not
+// written.
+func (s *TLSStore) Publish(ctx context.Context, caBundle []byte) error {
+	return s.eachConfig(func(client dynamic.NamespaceableResourceInterface, name string) error {
+		return publishCABundle(ctx, client, name, caBundle)
+	})
 }
 
 // Published implements certs.Store: the caBundle of every webhook of both
@@ -124,16 +132,10 @@ func (s *TLSStore) Publish(ctx context.Context, caBundle []byte) error {
 func (s *TLSStore) Published(ctx context.Context) ([]byte, error) {
 	var out []byte
 	seen := map[string]bool{}
-	for _, c := range []struct {
-		res  schema.GroupVersionResource
-		name string
-	}{{mutatingWebhooksResource, s.Mutating}, {validatingWebhooksResource, s.Validating}} {
-		if c.name == "" {
-			continue
-		}
-		u, err := s.client.Resource(c.res).Get(ctx, c.name, metav1.GetOptions{})
+	err := s.eachConfig(func(client dynamic.NamespaceableResourceInterface, name string) error {
+		u, err := client.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", c.res.Resource, c.name, err)
+			return err
 		}
 		hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
 		for _, h := range hooks {
@@ -147,8 +149,9 @@ func (s *TLSStore) Published(ctx context.Context) ([]byte, error) {
 				out = append(append(out, b...), '\n')
 			}
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func publishCABundle(ctx context.Context, client dynamic.NamespaceableResourceInterface, name string, caBundle []byte) error {

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -440,4 +441,54 @@ func Release(t testing.TB, c *Cosign, env ...string) (int, string, string) {
 	cmd.Env = append(cmd.Env, c.Env...)
 	cmd.Env = append(cmd.Env, env...)
 	return ExitCode(t, cmd)
+}
+
+// CopyIndex copies the index src, unsigned, to the tag dst and returns the
+// copy by digest (the same digest, another repository).
+func CopyIndex(t testing.TB, src name.Digest, dst string) name.Digest {
+	t.Helper()
+	idx, err := remote.Index(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	return tag.Context().Digest(src.DigestStr())
+}
+
+// Platforms are the digests of the images the index ref lists.
+func Platforms(t testing.TB, ref name.Digest) []name.Digest {
+	t.Helper()
+	idx, err := remote.Index(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []name.Digest
+	for _, d := range im.Manifests {
+		out = append(out, ref.Context().Digest(d.Digest.String()))
+	}
+	return out
+}
+
+// AttestationPayload is the in-toto statement of the first attestation
+// `cosign verify-attestation` printed in out (one DSSE envelope a line).
+func AttestationPayload(t testing.TB, out string) []byte {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		var env struct{ Payload []byte }
+		if json.Unmarshal([]byte(line), &env) == nil && env.Payload != nil {
+			return env.Payload
+		}
+	}
+	t.Fatalf("verify-attestation printed no attestation:\n%s", out)
+	return nil
 }

@@ -94,50 +94,23 @@ func TestRelease(t *testing.T) {
 		}
 	})
 	t.Run("same image re-pushed unsigned is denied", func(t *testing.T) {
-		idx, err := remote.Index(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyRef, err := name.NewTag(reg.Host + "/mirror/signet:" + testVersion)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.WriteIndex(copyRef, idx); err != nil {
-			t.Fatal(err)
-		}
-		code, out := verify(copyRef.Context().Digest(ref.DigestStr()).String())
+		code, out := verify(harness.CopyIndex(t, ref, reg.Host+"/mirror/signet:"+testVersion).String())
 		if code != 1 || !strings.Contains(out, "no cosign signatures found") {
 			t.Fatalf("unsigned copy: exit %d, want 1 (denied)\n%s", code, out)
 		}
 	})
 	t.Run("attestations verify", func(t *testing.T) {
 		pubFile := filepath.Join(c.Dir, "release.pub")
-		idx, err := remote.Index(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
 		// check verifies img's attestation of typ and returns its in-toto
 		// statement.
 		check := func(typ string, img name.Digest) map[string]any {
 			out := c.Run(t, cosign, "verify-attestation", "--key", pubFile, "--type", typ,
 				"--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", img.String())
-			for _, line := range strings.Split(out, "\n") {
-				var env struct{ Payload []byte }
-				if json.Unmarshal([]byte(line), &env) != nil || env.Payload == nil {
-					continue
-				}
-				var st map[string]any
-				if err := json.Unmarshal(env.Payload, &st); err != nil {
-					t.Fatal(err)
-				}
-				return st
+			var st map[string]any
+			if err := json.Unmarshal(harness.AttestationPayload(t, out), &st); err != nil {
+				t.Fatal(err)
 			}
-			t.Fatalf("verify-attestation printed no attestation:\n%s", out)
-			return nil
+			return st
 		}
 		st := check("slsaprovenance1", ref)
 		b, _ := json.Marshal(st)
@@ -147,11 +120,11 @@ func TestRelease(t *testing.T) {
 				t.Errorf("provenance lacks %s:\n%s", want, b)
 			}
 		}
-		for _, d := range im.Manifests {
-			st := check("cyclonedx", ref.Context().Digest(d.Digest.String()))
+		for _, d := range harness.Platforms(t, ref) {
+			st := check("cyclonedx", d)
 			b, _ := json.Marshal(st)
 			if !strings.Contains(string(b), `"bomFormat":"CycloneDX"`) || !strings.Contains(string(b), "pkg:golang/github.com/google/go-containerregistry") {
-				t.Errorf("%s: SBOM statement lacks CycloneDX or go-containerregistry", d.Platform)
+				t.Errorf("%s: SBOM statement lacks CycloneDX or go-containerregistry", d.DigestStr())
 			}
 		}
 	})
@@ -316,30 +289,18 @@ func TestReleaseChartPushRefused(t *testing.T) {
 	if len(tags) != 1 || tags[0] != testVersion {
 		t.Errorf("tags %v, want only the image's %s (no .sig, .att or other signature tags)", tags, testVersion)
 	}
-	img := repo.Tag(testVersion)
-	desc, err := remote.Get(img)
+	desc, err := remote.Get(repo.Tag(testVersion))
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := desc.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	digests := []string{desc.Digest.String()}
-	for _, m := range im.Manifests {
-		digests = append(digests, m.Digest.String())
-	}
-	for _, d := range digests {
+	index := repo.Digest(desc.Digest.String())
+	for _, d := range append(harness.Platforms(t, index), index) {
 		out, err := c.Try(harness.Tool(t, "cosign2"), "verify", "--key", filepath.Join(c.Dir, "release.pub"),
-			"--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", repo.Digest(d).String())
+			"--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", d.String())
 		if err == nil || !strings.Contains(out, "no signatures found") {
 			t.Errorf("cosign verify %s after the refused chart push: %v\n%s", d, err, out)
 		}
-		refs, err := remote.Referrers(repo.Digest(d))
+		refs, err := remote.Referrers(d)
 		if err != nil {
 			t.Fatal(err)
 		}

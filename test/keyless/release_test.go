@@ -1,7 +1,6 @@
 package keyless
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -76,18 +75,8 @@ func TestReleaseKeyless(t *testing.T) {
 		expect(t, keylessPolicy(s, exact(s, bob), ""), ref.String(), ref.DigestStr(), 1, verify.Failed)
 	})
 	t.Run("same index copied unsigned is denied", func(t *testing.T) {
-		idx, err := remote.Index(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst, err := name.NewTag(reg.Host + "/mirror/signet:" + version)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.WriteIndex(dst, idx); err != nil {
-			t.Fatal(err)
-		}
-		d := expect(t, keylessPolicy(s, exact(s, alice), ""), dst.Context().Digest(ref.DigestStr()).String(), ref.DigestStr(), 1, verify.Failed)
+		copied := harness.CopyIndex(t, ref, reg.Host+"/mirror/signet:"+version)
+		d := expect(t, keylessPolicy(s, exact(s, alice), ""), copied.String(), ref.DigestStr(), 1, verify.Failed)
 		if !strings.Contains(d.Reason, "no cosign signatures found") {
 			t.Errorf("reason %q, want no cosign signatures found", d.Reason)
 		}
@@ -101,30 +90,15 @@ func TestReleaseKeyless(t *testing.T) {
 		// its in-toto statement.
 		statement := func(typ string, img name.Digest) string {
 			out := c.Run(t, cosign, append(append([]string{"verify-attestation", "--type", typ}, keyless...), img.String())...)
-			for _, line := range strings.Split(out, "\n") {
-				var env struct{ Payload []byte }
-				if json.Unmarshal([]byte(line), &env) == nil && env.Payload != nil {
-					return string(env.Payload)
-				}
-			}
-			t.Fatalf("verify-attestation printed no attestation:\n%s", out)
-			return ""
+			return string(harness.AttestationPayload(t, out))
 		}
 		if st := statement("slsaprovenance1", ref); !strings.Contains(st, `"predicateType":"https://slsa.dev/provenance/v1"`) ||
 			!strings.Contains(st, ref.DigestStr()[len("sha256:"):]) {
 			t.Errorf("provenance statement:\n%s", st)
 		}
-		idx, err := remote.Index(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range im.Manifests {
-			if st := statement("cyclonedx", ref.Context().Digest(d.Digest.String())); !strings.Contains(st, `"bomFormat":"CycloneDX"`) {
-				t.Errorf("%s: SBOM statement lacks CycloneDX", d.Platform)
+		for _, d := range harness.Platforms(t, ref) {
+			if st := statement("cyclonedx", d); !strings.Contains(st, `"bomFormat":"CycloneDX"`) {
+				t.Errorf("%s: SBOM statement lacks CycloneDX", d.DigestStr())
 			}
 		}
 		// Bob's identity does not verify them.
