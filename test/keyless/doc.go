@@ -2,7 +2,8 @@
 // private Sigstore deployment (harness.StartSigstore: MariaDB, Trillian,
 // Rekor, Fulcio with an ephemeral CA, and an OIDC issuer written for the
 // tests), with signatures made by the real cosign v2 and v3 CLIs and
-// checked by the built signet binary.
+// checked by the built signet binary; TestReleaseKeyless runs make release
+// keyless against that deployment.
 //
 // Rekor and Fulcio open metrics listeners on all interfaces (Rekor on the
 // fixed :2112), so TestMain re-executes the test binary in a private
