@@ -226,7 +226,7 @@ func setup(t *testing.T) *cluster {
 	os.WriteFile(filepath.Join(work, "tls.key"), keyPEM, 0o600)
 	c.signetAddr = harness.FreeAddr(t)
 	c.kubeconfig = writeKubeconfig(t, env, "signet")
-	serve := exec.Command(harness.Bin(t, "signet"), "serve",
+	serve := exec.Command(harness.ImageBin(t), "serve",
 		"--policy", c.policyFile, "--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
 		"--addr", c.signetAddr, "--metrics-addr", "", "--kubeconfig", c.kubeconfig,
 		"--namespace", signetNamespace, "--reload-interval", "200ms", "--registry-ca", caFile,
