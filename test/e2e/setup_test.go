@@ -170,14 +170,7 @@ func setup(t *testing.T) *cluster {
 	t.Cleanup(func() { env.Stop() })
 	c := &cluster{cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg)}
 
-	// kube-controller-manager: Deployment → ReplicaSet → Pod, Jobs, CronJobs.
-	kcm := exec.Command(filepath.Join(dir, "kube-controller-manager"),
-		"--kubeconfig="+writeKubeconfig(t, env, "kcm"), "--secure-port=0", "--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--controllers=deployment-controller,replicaset-controller,job-controller,cronjob-controller")
-	kcmLog := &syncBuffer{}
-	kcm.Stdout, kcm.Stderr = kcmLog, kcmLog
-	harness.Start(t, kcm)
+	startControllers(t, env, dir)
 
 	// A registry and images signed by the real cosign CLI.
 	c.reg = harness.StartDistribution(t).Host
@@ -250,6 +243,20 @@ func setup(t *testing.T) *cluster {
 		}
 	})
 	return c
+}
+
+// startControllers runs kube-controller-manager (from the control-plane
+// binaries in dir) against env's API server: Deployment → ReplicaSet → Pod,
+// Jobs, CronJobs.
+func startControllers(t *testing.T, env *envtest.Environment, dir string) {
+	t.Helper()
+	kcm := exec.Command(filepath.Join(dir, "kube-controller-manager"),
+		"--kubeconfig="+writeKubeconfig(t, env, "kcm"), "--secure-port=0", "--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--controllers=deployment-controller,replicaset-controller,job-controller,cronjob-controller")
+	kcmLog := &syncBuffer{}
+	kcm.Stdout, kcm.Stderr = kcmLog, kcmLog
+	harness.Start(t, kcm)
 }
 
 // pushSecure pushes a random image to the private registry.
