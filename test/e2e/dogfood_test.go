@@ -85,11 +85,7 @@ func TestDogfood(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(work, name)
-		harness.ReplaceFile(t, p, b)
-		return p
-	}
+	write := fileWriter(t, work)
 	bin := filepath.Join(work, "signet")
 	b, err := harness.LayerFile(idx, harness.ImagePlatform(), harness.ImageBinPath)
 	if err != nil {

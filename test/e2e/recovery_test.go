@@ -65,11 +65,7 @@ func TestRecovery(t *testing.T) {
 
 	// signet serve, which the test stops and starts again at one address.
 	work := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(work, name)
-		harness.ReplaceFile(t, p, b)
-		return p
-	}
+	write := fileWriter(t, work)
 	servingCert, servingKey, err := fixture.ServingCert("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +350,6 @@ func TestRecovery(t *testing.T) {
 // through the Service.
 func applyChartWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caPEM []byte) {
 	t.Helper()
-	ctx := context.Background()
 	caFile := filepath.Join(t.TempDir(), "ca.crt")
 	harness.ReplaceFile(t, caFile, caPEM)
 	out, err := exec.Command(harness.Tool(t, "helm"), "template", "signet", filepath.Join(harness.Root, "deploy", "helm", "signet"),
@@ -374,49 +369,58 @@ func applyChartWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caPE
 		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
 			t.Fatal(err)
 		}
-		switch meta.Kind {
-		case "MutatingWebhookConfiguration":
-			var w admissionregistrationv1.MutatingWebhookConfiguration
-			if err := yaml.UnmarshalStrict([]byte(doc), &w); err != nil {
-				t.Fatal(err)
-			}
-			for i := range w.Webhooks {
-				byURL(&w.Webhooks[i].ClientConfig)
-			}
-			api := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
-			if old, err := api.Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
-				w.ResourceVersion = old.ResourceVersion
-				_, err = api.Update(ctx, &w, metav1.UpdateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-			} else if _, err := api.Create(ctx, &w, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			n++
-		case "ValidatingWebhookConfiguration":
-			var w admissionregistrationv1.ValidatingWebhookConfiguration
-			if err := yaml.UnmarshalStrict([]byte(doc), &w); err != nil {
-				t.Fatal(err)
-			}
-			for i := range w.Webhooks {
-				byURL(&w.Webhooks[i].ClientConfig)
-			}
-			api := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-			if old, err := api.Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
-				w.ResourceVersion = old.ResourceVersion
-				_, err = api.Update(ctx, &w, metav1.UpdateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-			} else if _, err := api.Create(ctx, &w, metav1.CreateOptions{}); err != nil {
+		decode := func(into any) {
+			t.Helper()
+			if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
 				t.Fatal(err)
 			}
 			n++
 		}
+		switch meta.Kind {
+		case "MutatingWebhookConfiguration":
+			var w admissionregistrationv1.MutatingWebhookConfiguration
+			decode(&w)
+			for i := range w.Webhooks {
+				byURL(&w.Webhooks[i].ClientConfig)
+			}
+			upsert(t, cs.AdmissionregistrationV1().MutatingWebhookConfigurations(), &w)
+		case "ValidatingWebhookConfiguration":
+			var w admissionregistrationv1.ValidatingWebhookConfiguration
+			decode(&w)
+			for i := range w.Webhooks {
+				byURL(&w.Webhooks[i].ClientConfig)
+			}
+			upsert(t, cs.AdmissionregistrationV1().ValidatingWebhookConfigurations(), &w)
+		}
 	}
 	if n != 2 {
 		t.Fatalf("the chart rendered %d webhook configurations, want 2:\n%s", n, out)
+	}
+}
+
+// clusterAPI is the part of a typed client of cluster-scoped objects that
+// upsert uses.
+type clusterAPI[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// upsert creates obj, or replaces the stored object of its name.
+func upsert[T metav1.Object](t *testing.T, api clusterAPI[T], obj T) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	if old, getErr := api.Get(ctx, obj.GetName(), metav1.GetOptions{}); getErr == nil {
+		obj.SetResourceVersion(old.GetResourceVersion())
+		_, err = api.Update(ctx, obj, metav1.UpdateOptions{})
+	} else if apierrors.IsNotFound(getErr) {
+		_, err = api.Create(ctx, obj, metav1.CreateOptions{})
+	} else {
+		err = getErr
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", obj.GetName(), err)
 	}
 }
 

@@ -113,6 +113,17 @@ func writeUserKubeconfig(t *testing.T, env *envtest.Environment, user envtest.Us
 	return p
 }
 
+// fileWriter returns a function that writes a file into dir and returns
+// its path.
+func fileWriter(t *testing.T, dir string) func(name string, b []byte) string {
+	return func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		harness.ReplaceFile(t, p, b)
+		return p
+	}
+}
+
 // signetNamespace is signet's own namespace, where validators' Secrets live.
 const signetNamespace = "signet-system"
 
