@@ -44,7 +44,10 @@ import (
 // denied, and the fixes and deletions until the audit exits 0.
 //
 // Every step of docs/recovery.md exercised here is named in a comment
-// ("recovery.md §N: …"); change both together.
+// ("recovery.md §N: …"); change both together. Not exercised: §1's
+// kubectl get/logs (reading, no effect), §2 option B (deleting both
+// configurations: the restore below creates them as it replaces them)
+// and "Whole-cluster restarts".
 func TestRecovery(t *testing.T) {
 	ctx := context.Background()
 	env, cs := startAPIServer(t, nil)
