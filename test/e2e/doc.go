@@ -8,9 +8,9 @@
 // image's. harness.ImageBin builds signet's image with hack/image (what
 // make image runs) once per test binary, for the host's linux platform
 // (linux/amd64 on CI; linux/arm64 on an arm64 host; skipped elsewhere),
-// pushes it to an in-process registry on loopback and reads
+// pushes it to a registry process on loopback and streams
 // /usr/local/bin/signet back from the pushed image's layers through
-// go-containerregistry (harness.LayerFile). TestDogfood reads it the same
+// go-containerregistry (harness.ExtractSignet). TestDogfood reads it the same
 // way from the image make release pushed and signed. Nothing here runs a
 // binary built from source by `go build`.
 //

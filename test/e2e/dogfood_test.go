@@ -34,7 +34,7 @@ const dogfoodVersion = "v0.0.0-dogfood"
 // TestDogfood is signet verifying itself: make release (hack/release.sh)
 // builds, pushes and signs signet's image to a local registry with a new
 // cosign key; the signet binary is taken from the pushed image's
-// linux/amd64 layer (the host's platform: harness.LayerFile, as for the
+// linux/amd64 layer (the host's platform: harness.ExtractSignet, as for the
 // rest of the suite) and serves as the webhook of a real kube-apiserver,
 // with the policy the chart renders for selfVerification.key = that key.
 // A Pod running the released image is admitted and pinned; the same index
@@ -87,12 +87,8 @@ func TestDogfood(t *testing.T) {
 	work := t.TempDir()
 	write := fileWriter(t, work)
 	bin := filepath.Join(work, "signet")
-	b, err := harness.LayerFile(idx, harness.ImagePlatform(), harness.ImageBinPath)
-	if err != nil {
+	if err := harness.ExtractSignet(idx, harness.ImagePlatform(), bin); err != nil {
 		t.Fatalf("%s: %v", released, err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
 	}
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.Contains(string(out), dogfoodVersion) {
 		t.Fatalf("signet version of the binary from the image: %v\n%s", err, out)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -45,9 +42,10 @@ func ImagePlatform() v1.Platform {
 
 // ImageBin returns the path of the signet binary taken from signet's own
 // image, as a cluster runs it: hack/image (what make image runs) builds the
-// image for ImagePlatform once per test binary and pushes it to an
-// in-process registry on loopback; the binary is read back from the pushed
-// image's layers through go-containerregistry (LayerFile). The image is
+// image for ImagePlatform once per test binary and pushes it to a
+// registry process on loopback (StartDistribution); the binary is read back
+// from the pushed image's layers through go-containerregistry
+// (ExtractSignet). The image is
 // built for the host's platform only (the other adds a cross-compile and
 // nothing a test here can run; test/image checks both). On a host that is
 // not Linux the test is skipped: the image holds Linux binaries.
@@ -56,14 +54,14 @@ func ImageBin(t testing.TB) string {
 	if runtime.GOOS != "linux" {
 		t.Skipf("runs signet from its image, which holds linux binaries; this host is %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
-	imageOnce.Do(func() { imageBin, imageErr = buildImageBin() })
+	imageOnce.Do(func() { imageBin, imageErr = buildImageBin(t) })
 	if imageErr != nil {
 		t.Fatal(imageErr)
 	}
 	return imageBin
 }
 
-func buildImageBin() (string, error) {
+func buildImageBin(t testing.TB) (string, error) {
 	dir, err := os.MkdirTemp("", "signet-test-image-")
 	if err != nil {
 		return "", err
@@ -74,11 +72,13 @@ func buildImageBin() (string, error) {
 	if b, err := builder.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building hack/image: %v\n%s", err, b)
 	}
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
+	// A registry process, not one in this process: the image's blobs
+	// would raise this process's peak RSS, which every child started
+	// later inherits as its own (vfork), and tests measure children's.
+	reg := StartDistribution(t)
+	defer reg.Stop()
 	plat := ImagePlatform()
-	cmd := exec.Command(filepath.Join(dir, "image"), "--dir", Root, "--repo", host+"/signet", "--insecure",
+	cmd := exec.Command(filepath.Join(dir, "image"), "--dir", Root, "--repo", reg.Host+"/signet", "--insecure",
 		"--platforms", plat.OS+"/"+plat.Architecture, "--version", ImageVersion)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dir)
 	out, err := cmd.Output()
@@ -93,13 +93,9 @@ func buildImageBin() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pulling %s: %w", pushed, err)
 	}
-	b, err := LayerFile(idx, plat, ImageBinPath)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", pushed, err)
-	}
 	bin := filepath.Join(dir, "signet")
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		return "", err
+	if err := ExtractSignet(idx, plat, bin); err != nil {
+		return "", fmt.Errorf("%s: %w", pushed, err)
 	}
 	if v, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.Contains(string(v), ImageVersion) {
 		return "", fmt.Errorf("signet version of the binary from %s: %v\n%s", pushed, err, v)
@@ -107,14 +103,28 @@ func buildImageBin() (string, error) {
 	return bin, nil
 }
 
-// LayerFile returns the regular file at path (no leading slash) in the
-// image of idx for plat, read from the image's layers flattened as a
-// container runtime unpacks them (mutate.Extract: later layers win,
-// whiteouts apply).
-func LayerFile(idx v1.ImageIndex, plat v1.Platform, path string) ([]byte, error) {
+// ExtractSignet writes the signet binary (ImageBinPath) of idx's image for
+// plat to dst, executable. It is streamed from the image's layers
+// flattened as a container runtime unpacks them (mutate.Extract: later
+// layers win, whiteouts apply), never held in memory whole.
+func ExtractSignet(idx v1.ImageIndex, plat v1.Platform, dst string) error {
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if err := layerFile(idx, plat, ImageBinPath, f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// layerFile copies the regular file at path (no leading slash) in the
+// image of idx for plat to w.
+func layerFile(idx v1.ImageIndex, plat v1.Platform, path string, w io.Writer) error {
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, d := range im.Manifests {
 		if d.Platform == nil || !d.Platform.Satisfies(plat) {
@@ -122,7 +132,7 @@ func LayerFile(idx v1.ImageIndex, plat v1.Platform, path string) ([]byte, error)
 		}
 		img, err := idx.Image(d.Digest)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rc := mutate.Extract(img)
 		defer rc.Close()
@@ -130,17 +140,18 @@ func LayerFile(idx v1.ImageIndex, plat v1.Platform, path string) ([]byte, error)
 		for {
 			h, err := tr.Next()
 			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("no %s in the %s image", path, d.Platform)
+				return fmt.Errorf("no %s in the %s image", path, d.Platform)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("reading the %s image's layers: %w", d.Platform, err)
+				return fmt.Errorf("reading the %s image's layers: %w", d.Platform, err)
 			}
 			if h.Name == path && h.Typeflag == tar.TypeReg {
-				return io.ReadAll(tr)
+				_, err := io.Copy(w, tr)
+				return err
 			}
 		}
 	}
-	return nil, fmt.Errorf("no %s/%s image in the index", plat.OS, plat.Architecture)
+	return fmt.Errorf("no %s/%s image in the index", plat.OS, plat.Architecture)
 }
 
 // ExitStderr is the stderr an *exec.ExitError captured, if any.
