@@ -138,7 +138,7 @@ func TestAuditCluster(t *testing.T) {
 
 	audit := func(args ...string) (int, auditOutput, string) {
 		t.Helper()
-		cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "json"}, args...)...)
+		cmd := exec.Command(harness.ImageBin(t), append([]string{"audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "json"}, args...)...)
 		code, stdout, stderr := harness.ExitCode(t, cmd)
 		var out auditOutput
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
@@ -184,7 +184,7 @@ func TestAuditCluster(t *testing.T) {
 	}
 
 	// The text output names the objects too.
-	code, text, _ := harness.ExitCode(t, exec.Command(harness.Bin(t, "signet"), "audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig))
+	code, text, _ := harness.ExitCode(t, exec.Command(harness.ImageBin(t), "audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig))
 	for _, w := range []string{"Deployment", "team-a", "web", "initContainers[init]", reg + "/e2e/app:unsigned"} {
 		if code != 1 || !strings.Contains(text, w) {
 			t.Errorf("text output (exit %d) lacks %q:\n%s", code, w, text)
@@ -197,7 +197,7 @@ func TestAuditCluster(t *testing.T) {
 		{"audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "yaml"},
 		{"audit", "cluster", "--policy", filepath.Join(dir, "none.yaml"), "--kubeconfig", kubeconfig},
 	} {
-		if code, _, stderr := harness.ExitCode(t, exec.Command(harness.Bin(t, "signet"), args...)); code != 2 {
+		if code, _, stderr := harness.ExitCode(t, exec.Command(harness.ImageBin(t), args...)); code != 2 {
 			t.Errorf("signet %v: exit %d, want 2 (%s)", args, code, stderr)
 		}
 	}
@@ -248,7 +248,7 @@ func TestAuditClusterMemory(t *testing.T) {
 	}
 	peak := func() int64 {
 		t.Helper()
-		cmd := exec.Command(harness.Bin(t, "signet"), "audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "json")
+		cmd := exec.Command(harness.ImageBin(t), "audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "json")
 		code, stdout, stderr := harness.ExitCode(t, cmd)
 		var out auditOutput
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 || out.Objects != created {

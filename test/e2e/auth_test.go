@@ -103,7 +103,7 @@ func testRegistryAuth(t *testing.T, c *cluster) {
 		// signet verify reads the same Secret through --kubeconfig; without
 		// it, it says so and uses the Docker config (empty here: 401).
 		verify := func(args ...string) (int, string, string) {
-			cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"verify", "--policy", c.policyFile, "--registry-ca", c.secureCA}, append(args, img)...)...)
+			cmd := exec.Command(harness.ImageBin(t), append([]string{"verify", "--policy", c.policyFile, "--registry-ca", c.secureCA}, append(args, img)...)...)
 			cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
 			return harness.ExitCode(t, cmd)
 		}

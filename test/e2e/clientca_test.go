@@ -78,7 +78,7 @@ plugins:
 		t.Fatal(err)
 	}
 	metricsAddr := harness.FreeAddr(t)
-	serve := exec.Command(harness.Bin(t, "signet"), "serve",
+	serve := exec.Command(harness.ImageBin(t), "serve",
 		"--policy", write("policy.yaml", []byte(pol)), "--tls-cert", write("tls.crt", servingCert), "--tls-key", write("tls.key", servingKey),
 		"--client-ca", write("client-ca.crt", ca.PEM), "--addr", addr, "--metrics-addr", metricsAddr, "--namespace", signetNamespace)
 	log := &syncBuffer{}

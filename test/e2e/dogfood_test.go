@@ -1,23 +1,19 @@
 package e2e
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,7 +34,8 @@ const dogfoodVersion = "v0.0.0-dogfood"
 // TestDogfood is signet verifying itself: make release (hack/release.sh)
 // builds, pushes and signs signet's image to a local registry with a new
 // cosign key; the signet binary is taken from the pushed image's
-// linux/amd64 layer and serves as the webhook of a real kube-apiserver,
+// linux/amd64 layer (the host's platform: harness.ExtractSignet, as for the
+// rest of the suite) and serves as the webhook of a real kube-apiserver,
 // with the policy the chart renders for selfVerification.key = that key.
 // A Pod running the released image is admitted and pinned; the same index
 // copied without its signatures to a repository the same value covers is
@@ -47,18 +44,22 @@ func TestDogfood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and releases signet's image")
 	}
+	if runtime.GOOS != "linux" {
+		t.Skipf("runs signet from its image, which holds linux binaries; this host is %s", runtime.GOOS)
+	}
 	ctx := context.Background()
 	env, cs := startAPIServer(t, nil)
 	reg := testutil.NewRegistry(t, false)
 	cos := harness.NewCosign(t)
 	key, pub := cos.GenKey(t, harness.Tool(t, "cosign2"), "release")
 
-	// make release, for linux/amd64 only (the arm64 build adds nothing here
-	// and test/image checks both platforms).
+	// make release, for this machine's platform only (linux/amd64 on CI:
+	// the other adds a cross-compile and nothing that can run here;
+	// test/image checks both).
 	release := exec.Command(filepath.Join(harness.Root, "hack", "release.sh"))
 	release.Env = append(os.Environ(),
 		"IMAGE_REPO="+reg.Host+"/signet", "COSIGN_KEY="+key, "COSIGN_PASSWORD=interop", "COSIGN_TLOG=false",
-		"IMAGE_INSECURE=1", "IMAGE_FLAGS=--platforms linux/amd64", "VERSION="+dogfoodVersion,
+		"IMAGE_INSECURE=1", "IMAGE_FLAGS=--platforms linux/"+harness.ImagePlatform().Architecture, "VERSION="+dogfoodVersion,
 		"RELEASE_DIR="+t.TempDir(), "SIGSTORE_ID_TOKEN=",
 		"DOCKER_CONFIG="+filepath.Join(cos.Dir, ".docker"), "TUF_ROOT="+filepath.Join(cos.Dir, ".sigstore"))
 	code, stdout, stderr := harness.ExitCode(t, release)
@@ -84,14 +85,10 @@ func TestDogfood(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(work, name)
-		harness.ReplaceFile(t, p, b)
-		return p
-	}
+	write := fileWriter(t, work)
 	bin := filepath.Join(work, "signet")
-	if err := os.WriteFile(bin, dogfoodLayerFile(t, idx, "usr/local/bin/signet"), 0o755); err != nil {
-		t.Fatal(err)
+	if err := harness.ExtractSignet(idx, harness.ImagePlatform(), bin); err != nil {
+		t.Fatalf("%s: %v", released, err)
 	}
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.Contains(string(out), dogfoodVersion) {
 		t.Fatalf("signet version of the binary from the image: %v\n%s", err, out)
@@ -110,7 +107,7 @@ func TestDogfood(t *testing.T) {
 		"--namespace", signetNamespace, "--kube-version", "1.34.0", "--values", write("values.yaml", values),
 		"--show-only", "templates/configmap.yaml").Output()
 	if err != nil {
-		t.Fatalf("helm template: %v\n%s", err, dogfoodStderr(err))
+		t.Fatalf("helm template: %v\n%s", err, harness.ExitStderr(err))
 	}
 	var cm corev1.ConfigMap
 	if err := yaml.Unmarshal(rendered, &cm); err != nil || cm.Data["policy.yaml"] == "" {
@@ -169,46 +166,6 @@ func TestDogfood(t *testing.T) {
 	})
 }
 
-// dogfoodLayerFile returns the file at path in the linux/amd64 image of idx, read
-// from the image's layers as the container runtime unpacks them.
-func dogfoodLayerFile(t *testing.T, idx v1.ImageIndex, path string) []byte {
-	t.Helper()
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range im.Manifests {
-		if d.Platform == nil || d.Platform.OS != "linux" || d.Platform.Architecture != "amd64" {
-			continue
-		}
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc := mutate.Extract(img)
-		defer rc.Close()
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				t.Fatalf("no %s in the linux/amd64 image", path)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h.Name == path {
-				b, err := io.ReadAll(tr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
-		}
-	}
-	t.Fatal("no linux/amd64 image in the index")
-	return nil
-}
-
 // registerDogfoodWebhooks registers signet at addr, by URL, as the mutating
 // and validating webhook for Pods outside signet's namespace, failing
 // closed.
@@ -246,13 +203,4 @@ func registerDogfoodWebhooks(t *testing.T, cs kubernetes.Interface, addr string,
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// dogfoodStderr is the stderr an *exec.ExitError captured, if any.
-func dogfoodStderr(err error) []byte {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.Stderr
-	}
-	return nil
 }

@@ -59,7 +59,7 @@ func TestManagedTLS(t *testing.T) {
 
 	start := func(addr string) {
 		metricsAddr := harness.FreeAddr(t)
-		serve := exec.Command(harness.Bin(t, "signet"), "serve", "--policy", policyFile,
+		serve := exec.Command(harness.ImageBin(t), "serve", "--policy", policyFile,
 			"--tls-mode=managed", "--tls-secret", "signet-managed-tls", "--tls-service", "signet", "--tls-extra-name", "127.0.0.1", "--tls-sync-interval", "1s",
 			"--mutating-webhook-configuration", "signet", "--validating-webhook-configuration", "signet",
 			"--kubeconfig", kubeconfig, "--namespace", signetNamespace, "--pull-secrets=false", "--addr", addr, "--metrics-addr", metricsAddr)

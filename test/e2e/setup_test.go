@@ -113,6 +113,17 @@ func writeUserKubeconfig(t *testing.T, env *envtest.Environment, user envtest.Us
 	return p
 }
 
+// fileWriter returns a function that writes a file into dir and returns
+// its path.
+func fileWriter(t *testing.T, dir string) func(name string, b []byte) string {
+	return func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		harness.ReplaceFile(t, p, b)
+		return p
+	}
+}
+
 // signetNamespace is signet's own namespace, where validators' Secrets live.
 const signetNamespace = "signet-system"
 
@@ -170,14 +181,7 @@ func setup(t *testing.T) *cluster {
 	t.Cleanup(func() { env.Stop() })
 	c := &cluster{cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg)}
 
-	// kube-controller-manager: Deployment → ReplicaSet → Pod, Jobs, CronJobs.
-	kcm := exec.Command(filepath.Join(dir, "kube-controller-manager"),
-		"--kubeconfig="+writeKubeconfig(t, env, "kcm"), "--secure-port=0", "--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--controllers=deployment-controller,replicaset-controller,job-controller,cronjob-controller")
-	kcmLog := &syncBuffer{}
-	kcm.Stdout, kcm.Stderr = kcmLog, kcmLog
-	harness.Start(t, kcm)
+	startControllers(t, env, dir)
 
 	// A registry and images signed by the real cosign CLI.
 	c.reg = harness.StartDistribution(t).Host
@@ -226,7 +230,7 @@ func setup(t *testing.T) *cluster {
 	os.WriteFile(filepath.Join(work, "tls.key"), keyPEM, 0o600)
 	c.signetAddr = harness.FreeAddr(t)
 	c.kubeconfig = writeKubeconfig(t, env, "signet")
-	serve := exec.Command(harness.Bin(t, "signet"), "serve",
+	serve := exec.Command(harness.ImageBin(t), "serve",
 		"--policy", c.policyFile, "--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
 		"--addr", c.signetAddr, "--metrics-addr", "", "--kubeconfig", c.kubeconfig,
 		"--namespace", signetNamespace, "--reload-interval", "200ms", "--registry-ca", caFile,
@@ -250,6 +254,20 @@ func setup(t *testing.T) *cluster {
 		}
 	})
 	return c
+}
+
+// startControllers runs kube-controller-manager (from the control-plane
+// binaries in dir) against env's API server: Deployment → ReplicaSet → Pod,
+// Jobs, CronJobs.
+func startControllers(t *testing.T, env *envtest.Environment, dir string) {
+	t.Helper()
+	kcm := exec.Command(filepath.Join(dir, "kube-controller-manager"),
+		"--kubeconfig="+writeKubeconfig(t, env, "kcm"), "--secure-port=0", "--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--controllers=deployment-controller,replicaset-controller,job-controller,cronjob-controller")
+	kcmLog := &syncBuffer{}
+	kcm.Stdout, kcm.Stderr = kcmLog, kcmLog
+	harness.Start(t, kcm)
 }
 
 // pushSecure pushes a random image to the private registry.

@@ -72,10 +72,14 @@ func Bin(t testing.TB, name string) string {
 	return filepath.Join(binDir, name)
 }
 
-// Cleanup removes the built binaries; call it from TestMain.
+// Cleanup removes the built binaries (Bin's and ImageBin's); call it from
+// TestMain.
 func Cleanup() {
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if imageDir != "" {
+		os.RemoveAll(imageDir)
 	}
 }
 
