@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -249,12 +248,11 @@ func TestAuditClusterMemory(t *testing.T) {
 	peak := func() int64 {
 		t.Helper()
 		cmd := exec.Command(harness.ImageBin(t), "audit", "cluster", "--policy", policyFile, "--kubeconfig", kubeconfig, "-o", "json")
-		code, stdout, stderr := harness.ExitCode(t, cmd)
+		code, stdout, stderr, rss := harness.ExitCodePeak(t, cmd)
 		var out auditOutput
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 || out.Objects != created {
 			t.Fatalf("exit %d, %v, %d objects audited (want 0, %d)\n%s%s", code, err, out.Objects, created, stdout, stderr)
 		}
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
 		t.Logf("peak RSS of signet audit cluster over %d objects of %d KiB (%d MiB): %d MiB", created, size>>10, created*size>>20, rss>>20)
 		return rss
 	}

@@ -349,6 +349,64 @@ func ExitCode(t testing.TB, cmd *exec.Cmd) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// ExitCodePeak is ExitCode that also measures the command's peak resident
+// set size, in bytes: its VmHWM (/proc/PID/status), read every few
+// milliseconds while it runs. The rusage of a finished child cannot be
+// used: Go starts children with CLONE_VM|CLONE_VFORK, and Linux carries the
+// parent's high-water mark into the child's maxrss at exec, so a child
+// would report the test process's own peak whenever that is higher. Linux
+// only; growth in the last few milliseconds before exit can be missed.
+func ExitCodePeak(t testing.TB, cmd *exec.Cmd) (code int, stdout, stderr string, peak int64) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	measured := make(chan int64)
+	want, err := filepath.EvalSymlinks(cmd.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		exe := fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)
+		var max int64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// Until it has executed the command, the child shares the
+			// test process's memory and its high-water mark.
+			if got, err := os.Readlink(exe); err == nil && got == want {
+				b, _ := os.ReadFile(status)
+				for line := range strings.Lines(string(b)) {
+					var kb int64
+					if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil && kb<<10 > max {
+						max = kb << 10
+					}
+				}
+			}
+			select {
+			case <-done:
+				measured <- max
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	peak = <-measured
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String(), peak
+}
+
 // SecureRegistry is a distribution registry serving TLS with a private CA
 // and requiring basic auth (htpasswd).
 type SecureRegistry struct {
