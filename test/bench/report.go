@@ -24,11 +24,13 @@ type rateResult struct {
 }
 
 type results struct {
-	cfg                               config
-	rssIdle, rssBurst, rssAfter       int64
-	rssSaturated                      int64
-	cold                              []coldResult
-	coldAdmissions                    []coldAdmission
+	cfg                         config
+	rssIdle, rssBurst, rssAfter int64
+	rssSaturated                int64
+	cold                        []coldResult
+	coldAdmissions              []coldAdmission
+	// coldCPU is signet's CPU time per cold admission, all variants.
+	coldCPU                           time.Duration
 	burst                             stats
 	burstVerifications, burstRequests int64
 	rates                             []rateResult
@@ -117,7 +119,7 @@ func (r results) markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", what, c.stats.n, ms(c.stats.p50), ms(c.stats.p90), ms(c.stats.p99), ms(c.stats.max), reqSummary(c.requests))
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "\nCPU time of signet per cold admission (all of them): %.0f µs.\n\n", us(r.coldCPU))
 	}
 	b.WriteString("**Cold verifications** (key-based cosign, one legacy signature, an image never seen before; the valid key is the last trust root tried):\n\n")
 	b.WriteString("| trust roots | images | latency p50 | max | registry requests per verification |\n|---|---|---|---|---|\n")
