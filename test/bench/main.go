@@ -168,13 +168,14 @@ func run(c config) error {
 	res.rssIdle = srv.rss()
 
 	fmt.Fprintln(os.Stderr, "bench: cold admissions...")
-	cpu0 := srv.cpu()
+	cpu0, conns0 := srv.cpu(), reg.conns.Load()
 	if res.coldAdmissions, err = measureCold(cl, reg, c.coldAdm, fellBack); err != nil {
 		return err
 	}
 	if n := len(res.coldAdmissions) * c.coldAdm; n > 0 {
 		res.coldCPU = (srv.cpu() - cpu0) / time.Duration(n)
 	}
+	res.coldConns = reg.conns.Load() - conns0
 	fmt.Fprintln(os.Stderr, "bench: cold verifications...")
 	for _, n := range rootCounts {
 		var lat []time.Duration

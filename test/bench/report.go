@@ -30,7 +30,9 @@ type results struct {
 	cold                        []coldResult
 	coldAdmissions              []coldAdmission
 	// coldCPU is signet's CPU time per cold admission, all variants.
-	coldCPU                           time.Duration
+	coldCPU time.Duration
+	// coldConns is the connections the registry accepted during them.
+	coldConns                         int64
 	burst                             stats
 	burstVerifications, burstRequests int64
 	rates                             []rateResult
@@ -119,7 +121,7 @@ func (r results) markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", what, c.stats.n, ms(c.stats.p50), ms(c.stats.p90), ms(c.stats.p99), ms(c.stats.max), reqSummary(c.requests))
 		}
-		fmt.Fprintf(&b, "\nCPU time of signet per cold admission (all of them): %.0f µs.\n\n", us(r.coldCPU))
+		fmt.Fprintf(&b, "\nCPU time of signet per cold admission (all of them): %.0f µs; registry connections opened for all of them: %d.\n\n", us(r.coldCPU), r.coldConns)
 	}
 	b.WriteString("**Cold verifications** (key-based cosign, one legacy signature, an image never seen before; the valid key is the last trust root tried):\n\n")
 	b.WriteString("| trust roots | images | latency p50 | max | registry requests per verification |\n|---|---|---|---|---|\n")
