@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -219,13 +218,7 @@ func TestPingMemoBounded(t *testing.T) {
 			n++
 		}
 	}
-	heap := func() int64 {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return int64(ms.HeapAlloc)
-	}
+	heap := heapAfterGC
 	const MiB = 1 << 20
 	start := time.Now()
 	// Warm up what is not the memo (the pullers fill up within
