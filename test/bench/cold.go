@@ -72,7 +72,27 @@ func coldVariants() []coldVariant {
 					cosignVuln:      vulnPredicate(),
 				})
 			},
-			with: star + `
+			with: star + attestationRequirements, fallback: star,
+		},
+		{
+			id: "bundle-att", what: "one key signature and two attestations (cosign v3 bundles, OCI 1.1 referrers: SLSA provenance v1, vuln)",
+			sign: func(img name.Digest, key *fixture.Key, _ ...remote.Option) error {
+				if _, err := fixture.AttachBundle(img, key, fixture.Statement(img, fixture.SignPredicateType)); err != nil {
+					return err
+				}
+				return attestBundles(img, key, map[string]any{
+					slsaProvenance1: slsaPredicate(),
+					cosignVuln:      vulnPredicate(),
+				})
+			},
+			with: star + attestationRequirements, fallback: star,
+		},
+	}
+}
+
+// attestationRequirements are the attestation variants' requirements
+// (issue 15's spelling), a rule's `with:` fields.
+const attestationRequirements = `
     attestations:
     - name: built-by-ci
       type: slsaprovenance1
@@ -82,11 +102,7 @@ func coldVariants() []coldVariant {
     - name: no-criticals
       type: vuln
       conditions:
-      - expression: 'predicate.scanner.result.summary.critical == 0'`,
-			fallback: star,
-		},
-	}
-}
+      - expression: 'predicate.scanner.result.summary.critical == 0'`
 
 // coldRules returns the policy rules of the cold variants for registry
 // host, each naming validator: with its attestation requirements when
@@ -187,18 +203,9 @@ func attestLegacy(img name.Digest, key *fixture.Key, predicates map[string]any) 
 	if err != nil {
 		return err
 	}
-	h, err := v1.NewHash(img.DigestStr())
-	if err != nil {
-		return err
-	}
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	for pt, pred := range predicates {
-		st, err := json.Marshal(map[string]any{
-			"_type":         "https://in-toto.io/Statement/v0.1",
-			"predicateType": pt,
-			"subject":       []any{map[string]any{"name": img.Context().Name(), "digest": map[string]string{h.Algorithm: h.Hex}}},
-			"predicate":     pred,
-		})
+		st, err := statement(img, pt, pred)
 		if err != nil {
 			return err
 		}
@@ -219,6 +226,37 @@ func attestLegacy(img name.Digest, key *fixture.Key, predicates map[string]any) 
 	}
 	tag := img.Context().Tag(strings.Replace(img.DigestStr(), ":", "-", 1) + ".att")
 	return remote.Write(tag, base)
+}
+
+// statement is an in-toto Statement of predicate pred (of type pt) about
+// img, as cosign writes it.
+func statement(img name.Digest, pt string, pred any) ([]byte, error) {
+	h, err := v1.NewHash(img.DigestStr())
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v0.1",
+		"predicateType": pt,
+		"subject":       []any{map[string]any{"name": img.Context().Name(), "digest": map[string]string{h.Algorithm: h.Hex}}},
+		"predicate":     pred,
+	})
+}
+
+// attestBundles attaches each predicate as cosign v3 `attest --key` does:
+// an in-toto Statement about img in a DSSE envelope signed by key, in a
+// Sigstore bundle attached as an OCI 1.1 referrer.
+func attestBundles(img name.Digest, key *fixture.Key, predicates map[string]any) error {
+	for pt, pred := range predicates {
+		st, err := statement(img, pt, pred)
+		if err != nil {
+			return err
+		}
+		if _, err := fixture.AttachBundle(img, key, st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func slsaPredicate() map[string]any {
