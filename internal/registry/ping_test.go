@@ -66,6 +66,36 @@ func TestPingOncePerRegistry(t *testing.T) {
 	}
 }
 
+// TestPingMemoWithCredentials: over HTTPS with basic auth, the kept
+// challenge drives authentication for later repositories (credentials sent,
+// no ping), and a request without those credentials pings for itself.
+func TestPingMemoWithCredentials(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t, false)
+	for _, r := range []string{"a", "b", "c"} {
+		reg.PushImage(t, r+"/app:v1")
+	}
+	reg.RequireBasicAuth("alice", "s3cret")
+	c := registry.MustNew(registry.WithKeychain(authn.NewMultiKeychain()), registry.WithCABundle(reg.CA))
+	alice := registry.ContextWithKeychain(context.Background(), registry.NewKeychain(static{"alice", "s3cret"}))
+	reg.Reset()
+	for _, r := range []string{"a", "b", "c"} {
+		if err := resolve(t, c, alice, reg.TLSHost+"/"+r+"/app:v1"); err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+	}
+	if p, a := pings(reg.Paths()), reg.Authorized(); p != 1 || a != 3 {
+		t.Errorf("3 repositories with credentials: %d pings, %d requests with credentials (%v); want 1 and 3", p, a, reg.Paths())
+	}
+	reg.Reset()
+	if err := resolve(t, c, context.Background(), reg.TLSHost+"/a/app:v1"); verify.Classify(err) != verify.Inconclusive {
+		t.Fatalf("without credentials: %v, want inconclusive", err)
+	}
+	if p, a := pings(reg.Paths()), reg.Authorized(); p != 1 || a != 0 {
+		t.Errorf("without credentials: %d pings, %d requests with credentials (%v); want its own ping and none", p, a, reg.Paths())
+	}
+}
+
 // hostile is a registry answering /v2/ with answer and everything else
 // with 404, counting its pings.
 type hostile struct {
