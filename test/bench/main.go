@@ -49,7 +49,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 64, "concurrent clients for the saturation run")
 	flag.IntVar(&c.burstN, "burst", 500, "concurrent admissions of one uncached image")
 	flag.IntVar(&c.coldN, "cold", 10, "uncached images verified one by one per trust-root count")
-	flag.IntVar(&c.coldAdm, "cold-admissions", 100, "never-seen images, each in its own repository, admitted one by one per cold admission variant")
+	flag.IntVar(&c.coldAdm, "cold-admissions", 200, "never-seen images, each in its own repository, admitted one by one per cold admission variant")
 	flag.IntVar(&c.soak, "soak", 0, "instead of the benchmark, send this many admissions (cached, uncached and denied) and sample RSS and goroutines")
 	flag.StringVar(&c.extra, "serve-args", "", "more arguments for signet serve, space-separated (e.g. \"--release-startup-pages=false\")")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of signet serve during the saturation run to this file (starts it with --profiling)")
