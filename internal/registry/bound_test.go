@@ -54,13 +54,7 @@ func TestStateBoundedByRepositories(t *testing.T) {
 		}
 		reg.Reset() // the test registry's own request log
 	}
-	heap := func() int64 {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return int64(ms.HeapAlloc)
-	}
+	heap := heapAfterGC
 	// Exactly enough names to fill every puller with its maximum of
 	// repositories (the most state the bounds allow; the parse memo is
 	// full too), then twice and four times as many.
@@ -97,4 +91,13 @@ func TestStateBoundedByRepositories(t *testing.T) {
 	if grown := max(h2, h3) - h1; grown > 2*MiB {
 		t.Errorf("heap grew by %.1f MiB over %d more repositories after the bounds were reached", float64(grown)/MiB, n-fill)
 	}
+}
+
+// heapAfterGC returns the live heap after two collections.
+func heapAfterGC() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }

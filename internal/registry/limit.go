@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -173,7 +174,6 @@ func (l limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Layers above see the request they made.
 		resp.Request = req
 	}
-	u := req.URL.Redacted()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Error bodies only explain the error: cut off, not refused.
 		resp.Body = &truncated{ReadCloser: resp.Body, r: io.LimitReader(resp.Body, MaxErrorBytes)}
@@ -182,22 +182,24 @@ func (l limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := classify(start.URL.Path)
 	if resp.ContentLength > c.max {
 		resp.Body.Close()
-		return nil, &TooLargeError{URL: u, Size: resp.ContentLength, Limit: c.max, What: c.what}
+		return nil, &TooLargeError{URL: req.URL.Redacted(), Size: resp.ContentLength, Limit: c.max, What: c.what}
 	}
-	resp.Body = &capped{ReadCloser: resp.Body, left: c.max, err: &TooLargeError{URL: u, Size: -1, Limit: c.max, What: c.what}}
+	resp.Body = &capped{ReadCloser: resp.Body, left: c.max, url: req.URL, class: c}
 	return resp, nil
 }
 
 // capped fails a read that goes past its limit.
 type capped struct {
 	io.ReadCloser
-	left     int64
-	err      *TooLargeError
-	exceeded bool
+	left  int64
+	url   *url.URL
+	class class
+	// err is set once the limit is passed.
+	err *TooLargeError
 }
 
 func (c *capped) Read(p []byte) (int, error) {
-	if c.exceeded {
+	if c.err != nil {
 		return 0, c.err
 	}
 	if int64(len(p)) > c.left+1 {
@@ -206,7 +208,7 @@ func (c *capped) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.left -= int64(n)
 	if c.left < 0 {
-		c.exceeded = true
+		c.err = &TooLargeError{URL: c.url.Redacted(), Size: -1, Limit: c.class.max, What: c.class.what}
 		return 0, c.err
 	}
 	return n, err

@@ -73,12 +73,14 @@ func (c *Client) pullerFor(ctx context.Context) *remote.Puller {
 	}
 	kcs = append(kcs, c.keychain)
 	repos := new(atomic.Int64)
-	p := c.newPuller(authn.NewMultiKeychain(kcs...), pingCounter{inner: c.transport, n: repos})
+	memo := pingMemo{inner: c.transport, memo: c.pings, creds: CredentialsID(ctx), plain: c.plain}
+	p := c.newPuller(authn.NewMultiKeychain(kcs...), pingCounter{inner: memo, n: repos})
 	c.pullers.lru.Add(key, &pullerEntry{p: p, used: now, repos: repos})
 	return p
 }
 
-// pingCounter counts the /v2/ pings sent through it.
+// pingCounter counts the /v2/ pings sent through it (answered from the
+// memo or not: go-containerregistry keeps a transport per ping).
 type pingCounter struct {
 	inner http.RoundTripper
 	n     *atomic.Int64

@@ -21,6 +21,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/metrics"
+	"github.com/signet-dev/signet/internal/ttl"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -37,6 +38,9 @@ type Client struct {
 	// that requests for a repository after the first reuse its connection
 	// and its bearer token.
 	pullers pullers
+	// pings remembers /v2/ ping answers across repositories and pullers
+	// (bounded, ping.go).
+	pings *ttl.Cache[string, pingAnswer]
 }
 
 // Option configures a Client.
@@ -92,6 +96,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c.transport = limited{inner: newEconomy(c.transport, c.metrics), insecure: c.insecure}
 	c.pullers.lru, _ = lru.New[string, *pullerEntry](MaxPullers)
+	c.pings = ttl.NewCache[string, pingAnswer](MaxPingAnswers, PingTTL, nil)
 	return c, nil
 }
 
@@ -111,6 +116,12 @@ func (c *Client) newPuller(kc authn.Keychain, t http.RoundTripper) *remote.Pulle
 		panic(fmt.Sprintf("registry: creating puller: %v", err))
 	}
 	return p
+}
+
+// plain says whether req's host may be reached over plain HTTP (the
+// Client's insecure registries and those of req's context).
+func (c *Client) plain(req *http.Request) bool {
+	return limited{insecure: c.insecure}.allowed(req.Context(), req.URL.Host)
 }
 
 // MustNew is New for options that cannot fail (no CA bundle).

@@ -87,20 +87,25 @@ func (l limited) scheme(req *http.Request) (*http.Request, bool, error) {
 	if !plain(req) {
 		return req, false, nil
 	}
-	u := req.URL.Redacted()
 	if req.URL.Scheme == "http" && !l.allowed(ctx, req.URL.Host) {
-		return nil, false, &InsecureError{URL: u, Reason: fmt.Sprintf("%s is not listed in the policy's insecureRegistries (signet uses HTTPS only)", req.URL.Host)}
+		return nil, false, &InsecureError{URL: req.URL.Redacted(), Reason: fmt.Sprintf("%s is not listed in the policy's insecureRegistries (signet uses HTTPS only)", req.URL.Host)}
 	}
 	if prev := req.Response; prev != nil && prev.Request != nil && !plain(prev.Request) {
-		return nil, false, &InsecureError{URL: u, Reason: "redirected there from HTTPS (" + prev.Request.URL.Redacted() + ")"}
+		return nil, false, &InsecureError{URL: req.URL.Redacted(), Reason: "redirected there from HTTPS (" + prev.Request.URL.Redacted() + ")"}
 	}
 	if start, _ := first(req); classify(start.URL.Path) == classToken {
-		return nil, false, &InsecureError{URL: u, Reason: "only the registry API (/v2/) is read over plain HTTP: no token realm, no credentials"}
+		return nil, false, &InsecureError{URL: req.URL.Redacted(), Reason: "only the registry API (/v2/) is read over plain HTTP: no token realm, no credentials"}
 	}
 	wire := req
-	if req.URL.Scheme != "http" || req.URL.User != nil || req.Header.Get("Authorization") != "" {
+	if req.URL.User != nil || req.Header.Get("Authorization") != "" {
 		wire = req.Clone(ctx)
 		wire.URL.Scheme = "http"
+	} else if req.URL.Scheme != "http" {
+		// Nothing to take off: a shallow copy with its own URL.
+		wire = req.WithContext(ctx)
+		u := *req.URL
+		u.Scheme = "http"
+		wire.URL = &u
 	}
 	stripped := wire.URL.User != nil || wire.Header.Get("Authorization") != ""
 	wire.URL.User = nil

@@ -4,6 +4,11 @@
 // in-process OCI registry holding signed images, the signet binary given
 // with -signet — and reports:
 //
+//   - cold admission: latency percentiles and registry requests per
+//     admission of never-seen images, each in a repository of its own, for
+//     each kind of signed image (a legacy signature, a cosign v3 bundle, a
+//     signature and two cosign attestations, legacy `.att` and as v3
+//     bundles: cold.go), signet's CPU time and the registry connections;
 //   - cold latency per image and registry requests per cold verification
 //     for 1, 3 and 10 trust roots;
 //   - verifications triggered by a burst of concurrent admissions of one

@@ -29,6 +29,7 @@ type config struct {
 	workers  int
 	burstN   int
 	coldN    int
+	coldAdm  int
 	write    string
 	cacheTTL string
 	soak     int
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 64, "concurrent clients for the saturation run")
 	flag.IntVar(&c.burstN, "burst", 500, "concurrent admissions of one uncached image")
 	flag.IntVar(&c.coldN, "cold", 10, "uncached images verified one by one per trust-root count")
+	flag.IntVar(&c.coldAdm, "cold-admissions", 200, "never-seen images, each in its own repository, admitted one by one per cold admission variant")
 	flag.IntVar(&c.soak, "soak", 0, "instead of the benchmark, send this many admissions (cached, uncached and denied) and sample RSS and goroutines")
 	flag.StringVar(&c.extra, "serve-args", "", "more arguments for signet serve, space-separated (e.g. \"--release-startup-pages=false\")")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of signet serve during the saturation run to this file (starts it with --profiling)")
@@ -106,7 +108,12 @@ func run(c config) error {
 			fmt.Fprintf(&pol, "  - name: k%d\n    key: |\n      %s\n", i, strings.ReplaceAll(strings.TrimSpace(k.PEM), "\n", "\n      "))
 		}
 	}
-	pol.WriteString("rules:\n")
+	head := pol.String()
+	coldRuleYAML, fellBack, err := coldRules(c.signet, dir, head, reg.host, "roots1")
+	if err != nil {
+		return err
+	}
+	pol.WriteString("rules:\n" + coldRuleYAML)
 	for _, n := range rootCounts {
 		fmt.Fprintf(&pol, "- pattern: %q\n  validator: roots%d\n  with: {trustRoot: \"*\"}\n", reg.host+"/r"+strconv.Itoa(n)+"/**", n)
 	}
@@ -127,6 +134,11 @@ func run(c config) error {
 			if _, err := push(fmt.Sprintf("r%d/app:cold-%d", n, i)); err != nil {
 				return err
 			}
+		}
+	}
+	if c.soak == 0 {
+		if err := pushCold(reg.host, signer, c.coldAdm); err != nil {
+			return err
 		}
 	}
 	for _, ref := range []string{"r1/app:burst", "r1/app:warm"} {
@@ -155,6 +167,15 @@ func run(c config) error {
 	time.Sleep(time.Second)
 	res.rssIdle = srv.rss()
 
+	fmt.Fprintln(os.Stderr, "bench: cold admissions...")
+	cpu0, conns0 := srv.cpu(), reg.conns.Load()
+	if res.coldAdmissions, err = measureCold(cl, reg, c.coldAdm, fellBack); err != nil {
+		return err
+	}
+	if n := len(res.coldAdmissions) * c.coldAdm; n > 0 {
+		res.coldCPU = (srv.cpu() - cpu0) / time.Duration(n)
+	}
+	res.coldConns = reg.conns.Load() - conns0
 	fmt.Fprintln(os.Stderr, "bench: cold verifications...")
 	for _, n := range rootCounts {
 		var lat []time.Duration

@@ -15,6 +15,8 @@ import (
 type countingRegistry struct {
 	host     string
 	requests atomic.Int64
+	// conns counts the connections accepted.
+	conns atomic.Int64
 }
 
 func startRegistry() (*countingRegistry, error) {
@@ -24,9 +26,17 @@ func startRegistry() (*countingRegistry, error) {
 	}
 	r := &countingRegistry{host: ln.Addr().String()}
 	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true))
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.requests.Add(1)
-		h.ServeHTTP(w, req)
-	}))
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			r.requests.Add(1)
+			h.ServeHTTP(w, req)
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				r.conns.Add(1)
+			}
+		},
+	}
+	go srv.Serve(ln)
 	return r, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/test/harness"
 )
@@ -38,8 +40,16 @@ func checkPrivate(t *testing.T, reg *harness.SecureRegistry, noCA string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fixture.SignLegacy(img, key, reg.RemoteOptions()...); err != nil {
+	// A second repository, verified in the same process: the registry's
+	// ping answer is kept, its credentials or token still per repository.
+	other, err := fixture.PushImage(reg.Host+"/private/other:v1", reg.RemoteOptions()...)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, d := range []name.Digest{img, other} {
+		if err := fixture.SignLegacy(d, key, reg.RemoteOptions()...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
@@ -53,9 +63,9 @@ func checkPrivate(t *testing.T, reg *harness.SecureRegistry, noCA string) {
 		return harness.ExitCode(t, cmd)
 	}
 	ref := reg.Host + "/private/app:v1"
-	code, out, se := run(reg.DockerConfig(t), "--registry-ca", ca, ref)
-	if code != 0 || !strings.Contains(out, `"outcome": "verified"`) || !strings.Contains(out, img.DigestStr()) {
-		t.Fatalf("with credentials and CA: exit %d\n%s\n%s", code, out, se)
+	code, out, se := run(reg.DockerConfig(t), "--registry-ca", ca, ref, reg.Host+"/private/other:v1")
+	if code != 0 || strings.Count(out, `"outcome": "verified"`) != 2 || !strings.Contains(out, img.DigestStr()) || !strings.Contains(out, other.DigestStr()) {
+		t.Fatalf("with credentials and CA, two repositories: exit %d\n%s\n%s", code, out, se)
 	}
 	code, out, _ = run(t.TempDir(), "--registry-ca", ca, ref)
 	if code != 3 || !strings.Contains(out, "HTTP 401") {
