@@ -11,6 +11,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -218,5 +219,118 @@ func tamperedEnvelope(t *testing.T, img name.Digest, key *testutil.Key) {
 	}
 	if err := fixture.AppendEnvelope(img, env, slsa1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAttestationRequests counts the registry requests of a cold check:
+// a signature and two attestations (legacy, one .att manifest) cost the
+// .att manifest, shared by both requirements, and one envelope each more
+// than the signature alone.
+func TestAttestationRequests(t *testing.T) {
+	t.Parallel()
+	key, scanner := testutil.NewKey(t), testutil.NewKey(t)
+	reg := testutil.NewRegistry(t, true)
+	h := reg.Host
+	y := attestationPolicy(key.PEM, scanner.PEM, h) + `- {pattern: "` + h + `/plain/**", validator: signed}
+`
+	eng := compileYAML(t, y)
+	plain := reg.PushImage(t, "plain/app:1")
+	testutil.SignLegacy(t, plain, key)
+	scanned := reg.PushImage(t, "scanned/app:1")
+	testutil.SignLegacy(t, scanned, key)
+	testutil.AppendAttestation(t, scanned, key, testutil.StatementOf(slsa1, provenance(builder), scanned), slsa1)
+	testutil.AppendAttestation(t, scanned, scanner, testutil.StatementOf(vuln, scan(0, time.Now()), scanned), vuln)
+
+	count := func(image string) int64 {
+		reg.Reset()
+		if d := eng.Evaluate(context.Background(), image); !d.Allowed {
+			t.Fatalf("%s denied: %s", image, d.Reason)
+		}
+		return reg.Requests()
+	}
+	alone, with := count(h+"/plain/app:1"), count(h+"/scanned/app:1")
+	t.Logf("cold check: signature alone %d requests, with two attestations %d (%v)", alone, with, reg.Paths())
+	if with-alone > 3 {
+		t.Errorf("two attestations cost %d requests more than the signature alone, want at most 3", with-alone)
+	}
+}
+
+func TestAttestationPolicyErrors(t *testing.T) {
+	t.Parallel()
+	key := testutil.Indent(testutil.NewKey(t).PEM, 6)
+	head := `apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- name: signed
+  type: cosign
+  trustRoots:
+  - name: ci
+    key: |
+      ` + key + `
+  - name: release
+    key: |
+      ` + key + `
+- {name: allow, type: static, approve: true}
+- {name: notary, type: notation, trustRoots: [{name: ca, cert: x}]}
+rules:
+`
+	tests := []struct {
+		name, rules string
+		want        []string
+	}{
+		{"name and type required", `- pattern: "a/**"
+  validator: signed
+  with: {trustRoot: ci, attestations: [{conditions: [{expression: "true"}]}]}
+`, []string{"rules[0].with.attestations[0].name: is required", "rules[0].with.attestations[0].type: is required"}},
+		{"duplicate name, unknown type", `- pattern: "a/**"
+  validator: signed
+  with:
+    trustRoot: ci
+    attestations:
+    - {name: x, type: slsaprovenance1}
+    - {name: x, type: slsa-something}
+`, []string{`rules[0].with.attestations[1].name: duplicate requirement name "x"`, "rules[0].with.attestations[1].type:"}},
+		{"static rule", `- pattern: "a/**"
+  validator: allow
+  with: {attestations: [{name: x, type: cyclonedx}]}
+`, []string{`rules[0].with.attestations: validator "allow" is static`}},
+		{"notation validator", `- pattern: "a/**"
+  validator: signed
+  with: {trustRoot: ci, attestations: [{name: x, type: cyclonedx, validator: notary}]}
+`, []string{`rules[0].with.attestations[0].validator: validator "notary" is notation`}},
+		{"unknown validator, trust root", `- pattern: "a/**"
+  validator: signed
+  with:
+    trustRoot: ci
+    attestations:
+    - {name: x, type: cyclonedx, validator: nope}
+    - {name: y, type: cyclonedx, trustRoot: nope}
+    - {name: z, type: cyclonedx, trustRoot: "*", threshold: 3}
+`, []string{`rules[0].with.attestations[0].validator: unknown validator "nope"`, `rules[0].with.attestations[1].trustRoot: validator "signed" has no trust root "nope"`, "rules[0].with.attestations[2].threshold: 3 exceeds"}},
+		{"several validators", `- pattern: "a/**"
+  validators: [signed, allow]
+  with: {trustRoot: ci, attestations: [{name: x, type: cyclonedx}]}
+`, []string{"rules[0].with.attestations[0].validator: is required: the rule names several validators"}},
+		{"empty expression", `- pattern: "a/**"
+  validator: signed
+  with: {trustRoot: ci, attestations: [{name: x, type: cyclonedx, conditions: [{expression: " "}]}]}
+`, []string{"rules[0].with.attestations[0].conditions[0].expression: is required"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			doc, err := policy.Parse([]byte(head + tc.rules))
+			if err == nil {
+				_, err = policy.Compile(doc, registry.MustNew())
+			}
+			if err == nil {
+				t.Fatal("compiled")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
 	}
 }

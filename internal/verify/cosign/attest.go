@@ -124,6 +124,25 @@ func (v *Verifier) Attestations(ctx context.Context, img verify.Image, predicate
 		errs = append(errs, registry.Classify(ctx, err, "fetching attestations "+tag.TagStr()+" of "+img.Ref.String()))
 		res.Add(verify.Check{Signature: tag.TagStr(), Reason: "could not fetch: " + err.Error()})
 	}
+	groups := map[string]*group{}
+	check := func(envs []envelope) bool {
+		for _, e := range envs {
+			done, err := v.checkEnvelope(ctx, img, hash, predicateType, roots, groups, e, res, visit)
+			if err != nil {
+				errs = append(errs, err)
+				res.Add(verify.Check{Signature: e.source, Reason: "could not fetch: " + err.Error()})
+			}
+			if done {
+				return true
+			}
+		}
+		return false
+	}
+	if check(legacy) {
+		return nil
+	}
+	// Referrers are listed only when the .att tag had no attestation that
+	// will do: most images keep their attestations in one place.
 	bundles, n, err := listBundleAttestations(ctx, img.Ref, predicateType, ropts)
 	if err != nil {
 		errs = append(errs, registry.Classify(ctx, err, "listing OCI referrers of "+img.Ref.String()))
@@ -132,16 +151,8 @@ func (v *Verifier) Attestations(ctx context.Context, img verify.Image, predicate
 	if skipped+n > 0 {
 		res.Add(verify.Check{Signature: tag.TagStr(), Reason: fmt.Sprintf("%d more attestations of type %s not examined (at most %d each under the .att tag and as referrers)", skipped+n, predicateType, MaxAttestations)})
 	}
-	groups := map[string]*group{}
-	for _, e := range append(legacy, bundles...) {
-		done, err := v.checkEnvelope(ctx, img, hash, predicateType, roots, groups, e, res, visit)
-		if err != nil {
-			errs = append(errs, err)
-			res.Add(verify.Check{Signature: e.source, Reason: "could not fetch: " + err.Error()})
-		}
-		if done {
-			return nil
-		}
+	if check(bundles) {
+		return nil
 	}
 	if len(errs) > 0 {
 		return &verify.InconclusiveError{Reason: "could not check all attestations of type " + predicateType, Err: errors.Join(errs...)}
