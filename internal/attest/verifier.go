@@ -2,7 +2,6 @@ package attest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -147,7 +146,6 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 // inconclusive.
 func combine(sigErr error, errs []error) error {
 	var failed, inconclusive []string
-	all := []error{}
 	for _, err := range append([]error{sigErr}, errs...) {
 		switch verify.Classify(err) {
 		case verify.Verified:
@@ -157,13 +155,13 @@ func combine(sigErr error, errs []error) error {
 		default:
 			inconclusive = append(inconclusive, err.Error())
 		}
-		all = append(all, err)
 	}
+	// The reasons say it all: the errors are not repeated after them.
 	switch {
 	case len(failed) > 0:
-		return &verify.FailedError{Reason: strings.Join(append(failed, inconclusive...), "; "), Err: errors.Join(all...)}
+		return &verify.FailedError{Reason: strings.Join(append(failed, inconclusive...), "; ")}
 	case len(inconclusive) > 0:
-		return &verify.InconclusiveError{Reason: strings.Join(inconclusive, "; "), Err: errors.Join(all...)}
+		return &verify.InconclusiveError{Reason: strings.Join(inconclusive, "; ")}
 	}
 	return nil
 }
