@@ -177,11 +177,11 @@ func (r *Requirement) check(ctx context.Context, img verify.Image, now time.Time
 		seen++
 		why := r.evaluate(ctx, img, vars, a, now)
 		if why == "" {
-			out.Outcome, out.Statement, out.Source = verify.Verified, a.Digest, a.Source
+			out.Outcome, out.Statement, out.Envelope, out.Source = verify.Verified, a.Digest, a.Envelope, a.Source
 			for _, s := range a.Signers {
 				out.Signers = append(out.Signers, s.TrustRoot)
 			}
-			out.Reason = fmt.Sprintf("requirement %q met by %s attestation %s (%s) signed by [%s]", r.Name, r.Short, a.Digest, a.Source, strings.Join(out.Signers, ", "))
+			out.Reason = fmt.Sprintf("requirement %q met by %s attestation in envelope %s (%s) signed by [%s]", r.Name, r.Short, a.Envelope, a.Source, strings.Join(out.Signers, ", "))
 			return true
 		}
 		if len(reasons) < maxReasons {

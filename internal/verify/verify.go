@@ -99,9 +99,11 @@ type AttestationResult struct {
 	// satisfied the requirement.
 	Signers []string `json:"signers,omitempty"`
 	// Statement is the sha256 digest of that attestation's in-toto
-	// statement, and Source where it was found (an .att tag layer or a
-	// referrer).
+	// statement, Envelope the digest of the blob that carried it (DSSE
+	// envelope or Sigstore bundle), and Source where it was found (an .att
+	// tag layer or a referrer).
 	Statement string `json:"statement,omitempty"`
+	Envelope  string `json:"envelope,omitempty"`
 	Source    string `json:"source,omitempty"`
 	// Reason explains the outcome: the satisfied requirement, or the
 	// first failing condition of each attestation examined.

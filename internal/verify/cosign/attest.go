@@ -70,8 +70,9 @@ const (
 type Attestation struct {
 	// Statement is the in-toto statement, as signed.
 	Statement []byte
-	// Digest is "sha256:…" of Statement.
-	Digest string
+	// Digest is "sha256:…" of Statement, and Envelope the digest of the
+	// blob that carried it (the DSSE envelope, or the Sigstore bundle).
+	Digest, Envelope string
 	// Source says where it was found: "sha256-….att#N" or "referrer sha256:…".
 	Source string
 	// Signers are the trust roots counted toward the quorum, in the
@@ -224,7 +225,7 @@ func (v *Verifier) checkEnvelope(ctx context.Context, img verify.Image, hash v1.
 		res.Add(verify.Check{Signature: e.source, Reason: fmt.Sprintf("signed statement has predicate type %q (annotated %q), not %q: not an attestation of this type", truncate(got), truncate(e.annotated), predicateType)})
 		return false, nil
 	}
-	a := Attestation{Statement: e.statement, Digest: digest, Source: e.source}
+	a := Attestation{Statement: e.statement, Digest: digest, Envelope: e.desc.Digest.String(), Source: e.source}
 	for _, s := range v.quorum.Signers(g.checks) {
 		a.Signers = append(a.Signers, g.identities[s])
 	}
