@@ -97,12 +97,18 @@ func AppendLayer(img name.Digest, payload []byte, ann map[string]string, opts ..
 
 // Statement returns an in-toto statement about img with predicateType.
 func Statement(img name.Digest, predicateType string) []byte {
+	return StatementWith(img, predicateType, map[string]any{})
+}
+
+// StatementWith returns an in-toto statement about img with predicateType
+// and predicate (any value encoding/json encodes).
+func StatementWith(img name.Digest, predicateType string, predicate any) []byte {
 	h, _ := v1.NewHash(img.DigestStr())
 	b, _ := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
 		"subject":       []any{map[string]any{"name": img.Context().Name(), "digest": map[string]string{h.Algorithm: h.Hex}}},
 		"predicateType": predicateType,
-		"predicate":     map[string]any{},
+		"predicate":     predicate,
 	})
 	return b
 }
