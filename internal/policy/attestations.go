@@ -78,10 +78,10 @@ func compileAttestation(af string, r Rule, a Attestation, validators map[string]
 			req.ReadsImage = true
 		}
 	}
-	if ok && len(conds) > 0 {
+	if len(conds) > 0 {
 		cs, errs := attest.Compile(conds)
 		for i, err := range errs {
-			if err != nil {
+			if err != nil && strings.TrimSpace(conds[i].Expression) != "" {
 				p.add(fmt.Sprintf("%s.conditions[%d].expression", af, i), "%v", err)
 				ok = false
 			}
