@@ -348,6 +348,9 @@ func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, e
 		d.Reason += fmt.Sprintf(" (signet was deciding %d images at once, its limit, until this admission's deadline)", cap(r.verifying))
 	}
 	r.metrics.Verification(d.Validator, string(d.Outcome))
+	for _, a := range d.Attestations {
+		r.metrics.Attestation(a.Name, string(a.Outcome))
+	}
 	return d
 }
 

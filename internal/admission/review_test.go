@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/testutil"
@@ -26,6 +27,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 type env struct {
 	reg      *testutil.Registry
 	reviewer *admission.Reviewer
+	metrics  *metrics.Metrics
 	replacer *strings.Replacer // real host and digests → placeholders
 }
 
@@ -49,13 +51,14 @@ func newEnv(t *testing.T, opts admission.Options) *env {
 		pairs = append(pairs, d.DigestStr(), "sha256:<"+img.name+">",
 			strings.Replace(d.DigestStr(), ":", "-", 1), "sha256-<"+img.name+">")
 	}
+	pairs = append(pairs, attestedImages(t, reg, key)...)
 	pairs = append(pairs, h, "REGISTRY")
 	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `
 - {pattern: "`+h+`/demo/**", validator: signed}
 - {pattern: "`+h+`/warn/**", validator: signed, with: {mode: warn}}
 - {pattern: "`+h+`/audit/**", validator: signed, with: {mode: audit}}
 - {pattern: "`+h+`/nopin/**", validator: signed, with: {mutate: false}}
-`)))
+`+attestedRule(h))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +69,9 @@ func newEnv(t *testing.T, opts admission.Options) *env {
 	if opts.ExcludedNamespaces == nil {
 		opts.ExcludedNamespaces = []string{"kube-system", "signet"}
 	}
-	rv := admission.NewReviewer(func() *policy.Engine { return eng }, nil, opts, nil, nil)
-	return &env{reg: reg, reviewer: rv, replacer: strings.NewReplacer(pairs...)}
+	m := metrics.New()
+	rv := admission.NewReviewer(func() *policy.Engine { return eng }, nil, opts, nil, m)
+	return &env{reg: reg, reviewer: rv, metrics: m, replacer: strings.NewReplacer(pairs...)}
 }
 
 // post sends body to the handler and returns the status and the body.

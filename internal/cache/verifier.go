@@ -21,6 +21,9 @@ import (
 func (c *Cache) Wrap(v verify.Verifier, scope, validator string) verify.Verifier {
 	w := &cached{c: c, v: v, scope: scope, validator: validator}
 	w.fp, _ = v.(verify.MaterialFingerprinter)
+	if td, ok := v.(verify.TagDependent); ok {
+		w.byTag = td.DependsOnTag()
+	}
 	if tr, ok := v.(verify.TagResolver); ok {
 		return &cachedResolver{cached: w, tr: tr}
 	}
@@ -45,6 +48,9 @@ type cached struct {
 	scope     string
 	validator string
 	fp        verify.MaterialFingerprinter // nil: all material is in the policy
+	// byTag: the result may depend on the tag the image was named by
+	// (verify.TagDependent), which is then part of the key.
+	byTag bool
 }
 
 type outcome struct {
@@ -100,6 +106,9 @@ func (w *cached) Verify(ctx context.Context, img verify.Image) (*verify.Result, 
 // otherwise (and for joining a verification in flight).
 func (w *cached) keys(ctx context.Context, img verify.Image, fp string) keys {
 	shared := w.scope + "|" + img.Ref.String()
+	if w.byTag {
+		shared += "|t" + img.Tag
+	}
 	if fp != "" {
 		sum := sha256.Sum256([]byte(fp))
 		shared += "|m" + hex.EncodeToString(sum[:12])

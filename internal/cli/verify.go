@@ -250,6 +250,13 @@ func printText(w io.Writer, ds []policy.Decision) {
 		if d.Pinned != "" {
 			fmt.Fprintf(w, "  pinned: %s\n", d.Pinned)
 		}
+		for _, a := range d.Attestations {
+			mark := "✗"
+			if a.Outcome == verify.Verified {
+				mark = "✓"
+			}
+			fmt.Fprintf(w, "  %s attestation %s (%s) %s: %s\n", mark, a.Name, a.Type, a.Outcome, a.Reason)
+		}
 		for _, c := range d.Checks {
 			mark := "✗"
 			if c.Passed {

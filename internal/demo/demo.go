@@ -2,7 +2,9 @@
 // an embedded OCI registry on loopback, images pushed to it, one signed with
 // a freshly generated key (a legacy cosign signature), one signed the cosign
 // v3 way (a Sigstore bundle attached as an OCI 1.1 referrer), one unsigned,
-// and a policy that trusts the key. Each image then goes through the same
+// two signed and carrying a SLSA provenance attestation (one built by the
+// builder the policy names, one by another), and a policy that trusts the
+// key. Each image then goes through the same
 // engine `signet verify` uses, and the decisions are printed; finally
 // `signet serve` runs in-process and answers the AdmissionReviews the API
 // server would send for a signed and an unsigned Pod.
@@ -95,11 +97,22 @@ func Run(ctx context.Context, w io.Writer, dir string) error {
 	if _, err := pushImage(host + "/thirdparty/tool:1.0"); err != nil {
 		return err
 	}
-	step(w, "3. Pushed four images:\n"+
+	for _, b := range []struct{ ref, builder string }{
+		{host + "/built/app:v1", demoBuilder},
+		{host + "/built/app:laptop", "https://laptop.example/builder"},
+	} {
+		if err := pushAttested(b.ref, b.builder, key); err != nil {
+			return err
+		}
+	}
+	step(w, "3. Pushed six images:\n"+
 		"     demo/app:v1          signed (cosign legacy signature, tag sha256-….sig)\n"+
 		"     demo/app:v2          signed (cosign v3 Sigstore bundle, OCI referrer)\n"+
 		"     demo/app:unsigned    not signed\n"+
-		"     thirdparty/tool:1.0  not signed, not covered by any rule")
+		"     thirdparty/tool:1.0  not signed, not covered by any rule\n"+
+		"     built/app:v1         signed, with a signed SLSA v1 provenance (cosign attest, tag sha256-….att)\n"+
+		"                          naming the builder %s\n"+
+		"     built/app:laptop     signed, with a signed SLSA v1 provenance naming another builder", demoBuilder)
 
 	pol := fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
@@ -121,9 +134,20 @@ validators:
 rules:
 - pattern: "%s/demo/**"
   validator: demo-key
+# Images of built/ must also carry a provenance attestation, signed by the
+# same key, naming the demo's CI builder.
+- pattern: "%s/built/**"
+  validator: demo-key
+  with:
+    attestations:
+    - name: built-by-ci
+      type: slsaprovenance1
+      conditions:
+      - expression: 'predicate.runDetails.builder.id == "%s"'
+        message: built by the demo CI builder
 - pattern: "registry.k8s.io/**"
   validator: allow
-`, host, strings.ReplaceAll(strings.TrimSpace(key.PEM), "\n", "\n      "), host)
+`, host, strings.ReplaceAll(strings.TrimSpace(key.PEM), "\n", "\n      "), host, host, demoBuilder)
 	polFile := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(polFile, []byte(pol), 0o644); err != nil {
 		return err
@@ -147,6 +171,8 @@ rules:
 		{host + "/demo/app:v2", true},
 		{host + "/demo/app:unsigned", false},
 		{host + "/thirdparty/tool:1.0", false},
+		{host + "/built/app:v1", true},
+		{host + "/built/app:laptop", false},
 	}
 	var bad []string
 	for _, c := range cases {
@@ -219,6 +245,8 @@ func webhook(ctx context.Context, w io.Writer, dir, polFile, host string, bad *[
 	}{
 		{"web", host + "/demo/app:v1", true},
 		{"tool", host + "/demo/app:unsigned", false},
+		{"built", host + "/built/app:v1", true},
+		{"laptop", host + "/built/app:laptop", false},
 	} {
 		fmt.Fprintf(w, "\n   $ kubectl run %s --image=%s\n", c.pod, c.image)
 		resp, err := admit(client, addr, fmt.Sprintf("demo-%d", i), c.pod, c.image)
@@ -292,6 +320,30 @@ func admit(client *http.Client, addr, uid, pod, image string) (*admitted, error)
 		}
 	}
 	return a, nil
+}
+
+// demoBuilder is the builder the demo's provenance condition asks for.
+const demoBuilder = "https://ci.demo.example/builder"
+
+// pushAttested pushes an image to ref, signs it with key and attaches a SLSA
+// v1 provenance naming builder, signed with key, as cosign attest does.
+func pushAttested(ref, builder string, key *signing.Key) error {
+	img, err := pushImage(ref)
+	if err != nil {
+		return err
+	}
+	if err := signing.SignLegacy(img, key); err != nil {
+		return err
+	}
+	const slsa1 = "https://slsa.dev/provenance/v1"
+	provenance := map[string]any{
+		"buildDefinition": map[string]any{
+			"buildType":          "https://ci.demo.example/build/v1",
+			"externalParameters": map[string]any{"repository": "https://git.demo.example/app", "ref": "refs/heads/main"},
+		},
+		"runDetails": map[string]any{"builder": map[string]any{"id": builder}},
+	}
+	return signing.AppendAttestation(img, key, signing.StatementWith(img, slsa1, provenance), slsa1)
 }
 
 // pushImage pushes a one-layer image to ref ("host/repo:tag") and returns

@@ -21,6 +21,10 @@ const (
 	// signet_verifications_total and signet_verification_duration_seconds
 	// over the life of the process.
 	MaxValidatorLabels = 256
+	// MaxRequirementLabels bounds the distinct attestation requirement
+	// names of signet_attestation_checks_total over the life of the
+	// process (names come from the policy, as validator names do).
+	MaxRequirementLabels = 256
 	// MaxRegistryLabels bounds the distinct registry label values of
 	// signet_registry_requests_total over the life of the process.
 	MaxRegistryLabels = 64

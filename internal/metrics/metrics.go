@@ -24,19 +24,21 @@ type Metrics struct {
 	joins         prometheus.Counter
 	verifyLatency *prometheus.HistogramVec
 	registryReqs  *prometheus.CounterVec
+	attestations  *prometheus.CounterVec
 
 	// Label values taken from outside signet's code: the first ones seen
 	// are kept, later ones are counted as "other" (see labelSet).
-	validators, registries *labelSet
+	validators, registries, requirements *labelSet
 }
 
 // New registers signet's collectors, plus the Go and process collectors, in
 // a new registry.
 func New() *Metrics {
 	m := &Metrics{
-		Registry:   prometheus.NewRegistry(),
-		validators: newLabelSet(MaxValidatorLabels),
-		registries: newLabelSet(MaxRegistryLabels),
+		Registry:     prometheus.NewRegistry(),
+		validators:   newLabelSet(MaxValidatorLabels),
+		registries:   newLabelSet(MaxRegistryLabels),
+		requirements: newLabelSet(MaxRequirementLabels),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_admission_requests_total",
 			Help: "Admission requests by webhook (mutate, validate), decision (allowed, denied, warned; error: a request that could not be read) and kind (a kind signet reads, other, or empty when unread). Admissions not checked (excluded namespace, DELETE, unchanged images) count as allowed.",
@@ -79,9 +81,13 @@ func New() *Metrics {
 			Name: "signet_registry_requests_total",
 			Help: "HTTP requests to registries by registry host and status code (\"error\" when no response).",
 		}, []string{"registry", "status"}),
+		attestations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_attestation_checks_total",
+			Help: "Attestation requirements checked for image decisions, by requirement name (the rule's with.attestations[].name) and outcome (verified, failed, inconclusive).",
+		}, []string{"requirement", "outcome"}),
 	}
 	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo,
-		m.cache, m.joins, m.verifyLatency, m.registryReqs,
+		m.cache, m.joins, m.verifyLatency, m.registryReqs, m.attestations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,6 +119,15 @@ func (m *Metrics) Verification(validator, outcome string) {
 		validator = "none"
 	}
 	m.verifications.WithLabelValues(m.validators.value(validator), outcome).Inc()
+}
+
+// Attestation records the outcome of one attestation requirement of an
+// image decision.
+func (m *Metrics) Attestation(requirement, outcome string) {
+	if m == nil {
+		return
+	}
+	m.attestations.WithLabelValues(m.requirements.value(requirement), outcome).Inc()
 }
 
 // Reload records a policy reload attempt.

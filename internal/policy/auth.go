@@ -126,8 +126,14 @@ func authRegistries(doc *Document, p *problems) map[string][]string {
 	return out
 }
 
-// usesValidator says whether rule r names validator v.
+// usesValidator says whether rule r names validator v, for its signatures
+// or for one of its attestation requirements.
 func usesValidator(r Rule, v string) bool {
+	for _, a := range r.With.Attestations {
+		if a.Validator == v {
+			return true
+		}
+	}
 	if r.Validator == "" && len(r.Validators) == 0 {
 		return v == DefaultName
 	}
@@ -213,14 +219,23 @@ func withAuth(validator, secret string, hosts []string, src SecretKeychains, v v
 
 // Verify implements verify.Verifier.
 func (a *authVerifier) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
+	ctx, err := a.context(ctx)
+	if err != nil {
+		return &verify.Result{}, err
+	}
+	return a.v.Verify(ctx, img)
+}
+
+// context returns ctx carrying the Secret's credentials, scoped.
+func (a *authVerifier) context(ctx context.Context) (context.Context, error) {
 	kc, err := a.src.Secret(ctx, a.secret)
 	if err != nil {
-		return &verify.Result{}, &verify.InconclusiveError{
+		return ctx, &verify.InconclusiveError{
 			Reason: fmt.Sprintf("reading the registry credentials of validator %q (auth.secretName %q): %v; check that the Secret exists in signet's namespace and signet may get it", a.validator, a.secret, err),
 			Err:    err,
 		}
 	}
-	return a.v.Verify(registry.ContextWithKeychain(ctx, a.scope(kc)), img)
+	return registry.ContextWithKeychain(ctx, a.scope(kc)), nil
 }
 
 // scope returns kc limited to the validator's registries: one keychain

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/signet-dev/signet/internal/attest"
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/registry"
@@ -495,6 +496,18 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		specs = append(specs, spec.v)
 		vtype = spec.v.Type
 	}
+	var reqs []attest.Requirement
+	if len(r.With.Attestations) > 0 {
+		if ok && len(members) == 1 && vtype == TypeStatic {
+			p.add(f+".with.attestations", "validator %q is static: it checks no signature, and attestations need a cosign validator's trust roots", names[0])
+			return nil
+		}
+		var aspecs []Validator
+		var aok bool
+		reqs, aspecs, aok = compileAttestations(f, r, validators, reg, o, p)
+		ok = ok && aok
+		specs = append(specs, aspecs...)
+	}
 	if !ok || len(members) != len(names) {
 		return nil
 	}
@@ -503,6 +516,9 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		// Several validators must all pass; even all-static lists go
 		// through the engine's verification path, which handles them.
 		cr.vtype, cr.verifier = "", verify.All(members...)
+	}
+	if len(reqs) > 0 {
+		cr.verifier = attest.NewVerifier(cr.verifier, reqs)
 	}
 	cr.hash = ruleHash(r, specs)
 	cr.where = fmt.Sprintf("rule %q (validator %q)", pat.String(), cr.validator)

@@ -60,6 +60,9 @@ type Decision struct {
 	// Signers lists the trust roots counted toward the quorum, each with a
 	// signer of its own.
 	Signers []string `json:"signers,omitempty"`
+	// Attestations lists the outcome of each attestation requirement of
+	// the rule.
+	Attestations []verify.AttestationResult `json:"attestations,omitempty"`
 	// Checks lists every check made.
 	Checks []verify.Check `json:"checks"`
 	// Mode is what admission does with a denial: enforce, warn or audit.
@@ -174,9 +177,9 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		return d
 	}
 	d.Digest = digest.DigestStr()
-	res, err := rule.verifier.Verify(ctx, verify.Image{Ref: digest})
+	res, err := rule.verifier.Verify(ctx, verify.Image{Ref: digest, Tag: ref.Tag})
 	if res != nil {
-		d.Signers, d.Cached = res.Signers, res.Cached
+		d.Signers, d.Cached, d.Attestations = res.Signers, res.Cached, res.Attestations
 		if res.Checks != nil {
 			d.Checks = res.Checks
 		}
@@ -190,6 +193,13 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		d.Allowed = true
 		d.Pinned = ref.Pinned(d.Digest)
 		d.Reason = "verified by " + where + ": signed by [" + strings.Join(d.Signers, ", ") + "]"
+		if len(d.Attestations) > 0 {
+			names := make([]string, len(d.Attestations))
+			for i, a := range d.Attestations {
+				names[i] = a.Name
+			}
+			d.Reason += "; attestations [" + strings.Join(names, ", ") + "] met"
+		}
 	case verify.Failed:
 		d.Reason = fmt.Sprintf("%s: %v", where, err)
 	default:

@@ -200,4 +200,43 @@ type RuleOptions struct {
 	// Mutate, when false, keeps images this rule matches as written
 	// instead of pinning them to the verified digest. Default: true.
 	Mutate *bool `json:"mutate,omitempty"`
+	// Attestations are in-toto attestations the image must carry, each
+	// signed by trust roots of a cosign validator and satisfying CEL
+	// conditions. Every entry must be met.
+	Attestations []Attestation `json:"attestations,omitempty"`
+}
+
+// Attestation is an attestation requirement: at least one attestation of
+// Type, attached to the verified digest and signed by a quorum of the
+// named trust roots, for which every condition holds.
+type Attestation struct {
+	// Name identifies the requirement in messages; unique within the rule.
+	Name string `json:"name"`
+	// Type is the predicate type: one of cosign's short names
+	// (slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,
+	// cyclonedx, vuln, openvex, link, custom) or a predicate type URI.
+	Type string `json:"type"`
+	// Validator is the cosign validator whose trust roots must have
+	// signed the attestation. Default: the rule's validator.
+	Validator string `json:"validator,omitempty"`
+	// TrustRoot, Threshold and Required select the validator's trust roots
+	// as the rule's with.trustRoot, with.threshold and with.required do.
+	// Default: the rule's own when Validator is the rule's validator and
+	// none of the three is set, else the validator's only trust root or
+	// the one named "default".
+	TrustRoot string   `json:"trustRoot,omitempty"`
+	Threshold *int     `json:"threshold,omitempty"`
+	Required  []string `json:"required,omitempty"`
+	// Conditions are CEL expressions that must all hold for one
+	// attestation. None: any trusted attestation of the type will do.
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// Condition is a CEL expression over the attestation (predicate,
+// statement), the image, the signer and now.
+type Condition struct {
+	Expression string `json:"expression"`
+	// Message says what the condition requires; a denial quotes it (the
+	// expression when empty).
+	Message string `json:"message,omitempty"`
 }

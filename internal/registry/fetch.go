@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -10,8 +11,13 @@ import (
 )
 
 // Referrers lists the OCI 1.1 referrers of img: through the referrers API,
-// or the referrers tag schema on registries without it.
-func Referrers(img name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
+// or the referrers tag schema on registries without it. In a context made
+// by WithShared the list is fetched once.
+func Referrers(ctx context.Context, img name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
+	return Shared(ctx, "referrers "+img.String(), func() ([]v1.Descriptor, error) { return referrers(img, ropts) })
+}
+
+func referrers(img name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
 	idx, err := remote.Referrers(img, ropts...)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,6 +47,19 @@ const (
 	// deadline, at thousands of requests a second.
 	MaxRedirects = 10
 )
+
+// MaxLargeBlobBytes bounds a blob read under ContextWithBlobLimit.
+const MaxLargeBlobBytes = 128 << 20
+
+type blobLimitKey struct{}
+
+// ContextWithBlobLimit returns a context whose blob reads may return up to
+// n bytes instead of MaxBlobBytes (at most MaxLargeBlobBytes): attestation
+// envelopes (an SBOM of a large image) are larger than signatures. The
+// caller bounds how many such reads run at once.
+func ContextWithBlobLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, blobLimitKey{}, min(n, MaxLargeBlobBytes))
+}
 
 // RedirectError says a registry redirected a request more than
 // MaxRedirects times.
@@ -180,6 +194,9 @@ func (l limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	c := classify(start.URL.Path)
+	if n, ok := start.Context().Value(blobLimitKey{}).(int64); ok && c == classBlob {
+		c.max = n
+	}
 	if resp.ContentLength > c.max {
 		resp.Body.Close()
 		return nil, &TooLargeError{URL: req.URL.Redacted(), Size: resp.ContentLength, Limit: c.max, What: c.what}

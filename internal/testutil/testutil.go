@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"log"
 	"net"
@@ -201,6 +202,33 @@ func AttachBundle(t testing.TB, img name.Digest, key *Key, statement []byte) nam
 	t.Helper()
 	d, err := fixture.AttachBundle(img, key.Key, statement)
 	return must(t, d, err)
+}
+
+// AppendAttestation signs statement with key and adds it to img's ".att"
+// tag annotated with predicateType, as cosign attest does.
+func AppendAttestation(t testing.TB, img name.Digest, key *Key, statement []byte, predicateType string) {
+	t.Helper()
+	check(t, fixture.AppendAttestation(img, key.Key, statement, predicateType))
+}
+
+// StatementOf returns an in-toto v1 statement about the subjects' digests
+// with predicateType and predicate.
+func StatementOf(predicateType string, predicate any, subjects ...name.Digest) []byte {
+	var subs []any
+	for _, s := range subjects {
+		alg, hex, _ := strings.Cut(s.DigestStr(), ":")
+		subs = append(subs, map[string]any{"name": s.Context().Name(), "digest": map[string]string{alg: hex}})
+	}
+	b, err := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       subs,
+		"predicateType": predicateType,
+		"predicate":     predicate,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // AttachReferrer attaches a one-layer artifact to img.

@@ -15,6 +15,19 @@ import (
 type Image struct {
 	// Ref is repository@digest. It is the only name a verifier may fetch by.
 	Ref name.Digest
+	// Tag is the tag the workload named the image by, empty when it named
+	// a digest only. Verifiers never fetch by it; attestation conditions
+	// may read it (image.tag), and a verifier whose result depends on it
+	// says so (TagDependent) so that caches key on it.
+	Tag string
+}
+
+// TagDependent is an optional capability of a Verifier whose result may
+// depend on Image.Tag (attestation conditions reading image.tag or
+// image.reference). Caches include the tag in their key when DependsOnTag
+// is true; found by type assertion, like TagResolver.
+type TagDependent interface {
+	DependsOnTag() bool
 }
 
 // Digest returns the "algorithm:hex" digest of the image.
@@ -65,9 +78,36 @@ type Result struct {
 	Signers []string `json:"signers,omitempty"`
 	// Checks lists every check made, in order.
 	Checks []Check `json:"checks,omitempty"`
+	// Attestations lists the outcome of each attestation requirement of
+	// the rule, in the rule's order.
+	Attestations []AttestationResult `json:"attestations,omitempty"`
 	// Cached is true when the result was remembered from an earlier
 	// verification instead of being made now.
 	Cached bool `json:"cached,omitempty"`
+}
+
+// AttestationResult is the outcome of one attestation requirement: which
+// attestation satisfied it, or why none did.
+type AttestationResult struct {
+	// Name is the requirement's name in the rule.
+	Name string `json:"name"`
+	// Type is the predicate type URI required.
+	Type string `json:"type"`
+	// Outcome is verified, failed or inconclusive.
+	Outcome Outcome `json:"outcome"`
+	// Signers lists the trust roots that signed the attestation that
+	// satisfied the requirement.
+	Signers []string `json:"signers,omitempty"`
+	// Statement is the sha256 digest of that attestation's in-toto
+	// statement, Envelope the digest of the blob that carried it (DSSE
+	// envelope or Sigstore bundle), and Source where it was found (an .att
+	// tag layer or a referrer).
+	Statement string `json:"statement,omitempty"`
+	Envelope  string `json:"envelope,omitempty"`
+	Source    string `json:"source,omitempty"`
+	// Reason explains the outcome: the satisfied requirement, or the
+	// first failing condition of each attestation examined.
+	Reason string `json:"reason"`
 }
 
 // Check is one signature tested against one trust root, or one step that

@@ -97,12 +97,18 @@ func AppendLayer(img name.Digest, payload []byte, ann map[string]string, opts ..
 
 // Statement returns an in-toto statement about img with predicateType.
 func Statement(img name.Digest, predicateType string) []byte {
+	return StatementWith(img, predicateType, map[string]any{})
+}
+
+// StatementWith returns an in-toto statement about img with predicateType
+// and predicate (any value encoding/json encodes).
+func StatementWith(img name.Digest, predicateType string, predicate any) []byte {
 	h, _ := v1.NewHash(img.DigestStr())
 	b, _ := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
 		"subject":       []any{map[string]any{"name": img.Context().Name(), "digest": map[string]string{h.Algorithm: h.Hex}}},
 		"predicateType": predicateType,
-		"predicate":     map[string]any{},
+		"predicate":     predicate,
 	})
 	return b
 }
@@ -120,6 +126,63 @@ func AttachBundle(img name.Digest, key *Key, statement []byte, opts ...remote.Op
 		return name.Digest{}, err
 	}
 	return AttachReferrer(img, BundleArtifactType, BundleArtifactType, bundleJSON, opts...)
+}
+
+// DSSEEnvelope signs statement with key as a DSSE envelope (the in-toto
+// payload type), in the JSON form cosign stores under the .att tag.
+func DSSEEnvelope(key *Key, statement []byte) ([]byte, error) {
+	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: "application/vnd.in-toto+json"}, key.kp, sign.BundleOptions{})
+	if err != nil {
+		return nil, err
+	}
+	env := pb.GetDsseEnvelope()
+	type sig struct {
+		KeyID string `json:"keyid"`
+		Sig   []byte `json:"sig"`
+	}
+	out := struct {
+		PayloadType string `json:"payloadType"`
+		Payload     []byte `json:"payload"`
+		Signatures  []sig  `json:"signatures"`
+	}{PayloadType: env.GetPayloadType(), Payload: env.GetPayload()}
+	for _, s := range env.GetSignatures() {
+		out.Signatures = append(out.Signatures, sig{KeyID: s.GetKeyid(), Sig: s.GetSig()})
+	}
+	return json.Marshal(out)
+}
+
+// AttTag returns the legacy attestation tag of img.
+func AttTag(img name.Digest) name.Tag {
+	return img.Context().Tag(strings.Replace(img.DigestStr(), ":", "-", 1) + ".att")
+}
+
+// AppendAttestation signs statement with key and adds it as a layer of
+// img's ".att" manifest, annotated with predicateType, the way cosign
+// attest stores attestations.
+func AppendAttestation(img name.Digest, key *Key, statement []byte, predicateType string, opts ...remote.Option) error {
+	env, err := DSSEEnvelope(key, statement)
+	if err != nil {
+		return err
+	}
+	return AppendEnvelope(img, env, predicateType, opts...)
+}
+
+// AppendEnvelope adds a DSSE envelope as a layer of img's ".att" manifest,
+// creating the manifest when absent.
+func AppendEnvelope(img name.Digest, env []byte, predicateType string, opts ...remote.Option) error {
+	tag := AttTag(img)
+	base, err := remote.Image(tag, opts...)
+	if err != nil {
+		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	}
+	out, err := mutate.Append(base, mutate.Addendum{
+		Layer:       static.NewLayer(env, "application/vnd.dsse.envelope.v1+json"),
+		Annotations: map[string]string{"dev.cosignproject.cosign/signature": "", "predicateType": predicateType},
+	})
+	if err != nil {
+		return err
+	}
+	return remote.Write(tag, out, opts...)
 }
 
 // AttachReferrer attaches a one-layer OCI artifact with the given

@@ -123,13 +123,16 @@ type referrerBundle struct {
 // Sigstore bundle, the first MaxReferrers of them; skipped says how many
 // more there were.
 func fetchBundles(ctx context.Context, img name.Digest, ropts []remote.Option) (out []referrerBundle, skipped int, err error) {
-	descs, err := registry.Referrers(img, ropts)
+	descs, err := registry.Referrers(ctx, img, ropts)
 	if err != nil {
 		return nil, 0, err
 	}
 	for _, desc := range descs {
 		if !maybeBundle(desc) {
 			continue
+		}
+		if t, ok := desc.Annotations[bundlePredicateAnnotation]; ok && t != SignPredicateType {
+			continue // an attestation (cosign v3 annotates every bundle it writes)
 		}
 		if len(out) >= MaxReferrers {
 			skipped++

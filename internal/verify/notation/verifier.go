@@ -225,7 +225,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 
 // fetch lists the image's Notation signatures and reads their envelopes.
 func fetch(ctx context.Context, img name.Digest, ropts []remote.Option) ([]envelope, error) {
-	descs, err := registry.Referrers(img, ropts)
+	descs, err := registry.Referrers(ctx, img, ropts)
 	if err != nil {
 		return nil, err
 	}

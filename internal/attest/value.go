@@ -1,0 +1,404 @@
+package attest
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+)
+
+// MaxPredicateSteps bounds the work one condition may do walking the
+// predicate: each object member or list element passed over while looking
+// something up is a step. CEL's cost limit counts a member access as one
+// unit however large the object is, so this is what bounds the CPU time of
+// an expression that reads a huge object again and again. A condition that
+// exceeds it fails.
+const MaxPredicateSteps = 50_000_000
+
+// reader is one condition evaluation's view of a predicate: the shared,
+// immutable tape and this evaluation's step count. Evaluations never share
+// a reader, so the count needs no lock.
+type reader struct {
+	t        *tape
+	steps    int64
+	exceeded bool // set once steps passes MaxPredicateSteps; Eval then fails the condition whatever it returned
+}
+
+var errTooManySteps = fmt.Errorf("reading the predicate took more than %d steps", MaxPredicateSteps)
+
+func (r *reader) step() bool {
+	r.steps++
+	if r.steps > MaxPredicateSteps {
+		r.exceeded = true
+	}
+	return !r.exceeded
+}
+
+// value is node i as a CEL value: objects and lists stay on the tape,
+// strings, numbers, booleans and null are decoded. A JSON number that is an
+// integer within int64 becomes an int, any other a double, so that
+// `critical == 0` and `critical + 1` work as they read.
+func (r *reader) value(i uint32) ref.Val {
+	switch r.t.kind(i) {
+	case '{':
+		return &object{r: r, i: i}
+	case '[':
+		return &list{r: r, i: i}
+	case '"':
+		s, err := jsontext.AppendUnquote(nil, r.t.bytes(i))
+		if err != nil {
+			return types.WrapErr(err)
+		}
+		return types.String(s)
+	case 't':
+		return types.True
+	case 'f':
+		return types.False
+	case 'n':
+		return types.NullValue
+	}
+	b := r.t.bytes(i)
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		return types.Int(n)
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return types.WrapErr(err) // out of float64 range
+	}
+	return types.Double(f)
+}
+
+// native is node i decoded whole into Go values (map[string]any, []any,
+// string, int64, float64, bool, nil), for ConvertToNative.
+func (r *reader) native(i uint32) (any, error) {
+	v := r.value(i)
+	switch v.(type) {
+	case *object:
+		m := map[string]any{}
+		for k := i + 1; k < r.t.nodes[i].end; k = r.t.next(k + 1) {
+			if !r.step() {
+				return nil, errTooManySteps
+			}
+			name, err := jsontext.AppendUnquote(nil, r.t.bytes(k))
+			if err != nil {
+				return nil, err
+			}
+			if m[string(name)], err = r.native(k + 1); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
+	case *list:
+		l := []any{}
+		for k := i + 1; k < r.t.nodes[i].end; k = r.t.next(k) {
+			if !r.step() {
+				return nil, errTooManySteps
+			}
+			e, err := r.native(k)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, e)
+		}
+		return l, nil
+	}
+	if types.IsError(v) {
+		return nil, v.(*types.Err)
+	}
+	return v.Value(), nil
+}
+
+func (r *reader) convertToNative(i uint32, typeDesc reflect.Type) (any, error) {
+	v, err := r.native(i)
+	if err != nil {
+		return nil, err
+	}
+	if reflect.TypeOf(v).AssignableTo(typeDesc) {
+		return v, nil
+	}
+	return nil, fmt.Errorf("type conversion error from %T to '%v'", v, typeDesc)
+}
+
+// object is a JSON object of the predicate, a CEL map(string, dyn).
+type object struct {
+	r *reader
+	i uint32
+}
+
+var _ traits.Mapper = (*object)(nil)
+
+// find returns the value node of member name.
+func (o *object) find(name string) (uint32, bool, error) {
+	t := o.r.t
+	for k := o.i + 1; k < t.nodes[o.i].end; k = t.next(k + 1) {
+		if !o.r.step() {
+			return 0, false, errTooManySteps
+		}
+		if t.nameIs(k, name) {
+			return k + 1, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (o *object) Find(key ref.Val) (ref.Val, bool) {
+	name, ok := key.(types.String)
+	if !ok {
+		if types.IsUnknownOrError(key) {
+			return key, false
+		}
+		return nil, false // JSON objects have string keys only
+	}
+	i, found, err := o.find(string(name))
+	if err != nil {
+		return types.WrapErr(err), false
+	}
+	if !found {
+		return nil, false
+	}
+	return o.r.value(i), true
+}
+
+func (o *object) Get(key ref.Val) ref.Val {
+	v, found := o.Find(key)
+	if !found {
+		return types.ValOrErr(v, "no such key: %v", key)
+	}
+	return v
+}
+
+func (o *object) Contains(key ref.Val) ref.Val {
+	v, found := o.Find(key)
+	if !found && v != nil {
+		return v
+	}
+	return types.Bool(found)
+}
+
+func (o *object) Size() ref.Val {
+	n := 0
+	for k := o.i + 1; k < o.r.t.nodes[o.i].end; k = o.r.t.next(k + 1) {
+		if !o.r.step() {
+			return types.WrapErr(errTooManySteps)
+		}
+		n++
+	}
+	return types.Int(n)
+}
+
+func (o *object) Iterator() traits.Iterator {
+	return &iterator{r: o.r, k: o.i + 1, end: o.r.t.nodes[o.i].end, names: true}
+}
+
+func (o *object) Equal(other ref.Val) ref.Val {
+	m, ok := other.(traits.Mapper)
+	if !ok {
+		return types.False
+	}
+	size := o.Size()
+	if types.IsError(size) || size.Equal(m.Size()) != types.True {
+		return size.Equal(m.Size())
+	}
+	t := o.r.t
+	for k := o.i + 1; k < t.nodes[o.i].end; k = t.next(k + 1) {
+		name := o.r.value(k)
+		ov, found := m.Find(name)
+		if !found {
+			return types.False
+		}
+		if eq := types.Equal(o.r.value(k+1), ov); eq != types.True {
+			return eq
+		}
+	}
+	return types.True
+}
+
+func (o *object) ConvertToNative(typeDesc reflect.Type) (any, error) {
+	return o.r.convertToNative(o.i, typeDesc)
+}
+
+func (o *object) ConvertToType(typeVal ref.Type) ref.Val {
+	switch typeVal {
+	case types.MapType:
+		return o
+	case types.TypeType:
+		return types.MapType
+	}
+	return types.NewErr("type conversion error from '%s' to '%s'", types.MapType, typeVal)
+}
+
+func (o *object) Type() ref.Type { return types.MapType }
+
+func (o *object) Value() any {
+	v, err := o.r.native(o.i)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// list is a JSON array of the predicate, a CEL list(dyn).
+type list struct {
+	r *reader
+	i uint32
+}
+
+var _ traits.Lister = (*list)(nil)
+
+func (l *list) elements() ([]ref.Val, error) {
+	var out []ref.Val
+	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+		if !l.r.step() {
+			return nil, errTooManySteps
+		}
+		out = append(out, l.r.value(k))
+	}
+	return out, nil
+}
+
+func (l *list) Add(other ref.Val) ref.Val {
+	if _, ok := other.(traits.Lister); !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	elems, err := l.elements()
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	return types.NewRefValList(types.DefaultTypeAdapter, elems).Add(other)
+}
+
+func (l *list) Contains(v ref.Val) ref.Val {
+	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+		if !l.r.step() {
+			return types.WrapErr(errTooManySteps)
+		}
+		if types.Equal(v, l.r.value(k)) == types.True {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+func (l *list) Get(index ref.Val) ref.Val {
+	want, err := types.IndexOrError(index)
+	if err != nil {
+		return types.ValOrErr(index, "%v", err)
+	}
+	n := 0
+	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+		if !l.r.step() {
+			return types.WrapErr(errTooManySteps)
+		}
+		if n == want {
+			return l.r.value(k)
+		}
+		n++
+	}
+	return types.NewErr("index '%d' out of range in list size '%d'", want, n)
+}
+
+func (l *list) Size() ref.Val {
+	n := 0
+	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+		if !l.r.step() {
+			return types.WrapErr(errTooManySteps)
+		}
+		n++
+	}
+	return types.Int(n)
+}
+
+func (l *list) Iterator() traits.Iterator {
+	return &iterator{r: l.r, k: l.i + 1, end: l.r.t.nodes[l.i].end}
+}
+
+func (l *list) Equal(other ref.Val) ref.Val {
+	o, ok := other.(traits.Lister)
+	if !ok {
+		return types.False
+	}
+	size := l.Size()
+	if types.IsError(size) || size.Equal(o.Size()) != types.True {
+		return size.Equal(o.Size())
+	}
+	n := 0
+	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+		if eq := types.Equal(l.r.value(k), o.Get(types.Int(n))); eq != types.True {
+			return eq
+		}
+		n++
+	}
+	return types.True
+}
+
+func (l *list) ConvertToNative(typeDesc reflect.Type) (any, error) {
+	return l.r.convertToNative(l.i, typeDesc)
+}
+
+func (l *list) ConvertToType(typeVal ref.Type) ref.Val {
+	switch typeVal {
+	case types.ListType:
+		return l
+	case types.TypeType:
+		return types.ListType
+	}
+	return types.NewErr("type conversion error from '%s' to '%s'", types.ListType, typeVal)
+}
+
+func (l *list) Type() ref.Type { return types.ListType }
+
+func (l *list) Value() any {
+	v, err := l.r.native(l.i)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// iterator walks an object's member names or a list's elements.
+type iterator struct {
+	r      *reader
+	k, end uint32
+	names  bool
+	err    error
+}
+
+var _ traits.Iterator = (*iterator)(nil)
+
+func (it *iterator) HasNext() ref.Val {
+	if it.err != nil {
+		return types.WrapErr(it.err)
+	}
+	return types.Bool(it.k < it.end)
+}
+
+func (it *iterator) Next() ref.Val {
+	if it.k >= it.end {
+		return nil
+	}
+	if !it.r.step() {
+		it.err = errTooManySteps
+		it.k = it.end
+		return types.WrapErr(errTooManySteps)
+	}
+	v := it.r.value(it.k)
+	if it.names {
+		it.k = it.r.t.next(it.k + 1)
+	} else {
+		it.k = it.r.t.next(it.k)
+	}
+	return v
+}
+
+func (it *iterator) ConvertToNative(reflect.Type) (any, error) {
+	return nil, fmt.Errorf("type conversion on iterators not supported")
+}
+
+func (it *iterator) ConvertToType(ref.Type) ref.Val { return types.NewErr("no such overload") }
+func (it *iterator) Equal(ref.Val) ref.Val          { return types.NewErr("no such overload") }
+func (it *iterator) Type() ref.Type                 { return types.IteratorType }
+func (it *iterator) Value() any                     { return nil }
