@@ -3,13 +3,55 @@ package registry
 import (
 	"context"
 	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// MaxShared bounds the answers one Shared context remembers. A verification
-// asks for a handful (the .sig and .att manifests and the referrers list of
-// one digest, under one or two credentials); lookups beyond the bound are
-// made again rather than remembered.
-const MaxShared = 32
+// Bounds on what one Shared context remembers. A verification asks for a
+// handful of answers (the .att manifest, the referrers list and the
+// referrer manifests of one digest, under one or two credentials); lookups
+// beyond either bound are made again rather than remembered, so a registry
+// answering with large lists holds no more memory than without sharing.
+const (
+	// MaxShared bounds the answers remembered.
+	MaxShared = 32
+	// MaxSharedBytes bounds their estimated size (Size).
+	MaxSharedBytes = 4 << 20
+)
+
+// Size estimates the memory of a registry answer: descriptors and
+// manifests by their fields, anything else as small.
+func Size(v any) int64 {
+	desc := func(d v1.Descriptor) int64 {
+		n := int64(160 + len(d.MediaType) + len(d.ArtifactType) + len(d.URLs)*64)
+		for k, v := range d.Annotations {
+			n += int64(len(k) + len(v) + 32)
+		}
+		return n
+	}
+	var n int64 = 64
+	switch x := v.(type) {
+	case []v1.Descriptor:
+		for _, d := range x {
+			n += desc(d)
+		}
+	case *v1.Manifest:
+		if x == nil {
+			return n
+		}
+		n += desc(x.Config)
+		for _, d := range x.Layers {
+			n += desc(d)
+		}
+		for k, v := range x.Annotations {
+			n += int64(len(k) + len(v) + 32)
+		}
+		if x.Subject != nil {
+			n += desc(*x.Subject)
+		}
+	}
+	return n
+}
 
 // sharedKey is the context key of a *shared.
 type sharedKey struct{}
@@ -18,6 +60,7 @@ type sharedKey struct{}
 type shared struct {
 	mu      sync.Mutex
 	entries map[string]*sharedEntry
+	bytes   int64 // Size of the answers kept
 }
 
 type sharedEntry struct {
@@ -65,6 +108,15 @@ func Shared[T any](ctx context.Context, key string, fetch func() (T, error)) (T,
 		v, err := fetch()
 		e.val, e.err = v, err
 		close(e.done)
+		if n := Size(v); err == nil {
+			s.mu.Lock()
+			if s.bytes+n > MaxSharedBytes {
+				delete(s.entries, key) // those waiting have it; later callers fetch again
+			} else {
+				s.bytes += n
+			}
+			s.mu.Unlock()
+		}
 		return v, err
 	}
 	select {

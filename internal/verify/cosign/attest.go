@@ -174,7 +174,7 @@ type group struct {
 // still needs a signer, and visits its statement when that makes a quorum.
 // Its error is inconclusive: the envelope could not be read.
 func (v *Verifier) checkEnvelope(ctx context.Context, img verify.Image, hash v1.Hash, predicateType string, roots []active, groups map[string]*group, e envelope, res *verify.Result, visit func(Attestation) bool) (bool, error) {
-	release, err := e.read(ctx, img, v.reg.Options(ctx))
+	release, err := e.read(ctx, img, predicateType, v.reg.Options(ctx))
 	defer release()
 	if err != nil {
 		var bad *malformedError
@@ -338,16 +338,19 @@ func malformed(format string, args ...any) error {
 
 // read fetches the envelope, holding its size from the budget until the
 // returned function is called (always call it, even on error).
-func (e *envelope) read(ctx context.Context, img verify.Image, ropts []remote.Option) (release func(), err error) {
+func (e *envelope) read(ctx context.Context, img verify.Image, predicateType string, ropts []remote.Option) (release func(), err error) {
 	release = func() {}
 	size := e.desc.Size
 	if e.bundle {
-		m, err := readManifest(img.Ref.Context().Digest(e.desc.Digest.String()), ropts)
+		m, err := sharedManifest(ctx, img.Ref.Context().Digest(e.desc.Digest.String()), ropts)
 		if err != nil {
 			return release, err
 		}
 		if m == nil || len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleArtifactPrefix) {
 			return release, malformed("referrer is not a Sigstore bundle")
+		}
+		if t, ok := m.Annotations[bundlePredicateAnnotation]; ok && t != predicateType {
+			return release, malformed("referrer is a Sigstore bundle of predicate type %q, not %q", truncate(t), predicateType)
 		}
 		e.desc.Annotations, size = m.Annotations, m.Layers[0].Size
 		if t := m.Annotations[bundlePredicateAnnotation]; t != "" {
@@ -465,6 +468,13 @@ func listBundleAttestations(ctx context.Context, img name.Digest, predicateType 
 		out = append(out, envelope{source: "referrer " + desc.Digest.String(), desc: desc, bundle: true, annotated: t})
 	}
 	return out, skipped, nil
+}
+
+// sharedManifest is readManifest made once per verification (registry.Shared):
+// the signature check and every attestation requirement read the same
+// referrer manifests.
+func sharedManifest(ctx context.Context, ref name.Digest, ropts []remote.Option) (*v1.Manifest, error) {
+	return registry.Shared(ctx, "manifest "+ref.String(), func() (*v1.Manifest, error) { return readManifest(ref, ropts) })
 }
 
 // readManifest reads the image manifest ref names; a manifest that does not

@@ -139,7 +139,7 @@ func fetchBundles(ctx context.Context, img name.Digest, ropts []remote.Option) (
 			continue
 		}
 		rb := referrerBundle{source: "referrer " + desc.Digest.String()}
-		rb.bundle, rb.err = readBundle(img.Context().Digest(desc.Digest.String()), ropts)
+		rb.bundle, rb.err = readBundle(ctx, img.Context().Digest(desc.Digest.String()), ropts)
 		if rb.err != nil && !isNotBundle(rb.err) {
 			return nil, 0, rb.err
 		}
@@ -166,14 +166,16 @@ func (e *notBundleError) Error() string { return e.msg }
 func isNotBundle(err error) bool { _, ok := err.(*notBundleError); return ok }
 
 // readBundle fetches a referrer manifest and its single bundle layer.
-func readBundle(ref name.Digest, ropts []remote.Option) (*sgbundle.Bundle, error) {
-	img, err := remote.Image(ref, ropts...)
+func readBundle(ctx context.Context, ref name.Digest, ropts []remote.Option) (*sgbundle.Bundle, error) {
+	m, err := sharedManifest(ctx, ref, ropts)
 	if err != nil {
 		return nil, err
 	}
-	m, err := img.Manifest()
-	if err != nil {
-		return nil, err
+	if m == nil {
+		return nil, &notBundleError{"referrer manifest not found"}
+	}
+	if t, ok := m.Annotations[bundlePredicateAnnotation]; ok && t != SignPredicateType {
+		return nil, &notBundleError{"referrer is an attestation (predicate type " + truncate(t) + "), not a signature"}
 	}
 	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleArtifactPrefix) {
 		return nil, &notBundleError{"referrer is not a Sigstore bundle"}
