@@ -125,7 +125,13 @@ func AttachBundle(img name.Digest, key *Key, statement []byte, opts ...remote.Op
 	if err != nil {
 		return name.Digest{}, err
 	}
-	return AttachReferrer(img, BundleArtifactType, BundleArtifactType, bundleJSON, opts...)
+	// Annotated as cosign v3 annotates the bundles it attaches.
+	var st struct {
+		PredicateType string `json:"predicateType"`
+	}
+	_ = json.Unmarshal(statement, &st)
+	ann := map[string]string{"dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": st.PredicateType}
+	return attachAnnotated(img, BundleArtifactType, "application/vnd.oci.empty.v1+json", BundleArtifactType, bundleJSON, ann, opts...)
 }
 
 // DSSEEnvelope signs statement with key as a DSSE envelope (the in-toto
@@ -196,6 +202,11 @@ func AttachReferrer(img name.Digest, artifactType, layerType string, content []b
 // Notation signatures carry their type there (and leave artifactType empty
 // when artifactType is "").
 func AttachArtifact(img name.Digest, artifactType, configType, layerType string, content []byte, opts ...remote.Option) (name.Digest, error) {
+	return attachAnnotated(img, artifactType, configType, layerType, content, nil, opts...)
+}
+
+// attachAnnotated is AttachArtifact with manifest annotations.
+func attachAnnotated(img name.Digest, artifactType, configType, layerType string, content []byte, annotations map[string]string, opts ...remote.Option) (name.Digest, error) {
 	repo := img.Context()
 	emptyCfg := static.NewLayer([]byte("{}"), types.MediaType(configType))
 	layer := static.NewLayer(content, types.MediaType(layerType))
@@ -223,6 +234,9 @@ func AttachArtifact(img name.Digest, artifactType, configType, layerType string,
 	}
 	if artifactType != "" {
 		m["artifactType"] = artifactType
+	}
+	if len(annotations) > 0 {
+		m["annotations"] = annotations
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
