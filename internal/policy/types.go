@@ -96,9 +96,9 @@ type Metadata struct {
 
 // Validator is a named way of checking images.
 // +kubebuilder:object:generate=true
-// +kubebuilder:validation:XValidation:rule="self.type != 'static' || has(self.approve)",message="approve is required for a static validator (true to allow, false to deny)"
-// +kubebuilder:validation:XValidation:rule="!has(self.approve) || self.type == 'static'",message="approve is only allowed for a static validator"
-// +kubebuilder:validation:XValidation:rule="self.type != 'notaryv1' || (has(self.host) && size(self.host) > 0)",message="host is required for a notaryv1 validator (the Notary server URL)"
+// +kubebuilder:validation:XValidation:rule="self.type != 'static' || has(self.approve)",message="approve is required for a static validator (true to allow, false to deny)",fieldPath=".approve"
+// +kubebuilder:validation:XValidation:rule="!has(self.approve) || self.type == 'static'",message="approve is only allowed for a static validator",fieldPath=".approve"
+// +kubebuilder:validation:XValidation:rule="self.type != 'notaryv1' || (has(self.host) && size(self.host) > 0)",message="host is required for a notaryv1 validator (the Notary server URL)",fieldPath=".host"
 type Validator struct {
 	// Name is what rules call the validator: letters, digits, '.', '_',
 	// '-'; at most 64.
