@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,7 +56,8 @@ rules:
 
 // TestCRDs installs deploy/crds into a real kube-apiserver and shows what
 // the generated schemas do: valid ClusterImagePolicy and ImagePolicy
-// objects are stored (and are valid for signet policy lint too); invalid
+// objects are stored (and are valid for signet policy lint too), and so
+// is every field of valid policy files moved under spec; invalid
 // ones are refused by the schema itself, each with the field path signet
 // policy lint reports for the same spec; the published OpenAPI (what
 // kubectl explain reads) describes the spec's fields; the short names,
@@ -175,6 +180,29 @@ func TestCRDs(t *testing.T) {
 			}
 		})
 	}
+	// The schema accepts what signet accepts: every field of a valid
+	// policy file, moved under spec, is stored (dry run).
+	for i, file := range validPolicies(t) {
+		if r := policy.Lint([]byte(file)); !r.Valid() {
+			t.Fatalf("policy %d is not valid: %+v", i, r.Errors)
+		}
+		var top map[string]any
+		if err := yaml.Unmarshal([]byte(file), &top); err != nil {
+			t.Fatal(err)
+		}
+		o := object(t, policy.KindCluster, fmt.Sprintf("file-%d", i), func(spec map[string]any) {
+			clear(spec)
+			for k, v := range top {
+				if k != "apiVersion" && k != "kind" && k != "metadata" {
+					spec[k] = v
+				}
+			}
+		})
+		if _, err := dc.Resource(v1alpha1.ClusterImagePolicies).Create(ctx, o, metav1.CreateOptions{FieldValidation: "Strict", DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("the API server refuses valid policy %d: %v", i, err)
+		}
+	}
+
 	// Strict field validation names an unknown field by its path.
 	if _, err := create(object(t, policy.KindCluster, "typo", func(s map[string]any) { m, _ := at("rules", 0, "patern")(s); m["patern"] = "x" })); err == nil || !strings.Contains(err.Error(), `unknown field "spec.rules[0].patern"`) {
 		t.Errorf("unknown field: %v", err)
@@ -266,6 +294,94 @@ func TestCRDs(t *testing.T) {
 	}
 	if len(table.Rows) != 1 || len(table.Rows[0].Cells) != 4 || table.Rows[0].Cells[0] != "valid" || table.Rows[0].Cells[1] != "True" || table.Rows[0].Cells[2] != float64(2) {
 		t.Errorf("kubectl get clusterimagepolicies rows %+v", table.Rows)
+	}
+}
+
+// validPolicies are policy files using every validator type and most
+// fields, each with a value from every closed set.
+func validPolicies(t *testing.T) []string {
+	key := testutil.NewKey(t).PEM
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := testutil.CertPEM(testutil.TUFCert(t, "release.example", &caKey.PublicKey, caKey, nil, true), nil)
+	indent := func(pem string) string { return testutil.Indent(pem, 6) }
+	return []string{
+		testutil.Policy(key, "- {pattern: \"ghcr.io/**\", validator: signed}\n- {pattern: \"**\", validator: deny}\n"),
+		`apiVersion: signet.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: everything}
+mode: warn
+pinning: podsOnly
+insecureRegistries: ["registry.local:5000"]
+validators:
+- name: default
+  type: cosign
+  auth: {secretName: regcreds, registries: [ghcr.io]}
+  trustRoots:
+  - name: ci
+    key: |
+      ` + indent(key) + `
+  - name: k8s
+    key: k8s://signet-system/cosign-pub
+- name: keyless
+  type: cosign
+  tuf: {}
+  trustRoots:
+  - name: gha
+    keyless: {issuer: "https://token.actions.githubusercontent.com", subjectRegex: "^https://github.com/acme/"}
+- name: notary
+  type: notation
+  trustRoots:
+  - name: release
+    cert: |
+      ` + indent(ca) + `
+- name: dct
+  type: notaryv1
+  host: https://notary.docker.io
+  trustRoots:
+  - name: root
+    key: |
+      ` + indent(key) + `
+- {name: allow, type: static, approve: true}
+- {name: deny, type: static, approve: false}
+rules:
+- pattern: "ghcr.io/acme/**"
+  with:
+    trustRoot: "*"
+    threshold: 2
+    required: [ci]
+    mode: audit
+    verifyReference: true
+    acceptedReferences: ["mirror.example/acme/**"]
+    mutate: false
+    attestations:
+    - name: built
+      type: slsaprovenance1
+      validator: keyless
+      conditions:
+      - {expression: 'predicate.buildDefinition.buildType != ""', message: has a build type}
+- pattern: "ghcr.io/gha/**"
+  validator: keyless
+  with: {mode: enforce, verifyInTransparencyLog: true, verifySCT: true}
+- pattern: "ghcr.io/notary/**"
+  validator: notary
+  with: {verificationLevel: permissive, verifyTimestamp: afterCertExpiry, verifyRevocation: true, mode: warn}
+- pattern: "ghcr.io/audit/**"
+  validator: notary
+  with: {verificationLevel: audit, verifyTimestamp: always}
+- pattern: "docker.io/library/*"
+  validator: dct
+  with: {delegations: [targets/releases]}
+- pattern: "ghcr.io/both/**"
+  validators: [default, notary]
+  with: {trustRoot: "*"}
+- pattern: "**"
+  validator: deny
+`,
+		"apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nmode: enforce\npinning: all\nvalidators: [{name: allow, type: static, approve: true}]\nrules: [{pattern: \"**\", validator: allow}]\n",
+		"apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nmode: audit\npinning: none\nvalidators: [{name: allow, type: static, approve: true}]\nrules: [{pattern: \"**\", validator: allow}]\n",
 	}
 }
 
