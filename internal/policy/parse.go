@@ -189,6 +189,15 @@ func parseObject(m map[string]any, src *source) (*Document, problems) {
 	return &Document{APIVersion: o.APIVersion, Kind: o.Kind, Metadata: Metadata{Name: name}, Spec: o.Spec, src: src}, p
 }
 
+// ResourceDocument is the Document of a ClusterImagePolicy or ImagePolicy
+// resource (kind), read from the API (package policy/v1alpha1): Compile
+// reports its problems with the resource's field paths ("spec.rules[0]…"),
+// without lines. spec is not copied: the caller gives one it will not
+// modify.
+func ResourceDocument(kind, name string, spec Spec) *Document {
+	return &Document{APIVersion: APIVersion, Kind: kind, Metadata: Metadata{Name: name}, Spec: spec, src: &source{object: true}}
+}
+
 // decodeStrict decodes JSON that checkShape has accepted (or cleaned).
 func decodeStrict(j []byte, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(j))

@@ -96,3 +96,16 @@ type Status struct {
 	// +optional
 	Rules int32 `json:"rules,omitempty"`
 }
+
+// Document is the policy of p, for policy.Compile, whose problems then
+// have the resource's field paths ("spec.rules[0].validator").
+func (p *ClusterImagePolicy) Document() *policy.Document {
+	return policy.ResourceDocument(policy.KindCluster, p.Name, *p.Spec.DeepCopy())
+}
+
+// Document is the policy of p, for policy.Compile, whose problems then
+// have the resource's field paths ("spec.rules[0].validator"). Its name is
+// the object's name; the namespace is the caller's to carry.
+func (p *ImagePolicy) Document() *policy.Document {
+	return policy.ResourceDocument(policy.Kind, p.Name, *p.Spec.DeepCopy())
+}
