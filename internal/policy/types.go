@@ -99,6 +99,7 @@ type Metadata struct {
 // +kubebuilder:validation:XValidation:rule="self.type != 'static' || has(self.approve)",message="approve is required for a static validator (true to allow, false to deny)",fieldPath=".approve"
 // +kubebuilder:validation:XValidation:rule="!has(self.approve) || self.type == 'static'",message="approve is only allowed for a static validator",fieldPath=".approve"
 // +kubebuilder:validation:XValidation:rule="self.type != 'notaryv1' || (has(self.host) && size(self.host) > 0)",message="host is required for a notaryv1 validator (the Notary server URL)",fieldPath=".host"
+// +kubebuilder:validation:XValidation:rule="(has(self.tuf) ? 1 : 0) + (has(self.trustedRoot) && size(self.trustedRoot) > 0 ? 1 : 0) + (has(self.trustedRootFile) && size(self.trustedRootFile) > 0 ? 1 : 0) <= 1",message="trustedRoot, trustedRootFile and tuf are exclusive"
 type Validator struct {
 	// Name is what rules call the validator: letters, digits, '.', '_',
 	// '-'; at most 64.
@@ -265,6 +266,8 @@ type RuleOptions struct {
 // +kubebuilder:object:generate=true
 type Attestation struct {
 	// Name identifies the requirement in messages; unique within the rule.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`
 	Name string `json:"name"`
 	// Type is the predicate type: one of cosign's short names
 	// (slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,

@@ -162,6 +162,10 @@ func TestCRDs(t *testing.T) {
 			"spec.rules[1]", "validator and validators are exclusive"},
 		{"threshold 0", policy.KindCluster, func(s map[string]any) { m, _ := at("rules", 0, "with", "threshold")(s); m["threshold"] = 0 },
 			"spec.rules[0].with.threshold", "should be greater than or equal to 1"},
+		{"trustedRoot and tuf", policy.KindCluster, func(s map[string]any) {
+			m, _ := at("validators", 0, "tuf")(s)
+			m["tuf"], m["trustedRootFile"] = map[string]any{}, "/etc/signet/trusted_root.json"
+		}, "spec.validators[0]", "trustedRoot, trustedRootFile and tuf are exclusive"},
 		{"static validator without approve", policy.KindCluster, func(s map[string]any) { m, _ := at("validators", 1, "approve")(s); delete(m, "approve") },
 			"spec.validators[1].approve", "approve is required for a static validator"},
 	} {

@@ -10,6 +10,13 @@
 // the kubebuilder markers on policy.Spec by controller-gen (make generate,
 // hack/generate.sh); test/crds fails when they are out of date.
 //
+// A CEL rule (x-kubernetes-validations) is checked by the API server
+// against a cost budget that multiplies by the possible number of list
+// items; validators, trustRoots and rules have no maxItems (a file has no
+// such bound), so rules under validators[].trustRoots[] must stay as cheap
+// as has() and size(). The API server refuses a CRD over budget: test/e2e
+// TestCRDs installs them. What the schema cannot say, signet checks.
+//
 // Why a package of its own, under policy: the types are the policy's
 // Kubernetes form, so they live beside it, but the dependency runs one way
 // only — v1alpha1 imports policy (and apimachinery's meta types), policy
