@@ -27,7 +27,7 @@ PKGS_UNIT := ./internal/... ./cmd/... ./hack/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: image release soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
+.PHONY: generate image release soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
 
 all: build
 
@@ -36,6 +36,13 @@ help: ## list targets
 
 build: ## build bin/signet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/signet
+
+# The CRDs (deploy/crds and the chart's copy) and the deepcopy functions
+# are generated from internal/policy/v1alpha1 and the markers on
+# policy.Spec by the pinned controller-gen; test/crds (make test) fails
+# when they are out of date.
+generate: ## regenerate the policy CRDs (deploy/crds, the chart's copy) and deepcopy functions with controller-gen
+	hack/generate.sh
 
 # make image IMAGE_REPO=host:port/path: signet's multi-platform image, built
 # and pushed without Docker (hack/image). IMAGE_FLAGS adds flags, such as
@@ -64,7 +71,7 @@ tools: ## build the pinned third-party CLIs and the Kubernetes control plane the
 	@# build side by side.
 	@pids=""; \
 	(for t in $(SHARED_TOOLS); do hack/tool.sh $$t >/dev/null || exit 1; done) & pids="$$pids $$!"; \
-	(hack/tool.sh helm >/dev/null && hack/tool.sh sbom >/dev/null) & pids="$$pids $$!"; \
+	(hack/tool.sh helm >/dev/null && hack/tool.sh sbom >/dev/null && hack/tool.sh controller-gen >/dev/null) & pids="$$pids $$!"; \
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
 

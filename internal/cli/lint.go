@@ -26,13 +26,18 @@ func newPolicy(stdout, stderr io.Writer) *cobra.Command {
 func newPolicyLint(stdout, stderr io.Writer) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "lint [--output text|json] FILE",
+		Use:   "lint [--output text|json] FILE|-",
 		Short: "Check a policy offline and print every error, with its line and column",
 		Long: `lint loads and compiles a policy as signet serve would, without the network
 or a cluster, and prints every error at once, each with its field path and
 its YAML line and column. What only a cluster can check (that a validator's
 auth.secretName Secret or a k8s:// key exists) is checked by its syntax, with
-a note.
+a note. FILE "-" reads the policy from stdin.
+
+The policy is a policy file (kind ImagePolicy or ClusterImagePolicy, the
+fields at the top level) or a ClusterImagePolicy or ImagePolicy resource as
+the cluster holds it (kubectl get -o yaml: metadata, spec, status): its spec
+is checked, and the field paths begin with "spec.".
 
 Errors and notes go to stderr; with --output json the report is printed as
 JSON on stdout too.
@@ -40,7 +45,7 @@ JSON on stdout too.
 Exit codes: 0 valid; 2 invalid, unreadable, or usage error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runLint(args[0], output, stdout, stderr)
+			return runLint(args[0], output, cmd.InOrStdin(), stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -54,11 +59,17 @@ type lintReport struct {
 	policy.LintReport
 }
 
-func runLint(path, output string, stdout, stderr io.Writer) error {
+func runLint(path, output string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if output != "text" && output != "json" {
 		return usageError("--output must be text or json, got %q", output)
 	}
-	r, err := policy.LintFile(path)
+	var r policy.LintReport
+	var err error
+	if path == "-" {
+		r, err = policy.LintReader(stdin)
+	} else {
+		r, err = policy.LintFile(path)
+	}
 	if err != nil {
 		r.Errors = []policy.FieldError{{Msg: err.Error()}}
 	}

@@ -69,8 +69,8 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 	if doc.APIVersion != APIVersion {
 		p.add("apiVersion", "must be %q, got %q", APIVersion, doc.APIVersion)
 	}
-	if doc.Kind != Kind {
-		p.add("kind", "must be %q, got %q", Kind, doc.Kind)
+	if doc.Kind != Kind && doc.Kind != KindCluster {
+		p.add("kind", "must be %q or %q, got %q", Kind, KindCluster, doc.Kind)
 	}
 	mode := doc.Mode
 	if mode == "" {

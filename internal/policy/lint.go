@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/signet-dev/signet/internal/keysource"
@@ -30,6 +31,16 @@ func LintFile(path string) (LintReport, error) {
 	return Lint(data), nil
 }
 
+// LintReader reads a policy from r (MaxDocumentBytes at most: Lint
+// reports a larger one) and lints it. The error is for r failing.
+func LintReader(r io.Reader) (LintReport, error) {
+	data, err := readBounded(r)
+	if err != nil {
+		return LintReport{}, fmt.Errorf("reading policy: %w", err)
+	}
+	return Lint(data), nil
+}
+
 // Lint checks a policy as signet serve loads it — Parse, then Compile —
 // offline, and reports every problem at once, ordered by line: a field of
 // the wrong type, or unknown, does not hide the problems of the rest of
@@ -37,8 +48,12 @@ func LintFile(path string) (LintReport, error) {
 // network or Kubernetes API is used: an auth.secretName and a k8s:// key
 // are checked by their syntax, a KMS key by its URI, and a note says what
 // remains for the cluster to check.
+//
+// data may also be a ClusterImagePolicy or ImagePolicy resource (metadata,
+// spec, status, as kubectl get -o yaml prints it): its spec is checked,
+// with field paths beginning with "spec.".
 func Lint(data []byte) LintReport {
-	doc, p := parse(data)
+	doc, p := parse(data, true)
 	var r LintReport
 	if doc != nil {
 		p = withMeaning(doc, p)

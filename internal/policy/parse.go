@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"reflect"
@@ -38,11 +39,19 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(io.LimitReader(f, MaxDocumentBytes+1)); err != nil {
+	data, err := readBounded(f)
+	if err != nil {
 		return nil, fmt.Errorf("reading policy %s: %w", path, err)
 	}
-	return buf.Bytes(), nil
+	return data, nil
+}
+
+// readBounded reads r to its end, MaxDocumentBytes and one more byte at
+// most.
+func readBounded(r io.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(r, MaxDocumentBytes+1))
+	return buf.Bytes(), err
 }
 
 // Parse decodes a policy document from YAML (or JSON). Decoding is strict:
@@ -53,8 +62,12 @@ func readFile(path string) ([]byte, error) {
 // field has the wrong type or is unknown, Parse checks the meaning of the
 // rest of the document too, as Lint does (offline: no Secret or key the
 // policy names is read), so that one run reports every problem.
+//
+// A file holds the policy's fields at its top level, kind ImagePolicy or
+// ClusterImagePolicy alike: either way it is the cluster policy. A
+// Kubernetes object (metadata, spec, status) is for Lint and the cluster.
 func Parse(data []byte) (*Document, error) {
-	doc, p := parse(data)
+	doc, p := parse(data, false)
 	if len(p) > 0 {
 		if doc != nil {
 			p = withMeaning(doc, p)
@@ -67,8 +80,12 @@ func Parse(data []byte) (*Document, error) {
 // parse decodes data and returns the problems of its shape, located. When
 // the only problems are fields of the wrong type or unknown, the document
 // is returned too, decoded without them, so that its meaning can still be
-// checked (Lint); otherwise the document is nil.
-func parse(data []byte) (*Document, problems) {
+// checked (Lint); otherwise the document is nil. With objects set, data
+// may also be a ClusterImagePolicy or ImagePolicy resource as the
+// Kubernetes API holds it (apiVersion, kind, metadata, spec, status): its
+// spec is checked, the field paths of its problems begin with "spec.",
+// its metadata other than the name and its status are ignored.
+func parse(data []byte, objects bool) (*Document, problems) {
 	var p problems
 	if len(data) > MaxDocumentBytes {
 		p.add("", "policy is larger than %d bytes", MaxDocumentBytes)
@@ -94,6 +111,14 @@ func parse(data []byte) (*Document, problems) {
 		return nil, p
 	}
 	src := newSource(data)
+	if m, ok := raw.(map[string]any); ok && m["spec"] != nil {
+		if objects {
+			return parseObject(m, src)
+		}
+		p.addKey("spec", "a policy file holds the spec's fields (validators, rules…) at its top level, beside apiVersion and kind; a Kubernetes resource (metadata, spec, status) is checked by signet policy lint and applied to the cluster")
+		src.locate(p)
+		return nil, p
+	}
 	if !checkShape(raw, reflect.TypeFor[Document](), "", &p) {
 		src.locate(p)
 		sortByPosition(p)
@@ -107,16 +132,81 @@ func parse(data []byte) (*Document, problems) {
 		}
 	}
 	doc := Document{src: src}
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		// checkShape accepts only what decodes; this is a safety net.
-		p.add("", "decoding: %v", err)
+	if err := decodeStrict(j, &doc); err != nil {
+		p.add("", "%v", err)
 		return nil, p
 	}
 	src.locate(p)
 	sortByPosition(p)
 	return &doc, p
+}
+
+// object is the shape of a ClusterImagePolicy or ImagePolicy resource as
+// the Kubernetes API holds it; package policy/v1alpha1 has the API types.
+type object struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   any    `json:"metadata,omitempty"`
+	Spec       Spec   `json:"spec"`
+	Status     any    `json:"status,omitempty"`
+}
+
+// parseObject is parse for a resource m: its spec is the Document's.
+func parseObject(m map[string]any, src *source) (*Document, problems) {
+	var p problems
+	if !checkShape(m, reflect.TypeFor[object](), "", &p) {
+		src.locate(p)
+		sortByPosition(p)
+		return nil, p
+	}
+	var name string
+	switch md := m["metadata"].(type) {
+	case nil:
+	case map[string]any:
+		if n, ok := md["name"].(string); ok {
+			name = n
+		} else if md["name"] != nil {
+			p.add("metadata.name", "expected a string, got %s", jsonKind(md["name"]))
+		}
+	default:
+		p.add("metadata", "expected an object, got %s", jsonKind(md))
+	}
+	j, err := json.Marshal(m)
+	if err != nil {
+		p.add("", "decoding: %v", err)
+		return nil, p
+	}
+	var o object
+	if err := decodeStrict(j, &o); err != nil {
+		p.add("", "%v", err)
+		return nil, p
+	}
+	src.locate(p)
+	sortByPosition(p)
+	// The paths of what is found from now on (Compile's) are the
+	// Document's: locate puts them under spec.
+	src.object = true
+	return &Document{APIVersion: o.APIVersion, Kind: o.Kind, Metadata: Metadata{Name: name}, Spec: o.Spec, src: src}, p
+}
+
+// ResourceDocument is the Document of a ClusterImagePolicy or ImagePolicy
+// resource (kind), read from the API (package policy/v1alpha1): Compile
+// reports its problems with the resource's field paths ("spec.rules[0]…"),
+// without lines. spec is not copied: the caller gives one it will not
+// modify.
+func ResourceDocument(kind, name string, spec Spec) *Document {
+	return &Document{APIVersion: APIVersion, Kind: kind, Metadata: Metadata{Name: name}, Spec: spec, src: &source{object: true}}
+}
+
+// decodeStrict decodes JSON that checkShape has accepted (or cleaned).
+func decodeStrict(j []byte, into any) error {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		// checkShape accepts only what decodes; this is a safety net.
+		return fmt.Errorf("decoding: %w", err)
+	}
+	return nil
 }
 
 // documents counts the non-empty YAML documents in data, separated by
@@ -213,11 +303,17 @@ func join(path, k string) string {
 	return path + "." + k
 }
 
+// jsonFields returns the JSON fields of struct type t, those of embedded
+// structs (Document's Spec) among them, as encoding/json decodes them.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			maps.Copy(out, jsonFields(f.Type))
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,6 +17,9 @@ import (
 // The node tree is built only when there is a problem to locate.
 type source struct {
 	data []byte
+	// object is set for a resource (parseObject): the Document's fields
+	// are under spec.
+	object bool
 
 	mu    sync.Mutex
 	built bool
@@ -37,6 +41,9 @@ func (s *source) locate(p problems) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range p {
+		if s.object {
+			p[i].Field = objectField(p[i].Field)
+		}
 		if p[i].Line == 0 {
 			p[i].Line, p[i].Column = s.position(p[i].Field, p[i].key)
 		}
@@ -142,6 +149,20 @@ func (s *source) entry(m *yaml.Node, path string) (key, value *yaml.Node) {
 		}
 	}
 	return m.Content[i], m.Content[i+1]
+}
+
+// objectField is the path in a resource of a Document's field: a field of
+// the Spec is under "spec."; apiVersion, kind and metadata are where they
+// are, and so is a path already under "spec.".
+func objectField(path string) string {
+	first := path
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		first = path[:i]
+	}
+	if _, ok := jsonFields(reflect.TypeFor[Spec]())[first]; ok {
+		return "spec." + path
+	}
+	return path
 }
 
 func deref(n *yaml.Node) *yaml.Node {

@@ -4,6 +4,9 @@ package policy
 const (
 	APIVersion = "signet.dev/v1alpha1"
 	Kind       = "ImagePolicy"
+	// KindCluster is the kind of the cluster-wide policy resource; a file
+	// may say either: a file is always the cluster policy.
+	KindCluster = "ClusterImagePolicy"
 )
 
 // Validator types.
@@ -43,28 +46,47 @@ const AllTrustRoots = "*"
 // root used by rules that name none when a validator has several.
 const DefaultName = "default"
 
-// Document is an ImagePolicy as written by its author.
+// Document is a policy as written by its author: a file holds the Spec's
+// fields at its top level, beside apiVersion, kind and metadata.
 type Document struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
 	Metadata   Metadata `json:"metadata,omitempty"`
+	Spec       `json:",inline"`
+
+	// src is the text Parse read, to locate Compile's problems in it.
+	src *source
+}
+
+// Spec is the body of a policy: a policy file's fields besides apiVersion,
+// kind and metadata, and the spec of the ClusterImagePolicy and ImagePolicy
+// resources (package policy/v1alpha1). One schema, one compiler.
+// +kubebuilder:object:generate=true
+type Spec struct {
 	// Mode is the default mode of every rule: enforce, warn or audit.
 	// Default: enforce. It also applies to images no rule matches.
+	// +kubebuilder:validation:Enum=enforce;warn;audit
+	// +optional
 	Mode string `json:"mode,omitempty"`
 	// Pinning says which objects get tags replaced by verified digests:
 	// all, podsOnly or none. Default: all.
-	Pinning    string      `json:"pinning,omitempty"`
+	// +kubebuilder:validation:Enum=all;podsOnly;none
+	// +optional
+	Pinning string `json:"pinning,omitempty"`
+	// Validators are the named ways of checking images that rules use.
+	// +kubebuilder:validation:MinItems=1
 	Validators []Validator `json:"validators"`
-	Rules      []Rule      `json:"rules"`
+	// Rules bind image patterns to validators. The most specific matching
+	// pattern governs an image; an image no rule matches is denied.
+	// +kubebuilder:validation:MinItems=1
+	Rules []Rule `json:"rules"`
 
 	// InsecureRegistries lists the registries (host or host:port, exactly
 	// as images name them) signet may reach over plain HTTP. Every other
 	// registry is reached over HTTPS only. Credentials are never sent over
 	// plain HTTP, even to these.
+	// +optional
 	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
-
-	// src is the text Parse read, to locate Compile's problems in it.
-	src *source
 }
 
 // Metadata names a policy.
@@ -73,9 +95,19 @@ type Metadata struct {
 }
 
 // Validator is a named way of checking images.
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="self.type != 'static' || has(self.approve)",message="approve is required for a static validator (true to allow, false to deny)",fieldPath=".approve"
+// +kubebuilder:validation:XValidation:rule="!has(self.approve) || self.type == 'static'",message="approve is only allowed for a static validator",fieldPath=".approve"
+// +kubebuilder:validation:XValidation:rule="self.type != 'notaryv1' || (has(self.host) && size(self.host) > 0)",message="host is required for a notaryv1 validator (the Notary server URL)",fieldPath=".host"
+// +kubebuilder:validation:XValidation:rule="(has(self.tuf) ? 1 : 0) + (has(self.trustedRoot) && size(self.trustedRoot) > 0 ? 1 : 0) + (has(self.trustedRootFile) && size(self.trustedRootFile) > 0 ? 1 : 0) <= 1",message="trustedRoot, trustedRootFile and tuf are exclusive"
 type Validator struct {
+	// Name is what rules call the validator: letters, digits, '.', '_',
+	// '-'; at most 64.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`
 	Name string `json:"name"`
 	// Type is "static", "cosign", "notation" or "notaryv1".
+	// +kubebuilder:validation:Enum=static;cosign;notation;notaryv1
 	Type string `json:"type"`
 	// Approve is the decision of a static validator.
 	Approve *bool `json:"approve,omitempty"`
@@ -101,6 +133,7 @@ type Validator struct {
 }
 
 // TUF locates a Sigstore TUF repository.
+// +kubebuilder:object:generate=true
 type TUF struct {
 	// Mirror is the repository URL. Default: the public-good instance,
 	// https://tuf-repo-cdn.sigstore.dev.
@@ -111,6 +144,7 @@ type TUF struct {
 }
 
 // Auth names registry credentials.
+// +kubebuilder:object:generate=true
 type Auth struct {
 	// SecretName is a Secret in signet's namespace, of type
 	// kubernetes.io/dockerconfigjson, or with username and password keys.
@@ -126,6 +160,7 @@ type Auth struct {
 // Keyless is the certificate identity a cosign keyless signature must
 // carry: its OIDC issuer and subject (the certificate's SAN), each exact or
 // a regular expression.
+// +kubebuilder:object:generate=true
 type Keyless struct {
 	Issuer       string `json:"issuer,omitempty"`
 	IssuerRegex  string `json:"issuerRegex,omitempty"`
@@ -135,7 +170,13 @@ type Keyless struct {
 
 // TrustRoot is a named public key (cosign) or certificate authority
 // (notation).
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="!(has(self.key) && size(self.key) > 0 && has(self.keyless))",message="key and keyless are exclusive"
 type TrustRoot struct {
+	// Name is what rules call the trust root: letters, digits, '.', '_',
+	// '-'; at most 64.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`
 	Name string `json:"name"`
 	// Key is a public key (cosign: inline PEM, k8s://namespace/secret or a
 	// KMS URI; notaryv1: the pinned root key, inline PEM).
@@ -150,8 +191,15 @@ type TrustRoot struct {
 }
 
 // Rule binds images matching Pattern to a validator.
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="!(has(self.validator) && size(self.validator) > 0 && has(self.validators) && size(self.validators) > 0)",message="validator and validators are exclusive; list them all in validators"
 type Rule struct {
-	Pattern   string `json:"pattern"`
+	// Pattern is a glob over normalised image references ("*" within a
+	// path component, "**" across them), anchored at both ends.
+	// +kubebuilder:validation:MinLength=1
+	Pattern string `json:"pattern"`
+	// Validator names the validator images matching Pattern must pass.
+	// Default: the one named "default".
 	Validator string `json:"validator,omitempty"`
 	// Validators lists several validators that must all pass (cosign AND
 	// notation, say). Exclusive with Validator.
@@ -160,22 +208,27 @@ type Rule struct {
 }
 
 // RuleOptions tune how a rule's validator is applied.
+// +kubebuilder:object:generate=true
 type RuleOptions struct {
 	// TrustRoot is a trust root name, or "*" for all of them. Default: the
 	// validator's only trust root, else the one named "default".
 	TrustRoot string `json:"trustRoot,omitempty"`
 	// Threshold is how many distinct trust roots must have signed. Default:
 	// 1, or the number of Required roots when that is larger.
+	// +kubebuilder:validation:Minimum=1
 	Threshold *int `json:"threshold,omitempty"`
 	// Required lists trust roots that must be among the signers.
 	Required []string `json:"required,omitempty"`
 	// Mode overrides the policy's mode for this rule.
+	// +kubebuilder:validation:Enum=enforce;warn;audit
 	Mode string `json:"mode,omitempty"`
 	// VerificationLevel is the Notation verification level: strict
 	// (default), permissive or audit.
+	// +kubebuilder:validation:Enum=strict;permissive;audit
 	VerificationLevel string `json:"verificationLevel,omitempty"`
 	// VerifyTimestamp is the Notation timestamp option: always (default)
 	// or afterCertExpiry.
+	// +kubebuilder:validation:Enum=always;afterCertExpiry
 	VerifyTimestamp string `json:"verifyTimestamp,omitempty"`
 	// VerifyInTransparencyLog requires cosign signatures to be in a
 	// transparency log (keyless trust roots). Default: true.
@@ -203,14 +256,18 @@ type RuleOptions struct {
 	// Attestations are in-toto attestations the image must carry, each
 	// signed by trust roots of a cosign validator and satisfying CEL
 	// conditions. Every entry must be met.
+	// +kubebuilder:validation:MaxItems=16
 	Attestations []Attestation `json:"attestations,omitempty"`
 }
 
 // Attestation is an attestation requirement: at least one attestation of
 // Type, attached to the verified digest and signed by a quorum of the
 // named trust roots, for which every condition holds.
+// +kubebuilder:object:generate=true
 type Attestation struct {
 	// Name identifies the requirement in messages; unique within the rule.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`
 	Name string `json:"name"`
 	// Type is the predicate type: one of cosign's short names
 	// (slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,
@@ -224,7 +281,8 @@ type Attestation struct {
 	// Default: the rule's own when Validator is the rule's validator and
 	// none of the three is set, else the validator's only trust root or
 	// the one named "default".
-	TrustRoot string   `json:"trustRoot,omitempty"`
+	TrustRoot string `json:"trustRoot,omitempty"`
+	// +kubebuilder:validation:Minimum=1
 	Threshold *int     `json:"threshold,omitempty"`
 	Required  []string `json:"required,omitempty"`
 	// Conditions are CEL expressions that must all hold for one
@@ -234,6 +292,7 @@ type Attestation struct {
 
 // Condition is a CEL expression over the attestation (predicate,
 // statement), the image, the signer and now.
+// +kubebuilder:object:generate=true
 type Condition struct {
 	Expression string `json:"expression"`
 	// Message says what the condition requires; a denial quotes it (the

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# hack/generate.sh [DIR] — generate, with the pinned controller-gen
+# (hack/tools/controller-gen), what is derived from the policy types:
+#
+#   - the CRDs of ClusterImagePolicy and ImagePolicy, from
+#     internal/policy/v1alpha1 and the kubebuilder markers on policy.Spec,
+#     into deploy/crds/, and the Helm chart's copy of them
+#     (deploy/helm/signet/files/crds/, rendered by templates/crds.yaml:
+#     Helm's own crds/ directory cannot be turned off by a value);
+#   - the deepcopy functions of both packages (zz_generated.deepcopy.go).
+#
+# DIR (default: the repository) is where the files are written, at the same
+# relative paths: test/crds generates into a temporary DIR and compares.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root}
+gen=$("$root/hack/tool.sh" controller-gen)
+cd "$root"
+mkdir -p "$out/deploy/crds" "$out/deploy/helm/signet/files/crds" "$out/internal/policy/v1alpha1"
+"$gen" crd:crdVersions=v1 paths=./internal/policy/v1alpha1 output:crd:dir="$out/deploy/crds"
+for pkg in internal/policy internal/policy/v1alpha1; do
+  "$gen" object paths="./$pkg" output:object:dir="$out/$pkg"
+done
+cp "$out"/deploy/crds/signet.dev_*.yaml "$out/deploy/helm/signet/files/crds/"
