@@ -5,10 +5,10 @@ import (
 	"reflect"
 	"strconv"
 
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/common/types/traits"
 )
 
 // MaxPredicateSteps bounds the work one condition may do walking the
@@ -125,8 +125,9 @@ func (r *reader) convertToNative(i uint32, typeDesc reflect.Type) (any, error) {
 
 // object is a JSON object of the predicate, a CEL map(string, dyn).
 type object struct {
-	r *reader
-	i uint32
+	r    *reader
+	i    uint32
+	size ref.Val // memoised
 }
 
 var _ traits.Mapper = (*object)(nil)
@@ -180,6 +181,13 @@ func (o *object) Contains(key ref.Val) ref.Val {
 }
 
 func (o *object) Size() ref.Val {
+	if o.size == nil {
+		o.size = o.count()
+	}
+	return o.size
+}
+
+func (o *object) count() ref.Val {
 	n := 0
 	for k := o.i + 1; k < o.r.t.nodes[o.i].end; k = o.r.t.next(k + 1) {
 		if !o.r.step() {
@@ -243,11 +251,16 @@ func (o *object) Value() any {
 
 // list is a JSON array of the predicate, a CEL list(dyn).
 type list struct {
-	r *reader
-	i uint32
+	r    *reader
+	i    uint32
+	size ref.Val // memoised: CEL asks for it on every iteration
 }
 
-var _ traits.Lister = (*list)(nil)
+var (
+	_ traits.Lister   = (*list)(nil)
+	_ traits.Foldable = (*list)(nil)
+	_ traits.Foldable = (*object)(nil)
+)
 
 func (l *list) elements() ([]ref.Val, error) {
 	var out []ref.Val
@@ -284,7 +297,7 @@ func (l *list) Contains(v ref.Val) ref.Val {
 }
 
 func (l *list) Get(index ref.Val) ref.Val {
-	want, err := types.IndexOrError(index)
+	want, err := types.GetOrError(index)
 	if err != nil {
 		return types.ValOrErr(index, "%v", err)
 	}
@@ -302,6 +315,13 @@ func (l *list) Get(index ref.Val) ref.Val {
 }
 
 func (l *list) Size() ref.Val {
+	if l.size == nil {
+		l.size = l.count()
+	}
+	return l.size
+}
+
+func (l *list) count() ref.Val {
 	n := 0
 	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
 		if !l.r.step() {
@@ -402,3 +422,24 @@ func (it *iterator) ConvertToType(ref.Type) ref.Val { return types.NewErr("no su
 func (it *iterator) Equal(ref.Val) ref.Val          { return types.NewErr("no such overload") }
 func (it *iterator) Type() ref.Type                 { return types.IteratorType }
 func (it *iterator) Value() any                     { return nil }
+
+// Fold walks the list once (cel-go folds comprehensions over a list by
+// index otherwise, which on the tape would be quadratic).
+func (l *list) Fold(f traits.Folder) {
+	n := 0
+	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+		if !l.r.step() || !f.FoldEntry(types.Int(n), l.r.value(k)) {
+			return
+		}
+		n++
+	}
+}
+
+// Fold walks the object's members once.
+func (o *object) Fold(f traits.Folder) {
+	for k := o.i + 1; k < o.r.t.nodes[o.i].end; k = o.r.t.next(k + 1) {
+		if !o.r.step() || !f.FoldEntry(o.r.value(k), o.r.value(k+1)) {
+			return
+		}
+	}
+}
