@@ -79,7 +79,7 @@ func (r *reader) native(i uint32) (any, error) {
 	switch v.(type) {
 	case *object:
 		m := map[string]any{}
-		for k := i + 1; k < r.t.nodes[i].end; k = r.t.next(k + 1) {
+		for k := i + 1; k < r.t.end(i); k = r.t.next(k + 1) {
 			if !r.step() {
 				return nil, errTooManySteps
 			}
@@ -94,7 +94,7 @@ func (r *reader) native(i uint32) (any, error) {
 		return m, nil
 	case *list:
 		l := []any{}
-		for k := i + 1; k < r.t.nodes[i].end; k = r.t.next(k) {
+		for k := i + 1; k < r.t.end(i); k = r.t.next(k) {
 			if !r.step() {
 				return nil, errTooManySteps
 			}
@@ -135,7 +135,7 @@ var _ traits.Mapper = (*object)(nil)
 // find returns the value node of member name.
 func (o *object) find(name string) (uint32, bool, error) {
 	t := o.r.t
-	for k := o.i + 1; k < t.nodes[o.i].end; k = t.next(k + 1) {
+	for k := o.i + 1; k < t.end(o.i); k = t.next(k + 1) {
 		if !o.r.step() {
 			return 0, false, errTooManySteps
 		}
@@ -189,7 +189,7 @@ func (o *object) Size() ref.Val {
 
 func (o *object) count() ref.Val {
 	n := 0
-	for k := o.i + 1; k < o.r.t.nodes[o.i].end; k = o.r.t.next(k + 1) {
+	for k := o.i + 1; k < o.r.t.end(o.i); k = o.r.t.next(k + 1) {
 		if !o.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -199,7 +199,7 @@ func (o *object) count() ref.Val {
 }
 
 func (o *object) Iterator() traits.Iterator {
-	return &iterator{r: o.r, k: o.i + 1, end: o.r.t.nodes[o.i].end, names: true}
+	return &iterator{r: o.r, k: o.i + 1, end: o.r.t.end(o.i), names: true}
 }
 
 func (o *object) Equal(other ref.Val) ref.Val {
@@ -212,7 +212,7 @@ func (o *object) Equal(other ref.Val) ref.Val {
 		return size.Equal(m.Size())
 	}
 	t := o.r.t
-	for k := o.i + 1; k < t.nodes[o.i].end; k = t.next(k + 1) {
+	for k := o.i + 1; k < t.end(o.i); k = t.next(k + 1) {
 		name := o.r.value(k)
 		ov, found := m.Find(name)
 		if !found {
@@ -264,7 +264,7 @@ var (
 
 func (l *list) elements() ([]ref.Val, error) {
 	var out []ref.Val
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return nil, errTooManySteps
 		}
@@ -285,7 +285,7 @@ func (l *list) Add(other ref.Val) ref.Val {
 }
 
 func (l *list) Contains(v ref.Val) ref.Val {
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -302,7 +302,7 @@ func (l *list) Get(index ref.Val) ref.Val {
 		return types.ValOrErr(index, "%v", err)
 	}
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -323,7 +323,7 @@ func (l *list) Size() ref.Val {
 
 func (l *list) count() ref.Val {
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -333,7 +333,7 @@ func (l *list) count() ref.Val {
 }
 
 func (l *list) Iterator() traits.Iterator {
-	return &iterator{r: l.r, k: l.i + 1, end: l.r.t.nodes[l.i].end}
+	return &iterator{r: l.r, k: l.i + 1, end: l.r.t.end(l.i)}
 }
 
 func (l *list) Equal(other ref.Val) ref.Val {
@@ -346,7 +346,7 @@ func (l *list) Equal(other ref.Val) ref.Val {
 		return size.Equal(o.Size())
 	}
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if eq := types.Equal(l.r.value(k), o.Get(types.Int(n))); eq != types.True {
 			return eq
 		}
@@ -427,7 +427,7 @@ func (it *iterator) Value() any                     { return nil }
 // index otherwise, which on the tape would be quadratic).
 func (l *list) Fold(f traits.Folder) {
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() || !f.FoldEntry(types.Int(n), l.r.value(k)) {
 			return
 		}
@@ -437,7 +437,7 @@ func (l *list) Fold(f traits.Folder) {
 
 // Fold walks the object's members once.
 func (o *object) Fold(f traits.Folder) {
-	for k := o.i + 1; k < o.r.t.nodes[o.i].end; k = o.r.t.next(k + 1) {
+	for k := o.i + 1; k < o.r.t.end(o.i); k = o.r.t.next(k + 1) {
 		if !o.r.step() || !f.FoldEntry(o.r.value(k), o.r.value(k+1)) {
 			return
 		}
