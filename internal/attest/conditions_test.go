@@ -221,7 +221,9 @@ func TestCostAtRunTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := mustCompile(t, Condition{Expression: `predicate.l.all(x, x == 0)`, Message: "all zero"})
+	start := time.Now()
 	ok, failed, reason := c.Eval(context.Background(), st, testImage, testSigner, testNow)
+	t.Logf("stopped after %v", time.Since(start))
 	if ok || failed != 0 || !strings.Contains(reason, "all zero: ") || !strings.Contains(reason, "cost limit") {
 		t.Fatalf("Eval = %v, %d, %q; want the cost limit", ok, failed, reason)
 	}
