@@ -242,6 +242,33 @@ func TestContextCancelled(t *testing.T) {
 	}
 }
 
+// TestContextDeadline: a deadline that passes during a long loop stops it.
+func TestContextDeadline(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://example.com/p","subject":[{"digest":{"sha256":"00"}}],"predicate":{"l":[`)
+	for i := range 2_000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('0')
+	}
+	b.WriteString(`]}}`)
+	st, err := ParseStatement([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cheap enough to pass Compile, long enough (4,000,000 iterations) to
+	// outlast the deadline.
+	c := mustCompile(t, Condition{Expression: `predicate.l.all(x, predicate.l.all(y, x == y))`, Message: "slow"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	ok, failed, reason := c.Eval(ctx, st, testImage, testSigner, testNow)
+	if ok || failed != 0 || !strings.Contains(reason, "slow: evaluation stopped: context deadline exceeded") {
+		t.Fatalf("Eval = %v, %d, %q; want stopped by the deadline", ok, failed, reason)
+	}
+}
+
 // TestNoConditionsNoDecode: a requirement without conditions, or whose
 // conditions do not read the predicate, never indexes it.
 func TestNoConditionsNoDecode(t *testing.T) {
