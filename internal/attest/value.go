@@ -123,6 +123,25 @@ func (r *reader) convertToNative(i uint32, typeDesc reflect.Type) (any, error) {
 	return nil, fmt.Errorf("type conversion error from %T to '%v'", v, typeDesc)
 }
 
+// convertToType converts v, of type own, to typeVal: to itself or to its type.
+func convertToType(v ref.Val, own *types.Type, typeVal ref.Type) ref.Val {
+	switch typeVal {
+	case own:
+		return v
+	case types.TypeType:
+		return own
+	}
+	return types.NewErr("type conversion error from '%s' to '%s'", own, typeVal)
+}
+
+func (r *reader) nativeOrNil(i uint32) any {
+	v, err := r.native(i)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
 // object is a JSON object of the predicate, a CEL map(string, dyn).
 type object struct {
 	r    *reader
@@ -230,24 +249,12 @@ func (o *object) ConvertToNative(typeDesc reflect.Type) (any, error) {
 }
 
 func (o *object) ConvertToType(typeVal ref.Type) ref.Val {
-	switch typeVal {
-	case types.MapType:
-		return o
-	case types.TypeType:
-		return types.MapType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", types.MapType, typeVal)
+	return convertToType(o, types.MapType, typeVal)
 }
 
 func (o *object) Type() ref.Type { return types.MapType }
 
-func (o *object) Value() any {
-	v, err := o.r.native(o.i)
-	if err != nil {
-		return nil
-	}
-	return v
-}
+func (o *object) Value() any { return o.r.nativeOrNil(o.i) }
 
 // list is a JSON array of the predicate, a CEL list(dyn).
 type list struct {
@@ -360,24 +367,12 @@ func (l *list) ConvertToNative(typeDesc reflect.Type) (any, error) {
 }
 
 func (l *list) ConvertToType(typeVal ref.Type) ref.Val {
-	switch typeVal {
-	case types.ListType:
-		return l
-	case types.TypeType:
-		return types.ListType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", types.ListType, typeVal)
+	return convertToType(l, types.ListType, typeVal)
 }
 
 func (l *list) Type() ref.Type { return types.ListType }
 
-func (l *list) Value() any {
-	v, err := l.r.native(l.i)
-	if err != nil {
-		return nil
-	}
-	return v
-}
+func (l *list) Value() any { return l.r.nativeOrNil(l.i) }
 
 // iterator walks an object's member names or a list's elements.
 type iterator struct {
