@@ -213,7 +213,7 @@ func (c *Conditions) eval(ctx context.Context, i int, st *Statement, img Image, 
 	predicate := func() ref.Val {
 		if pred == nil {
 			pred = types.NullValue
-			if t, err := st.index(); err != nil {
+			if t, err := st.index(ctx); err != nil {
 				pred = types.WrapErr(err)
 			} else if t != nil {
 				r.t = t

@@ -270,6 +270,23 @@ func TestContextDeadline(t *testing.T) {
 	}
 }
 
+// TestContextStopsIndexing: a deadline that passes while the predicate is
+// indexed stops the indexing; the next evaluation indexes it afresh.
+func TestContextStopsIndexing(t *testing.T) {
+	t.Parallel()
+	st := zeros(t, 4_000_000)
+	c := mustCompile(t, Condition{Expression: `predicate.l.size() > 0`})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	ok, _, reason := c.Eval(ctx, st, testImage, testSigner, testNow)
+	if ok || !strings.Contains(reason, "context deadline exceeded") {
+		t.Fatalf("Eval = %v, %q; want stopped by the deadline", ok, reason)
+	}
+	if ok, _, reason := c.Eval(context.Background(), st, testImage, testSigner, testNow); !ok {
+		t.Fatalf("Eval after a stopped one: %s", reason)
+	}
+}
+
 // TestNoConditionsNoDecode: a requirement without conditions, or whose
 // conditions do not read the predicate, never indexes it.
 func TestNoConditionsNoDecode(t *testing.T) {

@@ -2,6 +2,7 @@ package attest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -25,13 +26,17 @@ const chunkLen = 1 << 16
 
 func (t *tape) node(i uint32) *node { return &t.chunks[i/chunkLen][i%chunkLen] }
 
-func (t *tape) push(n node) {
+func (t *tape) push(ctx context.Context, n node) error {
 	if t.len%chunkLen == 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("indexing the predicate: %w", err)
+		}
 		t.chunks = append(t.chunks, make([]node, 0, chunkLen))
 	}
 	c := &t.chunks[len(t.chunks)-1]
 	*c = append(*c, n)
 	t.len++
+	return nil
 }
 
 // end is node i's end (see node).
@@ -44,8 +49,9 @@ type node struct {
 	start, end uint32
 }
 
-// buildTape indexes raw, a JSON value already validated by ParseStatement.
-func buildTape(raw []byte) (*tape, error) {
+// buildTape indexes raw, a JSON value already validated by ParseStatement,
+// looking at ctx every chunk.
+func buildTape(ctx context.Context, raw []byte) (*tape, error) {
 	t := &tape{raw: raw}
 	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
 	var open []uint32
@@ -56,7 +62,9 @@ func buildTape(raw []byte) (*tape, error) {
 				return nil, fmt.Errorf("predicate: %w", err)
 			}
 			open = append(open, t.len)
-			t.push(node{start: uint32(dec.InputOffset() - 1)})
+			if err := t.push(ctx, node{start: uint32(dec.InputOffset() - 1)}); err != nil {
+				return nil, err
+			}
 		case '}', ']':
 			if _, err := dec.ReadToken(); err != nil {
 				return nil, fmt.Errorf("predicate: %w", err)
@@ -73,7 +81,9 @@ func buildTape(raw []byte) (*tape, error) {
 				return nil, fmt.Errorf("predicate: %w", err)
 			}
 			end := dec.InputOffset()
-			t.push(node{start: uint32(end - int64(len(v))), end: uint32(end)})
+			if err := t.push(ctx, node{start: uint32(end - int64(len(v))), end: uint32(end)}); err != nil {
+				return nil, err
+			}
 		}
 		if len(open) == 0 {
 			return t, nil
