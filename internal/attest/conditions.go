@@ -187,8 +187,13 @@ func (c *Conditions) Len() int {
 // when all hold; otherwise failed is the index of the first that does not
 // and reason says why: its Message (or, without one, its expression), and
 // for an error the error (a missing field, a type error, the cost or step
-// limit, the context's cancellation). failed is -1 when ok.
+// limit, the context's cancellation). failed is -1 when ok. An empty set
+// (Compile of no conditions) holds; a nil set (what Compile returns with
+// errors) never does.
 func (c *Conditions) Eval(ctx context.Context, st *Statement, img Image, signer Signer, now time.Time) (ok bool, failed int, reason string) {
+	if c == nil { // Compile failed and its result was used anyway: never an allow
+		return false, 0, "the conditions did not compile"
+	}
 	for i := range c.Len() {
 		if err := c.eval(ctx, i, st, img, signer, now); err != nil {
 			return false, i, err.Error()

@@ -190,6 +190,11 @@ func TestCompileErrors(t *testing.T) {
 	if c != nil {
 		t.Errorf("Compile returned a set despite errors")
 	}
+	if ok, _, reason := c.Eval(context.Background(), readStatement(t, "slsa1.json"), testImage, testSigner, testNow); ok {
+		t.Errorf("the nil set of a failed Compile holds")
+	} else if reason != "the conditions did not compile" {
+		t.Errorf("reason %q", reason)
+	}
 	if len(errs) != len(conds) {
 		t.Fatalf("len(errs) = %d, want %d", len(errs), len(conds))
 	}
