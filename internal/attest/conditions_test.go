@@ -247,48 +247,35 @@ func zeros(t *testing.T, n int, members ...string) *Statement {
 	return st
 }
 
-// TestContextCancelled: a cancelled context stops evaluation with a reason.
-func TestContextCancelled(t *testing.T) {
+// TestContextStops: a deadline passed before Eval, or that passes during
+// a long loop or while the predicate is indexed, stops evaluation with a
+// reason; an index whose build was stopped is not kept.
+func TestContextStops(t *testing.T) {
 	t.Parallel()
-	st := readStatement(t, "cyclonedx.json")
-	c := mustCompile(t, Condition{Expression: `predicate.components.size() > 0`})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	ok, failed, reason := c.Eval(ctx, st, testImage, testSigner, testNow)
-	if ok || failed != 0 || !strings.Contains(reason, "context canceled") {
-		t.Fatalf("Eval = %v, %d, %q; want cancelled", ok, failed, reason)
-	}
-}
-
-// TestContextDeadline: a deadline that passes during a long loop stops it.
-func TestContextDeadline(t *testing.T) {
-	t.Parallel()
-	st := zeros(t, 2_000)
-	// Cheap enough to pass Compile, long enough (4,000,000 iterations) to
-	// outlast the deadline.
-	c := mustCompile(t, Condition{Expression: `predicate.l.all(x, predicate.l.all(y, x == y))`, Message: "slow"})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	ok, failed, reason := c.Eval(ctx, st, testImage, testSigner, testNow)
-	if ok || failed != 0 || !strings.Contains(reason, "slow: evaluation stopped: context deadline exceeded") {
-		t.Fatalf("Eval = %v, %d, %q; want stopped by the deadline", ok, failed, reason)
-	}
-}
-
-// TestContextStopsIndexing: a deadline that passes while the predicate is
-// indexed stops the indexing; the next evaluation indexes it afresh.
-func TestContextStopsIndexing(t *testing.T) {
-	t.Parallel()
-	st := zeros(t, 4_000_000)
-	c := mustCompile(t, Condition{Expression: `predicate.l.size() > 0`})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	defer cancel()
-	ok, _, reason := c.Eval(ctx, st, testImage, testSigner, testNow)
-	if ok || !strings.Contains(reason, "context deadline exceeded") {
-		t.Fatalf("Eval = %v, %q; want stopped by the deadline", ok, reason)
-	}
-	if ok, _, reason := c.Eval(context.Background(), st, testImage, testSigner, testNow); !ok {
-		t.Fatalf("Eval after a stopped one: %s", reason)
+	for _, tc := range []struct {
+		name    string
+		st      *Statement
+		expr    string
+		timeout time.Duration // 0: passed before Eval
+		reason  string
+	}{
+		{"passed before", readStatement(t, "cyclonedx.json"), `predicate.components.size() > 0`, 0, "not evaluated: context deadline exceeded"},
+		// cheap enough to pass Compile, long enough (4,000,000 iterations) to outlast the deadline
+		{"deadline in a loop", zeros(t, 2_000), `predicate.l.all(x, predicate.l.all(y, x == y))`, 20 * time.Millisecond, "evaluation stopped: context deadline exceeded"},
+		{"deadline while indexing", zeros(t, 4_000_000), `predicate.l.size() > 0`, time.Millisecond, "context deadline exceeded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustCompile(t, Condition{Expression: tc.expr})
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			defer cancel()
+			ok, failed, reason := c.Eval(ctx, tc.st, testImage, testSigner, testNow)
+			if ok || failed != 0 || !strings.Contains(reason, tc.reason) {
+				t.Fatalf("Eval = %v, %d, %q; want %q", ok, failed, reason, tc.reason)
+			}
+			if ok, _, reason := c.Eval(context.Background(), tc.st, testImage, testSigner, testNow); tc.name != "deadline in a loop" && !ok {
+				t.Fatalf("Eval after a stopped one: %s", reason)
+			}
+		})
 	}
 }
 
