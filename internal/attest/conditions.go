@@ -8,13 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/checker"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/ext"
-	"github.com/google/cel-go/interpreter"
-	"k8s.io/apiserver/pkg/cel/library"
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/checker"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
 )
 
 const (
@@ -28,13 +27,14 @@ const (
 	// policy loads; one above it is rejected. A statement has no schema, so
 	// the estimate takes every list, map and string read from it to hold
 	// EstimatedSize entries or bytes: what the limit rejects is an
-	// expression too costly even on such a statement (nested loops over the
-	// predicate, or over large literals). Larger statements are bounded by
+	// expression too costly even on such a statement (loops over the
+	// predicate three deep, string work on long strings in a double loop,
+	// loops over large literals). Larger statements are bounded by
 	// RuntimeCostLimit on their real size.
 	StaticCostLimit = 10_000_000
 	// EstimatedSize is the size the static estimate gives every list, map
 	// or string read from a statement.
-	EstimatedSize = 1024
+	EstimatedSize = 256
 	// MaxExpressionLength bounds one expression, in code points.
 	MaxExpressionLength = 10_000
 	// interruptCheckFrequency is how many comprehension iterations pass
@@ -57,10 +57,10 @@ type Conditions struct {
 	progs []cel.Program
 }
 
-// newEnv is the CEL environment of every condition: the variables, and
-// Kubernetes' own choice of libraries and options for its admission CEL
-// (k8s.io/apiserver/pkg/cel/environment, the options of 1.29 and later that
-// concern values rather than Kubernetes objects).
+// newEnv is the CEL environment of every condition: the variables, and the
+// options Kubernetes sets for its admission CEL (k8s.io/apiserver/pkg/cel/
+// environment, 1.29 and later) with cel-go's own strings, lists, regex and
+// sets libraries (see doc.go for why not Kubernetes' library package).
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("predicate", cel.DynType),
@@ -75,9 +75,8 @@ func newEnv() (*cel.Env, error) {
 		cel.OptionalTypes(),
 		ext.Strings(ext.StringsVersion(2)),
 		ext.Sets(),
-		library.URLs(),
-		library.Regex(),
-		library.Lists(),
+		ext.Lists(ext.ListsVersion(3)),
+		ext.Regex(),
 		cel.ASTValidators(
 			cel.ValidateDurationLiterals(),
 			cel.ValidateTimestampLiterals(),
@@ -134,7 +133,7 @@ func compile(e *cel.Env, expr string) (cel.Program, error) {
 	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
 		return nil, fmt.Errorf("must evaluate to a bool, not %s", out)
 	}
-	est, err := e.EstimateCost(ast, &library.CostEstimator{SizeEstimator: sizeHints{}}, checker.PresenceTestHasCost(false))
+	est, err := e.EstimateCost(ast, sizeHints{}, checker.PresenceTestHasCost(false))
 	if err != nil {
 		return nil, fmt.Errorf("estimating its cost: %w", err)
 	}
@@ -144,7 +143,6 @@ func compile(e *cel.Env, expr string) (cel.Program, error) {
 	return e.Program(ast,
 		cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
 		cel.CostLimit(RuntimeCostLimit),
-		cel.CostTracking(&library.CostEstimator{}),
 		cel.CostTrackerOptions(interpreter.PresenceTestHasCost(false)),
 		cel.InterruptCheckFrequency(interruptCheckFrequency),
 	)
@@ -189,8 +187,13 @@ func (c *Conditions) Len() int {
 // when all hold; otherwise failed is the index of the first that does not
 // and reason says why: its Message (or, without one, its expression), and
 // for an error the error (a missing field, a type error, the cost or step
-// limit, the context's cancellation). failed is -1 when ok.
+// limit, the context's cancellation). failed is -1 when ok. An empty set
+// (Compile of no conditions) holds; a nil set (what Compile returns with
+// errors) never does.
 func (c *Conditions) Eval(ctx context.Context, st *Statement, img Image, signer Signer, now time.Time) (ok bool, failed int, reason string) {
+	if c == nil { // Compile failed and its result was used anyway: never an allow
+		return false, 0, "the conditions did not compile"
+	}
 	for i := range c.Len() {
 		if err := c.eval(ctx, i, st, img, signer, now); err != nil {
 			return false, i, err.Error()
@@ -215,7 +218,7 @@ func (c *Conditions) eval(ctx context.Context, i int, st *Statement, img Image, 
 	predicate := func() ref.Val {
 		if pred == nil {
 			pred = types.NullValue
-			if t, err := st.index(); err != nil {
+			if t, err := st.index(ctx); err != nil {
 				pred = types.WrapErr(err)
 			} else if t != nil {
 				r.t = t

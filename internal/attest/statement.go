@@ -2,6 +2,7 @@ package attest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,9 +43,8 @@ type Statement struct {
 
 	predicate []byte // the predicate's JSON, aliasing the payload; nil when absent
 
-	once    sync.Once
-	tape    *tape
-	tapeErr error
+	mu   sync.Mutex // guards tape while it is built
+	tape *tape
 }
 
 // Subject is one subject of a Statement: a name and its digests by algorithm
@@ -190,12 +190,18 @@ func (s *Statement) Names(digest string) bool {
 	return false
 }
 
-// index returns the Statement's predicate index, building it on first use.
-func (s *Statement) index() (*tape, error) {
-	s.once.Do(func() {
-		if s.predicate != nil {
-			s.tape, s.tapeErr = buildTape(s.predicate)
+// index returns the Statement's predicate index (nil without a
+// predicate), building it on first use. A build stopped by ctx is not
+// kept: the next caller starts again.
+func (s *Statement) index(ctx context.Context) (*tape, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tape == nil && s.predicate != nil {
+		t, err := buildTape(ctx, s.predicate)
+		if err != nil {
+			return nil, err
 		}
-	})
-	return s.tape, s.tapeErr
+		s.tape = t
+	}
+	return s.tape, nil
 }

@@ -2,6 +2,7 @@ package attest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -15,9 +16,31 @@ import (
 // payload it indexes; a map[string]any decode costs several times the
 // payload (see doc.go for both figures).
 type tape struct {
-	raw   []byte
-	nodes []node
+	raw    []byte
+	chunks [][]node // nodes in chunks of chunkLen, so that growing never copies
+	len    uint32
 }
+
+// chunkLen is the number of nodes per chunk (512 KiB).
+const chunkLen = 1 << 16
+
+func (t *tape) node(i uint32) *node { return &t.chunks[i/chunkLen][i%chunkLen] }
+
+func (t *tape) push(ctx context.Context, n node) error {
+	if t.len%chunkLen == 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("indexing the predicate: %w", err)
+		}
+		t.chunks = append(t.chunks, make([]node, 0, chunkLen))
+	}
+	c := &t.chunks[len(t.chunks)-1]
+	*c = append(*c, n)
+	t.len++
+	return nil
+}
+
+// end is node i's end (see node).
+func (t *tape) end(i uint32) uint32 { return t.node(i).end }
 
 // node is one JSON value or member name. For an object or a list, end is the
 // index of the first node after it (its descendants lie in between); for
@@ -26,25 +49,28 @@ type node struct {
 	start, end uint32
 }
 
-// buildTape indexes raw, a JSON value already validated by ParseStatement.
-func buildTape(raw []byte) (*tape, error) {
+// buildTape indexes raw, a JSON value already validated by ParseStatement,
+// looking at ctx every chunk.
+func buildTape(ctx context.Context, raw []byte) (*tape, error) {
 	t := &tape{raw: raw}
 	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
-	var open []int
+	var open []uint32
 	for {
 		switch k := dec.PeekKind(); k {
 		case '{', '[':
 			if _, err := dec.ReadToken(); err != nil {
 				return nil, fmt.Errorf("predicate: %w", err)
 			}
-			open = append(open, len(t.nodes))
-			t.nodes = append(t.nodes, node{start: uint32(dec.InputOffset() - 1)})
+			open = append(open, t.len)
+			if err := t.push(ctx, node{start: uint32(dec.InputOffset() - 1)}); err != nil {
+				return nil, err
+			}
 		case '}', ']':
 			if _, err := dec.ReadToken(); err != nil {
 				return nil, fmt.Errorf("predicate: %w", err)
 			}
 			last := len(open) - 1
-			t.nodes[open[last]].end = uint32(len(t.nodes))
+			t.node(open[last]).end = t.len
 			open = open[:last]
 		case 0:
 			_, err := dec.ReadToken()
@@ -55,7 +81,9 @@ func buildTape(raw []byte) (*tape, error) {
 				return nil, fmt.Errorf("predicate: %w", err)
 			}
 			end := dec.InputOffset()
-			t.nodes = append(t.nodes, node{start: uint32(end - int64(len(v))), end: uint32(end)})
+			if err := t.push(ctx, node{start: uint32(end - int64(len(v))), end: uint32(end)}); err != nil {
+				return nil, err
+			}
 		}
 		if len(open) == 0 {
 			return t, nil
@@ -65,20 +93,20 @@ func buildTape(raw []byte) (*tape, error) {
 
 // kind is the first byte of node i: '{', '[', '"', 't', 'f', 'n' or a
 // number's first byte.
-func (t *tape) kind(i uint32) byte { return t.raw[t.nodes[i].start] }
+func (t *tape) kind(i uint32) byte { return t.raw[t.node(i).start] }
 
 // next is the index of the node after value i and its descendants.
 func (t *tape) next(i uint32) uint32 {
 	switch t.kind(i) {
 	case '{', '[':
-		return t.nodes[i].end
+		return t.node(i).end
 	}
 	return i + 1
 }
 
 // bytes is the JSON text of scalar node i.
 func (t *tape) bytes(i uint32) []byte {
-	n := t.nodes[i]
+	n := t.node(i)
 	return t.raw[n.start:n.end]
 }
 

@@ -5,10 +5,10 @@ import (
 	"reflect"
 	"strconv"
 
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/common/types/traits"
 )
 
 // MaxPredicateSteps bounds the work one condition may do walking the
@@ -79,7 +79,7 @@ func (r *reader) native(i uint32) (any, error) {
 	switch v.(type) {
 	case *object:
 		m := map[string]any{}
-		for k := i + 1; k < r.t.nodes[i].end; k = r.t.next(k + 1) {
+		for k := i + 1; k < r.t.end(i); k = r.t.next(k + 1) {
 			if !r.step() {
 				return nil, errTooManySteps
 			}
@@ -94,7 +94,7 @@ func (r *reader) native(i uint32) (any, error) {
 		return m, nil
 	case *list:
 		l := []any{}
-		for k := i + 1; k < r.t.nodes[i].end; k = r.t.next(k) {
+		for k := i + 1; k < r.t.end(i); k = r.t.next(k) {
 			if !r.step() {
 				return nil, errTooManySteps
 			}
@@ -123,10 +123,30 @@ func (r *reader) convertToNative(i uint32, typeDesc reflect.Type) (any, error) {
 	return nil, fmt.Errorf("type conversion error from %T to '%v'", v, typeDesc)
 }
 
+// convertToType converts v, of type own, to typeVal: to itself or to its type.
+func convertToType(v ref.Val, own *types.Type, typeVal ref.Type) ref.Val {
+	switch typeVal {
+	case own:
+		return v
+	case types.TypeType:
+		return own
+	}
+	return types.NewErr("type conversion error from '%s' to '%s'", own, typeVal)
+}
+
+func (r *reader) nativeOrNil(i uint32) any {
+	v, err := r.native(i)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
 // object is a JSON object of the predicate, a CEL map(string, dyn).
 type object struct {
-	r *reader
-	i uint32
+	r    *reader
+	i    uint32
+	size ref.Val // memoised
 }
 
 var _ traits.Mapper = (*object)(nil)
@@ -134,7 +154,7 @@ var _ traits.Mapper = (*object)(nil)
 // find returns the value node of member name.
 func (o *object) find(name string) (uint32, bool, error) {
 	t := o.r.t
-	for k := o.i + 1; k < t.nodes[o.i].end; k = t.next(k + 1) {
+	for k := o.i + 1; k < t.end(o.i); k = t.next(k + 1) {
 		if !o.r.step() {
 			return 0, false, errTooManySteps
 		}
@@ -180,8 +200,15 @@ func (o *object) Contains(key ref.Val) ref.Val {
 }
 
 func (o *object) Size() ref.Val {
+	if o.size == nil {
+		o.size = o.count()
+	}
+	return o.size
+}
+
+func (o *object) count() ref.Val {
 	n := 0
-	for k := o.i + 1; k < o.r.t.nodes[o.i].end; k = o.r.t.next(k + 1) {
+	for k := o.i + 1; k < o.r.t.end(o.i); k = o.r.t.next(k + 1) {
 		if !o.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -191,7 +218,7 @@ func (o *object) Size() ref.Val {
 }
 
 func (o *object) Iterator() traits.Iterator {
-	return &iterator{r: o.r, k: o.i + 1, end: o.r.t.nodes[o.i].end, names: true}
+	return &iterator{r: o.r, k: o.i + 1, end: o.r.t.end(o.i), names: true}
 }
 
 func (o *object) Equal(other ref.Val) ref.Val {
@@ -204,7 +231,7 @@ func (o *object) Equal(other ref.Val) ref.Val {
 		return size.Equal(m.Size())
 	}
 	t := o.r.t
-	for k := o.i + 1; k < t.nodes[o.i].end; k = t.next(k + 1) {
+	for k := o.i + 1; k < t.end(o.i); k = t.next(k + 1) {
 		name := o.r.value(k)
 		ov, found := m.Find(name)
 		if !found {
@@ -222,36 +249,29 @@ func (o *object) ConvertToNative(typeDesc reflect.Type) (any, error) {
 }
 
 func (o *object) ConvertToType(typeVal ref.Type) ref.Val {
-	switch typeVal {
-	case types.MapType:
-		return o
-	case types.TypeType:
-		return types.MapType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", types.MapType, typeVal)
+	return convertToType(o, types.MapType, typeVal)
 }
 
 func (o *object) Type() ref.Type { return types.MapType }
 
-func (o *object) Value() any {
-	v, err := o.r.native(o.i)
-	if err != nil {
-		return nil
-	}
-	return v
-}
+func (o *object) Value() any { return o.r.nativeOrNil(o.i) }
 
 // list is a JSON array of the predicate, a CEL list(dyn).
 type list struct {
-	r *reader
-	i uint32
+	r    *reader
+	i    uint32
+	size ref.Val // memoised: CEL asks for it on every iteration
 }
 
-var _ traits.Lister = (*list)(nil)
+var (
+	_ traits.Lister   = (*list)(nil)
+	_ traits.Foldable = (*list)(nil)
+	_ traits.Foldable = (*object)(nil)
+)
 
 func (l *list) elements() ([]ref.Val, error) {
 	var out []ref.Val
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return nil, errTooManySteps
 		}
@@ -272,7 +292,7 @@ func (l *list) Add(other ref.Val) ref.Val {
 }
 
 func (l *list) Contains(v ref.Val) ref.Val {
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -284,12 +304,12 @@ func (l *list) Contains(v ref.Val) ref.Val {
 }
 
 func (l *list) Get(index ref.Val) ref.Val {
-	want, err := types.IndexOrError(index)
+	want, err := types.GetOrError(index)
 	if err != nil {
 		return types.ValOrErr(index, "%v", err)
 	}
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -302,8 +322,15 @@ func (l *list) Get(index ref.Val) ref.Val {
 }
 
 func (l *list) Size() ref.Val {
+	if l.size == nil {
+		l.size = l.count()
+	}
+	return l.size
+}
+
+func (l *list) count() ref.Val {
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if !l.r.step() {
 			return types.WrapErr(errTooManySteps)
 		}
@@ -313,7 +340,7 @@ func (l *list) Size() ref.Val {
 }
 
 func (l *list) Iterator() traits.Iterator {
-	return &iterator{r: l.r, k: l.i + 1, end: l.r.t.nodes[l.i].end}
+	return &iterator{r: l.r, k: l.i + 1, end: l.r.t.end(l.i)}
 }
 
 func (l *list) Equal(other ref.Val) ref.Val {
@@ -326,7 +353,7 @@ func (l *list) Equal(other ref.Val) ref.Val {
 		return size.Equal(o.Size())
 	}
 	n := 0
-	for k := l.i + 1; k < l.r.t.nodes[l.i].end; k = l.r.t.next(k) {
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
 		if eq := types.Equal(l.r.value(k), o.Get(types.Int(n))); eq != types.True {
 			return eq
 		}
@@ -340,24 +367,12 @@ func (l *list) ConvertToNative(typeDesc reflect.Type) (any, error) {
 }
 
 func (l *list) ConvertToType(typeVal ref.Type) ref.Val {
-	switch typeVal {
-	case types.ListType:
-		return l
-	case types.TypeType:
-		return types.ListType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", types.ListType, typeVal)
+	return convertToType(l, types.ListType, typeVal)
 }
 
 func (l *list) Type() ref.Type { return types.ListType }
 
-func (l *list) Value() any {
-	v, err := l.r.native(l.i)
-	if err != nil {
-		return nil
-	}
-	return v
-}
+func (l *list) Value() any { return l.r.nativeOrNil(l.i) }
 
 // iterator walks an object's member names or a list's elements.
 type iterator struct {
@@ -402,3 +417,24 @@ func (it *iterator) ConvertToType(ref.Type) ref.Val { return types.NewErr("no su
 func (it *iterator) Equal(ref.Val) ref.Val          { return types.NewErr("no such overload") }
 func (it *iterator) Type() ref.Type                 { return types.IteratorType }
 func (it *iterator) Value() any                     { return nil }
+
+// Fold walks the list once (cel-go folds comprehensions over a list by
+// index otherwise, which on the tape would be quadratic).
+func (l *list) Fold(f traits.Folder) {
+	n := 0
+	for k := l.i + 1; k < l.r.t.end(l.i); k = l.r.t.next(k) {
+		if !l.r.step() || !f.FoldEntry(types.Int(n), l.r.value(k)) {
+			return
+		}
+		n++
+	}
+}
+
+// Fold walks the object's members once.
+func (o *object) Fold(f traits.Folder) {
+	for k := o.i + 1; k < o.r.t.end(o.i); k = o.r.t.next(k + 1) {
+		if !o.r.step() || !f.FoldEntry(o.r.value(k), o.r.value(k+1)) {
+			return
+		}
+	}
+}
