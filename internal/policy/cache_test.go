@@ -26,18 +26,7 @@ func TestCacheAcrossReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compile := func(y string) *policy.Engine {
-		t.Helper()
-		doc, err := policy.Parse([]byte(y))
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng, err := policy.Compile(doc, registry.MustNew(), policy.WithCache(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eng
-	}
+	compile := func(y string) *policy.Engine { return compileCached(t, c, y) }
 	rule := `- {pattern: "` + reg.Host + `/demo/**", validator: signed}`
 	ref := reg.Ref(t, "demo/app:v1").String()
 	steps := []struct {
@@ -110,18 +99,7 @@ rules:
     - {name: p, type: "https://example.com/p/v1", validator: attestors, conditions: [{expression: '` + cond + `'}]}
 `
 	}
-	compile := func(y string) *policy.Engine {
-		t.Helper()
-		doc, err := policy.Parse([]byte(y))
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng, err := policy.Compile(doc, registry.MustNew(), policy.WithCache(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eng
-	}
+	compile := func(y string) *policy.Engine { return compileCached(t, c, y) }
 	v1, v2 := reg.Ref(t, "demo/app:v1").String(), reg.Ref(t, "demo/app:v2").String()
 	steps := []struct {
 		name       string
@@ -144,4 +122,18 @@ rules:
 			t.Errorf("%s: outcome %s cached %v, want %s cached %v (%s)", s.name, d.Outcome, d.Cached, s.want, s.wantCached, d.Reason)
 		}
 	}
+}
+
+// compileCached compiles policy y with results remembered in c.
+func compileCached(t *testing.T, c *cache.Cache, y string) *policy.Engine {
+	t.Helper()
+	doc, err := policy.Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.Compile(doc, registry.MustNew(), policy.WithCache(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }
