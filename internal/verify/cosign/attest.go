@@ -355,8 +355,10 @@ func (e *envelope) read(ctx context.Context, img verify.Image, ropts []remote.Op
 		return release, err
 	}
 	release = func() { attestationBudget.Release(weight) }
-	bctx := registry.ContextWithBlobLimit(ctx, MaxAttestationBytes)
-	blob, err := registry.ReadBlob(img.Ref.Context().Digest(e.desc.Digest.String()), MaxAttestationBytes, append(ropts, remote.WithContext(bctx)))
+	// No more is read than was charged: a descriptor that declares less
+	// than its blob holds is refused after weight bytes.
+	bctx := registry.ContextWithBlobLimit(ctx, weight)
+	blob, err := registry.ReadBlob(img.Ref.Context().Digest(e.desc.Digest.String()), weight, append(ropts, remote.WithContext(bctx)))
 	if err != nil {
 		return release, err
 	}
