@@ -103,7 +103,7 @@ func TestAttestationSize(t *testing.T) {
 	)
 	p := attestationPolicy(h+"/**", pub, requirement{name: "sbom", typ: "cyclonedx", conditions: [][2]string{
 		{`predicate.metadata.component.name == "github.com/signet-dev/signet"`, "an SBOM of signet"},
-		{`predicate.components.all(c, !c.name.startsWith("github.com/evil/"))`, "no evil modules"},
+		{`predicate.components.size() > 100 && predicate.components.exists(c, c.name == "github.com/google/go-containerregistry")`, "lists go-containerregistry"},
 	}})
 
 	code, _, base := measured(t, p, small)
@@ -117,9 +117,10 @@ func TestAttestationSize(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("50 MiB SBOM: exit %d\n%s", code, out)
 		}
-		// docs/security.md: an envelope costs at most three times its size
-		// while it is read, verified and evaluated.
-		bound := base + 3*envelope
+		// docs/security.md: an envelope of n bytes costs at most 4n of
+		// live heap while it is read, verified and evaluated, and with
+		// signet's GOGC=200 at most 8n of RSS.
+		bound := base + 8*envelope
 		t.Logf("peak RSS, envelope of %.1f MiB (%s): %.1f MiB (bound %.1f MiB)", mib(envelope), img.DigestStr()[:15], mib(rss), mib(bound))
 		if rss > bound {
 			t.Errorf("peak RSS %.1f MiB over the bound %.1f MiB", mib(rss), mib(bound))

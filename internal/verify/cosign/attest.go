@@ -235,7 +235,7 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 	var cert func() (*x509.Certificate, error)
 	if e.legacy != nil {
 		co := v.checkOpts(r, e.legacy)
-		co.ClaimVerifier = cosignverify.IntotoSubjectClaimVerifier
+		co.ClaimVerifier = subjectClaim(e.statement)
 		if err := verifyLegacyAttestation(ctx, e.legacy, hash, co); err != nil {
 			return verify.Check{Reason: "attestation does not verify for this " + what + ": " + err.Error()}, Signer{}
 		}
@@ -280,6 +280,29 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 		}
 	}
 	return verify.Check{Passed: true, Signer: signer, Reason: "valid attestation for " + hash.String()}, s
+}
+
+// subjectClaim is cosign's IntotoSubjectClaimVerifier reading only the
+// subjects of statement, the payload of the envelope cosign verifies:
+// cosign's decodes the whole predicate into maps, some ten times the size
+// of an SBOM.
+func subjectClaim(statement []byte) func(oci.Signature, v1.Hash, map[string]any) error {
+	return func(_ oci.Signature, h v1.Hash, _ map[string]any) error {
+		var st struct {
+			Subject []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+		}
+		if err := json.Unmarshal(statement, &st); err != nil {
+			return fmt.Errorf("in-toto statement: %w", err)
+		}
+		for _, s := range st.Subject {
+			if d, ok := s.Digest["sha256"]; ok && "sha256:"+d == h.String() {
+				return nil
+			}
+		}
+		return errors.New("no matching subject digest found")
+	}
 }
 
 // checkOpts are cosign's options to verify a legacy signature or
