@@ -350,7 +350,7 @@ func replaceReferrer(t *testing.T, img, subject name.Digest, b bundleRef, layer 
 	}
 	raw, _ := json.Marshal(m)
 	h, _, _ := v1.SHA256(bytes.NewReader(raw))
-	if err := remote.Put(repo.Digest(h.String()), rawManifest(raw)); err != nil {
+	if err := remote.Put(repo.Digest(h.String()), harness.RawManifest(raw)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -368,22 +368,6 @@ func copyAttestations(t *testing.T, from, to name.Digest) {
 	for _, b := range bundleReferrers(t, from) {
 		replaceReferrer(t, from, to, b, nil)
 	}
-}
-
-// rawManifest is a manifest pushed byte for byte, with the media type its
-// mediaType field names.
-type rawManifest []byte
-
-func (r rawManifest) RawManifest() ([]byte, error) { return r, nil }
-
-func (r rawManifest) MediaType() (types.MediaType, error) {
-	var m struct {
-		MediaType types.MediaType `json:"mediaType"`
-	}
-	if err := json.Unmarshal(r, &m); err != nil || m.MediaType == "" {
-		return "", fmt.Errorf("manifest without a mediaType: %v", err)
-	}
-	return m.MediaType, nil
 }
 
 func layerBytes(t *testing.T, l v1.Layer) []byte {

@@ -148,7 +148,7 @@ func TestAttestationSize(t *testing.T) {
 		}
 		m["layers"].([]any)[0].(map[string]any)["size"] = tc.size
 		raw, _ := json.Marshal(m)
-		if err := remote.Put(attTag(tc.img), rawManifest(raw)); err != nil {
+		if err := remote.Put(attTag(tc.img), harness.RawManifest(raw)); err != nil {
 			t.Fatal(err)
 		}
 		code, out, rss := measured(t, p, tc.img)
