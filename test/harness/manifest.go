@@ -3,7 +3,11 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
+	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -24,4 +28,19 @@ func (r RawManifest) MediaType() (types.MediaType, error) {
 		return "", fmt.Errorf("manifest without a mediaType: %v", err)
 	}
 	return m.MediaType, nil
+}
+
+// Referrers lists the descriptors of img's OCI referrers, through the
+// referrers API or the tag schema, as go-containerregistry finds them.
+func Referrers(t testing.TB, img name.Digest) []v1.Descriptor {
+	t.Helper()
+	idx, err := remote.Referrers(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im.Manifests
 }

@@ -252,16 +252,8 @@ func (b bundleRef) payload(t *testing.T) []byte {
 // tag schema, as go-containerregistry finds them).
 func bundleReferrers(t *testing.T, img name.Digest) []bundleRef {
 	t.Helper()
-	idx, err := remote.Referrers(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []bundleRef
-	for _, desc := range im.Manifests {
+	for _, desc := range harness.Referrers(t, img) {
 		got, err := remote.Get(img.Context().Digest(desc.Digest.String()))
 		if err != nil {
 			t.Fatal(err)

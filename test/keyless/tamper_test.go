@@ -189,17 +189,9 @@ func sigstoreBundle(f func(*testing.T, map[string]any)) func(*testing.T, name.Di
 // manifest as JSON.
 func findBundle(t *testing.T, img name.Digest) (v1.Hash, map[string]any) {
 	t.Helper()
-	idx, err := remote.Referrers(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var found []v1.Hash
 	var manifest map[string]any
-	for _, desc := range im.Manifests {
+	for _, desc := range harness.Referrers(t, img) {
 		got, err := remote.Get(img.Context().Digest(desc.Digest.String()))
 		if err != nil {
 			t.Fatal(err)
