@@ -397,10 +397,10 @@ func TestAttestationPolicyErrors(t *testing.T) {
 	}{
 		{"expensive expression", requirement{name: "x", typ: "cyclonedx", conditions: [][2]string{{
 			"predicate.components.all(a, predicate.components.all(b, predicate.components.all(c, a.name != b.name || b.name == c.name)))", ""}}},
-			second + ".conditions[0].expression: "},
-		{"syntax error", requirement{name: "x", typ: "vuln", conditions: [][2]string{{"predicate.scanner ==", ""}}}, second + ".conditions[0].expression: "},
-		{"unknown variable", requirement{name: "x", typ: "vuln", conditions: [][2]string{{"ok", ""}, {"scan.critical == 0", ""}}}, second + ".conditions[1].expression: "},
-		{"not a bool", requirement{name: "x", typ: "vuln", conditions: [][2]string{{`"critical"`, ""}}}, second + ".conditions[0].expression: "},
+			"rules[0].with.attestations[0].conditions[0].expression: estimated cost"},
+		{"syntax error", requirement{name: "x", typ: "vuln", conditions: [][2]string{{"predicate.scanner ==", ""}}}, second + ".conditions[0].expression: ERROR: <input>:1:21: Syntax error"},
+		{"unknown variable", requirement{name: "x", typ: "vuln", conditions: [][2]string{{"true", ""}, {"scan.critical == 0", ""}}}, second + ".conditions[1].expression: ERROR: <input>:1:1: undeclared reference to 'scan'"},
+		{"not a bool", requirement{name: "x", typ: "vuln", conditions: [][2]string{{`"critical"`, ""}}}, second + ".conditions[0].expression: must evaluate to a bool, not string"},
 		{"unknown predicate type", requirement{name: "x", typ: "provenance"}, second + `.type: predicate type "provenance" is neither`},
 		{"no name", requirement{typ: "vuln"}, second + ".name: is required"},
 		{"duplicate name", requirement{name: "ok", typ: "vuln"}, second + `.name: duplicate requirement name "ok"`},
@@ -411,7 +411,11 @@ func TestAttestationPolicyErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := filepath.Join(t.TempDir(), "policy.yaml")
-			os.WriteFile(p, []byte(base+ok.yaml()+tc.req.yaml()), 0o600)
+			reqs := ok.yaml() + tc.req.yaml()
+			if strings.Contains(tc.want, "attestations[0]") {
+				reqs = tc.req.yaml()
+			}
+			os.WriteFile(p, []byte(base+reqs), 0o600)
 			code, _, stderr := runSignet(t, "verify", "--policy", p, "registry.example/app:v1")
 			if code != 2 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "panic") {
 				t.Errorf("exit %d, want 2 with %q; stderr: %s", code, tc.want, stderr)
