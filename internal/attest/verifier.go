@@ -208,6 +208,9 @@ func (r *Requirement) check(ctx context.Context, img verify.Image, now time.Time
 	}
 	var e error
 	switch {
+	case ctx.Err() != nil:
+		// A condition cut short by the deadline is no verdict.
+		e = &verify.InconclusiveError{Reason: fmt.Sprintf("attestation requirement %q: not every %s attestation was checked before the deadline", r.Name, r.Short), Err: ctx.Err()}
 	case verify.Classify(err) == verify.Inconclusive:
 		e = &verify.InconclusiveError{Reason: fmt.Sprintf("attestation requirement %q: could not check every %s attestation", r.Name, r.Short), Err: err}
 	case err != nil:

@@ -94,6 +94,26 @@ func TestVerifierOutcomes(t *testing.T) {
 	}
 }
 
+// TestVerifierDeadline: conditions cut short by the deadline make the
+// requirement inconclusive, never failed (a failure is cached).
+func TestVerifierDeadline(t *testing.T) {
+	t.Parallel()
+	img := verify.Image{Ref: name.MustParseReference("registry.example/app@" + digest).(name.Digest)}
+	const typ = "https://example.com/p/v1"
+	conds, errs := Compile([]Condition{{Expression: "true"}})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	att := cosign.Attestation{Statement: statement(digest, typ), Digest: "sha256:aa", Source: "x.att#0", Signers: []cosign.Signer{{TrustRoot: "ci"}}}
+	sig := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) { return &verify.Result{}, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := NewVerifier(sig, []Requirement{{Name: "r", Type: typ, Short: "p", Source: source{atts: []cosign.Attestation{att}}, Conditions: conds}}).Verify(ctx, img)
+	if verify.Classify(err) != verify.Inconclusive || res.Attestations[0].Outcome != verify.Inconclusive {
+		t.Fatalf("outcome %s (%v), want inconclusive", verify.Classify(err), err)
+	}
+}
+
 type resolver struct{ verify.Func }
 
 func (resolver) ResolveTag(context.Context, imageref.Ref) (name.Digest, error) {
