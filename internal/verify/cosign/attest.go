@@ -39,8 +39,10 @@ const (
 	// at once: an envelope is read, verified and its statement evaluated
 	// while its size is held from this budget, so that many large SBOMs
 	// requested at once wait for each other instead of each taking its
-	// own memory. What one envelope costs while held is some three times
-	// its size (the envelope, its decoded statement, the parsed predicate).
+	// own memory. What one envelope costs while held is some four times
+	// its size in live heap (the envelope, its decoded statement, the DSSE
+	// pre-authentication encoding, the predicate's index): docs/security.md
+	// has the figures.
 	AttestationBudget = MaxAttestationBytes
 	// smallEnvelope is what an envelope of unknown or tiny size is
 	// charged.
