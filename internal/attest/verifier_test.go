@@ -50,8 +50,12 @@ func TestVerifierOutcomes(t *testing.T) {
 	good := cosign.Attestation{Statement: statement(digest, typ), Digest: "sha256:aa", Source: "x.att#0", Signers: []cosign.Signer{{TrustRoot: "ci"}}}
 	other := cosign.Attestation{Statement: statement("sha256:"+strings.Repeat("f", 64), typ), Digest: "sha256:bb", Source: "x.att#1"}
 	inconclusive := &verify.InconclusiveError{Reason: "registry unreachable"}
-	sigOK := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) { return &verify.Result{Signers: []string{"ci"}}, nil })
-	sigFailed := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) { return &verify.Result{}, verify.Failf("no signatures") })
+	sigOK := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) {
+		return &verify.Result{Signers: []string{"ci"}}, nil
+	})
+	sigFailed := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) {
+		return &verify.Result{}, verify.Failf("no signatures")
+	})
 	req := func(s source) Requirement {
 		return Requirement{Name: "r", Type: typ, Short: "p", Signers: `validator "v" [ci]`, Source: s}
 	}
