@@ -28,12 +28,15 @@ type attestFormat struct {
 	// rewrites is whether the test may replace what cosign stored (the
 	// .att tag, or referrers through the referrers API).
 	rewrites bool
+	// flags are added to every sign and attest.
+	flags []string
 }
 
 var attestFormats = []attestFormat{
-	{"cosign v2 attest, legacy .att tag", harness.StartDistribution, "cosign2", ".att#", true},
-	{"cosign v3 attest, bundle via the referrers API", harness.StartReferrersRegistry, "cosign3", "referrer sha256:", true},
-	{"cosign v3 attest, bundle via the referrers tag schema", harness.StartDistribution, "cosign3", "referrer sha256:", false},
+	{"cosign v2 attest, legacy .att tag", harness.StartDistribution, "cosign2", ".att#", true, nil},
+	{"cosign v3 attest, bundle via the referrers API", harness.StartReferrersRegistry, "cosign3", "referrer sha256:", true, nil},
+	{"cosign v3 attest, bundle via the referrers tag schema", harness.StartDistribution, "cosign3", "referrer sha256:", false, nil},
+	{"cosign v2 attest --new-bundle-format, bundle via the referrers tag schema", harness.StartDistribution, "cosign2", "referrer sha256:", false, []string{"--new-bundle-format"}},
 }
 
 // attestor runs the real cosign of a format with keys, offline.
@@ -54,7 +57,7 @@ func newAttestor(t *testing.T, f attestFormat) *attestor {
 // offline are the flags that keep cosign off any transparency log, on a
 // plain-HTTP loopback registry.
 func (a *attestor) offline() []string {
-	f := []string{"--allow-insecure-registry", "--allow-http-registry"}
+	f := append([]string{"--allow-insecure-registry", "--allow-http-registry"}, a.f.flags...)
 	if a.f.cosign == "cosign3" {
 		return append(f, "--signing-config", "empty-signing-config.json")
 	}
