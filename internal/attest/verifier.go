@@ -3,6 +3,7 @@ package attest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,26 +146,39 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 // fails the whole (every shortfall listed), else any inconclusive makes it
 // inconclusive.
 func combine(sigErr error, errs []error) error {
-	var failed, inconclusive []string
+	var failed, inconclusive joined
 	for _, err := range append([]error{sigErr}, errs...) {
 		switch verify.Classify(err) {
 		case verify.Verified:
-			continue
 		case verify.Failed:
-			failed = append(failed, err.Error())
+			failed = append(failed, err)
 		default:
-			inconclusive = append(inconclusive, err.Error())
+			inconclusive = append(inconclusive, err)
 		}
 	}
-	// The reasons say it all: the errors are not repeated after them.
-	switch {
+	// The reason is the wrapped errors' text, said once.
+	switch all := append(failed, inconclusive...); {
 	case len(failed) > 0:
-		return &verify.FailedError{Reason: strings.Join(append(failed, inconclusive...), "; ")}
+		return &verify.FailedError{Reason: all.Error(), Err: all}
 	case len(inconclusive) > 0:
-		return &verify.InconclusiveError{Reason: strings.Join(inconclusive, "; ")}
+		return &verify.InconclusiveError{Reason: all.Error(), Err: all}
 	}
 	return nil
 }
+
+// joined is errors.Join on one line: its text is each error's, "; "
+// between them.
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, len(j))
+	for i, err := range j {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
 
 // check looks for one attestation of the requirement's type, signed by its
 // signers, for which every condition holds.
@@ -194,12 +208,15 @@ func (r *Requirement) check(ctx context.Context, img verify.Image, now time.Time
 	}
 	var e error
 	switch {
+	case ctx.Err() != nil:
+		// A condition cut short by the deadline is no verdict.
+		e = &verify.InconclusiveError{Reason: fmt.Sprintf("attestation requirement %q: not every %s attestation was checked before the deadline", r.Name, r.Short), Err: ctx.Err()}
 	case verify.Classify(err) == verify.Inconclusive:
 		e = &verify.InconclusiveError{Reason: fmt.Sprintf("attestation requirement %q: could not check every %s attestation", r.Name, r.Short), Err: err}
 	case err != nil:
 		e = fmt.Errorf("attestation requirement %q: %w", r.Name, err)
 	case seen == 0:
-		e = verify.Failf("attestation requirement %q: no %s attestation of %s signed by %s", r.Name, r.Short, img.Digest(), r.Signers)
+		e = verify.Failf("attestation requirement %q: no %s attestation of %s signed by %s%s", r.Name, r.Short, img.Digest(), r.Signers, rejected(res.Checks))
 	default:
 		more := ""
 		if seen > len(reasons) {
@@ -209,6 +226,31 @@ func (r *Requirement) check(ctx context.Context, img verify.Image, now time.Time
 	}
 	out.Outcome, out.Reason = verify.Classify(e), e.Error()
 	return out, e
+}
+
+// rejected says why the envelopes examined were not attestations of the
+// image signed by the requirement's signers (each distinct reason once, at
+// most maxReasons), "" when none was examined.
+func rejected(checks []verify.Check) string {
+	var reasons []string
+	for _, c := range checks {
+		why := c.Reason
+		if c.Signature != "" {
+			why = c.Signature + ": " + why
+		}
+		if c.Passed || slices.Contains(reasons, why) {
+			continue
+		}
+		if len(reasons) == maxReasons {
+			reasons = append(reasons, "…")
+			break
+		}
+		reasons = append(reasons, why)
+	}
+	if len(reasons) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(reasons, "; ")
 }
 
 // evaluate returns why attestation a does not meet the requirement, "" when

@@ -16,12 +16,16 @@ import (
 // source is a Source for faults no registry produces on demand: it
 // offers its attestations, then returns err.
 type source struct {
-	atts []cosign.Attestation
-	err  error
-	fp   string
+	atts     []cosign.Attestation
+	err      error
+	fp       string
+	rejected []verify.Check // envelopes that did not verify
 }
 
-func (s source) Attestations(_ context.Context, _ verify.Image, _ string, _ *verify.Result, visit func(cosign.Attestation) bool) error {
+func (s source) Attestations(_ context.Context, _ verify.Image, _ string, res *verify.Result, visit func(cosign.Attestation) bool) error {
+	for _, c := range s.rejected {
+		res.Add(c)
+	}
 	for _, a := range s.atts {
 		if visit(a) {
 			return nil
@@ -68,6 +72,10 @@ func TestVerifierOutcomes(t *testing.T) {
 		{"another subject", sigOK, []Requirement{req(source{atts: []cosign.Attestation{other}})}, verify.Failed, []string{"names no subject"}},
 		{"unreachable", sigOK, []Requirement{req(source{err: inconclusive})}, verify.Inconclusive, []string{"could not check every p attestation"}},
 		{"failure beats inconclusive", sigOK, []Requirement{req(source{err: inconclusive}), {Name: "s", Type: typ, Short: "p", Source: source{}}}, verify.Failed, []string{`"s"`, `"r"`}},
+		{"none that verifies says why", sigOK, []Requirement{req(source{rejected: []verify.Check{
+			{TrustRoot: "ci", Signature: "x.att#0", Reason: "attestation does not verify for this key"},
+			{Signature: "x.att#1", Reason: "attestation envelope of 5368709120 bytes is over signet's limit"},
+		}})}, verify.Failed, []string{`no p attestation of ` + digest + ` signed by validator "v" [ci]: x.att#0: attestation does not verify for this key; x.att#1: attestation envelope of 5368709120 bytes`}},
 		{"signatures fail", sigFailed, []Requirement{req(source{atts: []cosign.Attestation{good}})}, verify.Failed, []string{"no signatures"}},
 	}
 	for _, tc := range tests {
@@ -80,12 +88,33 @@ func TestVerifierOutcomes(t *testing.T) {
 			if len(res.Attestations) != len(tc.reqs) {
 				t.Fatalf("%d attestation results, want %d", len(res.Attestations), len(tc.reqs))
 			}
+			// Each shortfall is said once.
 			for _, s := range tc.has {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error lacks %q: %v", s, err)
+				if strings.Count(err.Error(), s) != 1 {
+					t.Errorf("error does not say %q once: %v", s, err)
 				}
 			}
 		})
+	}
+}
+
+// TestVerifierDeadline: conditions cut short by the deadline make the
+// requirement inconclusive, never failed (a failure is cached).
+func TestVerifierDeadline(t *testing.T) {
+	t.Parallel()
+	img := verify.Image{Ref: name.MustParseReference("registry.example/app@" + digest).(name.Digest)}
+	const typ = "https://example.com/p/v1"
+	conds, errs := Compile([]Condition{{Expression: "true"}})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	att := cosign.Attestation{Statement: statement(digest, typ), Digest: "sha256:aa", Source: "x.att#0", Signers: []cosign.Signer{{TrustRoot: "ci"}}}
+	sig := verify.Func(func(context.Context, verify.Image) (*verify.Result, error) { return &verify.Result{}, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := NewVerifier(sig, []Requirement{{Name: "r", Type: typ, Short: "p", Source: source{atts: []cosign.Attestation{att}}, Conditions: conds}}).Verify(ctx, img)
+	if verify.Classify(err) != verify.Inconclusive || res.Attestations[0].Outcome != verify.Inconclusive {
+		t.Fatalf("outcome %s (%v), want inconclusive", verify.Classify(err), err)
 	}
 }
 

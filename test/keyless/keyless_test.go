@@ -114,6 +114,10 @@ func TestKeyless(t *testing.T) {
 		t.Parallel()
 		testSigstoreGo(t, s)
 	})
+	t.Run("attestations", func(t *testing.T) {
+		t.Parallel()
+		testAttestations(t, s)
+	})
 	t.Run("RFC 3161 timestamps, notation", func(t *testing.T) {
 		t.Parallel()
 		testNotationTSA(t, s)

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/signet-dev/signet/test/harness"
 )
 
 // tamper alters the transparency-log evidence stored with img's signature
@@ -172,7 +173,7 @@ func sigstoreBundle(f func(*testing.T, map[string]any)) func(*testing.T, name.Di
 		layer["digest"], layer["size"] = d.String(), len(nb)
 		raw, _ := json.Marshal(manifest)
 		h, _, _ := v1.SHA256(bytes.NewReader(raw))
-		if err := remote.Put(repo.Digest(h.String()), rawManifest(raw)); err != nil {
+		if err := remote.Put(repo.Digest(h.String()), harness.RawManifest(raw)); err != nil {
 			t.Fatal(err)
 		}
 		if referrersAPI {
@@ -188,17 +189,9 @@ func sigstoreBundle(f func(*testing.T, map[string]any)) func(*testing.T, name.Di
 // manifest as JSON.
 func findBundle(t *testing.T, img name.Digest) (v1.Hash, map[string]any) {
 	t.Helper()
-	idx, err := remote.Referrers(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var found []v1.Hash
 	var manifest map[string]any
-	for _, desc := range im.Manifests {
+	for _, desc := range harness.Referrers(t, img) {
 		got, err := remote.Get(img.Context().Digest(desc.Digest.String()))
 		if err != nil {
 			t.Fatal(err)
@@ -244,25 +237,9 @@ func dropFromTagIndex(t *testing.T, img name.Digest, old v1.Hash) {
 	}
 	idx["manifests"] = keep
 	raw, _ := json.Marshal(idx)
-	if err := remote.Put(tag, rawManifest(raw)); err != nil {
+	if err := remote.Put(tag, harness.RawManifest(raw)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// rawManifest is a manifest (or index) pushed byte for byte, with the
-// media type its mediaType field names.
-type rawManifest []byte
-
-func (r rawManifest) RawManifest() ([]byte, error) { return r, nil }
-
-func (r rawManifest) MediaType() (types.MediaType, error) {
-	var m struct {
-		MediaType types.MediaType `json:"mediaType"`
-	}
-	if err := json.Unmarshal(r, &m); err != nil || m.MediaType == "" {
-		return "", fmt.Errorf("manifest without a mediaType: %v", err)
-	}
-	return m.MediaType, nil
 }
 
 func readAll(t *testing.T, l v1.Layer) []byte {

@@ -39,8 +39,10 @@ const (
 	// at once: an envelope is read, verified and its statement evaluated
 	// while its size is held from this budget, so that many large SBOMs
 	// requested at once wait for each other instead of each taking its
-	// own memory. What one envelope costs while held is some three times
-	// its size (the envelope, its decoded statement, the parsed predicate).
+	// own memory. What one envelope costs while held is some four times
+	// its size in live heap (the envelope, its decoded statement, the DSSE
+	// pre-authentication encoding, the predicate's index): docs/security.md
+	// has the figures.
 	AttestationBudget = MaxAttestationBytes
 	// smallEnvelope is what an envelope of unknown or tiny size is
 	// charged.
@@ -243,7 +245,7 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 	var cert func() (*x509.Certificate, error)
 	if e.legacy != nil {
 		co := v.checkOpts(r, e.legacy)
-		co.ClaimVerifier = subjectClaimVerifier
+		co.ClaimVerifier = subjectClaim(e.statement)
 		if err := verifyLegacyAttestation(ctx, e.legacy, hash, co); err != nil {
 			return verify.Check{Reason: "attestation does not verify for this " + what + ": " + err.Error()}, Signer{}
 		}
@@ -288,6 +290,29 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 		}
 	}
 	return verify.Check{Passed: true, Signer: signer, Reason: "valid attestation for " + hash.String()}, s
+}
+
+// subjectClaim is cosign's IntotoSubjectClaimVerifier reading only the
+// subjects of statement, the payload of the envelope cosign verifies:
+// cosign's decodes the whole predicate into maps, some ten times the size
+// of an SBOM.
+func subjectClaim(statement []byte) func(oci.Signature, v1.Hash, map[string]any) error {
+	return func(_ oci.Signature, h v1.Hash, _ map[string]any) error {
+		var st struct {
+			Subject []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+		}
+		if err := json.Unmarshal(statement, &st); err != nil {
+			return fmt.Errorf("in-toto statement: %w", err)
+		}
+		for _, s := range st.Subject {
+			if d, ok := s.Digest["sha256"]; ok && "sha256:"+d == h.String() {
+				return nil
+			}
+		}
+		return errors.New("no matching subject digest found")
+	}
 }
 
 // checkOpts are cosign's options to verify a legacy signature or
@@ -366,8 +391,10 @@ func (e *envelope) read(ctx context.Context, img verify.Image, predicateType str
 		return release, err
 	}
 	release = func() { attestationBudget.Release(weight) }
-	bctx := registry.ContextWithBlobLimit(ctx, MaxAttestationBytes)
-	blob, err := registry.ReadBlob(img.Ref.Context().Digest(e.desc.Digest.String()), MaxAttestationBytes, append(ropts, remote.WithContext(bctx)))
+	// No more is read than was charged: a descriptor that declares less
+	// than its blob holds is refused after weight bytes.
+	bctx := registry.ContextWithBlobLimit(ctx, weight)
+	blob, err := registry.ReadBlob(img.Ref.Context().Digest(e.desc.Digest.String()), weight, append(ropts, remote.WithContext(bctx)))
 	if err != nil {
 		return release, err
 	}
@@ -488,35 +515,4 @@ func readManifest(ref name.Reference, ropts []remote.Option) (*v1.Manifest, erro
 		return nil, err
 	}
 	return img.Manifest()
-}
-
-// subjectClaimVerifier is cosign's IntotoSubjectClaimVerifier without
-// decoding the predicate: cosign's decodes the whole statement into maps,
-// which for a 50 MiB SBOM costs several hundred MiB. It accepts an
-// attestation whose statement has a subject with hash's digest.
-func subjectClaimVerifier(sig oci.Signature, hash v1.Hash, _ map[string]any) error {
-	p, err := sig.Payload()
-	if err != nil {
-		return err
-	}
-	var env struct {
-		Payload []byte `json:"payload"`
-	}
-	if err := json.Unmarshal(p, &env); err != nil {
-		return fmt.Errorf("attestation is not a DSSE envelope: %w", err)
-	}
-	var st struct {
-		Subject []struct {
-			Digest map[string]string `json:"digest"`
-		} `json:"subject"`
-	}
-	if err := json.Unmarshal(env.Payload, &st); err != nil {
-		return fmt.Errorf("attestation payload is not an in-toto statement: %w", err)
-	}
-	for _, s := range st.Subject {
-		if s.Digest[hash.Algorithm] == hash.Hex {
-			return nil
-		}
-	}
-	return errors.New("no subject of the statement has the image's digest")
 }

@@ -141,7 +141,7 @@ func keyBundleVerifier(key signature.Verifier) (*sgverify.Verifier, error) {
 	// Key signatures without a transparency log carry no trusted time,
 	// so none is required (cosign's own choice for --key with
 	// --insecure-ignore-tlog).
-	return sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps())
+	return sgverify.NewVerifier(tm, sgverify.WithNoObserverTimestamps(), sgverify.WithoutStatementPredicate())
 }
 
 // active is a trust root's material for one verification.
@@ -205,7 +205,7 @@ func (v *Verifier) prepare(ctx context.Context, res *verify.Result) ([]active, [
 // a Fulcio chain, an observer timestamp (transparency log integrated time
 // or RFC 3161), and the log entry and SCT unless the rule waives them.
 func keylessBundleVerifier(tm sgroot.TrustedMaterial, o Options) (*sgverify.Verifier, error) {
-	opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	opts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1), sgverify.WithoutStatementPredicate()}
 	if o.TLog {
 		opts = append(opts, sgverify.WithTransparencyLog(1))
 	}
@@ -221,7 +221,7 @@ func keylessBundleVerifier(tm sgroot.TrustedMaterial, o Options) (*sgverify.Veri
 // date the signature), and a bundle with neither is checked against the
 // current time, as cosign does for legacy signatures with the log waived.
 func waivedTlogVerifier(tm sgroot.TrustedMaterial, o Options, b *sgbundle.Bundle) (*sgverify.Verifier, error) {
-	var opts []sgverify.VerifierOption
+	opts := []sgverify.VerifierOption{sgverify.WithoutStatementPredicate()}
 	entries, _ := b.TlogEntries()
 	stamps, _ := b.Timestamps()
 	switch {
