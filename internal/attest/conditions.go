@@ -77,6 +77,7 @@ func newEnv() (*cel.Env, error) {
 		ext.Sets(),
 		ext.Lists(ext.ListsVersion(3)),
 		ext.Regex(),
+		urls(),
 		cel.ASTValidators(
 			cel.ValidateDurationLiterals(),
 			cel.ValidateTimestampLiterals(),
@@ -165,6 +166,8 @@ func (sizeHints) EstimateSize(checker.AstNode) *checker.SizeEstimate {
 
 func (sizeHints) EstimateCallCost(function, _ string, _ *checker.AstNode, _ []checker.AstNode) *checker.CallEstimate {
 	switch function {
+	case "getQuery":
+		return &checker.CallEstimate{CostEstimate: checker.FixedCostEstimate(1), ResultSize: &checker.SizeEstimate{Min: 0, Max: EstimatedSize}}
 	case "value", "orValue", "or":
 		// What an optional holds was read from the statement (or is the
 		// default given, no larger in practice): without this the

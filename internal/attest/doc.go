@@ -55,9 +55,9 @@
 // cel-go's own: strings (ext.Strings v2: split, lowerAscii, replace,
 // format…), lists (ext.Lists v3: sort, distinct, flatten, slice, range),
 // regex (`matches`, and ext.Regex: regex.extract, extractAll, replace) and
-// sets (ext.Sets: contains, intersects, equivalent). Kubernetes' url()
-// type has no counterpart; a condition on a URL uses startsWith, split or
-// regex.extract. Kubernetes' environment options that concern values are
+// sets (ext.Sets: contains, intersects, equivalent). Kubernetes' URL
+// functions (url(), isURL, getHost…) are bound to this cel-go in urls.go,
+// with Kubernetes' names, type name and semantics. Kubernetes' environment options that concern values are
 // set as the API server sets them (homogeneous literals, UTC default,
 // optional types, literal validators, has() free of cost).
 //
