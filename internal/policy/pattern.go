@@ -250,21 +250,38 @@ func literalPrefix(c string) int {
 // on all of these are ordered by their normalised text so the choice is
 // deterministic.
 func (p *Pattern) moreSpecific(q *Pattern) bool {
+	if c := p.specificity(q); c != 0 {
+		return c > 0
+	}
+	return p.norm < q.norm
+}
+
+// specificity compares p with q as moreSpecific does but for the last step,
+// the text: 1 when p is more specific, -1 when q is, 0 when they are
+// equally specific (a tie, which CompileSet's engines resolve by requiring
+// every tied rule of distinct objects).
+func (p *Pattern) specificity(q *Pattern) int {
+	more := func(b bool) int {
+		if b {
+			return 1
+		}
+		return -1
+	}
 	if (p.digest != "") != (q.digest != "") {
-		return p.digest != ""
+		return more(p.digest != "")
 	}
 	if len(p.comps) != len(q.comps) {
-		return len(p.comps) > len(q.comps)
+		return more(len(p.comps) > len(q.comps))
 	}
 	for i := range p.comps {
 		if a, b := literalPrefix(p.comps[i]), literalPrefix(q.comps[i]); a != b {
-			return a > b
+			return more(a > b)
 		}
 	}
 	for i := range p.comps {
 		if a, b := len(p.comps[i]), len(q.comps[i]); a != b {
-			return a > b
+			return more(a > b)
 		}
 	}
-	return p.norm < q.norm
+	return 0
 }
