@@ -97,11 +97,13 @@ func CompileUnit(obj Object, reg Registry, opts ...CompileOption) (*Unit, error)
 	if len(p) > 0 {
 		return nil, p.err()
 	}
+	doc := obj.Doc
 	if ref.Namespace != "" {
-		p = checkNamespaced(obj.Doc, ref.Namespace)
-		obj.Doc.src.locate(p)
+		p = checkNamespaced(doc, ref.Namespace)
+		doc.src.locate(p)
+		doc = withoutFiles(doc)
 	}
-	e, err := Compile(obj.Doc, reg, opts...)
+	e, err := Compile(doc, reg, opts...)
 	if ie, ok := errors.AsType[*InvalidError](err); ok {
 		p = append(ie.Errs, p...)
 	} else if err != nil {
@@ -154,6 +156,21 @@ func checkNamespaced(doc *Document, ns string) problems {
 		}
 	}
 	return p
+}
+
+// withoutFiles returns doc without the files its validators name
+// (trustedRootFile), which checkNamespaced reports: an ImagePolicy never
+// makes signet read a file of its host.
+func withoutFiles(doc *Document) *Document {
+	if !slices.ContainsFunc(doc.Validators, func(v Validator) bool { return v.TrustedRootFile != "" }) {
+		return doc
+	}
+	c := *doc
+	c.Validators = slices.Clone(doc.Validators)
+	for i := range c.Validators {
+		c.Validators[i].TrustedRootFile = ""
+	}
+	return &c
 }
 
 // compileDelegation compiles a rule with validator: namespace: it only
