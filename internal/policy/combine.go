@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/signet-dev/signet/internal/imageref"
-	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -55,15 +53,10 @@ const maxTied = 4
 func (e *Engine) EvaluateFor(ctx context.Context, namespace, image string) (d Decision) {
 	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}, Mode: e.mode, Pinning: e.pinning}
 	defer recoverDecision(&d, image)
-	ctx = registry.ContextWithInsecure(ctx, e.insecure)
-	ref, err := imageref.Parse(image)
-	if err != nil {
-		d.Reason = err.Error()
+	ctx, sel, ok := e.begin(ctx, &d)
+	if !ok {
 		return d
 	}
-	d.Reference = ref.String()
-	d.Digest = ref.Digest
-	sel := selection{e: e, ref: ref}
 	var cbuf, nbuf [maxTied]*compiledRule
 	cluster, err := sel.chooseIn(ctx, e.rules, true, cbuf[:0])
 	if err != nil {

@@ -116,15 +116,10 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	}
 	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}, Mode: e.mode}
 	defer recoverDecision(&d, image)
-	ctx = registry.ContextWithInsecure(ctx, e.insecure)
-	ref, err := imageref.Parse(image)
-	if err != nil {
-		d.Reason = err.Error()
+	ctx, sel, ok := e.begin(ctx, &d)
+	if !ok {
 		return d
 	}
-	d.Reference = ref.String()
-	d.Digest = ref.Digest
-	sel := selection{e: e, ref: ref}
 	rule, err := sel.choose(ctx)
 	if err != nil {
 		d.Outcome = classify(ctx, err)
@@ -136,6 +131,21 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		return d
 	}
 	return e.decide(ctx, &sel, rule, d)
+}
+
+// begin starts deciding d.Image: the evaluation's context, and the
+// selection of the rules for the parsed reference; false when it does not
+// parse (d says why).
+func (e *Engine) begin(ctx context.Context, d *Decision) (context.Context, selection, bool) {
+	ctx = registry.ContextWithInsecure(ctx, e.insecure)
+	ref, err := imageref.Parse(d.Image)
+	if err != nil {
+		d.Reason = err.Error()
+		return ctx, selection{}, false
+	}
+	d.Reference = ref.String()
+	d.Digest = ref.Digest
+	return ctx, selection{e: e, ref: ref}, true
 }
 
 // recoverDecision turns a panic while deciding image into an inconclusive

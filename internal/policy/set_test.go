@@ -279,3 +279,57 @@ func TestCompileSetKeysInNamespace(t *testing.T) {
 		t.Errorf("%s: %s", d.Outcome, d.Reason)
 	}
 }
+
+// TestAssembleLastValidForm: the way a watcher keeps an object's last
+// valid form in force: units compiled one object at a time, kept, and
+// assembled again; an invalid update is reported and its last valid unit
+// stays; a deleted object's rules go, and images only it covered are
+// denied.
+func TestAssembleLastValidForm(t *testing.T) {
+	t.Parallel()
+	allow := func(pattern string) string {
+		return "validators: [{name: default, type: static, approve: true}]\nrules: [{pattern: \"" + pattern + "\"}]\n"
+	}
+	reg := registry.MustNew()
+	units := map[string]*policy.Unit{}
+	apply := func(o obj, gen int64) error {
+		ob := o.object(t)
+		ob.Ref.Generation = gen
+		u, err := policy.CompileUnit(ob, reg)
+		if err == nil {
+			units[o.name] = u
+		}
+		return err
+	}
+	engine := func() *policy.Engine {
+		var us []*policy.Unit
+		for _, u := range units {
+			us = append(us, u)
+		}
+		return policy.Assemble(us, reg)
+	}
+	img := "ghcr.io/acme/app@sha256:" + strings.Repeat("a", 64)
+	if err := apply(cip("base", allow("docker.io/**")), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(cip("acme", allow("ghcr.io/acme/**")), 1); err != nil {
+		t.Fatal(err)
+	}
+	if d := engine().Evaluate(context.Background(), img); !d.Allowed {
+		t.Fatal(d.Reason)
+	}
+	if err := apply(cip("acme", "validators: []\nrules: [{pattern: \"ghcr.io/acme/**\", validator: gone}]\n"), 2); err == nil {
+		t.Fatal("an invalid update compiled")
+	}
+	d := engine().Evaluate(context.Background(), img)
+	if !d.Allowed || len(d.Rules) != 1 || d.Rules[0].Object.Generation != 1 {
+		t.Errorf("after an invalid update: %v %s %+v, want generation 1 in force", d.Allowed, d.Reason, d.Rules)
+	}
+	delete(units, "acme")
+	if d := engine().Evaluate(context.Background(), img); d.Allowed || !strings.Contains(d.Reason, "no cluster policy rule matches") {
+		t.Errorf("after deleting the only object covering it: %v %s", d.Allowed, d.Reason)
+	}
+	if d := policy.Assemble(nil, reg).EvaluateFor(context.Background(), "team-a", img); d.Allowed || d.Mode != policy.ModeEnforce {
+		t.Errorf("nothing loaded: %v %s %s", d.Allowed, d.Mode, d.Reason)
+	}
+}
