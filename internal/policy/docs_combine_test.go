@@ -20,15 +20,7 @@ import (
 // those given.
 func TestDocCombineExample(t *testing.T) {
 	t.Parallel()
-	md, err := os.ReadFile("../../docs/policy.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(md), "\n### How they combine\n")
-	if !ok {
-		t.Fatal("docs/policy.md has no How they combine section")
-	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
+	sec := docSection(t, "### How they combine")
 	var set policy.Set
 	for _, b := range yamlBlock.FindAllStringSubmatch(sec, -1) {
 		if r := policy.Lint([]byte(b[1])); !r.Valid() {
@@ -91,4 +83,20 @@ func TestDocCombineExample(t *testing.T) {
 			t.Errorf("docs do not quote %q", tc.reason)
 		}
 	}
+}
+
+// docSection returns the text of docs/policy.md under heading, up to the
+// next "## " heading.
+func docSection(t *testing.T, heading string) string {
+	t.Helper()
+	md, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(md), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("docs/policy.md has no %q section", heading)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	return sec
 }

@@ -333,3 +333,19 @@ func TestAssembleLastValidForm(t *testing.T) {
 		t.Errorf("nothing loaded: %v %s %s", d.Allowed, d.Mode, d.Reason)
 	}
 }
+
+// TestFileDelegationDenies: a policy file is the cluster's policy alone;
+// a rule of it that delegates to the namespace denies, and says why.
+func TestFileDelegationDenies(t *testing.T) {
+	t.Parallel()
+	eng := compileYAML(t, "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators: [{name: allow, type: static, approve: true}]\nrules:\n- {pattern: \"ghcr.io/**\", validator: allow}\n- {pattern: \"ghcr.io/teams/**\", validator: namespace}\n")
+	img := "ghcr.io/teams/a/app@sha256:" + strings.Repeat("a", 64)
+	for _, d := range []policy.Decision{eng.Evaluate(context.Background(), img), eng.EvaluateFor(context.Background(), "team-a", img)} {
+		if d.Allowed || d.Validator != policy.ValidatorNamespace || !strings.Contains(d.Reason, "delegates the images it matches") {
+			t.Errorf("%v by %s: %s", d.Allowed, d.Validator, d.Reason)
+		}
+	}
+	if d := eng.Evaluate(context.Background(), "ghcr.io/other/app@sha256:"+strings.Repeat("a", 64)); !d.Allowed {
+		t.Error(d.Reason)
+	}
+}
