@@ -79,47 +79,69 @@ func (e *Engine) EvaluateFor(ctx context.Context, namespace, image string) (d De
 			}
 		}
 	}
-	var delegator *compiledRule
-	for _, r := range cluster {
-		if r.delegate {
-			delegator = r
-			break
-		}
-	}
-	if delegator != nil && len(local) == 0 {
-		d.Rule, d.Validator, d.RuleHash, d.Mode = delegator.pattern.String(), delegator.validator, delegator.hash, delegator.mode
+	g := delegationOf(cluster)
+	if g.first != nil && len(local) == 0 {
+		d.Rule, d.Validator, d.RuleHash, d.Mode = g.first.pattern.String(), g.first.validator, g.first.hash, g.mode
 		d.Rules = appendResults(nil, cluster)
 		d.Pinning = pinningOf(e.pinning, cluster, nil)
 		if namespace == "" {
-			d.Reason = fmt.Sprintf("%s delegates the images it matches to the ImagePolicies of the workload's namespace, and no namespace was given", delegator.where)
+			d.Reason = fmt.Sprintf("%s delegates the images it matches to the ImagePolicies of the workload's namespace, and no namespace was given", g.where)
 		} else {
-			d.Reason = fmt.Sprintf("%s delegates the images it matches to the ImagePolicies of namespace %q, and none of them has a rule matching %s", delegator.where, namespace, d.Reference)
+			d.Reason = fmt.Sprintf("%s delegates the images it matches to the ImagePolicies of namespace %q, and none of them has a rule matching %s", g.where, namespace, d.Reference)
 		}
 		return d
 	}
-	return e.combine(ctx, &sel, cluster, local, delegator, d)
+	return e.combine(ctx, &sel, cluster, local, g, d)
+}
+
+// delegation is what the chosen cluster rules that delegate to the
+// namespace (validator: namespace) say together.
+type delegation struct {
+	first  *compiledRule // nil when none does
+	mode   string        // the strictest of their modes
+	mutate bool          // none says with.mutate: false
+	where  string        // who delegates, for reasons
+}
+
+func delegationOf(cluster []*compiledRule) delegation {
+	g := delegation{mode: ModeAudit, mutate: true}
+	for _, r := range cluster {
+		if !r.delegate {
+			continue
+		}
+		if g.first == nil {
+			g.first, g.where = r, r.where
+		} else {
+			g.where += " and " + r.where
+		}
+		g.mode, g.mutate = stricter(g.mode, r.mode), g.mutate && r.mutate
+	}
+	return g
 }
 
 // combine decides by every rule that takes part: the cluster's (those not
 // delegating) and the namespace's.
-func (e *Engine) combine(ctx context.Context, sel *selection, cluster, local []*compiledRule, delegator *compiledRule, base Decision) Decision {
+func (e *Engine) combine(ctx context.Context, sel *selection, cluster, local []*compiledRule, g delegation, base Decision) Decision {
 	// part are the rules that take part, at is the index of each in
 	// d.Rules (cluster's, then local's).
 	var buf [2 * maxTied]*compiledRule
 	var abuf [2 * maxTied]int
 	part, at := buf[:0], abuf[:0]
-	for i, r := range slices.Concat(cluster, local) {
+	for i, r := range cluster {
 		if !r.delegate {
 			part, at = append(part, r), append(at, i)
 		}
+	}
+	for i, r := range local {
+		part, at = append(part, r), append(at, len(cluster)+i)
 	}
 	var dbuf [2 * maxTied]Decision
 	ds := dbuf[:0]
 	for _, r := range part {
 		d := e.decide(ctx, sel, r, base)
-		if !d.Allowed && delegator != nil && r.unit != nil && r.unit.ref.Namespace != "" {
+		if !d.Allowed && g.first != nil && r.unit != nil && r.unit.ref.Namespace != "" {
 			// The delegation is not met either.
-			d.Mode = stricter(d.Mode, delegator.mode)
+			d.Mode = stricter(d.Mode, g.mode)
 		}
 		ds = append(ds, d)
 		if !d.Allowed && d.Mode == ModeEnforce {
@@ -205,9 +227,17 @@ func (e *Engine) combine(ctx context.Context, sel *selection, cluster, local []*
 			d.Reason = "allowed by every rule that applies: " + d.Reason
 		}
 	}
-	if delegator != nil {
-		d.Reason += fmt.Sprintf("; %s delegates the image to the namespace's ImagePolicies", delegator.where)
-		d.Mutate = d.Mutate && delegator.mutate
+	if g.first != nil {
+		d.Reason += fmt.Sprintf("; %s delegates the image to the namespace's ImagePolicies", g.where)
+		d.Mutate = d.Mutate && g.mutate
+		// The delegation is met when every rule of the namespace was
+		// checked and allowed.
+		met := len(ds) == len(part) && !slices.ContainsFunc(ds[len(part)-len(local):], func(x Decision) bool { return !x.Allowed })
+		for i, r := range cluster {
+			if r.delegate {
+				d.Rules[i].Allowed = met
+			}
+		}
 	}
 	if !d.Mutate {
 		d.Pinned = ""
@@ -254,9 +284,11 @@ func appendResults(out []RuleResult, rules []*compiledRule) []RuleResult {
 // part: the one that rewrites least (a namespace's is always all).
 func pinningOf(def string, cluster, local []*compiledRule) string {
 	p := ""
-	for _, r := range slices.Concat(cluster, local) {
-		if r.unit != nil {
-			p = lessPinning(cmp.Or(p, r.unit.pinning), r.unit.pinning)
+	for _, rules := range [2][]*compiledRule{cluster, local} {
+		for _, r := range rules {
+			if r.unit != nil {
+				p = lessPinning(cmp.Or(p, r.unit.pinning), r.unit.pinning)
+			}
 		}
 	}
 	return cmp.Or(p, def)

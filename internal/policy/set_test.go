@@ -146,6 +146,9 @@ func TestCompileSetCombines(t *testing.T) {
 			if len(d.Rules) != tc.rules {
 				t.Errorf("%d rules took part, want %d: %+v", len(d.Rules), tc.rules, d.Rules)
 			}
+			if denied := slices.ContainsFunc(d.Rules, func(r policy.RuleResult) bool { return !r.Allowed }); tc.rules > 0 && denied == tc.allowed {
+				t.Errorf("allowed %v, and the rules' own verdicts: %+v", d.Allowed, d.Rules)
+			}
 			if d.Rule == "" || d.Validator == "" {
 				if tc.rules > 0 {
 					t.Errorf("rule %q validator %q: the deciding rule is not named", d.Rule, d.Validator)
