@@ -352,3 +352,29 @@ func TestFileDelegationDenies(t *testing.T) {
 		t.Error(d.Reason)
 	}
 }
+
+// TestLintNamespacedImagePolicy: signet policy lint holds an ImagePolicy
+// resource with a namespace to what a namespace's policy may say.
+func TestLintNamespacedImagePolicy(t *testing.T) {
+	t.Parallel()
+	y := func(kind, ns string) string {
+		return "apiVersion: signet.dev/v1alpha1\nkind: " + kind + "\nmetadata: {name: keys" + ns + "}\nspec:\n  validators: [{name: default, type: cosign, trustRoots: [{name: k, key: \"k8s://kube-system/cosign\"}]}]\n  rules: [{pattern: \"ghcr.io/**\"}]\n"
+	}
+	tests := []struct {
+		kind, ns string
+		valid    bool
+	}{
+		{policy.Kind, ", namespace: team-a", false},
+		{policy.Kind, "", true},
+		{policy.KindCluster, "", true},
+	}
+	for _, tc := range tests {
+		r := policy.Lint([]byte(y(tc.kind, tc.ns)))
+		if r.Valid() != tc.valid {
+			t.Errorf("%s%s: errors %v, want valid %v", tc.kind, tc.ns, r.Errors, tc.valid)
+		}
+		if !tc.valid && (len(r.Errors) != 1 || r.Errors[0].Field != "spec.validators[0].trustRoots[0].key" || r.Errors[0].Line != 5) {
+			t.Errorf("%s%s: %v, want the key's field path and line", tc.kind, tc.ns, r.Errors)
+		}
+	}
+}
