@@ -49,7 +49,7 @@ type compiledRule struct {
 	mutate    bool
 	// where names the rule in reasons: `rule "pattern" (validator "v")`.
 	where string
-	// delegate is set for validator: namespace (delegate.go).
+	// delegate is set for validator: namespace (set.go).
 	delegate bool
 	// unit is the policy object of the rule in an engine from
 	// CompileSet; nil in one from Compile.
