@@ -31,6 +31,12 @@ type RuleResult struct {
 // allocated.
 const maxTied = 4
 
+// MaxNamespaceRules bounds the rules of a namespace's ImagePolicies that
+// take part in one decision (one per ImagePolicy): each is a verification
+// of its own, and a namespace may create any number of ImagePolicies. An
+// image more of them apply to is denied.
+const MaxNamespaceRules = 16
+
 // EvaluateFor decides whether image may run in a workload of namespace,
 // by the ClusterImagePolicies and the namespace's ImagePolicies
 // (docs/policy.md, "How they combine"):
@@ -75,6 +81,11 @@ func (e *Engine) EvaluateFor(ctx context.Context, namespace, image string) (d De
 			if local, err = sel.chooseIn(ctx, u.rules, false, local); err != nil {
 				d.Outcome = classify(ctx, err)
 				d.Reason = fmt.Sprintf("which rule of %s applies to %s depends on what its tag names: %v", u.ref, d.Reference, err)
+				return d
+			}
+			if len(local) > MaxNamespaceRules {
+				d.Mode = ModeEnforce
+				d.Reason = fmt.Sprintf("more than %d ImagePolicies of namespace %q have a rule matching %s; merge them", MaxNamespaceRules, namespace, d.Reference)
 				return d
 			}
 		}

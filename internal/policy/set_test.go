@@ -378,3 +378,23 @@ func TestLintNamespacedImagePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxNamespaceRules: an image more than MaxNamespaceRules
+// ImagePolicies of its namespace apply to is denied, whatever they say.
+func TestMaxNamespaceRules(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{policy.MaxNamespaceRules, policy.MaxNamespaceRules + 1} {
+		objs := []obj{cip("base", "validators: [{name: default, type: static, approve: true}]\nrules: [{pattern: \"ghcr.io/**\"}]\n")}
+		for i := range n {
+			objs = append(objs, ip("team-a", fmt.Sprint("p", i), "validators: [{name: default, type: static, approve: true}]\nrules: [{pattern: \"ghcr.io/acme/**\"}]\n"))
+		}
+		eng, errs := compileSet(t, objs)
+		if errs != nil {
+			t.Fatal(errs)
+		}
+		d := eng.EvaluateFor(context.Background(), "team-a", "ghcr.io/acme/app@sha256:"+strings.Repeat("a", 64))
+		if want := n <= policy.MaxNamespaceRules; d.Allowed != want || !want && (d.Mode != policy.ModeEnforce || !strings.Contains(d.Reason, "more than 16 ImagePolicies")) {
+			t.Errorf("%d ImagePolicies: allowed %v (%s, %s), want %v", n, d.Allowed, d.Mode, d.Reason, want)
+		}
+	}
+}
