@@ -236,7 +236,9 @@ func CompileSet(set Set, reg Registry, opts ...CompileOption) (*Engine, []Object
 // matching pattern across all of them, and equally specific matching
 // patterns of several objects must all allow. The ImagePolicies of a
 // namespace add requirements for its workloads (EvaluateFor). With no
-// ClusterImagePolicy every image is denied.
+// ClusterImagePolicy every image is denied. The engine's Pinning is the
+// ClusterImagePolicies' that rewrites least; each Decision's Pinning is
+// that of the objects whose rules decided it, and is the one to use.
 func Assemble(units []*Unit, reg Registry, opts ...CompileOption) *Engine {
 	var o compileOptions
 	for _, opt := range opts {
