@@ -102,25 +102,56 @@ func (s *selection) facts(ctx context.Context, r *compiledRule) (tagDigest, runs
 // learnt (inconclusive), or that resolvers disagree about it in a way that
 // changes the rule (failed).
 func (s *selection) choose(ctx context.Context) (*compiledRule, error) {
+	var buf [1]*compiledRule
+	chosen, err := s.chooseIn(ctx, s.e.rules, false, buf[:0])
+	if err != nil || len(chosen) == 0 {
+		return nil, err
+	}
+	return chosen[0], nil
+}
+
+// chooseIn appends to out the first rule of rules (most specific first)
+// that applies and, with ties, every later rule as specific as it that
+// applies and belongs to an object none of the chosen rules belongs to:
+// within one object the first rule wins, as in a file; across objects
+// tied rules must all allow.
+func (s *selection) chooseIn(ctx context.Context, rules []*compiledRule, ties bool, out []*compiledRule) ([]*compiledRule, error) {
 	var ruledOut []*compiledRule // by what the tag names
 	name, tag, digest := s.ref.Name(), s.ref.Tag, s.ref.Digest
-	for _, r := range s.e.rules {
-		if !r.pattern.match(name, tag, digest) {
+	first := len(out)
+	for _, r := range rules {
+		if len(out) > first && (!ties || r.pattern.specificity(out[first].pattern) != 0) {
+			break
+		}
+		if !r.pattern.match(name, tag, digest) || chosenFrom(out[first:], r.unit) {
 			continue
 		}
-		if !r.pattern.dependsOnTag(digest) {
-			return r, s.consistent(ctx, r, ruledOut)
+		if r.pattern.dependsOnTag(digest) {
+			tagDigest, runs, err := s.facts(ctx, r)
+			if err != nil {
+				return out[:first], err
+			}
+			if !r.pattern.appliesTo(tagDigest, runs) {
+				ruledOut = append(ruledOut, r)
+				continue
+			}
 		}
-		tagDigest, runs, err := s.facts(ctx, r)
-		if err != nil {
-			return nil, err
+		if err := s.consistent(ctx, r, ruledOut); err != nil {
+			return out[:first], err
 		}
-		if r.pattern.appliesTo(tagDigest, runs) {
-			return r, s.consistent(ctx, r, ruledOut)
-		}
-		ruledOut = append(ruledOut, r)
+		out = append(out, r)
 	}
-	return nil, nil
+	return out, nil
+}
+
+// chosenFrom reports whether a rule of u is among chosen.
+func chosenFrom(chosen []*compiledRule, u *Unit) bool {
+	for _, c := range chosen {
+		if c.unit == u {
+			return true
+		}
+	}
+	return false
 }
 
 // consistent checks the choice of r against the more specific rules that

@@ -49,6 +49,11 @@ type compiledRule struct {
 	mutate    bool
 	// where names the rule in reasons: `rule "pattern" (validator "v")`.
 	where string
+	// delegate is set for validator: namespace (set.go).
+	delegate bool
+	// unit is the policy object of the rule in an engine from
+	// CompileSet; nil in one from Compile.
+	unit *Unit
 }
 
 func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m == ModeAudit }
@@ -110,7 +115,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 	sort.SliceStable(rules, func(a, b int) bool { return rules[a].pattern.moreSpecific(rules[b].pattern) })
 	if o.cache != nil {
 		for _, r := range rules {
-			if r.vtype != TypeStatic {
+			if r.vtype != TypeStatic && !r.delegate {
 				r.verifier = o.cache.Wrap(r.verifier, r.hash, r.validator)
 			}
 		}
@@ -150,6 +155,8 @@ func compileValidators(vs []Validator, o compileOptions, p *problems) map[string
 			p.add(f+".name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", v.Name)
 		case out[v.Name] != nil:
 			p.add(f+".name", "duplicate validator name %q (also validators[%d])", v.Name, out[v.Name].index)
+		case v.Name == ValidatorNamespace:
+			p.add(f+".name", "%q is the built-in validator that delegates a rule's images to the namespace's ImagePolicies; choose another name", v.Name)
 		}
 		spec := &validatorSpec{v: v, index: i, ok: true}
 		checkValidatorFields(f, v, o, p)
@@ -454,6 +461,9 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 	if r.With.Mode != "" && !validMode(r.With.Mode) {
 		p.add(f+".with.mode", "must be %q, %q or %q, got %q", ModeEnforce, ModeWarn, ModeAudit, r.With.Mode)
 		ok = false
+	}
+	if r.Validator == ValidatorNamespace || slices.Contains(r.Validators, ValidatorNamespace) {
+		return compileDelegation(f, i, r, pat, ok, p)
 	}
 	names, field := []string{r.Validator}, f+".validator"
 	switch {

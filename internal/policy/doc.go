@@ -15,4 +15,11 @@
 // glob patterns anchored at both ends: "*" and "?" stay within one path
 // component, "**" crosses components. The most specific matching pattern
 // wins, whatever the order of rules; an image no rule matches is denied.
+//
+// The policy as Kubernetes resources is a set of documents: CompileSet
+// (or CompileUnit per object, then Assemble) compiles the
+// ClusterImagePolicies and the namespaced ImagePolicies into one Engine,
+// and EvaluateFor decides for a workload's namespace (docs/policy.md,
+// "How they combine"). A policy file is one ClusterImagePolicy: Compile
+// and Evaluate.
 package policy

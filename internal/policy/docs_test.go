@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,15 +30,7 @@ var (
 // condition of the rule shown.
 func TestDocAttestationExamples(t *testing.T) {
 	t.Parallel()
-	md, err := os.ReadFile("../../docs/policy.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(md), "\n## Attestations\n")
-	if !ok {
-		t.Fatal("docs/policy.md has no Attestations section")
-	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
+	sec := docSection(t, "## Attestations")
 	blocks := yamlBlock.FindAllStringSubmatch(sec, -1)
 	if len(blocks) < 8 {
 		t.Fatalf("%d YAML examples in the Attestations section, want the policy and 7 worked examples", len(blocks))

@@ -24,6 +24,9 @@ type Engine struct {
 	// (insecureRegistries), carried into each evaluation's context.
 	insecure     *registry.Insecure
 	insecureList []string
+	// set holds the objects of an engine from CompileSet; nil for one
+	// from Compile.
+	set *objectSet
 }
 
 // InsecureRegistries returns the registries the policy lets signet reach
@@ -74,6 +77,15 @@ type Decision struct {
 	Mutate bool `json:"-"`
 	// RuleHash identifies the compiled rule (rule plus validator).
 	RuleHash string `json:"-"`
+	// Rules lists, in an engine from CompileSet, every rule that took
+	// part in the decision, with its object and its own verdict; Rule,
+	// Validator and RuleHash are those of the rule that decided (the
+	// first that denied, else the most specific).
+	Rules []RuleResult `json:"rules,omitempty"`
+	// Pinning is, in an engine from CompileSet, the pinning mode of the
+	// objects whose rules took part (the one that rewrites least);
+	// "" means Engine.Pinning.
+	Pinning string `json:"-"`
 }
 
 // Match returns the pattern and validator of the rule that applies to ref
@@ -99,23 +111,15 @@ func (e *Engine) Match(ref imageref.Ref) (pattern, validator string, ok bool) {
 // Evaluate never panics: a panic in a verifier becomes an inconclusive
 // denial.
 func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
+	if e.set != nil {
+		return e.EvaluateFor(ctx, "", image)
+	}
 	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}, Mode: e.mode}
-	defer func() {
-		if r := recover(); r != nil {
-			d.Allowed, d.Pinned = false, ""
-			d.Outcome = verify.Inconclusive
-			d.Reason = fmt.Sprintf("internal error while verifying %s: %v", image, r)
-		}
-	}()
-	ctx = registry.ContextWithInsecure(ctx, e.insecure)
-	ref, err := imageref.Parse(image)
-	if err != nil {
-		d.Reason = err.Error()
+	defer recoverDecision(&d, image)
+	ctx, sel, ok := e.begin(ctx, &d)
+	if !ok {
 		return d
 	}
-	d.Reference = ref.String()
-	d.Digest = ref.Digest
-	sel := selection{e: e, ref: ref}
 	rule, err := sel.choose(ctx)
 	if err != nil {
 		d.Outcome = classify(ctx, err)
@@ -126,9 +130,44 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 		d.Reason = fmt.Sprintf("no policy rule matches %s; images are denied unless a rule's pattern matches them", d.Reference)
 		return d
 	}
+	return e.decide(ctx, &sel, rule, d)
+}
+
+// begin starts deciding d.Image: the evaluation's context, and the
+// selection of the rules for the parsed reference; false when it does not
+// parse (d says why).
+func (e *Engine) begin(ctx context.Context, d *Decision) (context.Context, selection, bool) {
+	ctx = registry.ContextWithInsecure(ctx, e.insecure)
+	ref, err := imageref.Parse(d.Image)
+	if err != nil {
+		d.Reason = err.Error()
+		return ctx, selection{}, false
+	}
+	d.Reference = ref.String()
+	d.Digest = ref.Digest
+	return ctx, selection{e: e, ref: ref}, true
+}
+
+// recoverDecision turns a panic while deciding image into an inconclusive
+// denial in d.
+func recoverDecision(d *Decision, image string) {
+	if r := recover(); r != nil {
+		d.Allowed, d.Pinned = false, ""
+		d.Outcome = verify.Inconclusive
+		d.Reason = fmt.Sprintf("internal error while verifying %s: %v", image, r)
+	}
+}
+
+// decide completes d, the decision on sel's reference, by rule.
+func (e *Engine) decide(ctx context.Context, sel *selection, rule *compiledRule, d Decision) Decision {
+	ref := sel.ref
 	d.Rule, d.Validator = rule.pattern.String(), rule.validator
 	d.Mode, d.Mutate, d.RuleHash = rule.mode, rule.mutate, rule.hash
 	where := rule.where
+	if rule.delegate {
+		d.Reason = where + " delegates the images it matches to the ImagePolicies of the workload's namespace, and none were consulted (a policy file alone has none)"
+		return d
+	}
 
 	if rule.vtype == TypeStatic {
 		// Static rules decide without the network: the image is not
@@ -162,6 +201,7 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 	// them itself: the digest is the signers', not the registry's; it also
 	// checks that the tag of a tag@digest signs that digest.
 	var digest name.Digest
+	var err error
 	tr, resolves := rule.verifier.(verify.TagResolver)
 	switch {
 	case ref.Digest == "":

@@ -69,6 +69,14 @@ func Lint(data []byte) LintReport {
 func withMeaning(doc *Document, shape problems) problems {
 	p := shape
 	_, err := Compile(doc, nil, WithSecretKeychains(offlineSecrets{}), WithKeySecrets(offlineSecrets{}))
+	if doc.src != nil && doc.src.namespace != "" {
+		q := checkNamespaced(doc, doc.src.namespace)
+		doc.src.locate(q)
+		if ie, ok := errors.AsType[*InvalidError](err); ok {
+			q = append(ie.Errs, q...)
+		}
+		err = q.err()
+	}
 	if ie, ok := errors.AsType[*InvalidError](err); ok {
 		for _, fe := range ie.Errs {
 			if !underAny(fe.Field, shape) {

@@ -186,6 +186,9 @@ func parseObject(m map[string]any, src *source) (*Document, problems) {
 	// The paths of what is found from now on (Compile's) are the
 	// Document's: locate puts them under spec.
 	src.object = true
+	if md, ok := m["metadata"].(map[string]any); ok && o.Kind == Kind {
+		src.namespace, _ = md["namespace"].(string)
+	}
 	return &Document{APIVersion: o.APIVersion, Kind: o.Kind, Metadata: Metadata{Name: name}, Spec: o.Spec, src: src}, p
 }
 

@@ -38,27 +38,59 @@ type Pattern struct {
 	comps  []string
 }
 
-// glob is one part of a pattern: a literal string, or a regular expression
-// when it has wildcards.
+// glob is one part of a pattern: a literal string, or a literal prefix
+// (up to the first wildcard) and the rest, which is "**" or "*" — most
+// patterns end so, matched without a regular expression — or a regular
+// expression. A regular expression takes kilobytes; a policy of 10,000
+// patterns would hold tens of MiB of them (TestMemoryThousandPolicies).
 type glob struct {
-	lit string
-	re  *regexp.Regexp
+	lit  string
+	tail globTail
+	re   *regexp.Regexp // tail == tailRegexp
 }
 
+// globTail is how the rest of a glob after its literal prefix matches.
+type globTail uint8
+
+const (
+	tailNone      globTail = iota // no wildcard: the literal is the whole
+	tailAny                       // "**": anything
+	tailComponent                 // "*": anything without "/"
+	tailRegexp                    // re
+)
+
 func (g *glob) match(s string) bool {
-	if g.re == nil {
+	if g.tail == tailNone {
 		return s == g.lit
 	}
-	return g.re.MatchString(s)
+	rest, ok := strings.CutPrefix(s, g.lit)
+	switch {
+	case !ok:
+		return false
+	case g.tail == tailAny:
+		return true
+	case g.tail == tailComponent:
+		return !strings.Contains(rest, "/")
+	}
+	return g.re.MatchString(rest)
 }
 
 func compileGlob(s string) (glob, error) {
-	if !strings.ContainsAny(s, "*?") {
-		return glob{lit: s}, nil
+	i := literalPrefix(s)
+	g := glob{lit: s[:i]}
+	switch rest := s[i:]; rest {
+	case "":
+		return g, nil
+	case "**":
+		g.tail = tailAny
+		return g, nil
+	case "*":
+		g.tail = tailComponent
+		return g, nil
 	}
 	var b strings.Builder
 	b.WriteString(`\A`)
-	for i := 0; i < len(s); i++ {
+	for i := len(g.lit); i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '*' && i+1 < len(s) && s[i+1] == '*':
 			b.WriteString(`.*`)
@@ -76,7 +108,8 @@ func compileGlob(s string) (glob, error) {
 	if err != nil {
 		return glob{}, fmt.Errorf("compiling: %w", err)
 	}
-	return glob{re: re}, nil
+	g.tail, g.re = tailRegexp, re
+	return g, nil
 }
 
 // maxPatternLen bounds a pattern's length.
@@ -250,21 +283,38 @@ func literalPrefix(c string) int {
 // on all of these are ordered by their normalised text so the choice is
 // deterministic.
 func (p *Pattern) moreSpecific(q *Pattern) bool {
+	if c := p.specificity(q); c != 0 {
+		return c > 0
+	}
+	return p.norm < q.norm
+}
+
+// specificity compares p with q as moreSpecific does but for the last step,
+// the text: 1 when p is more specific, -1 when q is, 0 when they are
+// equally specific (a tie, which CompileSet's engines resolve by requiring
+// every tied rule of distinct objects).
+func (p *Pattern) specificity(q *Pattern) int {
+	more := func(b bool) int {
+		if b {
+			return 1
+		}
+		return -1
+	}
 	if (p.digest != "") != (q.digest != "") {
-		return p.digest != ""
+		return more(p.digest != "")
 	}
 	if len(p.comps) != len(q.comps) {
-		return len(p.comps) > len(q.comps)
+		return more(len(p.comps) > len(q.comps))
 	}
 	for i := range p.comps {
 		if a, b := literalPrefix(p.comps[i]), literalPrefix(q.comps[i]); a != b {
-			return a > b
+			return more(a > b)
 		}
 	}
 	for i := range p.comps {
 		if a, b := len(p.comps[i]), len(q.comps[i]); a != b {
-			return a > b
+			return more(a > b)
 		}
 	}
-	return p.norm < q.norm
+	return 0
 }

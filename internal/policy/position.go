@@ -20,6 +20,9 @@ type source struct {
 	// object is set for a resource (parseObject): the Document's fields
 	// are under spec.
 	object bool
+	// namespace is the metadata.namespace of a namespaced ImagePolicy
+	// resource: Lint holds it to what an ImagePolicy may say.
+	namespace string
 
 	mu    sync.Mutex
 	built bool

@@ -42,6 +42,12 @@ const (
 // AllTrustRoots selects every trust root of a validator.
 const AllTrustRoots = "*"
 
+// ValidatorNamespace is the built-in validator of a ClusterImagePolicy rule
+// that delegates the images it matches to the namespace: they are allowed
+// only when an ImagePolicy in the workload's namespace has a matching rule
+// that allows them (CompileSet). No validator may take its name.
+const ValidatorNamespace = "namespace"
+
 // DefaultName is the validator used by rules that name none, and the trust
 // root used by rules that name none when a validator has several.
 const DefaultName = "default"
