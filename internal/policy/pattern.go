@@ -112,7 +112,9 @@ func compileGlob(s string) (glob, error) {
 	return g, nil
 }
 
-// maxPatternLen bounds a pattern's length.
+// maxPatternLen bounds a pattern's length, written and normalised (which
+// can add "docker.io/library/" or expand an IPv4 address written short):
+// the normalised form of a pattern compiles too.
 const maxPatternLen = 512
 
 // ipv6HostRE is a registry host written as a bracketed IPv6 address, the
@@ -177,6 +179,9 @@ func CompilePattern(s string) (*Pattern, error) {
 	}
 	if p.digest != "" {
 		p.norm += "@" + p.digest
+	}
+	if len(p.norm) > maxPatternLen {
+		return nil, fmt.Errorf("longer than %d characters once normalised (%d)", maxPatternLen, len(p.norm))
 	}
 	p.comps = strings.Split(p.norm, "/")
 	return p, nil
@@ -251,6 +256,9 @@ func normaliseHostPattern(h string) (string, error) {
 		return imageref.NormaliseHost(h)
 	}
 	name, port := imageref.SplitPort(h)
+	if strings.HasSuffix(h, ":") || !strings.HasPrefix(name, "[") && strings.Contains(name, ":") {
+		return "", fmt.Errorf("registry host %q: an empty port, or a colon in the host name", h)
+	}
 	var err error
 	if strings.ContainsAny(name, "*?") {
 		name = strings.ToLower(name)
