@@ -11,6 +11,7 @@ import (
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 // Engine is a compiled policy. It is immutable and safe for concurrent use.
@@ -24,6 +25,9 @@ type Engine struct {
 	// (insecureRegistries), carried into each evaluation's context.
 	insecure     *registry.Insecure
 	insecureList []string
+	// resources are the declared kinds beyond the built-in ones
+	// (spec.resources), by group/version/kind.
+	resources map[string]*workload.Resource
 }
 
 // InsecureRegistries returns the registries the policy lets signet reach

@@ -1,0 +1,106 @@
+package attest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+)
+
+// Paths is a compiled CEL expression over a Kubernetes object (the
+// variable object, its JSON as a dynamic value) that returns the JSON
+// pointers (RFC 6901) of the object's image fields, as a policy's
+// resources[].images[].expression does:
+//
+//	object.spec.steps.transformList(i, s, "/spec/steps/" + string(i) + "/image")
+//
+// It runs in the environment of attestation conditions (same libraries,
+// cost limits and lazy JSON reading), plus cel-go's two-variable
+// comprehensions, which give list indices. Immutable and safe for
+// concurrent use.
+type Paths struct {
+	expr string
+	prog cel.Program
+}
+
+func newPathsEnv() (*cel.Env, error) {
+	return cel.NewEnv(envOptions(
+		cel.Variable("object", cel.DynType),
+		ext.TwoVarComprehensions(),
+	)...)
+}
+
+var pathsEnv = sync.OnceValues(newPathsEnv)
+
+// CompilePaths parses and type-checks expr: it must return a list of
+// strings, and its estimated cost (on an object whose lists, maps and
+// strings hold EstimatedSize entries or bytes) must stay within
+// StaticCostLimit.
+func CompilePaths(expr string) (*Paths, error) {
+	e, err := pathsEnv()
+	if err != nil { // a bug, not a policy error
+		return nil, fmt.Errorf("CEL environment: %w", err)
+	}
+	prog, err := compileAs(e, expr, cel.ListType(cel.StringType), "an object")
+	if err != nil {
+		return nil, err
+	}
+	return &Paths{expr: expr, prog: prog}, nil
+}
+
+// Eval evaluates the expression over raw, a JSON object already validated
+// (valid UTF-8, no duplicate names), and returns the pointers it lists: at
+// most max, or an error. raw is read lazily through an index of 8 bytes per
+// JSON token; the evaluation is bounded by RuntimeCostLimit and
+// MaxPredicateSteps, and stops when ctx is done.
+func (p *Paths) Eval(ctx context.Context, raw []byte, max int) ([]string, error) {
+	t, err := buildTape(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{t: t}
+	act, err := interpreter.NewActivation(map[string]any{"object": r.value(0)})
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := p.prog.ContextEval(ctx, act)
+	switch {
+	case r.exceeded:
+		return nil, fmt.Errorf("reading the object took more than %d steps", MaxPredicateSteps)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("evaluation stopped: %w", ctx.Err())
+	case err != nil:
+		return nil, err
+	}
+	l, ok := out.(traits.Lister)
+	if !ok {
+		return nil, fmt.Errorf("evaluated to %s, not a list of JSON pointers", out.Type().TypeName())
+	}
+	n, ok := l.Size().(types.Int)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("evaluated to a list of unknown size")
+	case int(n) > max:
+		return nil, fmt.Errorf("returned %d paths, more than the %d images an object may still have (%w)", n, max, errTooManyPaths)
+	}
+	paths := make([]string, 0, int(n))
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		v := it.Next()
+		s, ok := v.(types.String)
+		if !ok {
+			return nil, fmt.Errorf("returned a %s, not a JSON pointer string", v.Type().TypeName())
+		}
+		paths = append(paths, string(s))
+	}
+	return paths, nil
+}
+
+var errTooManyPaths = fmt.Errorf("over the limit of images per object")
+
+// String returns the expression.
+func (p *Paths) String() string { return p.expr }
