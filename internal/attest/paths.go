@@ -54,8 +54,9 @@ func CompilePaths(expr string) (*Paths, error) {
 }
 
 // Eval evaluates the expression over raw, a JSON object already validated
-// (valid UTF-8, no duplicate names), and returns the pointers it lists: at
-// most max, or an error. raw is read lazily through an index of 8 bytes per
+// (valid UTF-8, no duplicate names), and returns the pointers it lists, or
+// an error. A list longer than max is cut after max+1 entries: the caller
+// sees that it is over its bound without more being converted. raw is read lazily through an index of 8 bytes per
 // JSON token; the evaluation is bounded by RuntimeCostLimit and
 // MaxPredicateSteps, and stops when ctx is done.
 func (p *Paths) Eval(ctx context.Context, raw []byte, max int) ([]string, error) {
@@ -82,14 +83,11 @@ func (p *Paths) Eval(ctx context.Context, raw []byte, max int) ([]string, error)
 		return nil, fmt.Errorf("evaluated to %s, not a list of JSON pointers", out.Type().TypeName())
 	}
 	n, ok := l.Size().(types.Int)
-	switch {
-	case !ok:
+	if !ok {
 		return nil, fmt.Errorf("evaluated to a list of unknown size")
-	case int(n) > max:
-		return nil, fmt.Errorf("returned %d paths, more than the %d images an object may still have (%w)", n, max, errTooManyPaths)
 	}
-	paths := make([]string, 0, int(n))
-	for it := l.Iterator(); it.HasNext() == types.True; {
+	paths := make([]string, 0, min(int(n), max+1))
+	for it := l.Iterator(); it.HasNext() == types.True && len(paths) <= max; {
 		v := it.Next()
 		s, ok := v.(types.String)
 		if !ok {
@@ -99,8 +97,6 @@ func (p *Paths) Eval(ctx context.Context, raw []byte, max int) ([]string, error)
 	}
 	return paths, nil
 }
-
-var errTooManyPaths = fmt.Errorf("over the limit of images per object")
 
 // String returns the expression.
 func (p *Paths) String() string { return p.expr }

@@ -17,8 +17,9 @@ import (
 // returned; its Container is the pointer.
 const Field Section = "field"
 
-// PathFinder returns the JSON pointers of image fields in an object, at
-// most max of them (a compiled CEL expression, attest.Paths).
+// PathFinder returns the JSON pointers of image fields in an object (a
+// compiled CEL expression, attest.Paths); when there are more than max, it
+// may return only the first max+1.
 type PathFinder interface {
 	Eval(ctx context.Context, raw []byte, max int) ([]string, error)
 }
@@ -121,6 +122,9 @@ func DecodeResource(ctx context.Context, res *Resource, raw []byte) (*Object, er
 		if err != nil {
 			return nil, fmt.Errorf("finding the images of the %s: %w", res.Kind, err)
 		}
+		if len(obj.Images)+len(ptrs)+len(ps) > MaxImages {
+			return nil, fmt.Errorf("the %s has more than %d images (its pod templates' and the paths its expressions return together), %w: an object over them cannot be verified", res.Kind, MaxImages, ErrTooManyImages)
+		}
 		for _, p := range ps {
 			if err := CheckPointer(p); err != nil {
 				return nil, fmt.Errorf("finding the images of the %s: an expression returned a path that %v", res.Kind, err)
@@ -134,7 +138,7 @@ func DecodeResource(ctx context.Context, res *Resource, raw []byte) (*Object, er
 	if len(ptrs) > 0 {
 		imgs, err := stringsAt(raw, ptrs)
 		if err != nil {
-			return nil, fmt.Errorf("the %s: %w", res.Kind, err)
+			return nil, err
 		}
 		obj.Images = append(obj.Images, imgs...)
 	}
@@ -257,11 +261,26 @@ func stringsAt(raw []byte, ptrs []string) ([]Image, error) {
 		case !n.found:
 			return nil, fmt.Errorf("image path %s names no field of the object; an expression's paths must each name an image string", ptrs[i])
 		case n.kind != '"':
-			return nil, fmt.Errorf("image path %s names a JSON %s, not an image string", ptrs[i], jsontext.Kind(n.kind))
+			return nil, fmt.Errorf("image path %s names %s, not an image string", ptrs[i], kindName(n.kind))
 		}
 		imgs[i] = Image{Path: ptrs[i], Section: Field, Container: ptrs[i], Ref: n.value}
 	}
 	return imgs, nil
+}
+
+// kindName names a JSON kind in messages.
+func kindName(k byte) string {
+	switch k {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // visit reads the value dec is at, descending only into the members and
