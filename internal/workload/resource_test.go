@@ -64,10 +64,10 @@ func TestDecodeResource(t *testing.T) {
 		{name: "expression", exprs: []string{steps}, raw: `{"spec":{"steps":[{"name":"a","image":"a:1"},{"name":"ref","ref":{"name":"x"}},{"name":"b","image":"b:1"}]}}`,
 			want: []string{"/spec/steps/0/image=a:1", "/spec/steps/2/image=b:1"}},
 		{name: "expression and template, a path found twice", templates: []string{"/spec/template"}, exprs: []string{`["/spec/template/spec/containers/0/image", "/spec/sidecar/image", "/spec/sidecar/image"]`},
-			raw: `{"spec":{"sidecar":{"image":"s:1"},"template":{"spec":{"containers":[{"name":"a","image":"a:1"}]}}}}`,
+			raw:  `{"spec":{"sidecar":{"image":"s:1"},"template":{"spec":{"containers":[{"name":"a","image":"a:1"}]}}}}`,
 			want: []string{"/spec/template/spec/containers/0/image=a:1", "/spec/sidecar/image=s:1"}},
 		{name: "escaped pointer", exprs: []string{`["/metadata/annotations/images.example.com~1main", "/spec/a~0b"]`},
-			raw: `{"metadata":{"annotations":{"images.example.com/main":"m:1"}},"spec":{"a~b":"t:1"}}`,
+			raw:  `{"metadata":{"annotations":{"images.example.com/main":"m:1"}},"spec":{"a~b":"t:1"}}`,
 			want: []string{"/metadata/annotations/images.example.com~1main=m:1", "/spec/a~0b=t:1"}},
 		{name: "member named like an index", exprs: []string{`["/spec/0"]`}, raw: `{"spec":{"0":"z:1"}}`, want: []string{"/spec/0=z:1"}},
 		{name: "missing path", exprs: []string{`["/spec/image"]`}, raw: `{"spec":{}}`, err: "image path /spec/image names no field"},
@@ -83,7 +83,7 @@ func TestDecodeResource(t *testing.T) {
 		{name: "images over the bound, by expression", exprs: []string{steps}, raw: manySteps(workload.MaxImages + 1), err: "more than 1000 images", tooMany: true},
 		{name: "images at the bound, by expression", exprs: []string{steps}, raw: manySteps(workload.MaxImages), want: nil},
 		{name: "images over the bound, template and expression together", templates: []string{"/spec/template"}, exprs: []string{steps},
-			raw: `{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"a"}]}},"steps":` + manySteps(workload.MaxImages)[len(`{"spec":{"steps":`) : len(manySteps(workload.MaxImages))-2] + `}}`,
+			raw: `{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"a"}]}},"steps":` + manySteps(workload.MaxImages)[len(`{"spec":{"steps":`):len(manySteps(workload.MaxImages))-2] + `}}`,
 			err: "more than 1000 images", tooMany: true},
 	}
 	for _, tc := range tests {
