@@ -1,12 +1,18 @@
 package policy_test
 
 import (
+	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/signet-dev/signet/internal/attest"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 // resourcesPolicy is a valid policy with resources appended.
@@ -108,5 +114,74 @@ func TestResources(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDocResourceExamples: the policy in docs/policy.md's "Images in
+// custom resources" section passes lint, and its kinds find the images of
+// a Rollout and of a Task as the section says.
+func TestDocResourceExamples(t *testing.T) {
+	t.Parallel()
+	md, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(md), "\n## Images in custom resources\n")
+	if !ok {
+		t.Fatal("docs/policy.md has no section Images in custom resources")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	blocks := yamlBlock.FindAllStringSubmatch(sec, -1)
+	if len(blocks) != 1 {
+		t.Fatalf("%d YAML examples, want the policy", len(blocks))
+	}
+	if r := policy.Lint([]byte(blocks[0][1])); !r.Valid() {
+		t.Fatalf("lint: %+v", r.Errors)
+	}
+	var doc struct {
+		Spec policy.Spec `json:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(blocks[0][1]), &doc); err != nil || len(doc.Spec.Resources) == 0 {
+		t.Fatalf("%v (%d resources)", err, len(doc.Spec.Resources))
+	}
+	find := func(kind, object string) []string {
+		t.Helper()
+		i := slices.IndexFunc(doc.Spec.Resources, func(r policy.Resource) bool { return r.Kind == kind })
+		if i < 0 {
+			t.Fatalf("no %s in the example", kind)
+		}
+		res := &workload.Resource{Kind: kind}
+		for _, im := range doc.Spec.Resources[i].Images {
+			if im.PodTemplate != "" {
+				res.PodTemplates = append(res.PodTemplates, im.PodTemplate)
+				continue
+			}
+			p, err := attest.CompilePaths(im.Expression)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Expressions = append(res.Expressions, p)
+		}
+		obj, err := workload.DecodeResource(context.Background(), res, []byte(object))
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		var got []string
+		for _, img := range obj.Images {
+			got = append(got, img.Path+"="+img.Ref)
+		}
+		return got
+	}
+	rollout := `{"apiVersion":"argoproj.io/v1alpha1","kind":"Rollout","spec":{"strategy":{"canary":{}},"template":{"spec":{"containers":[{"name":"app","image":"ghcr.io/acme/app:v1"}]}}}}`
+	if got, want := find("Rollout", rollout), []string{"/spec/template/spec/containers/0/image=ghcr.io/acme/app:v1"}; !slices.Equal(got, want) {
+		t.Errorf("Rollout: %v, want %v", got, want)
+	}
+	task := `{"apiVersion":"tekton.dev/v1","kind":"Task","spec":{"steps":[{"name":"build","image":"ghcr.io/acme/builder:v2"},{"name":"shared","ref":{"name":"git-clone"}}],"sidecars":[{"name":"docker","image":"ghcr.io/acme/dind:27"}]}}`
+	if got, want := find("Task", task), []string{"/spec/steps/0/image=ghcr.io/acme/builder:v2", "/spec/sidecars/0/image=ghcr.io/acme/dind:27"}; !slices.Equal(got, want) {
+		t.Errorf("Task: %v, want %v", got, want)
+	}
+	noSidecars := `{"spec":{"steps":[{"name":"build","image":"ghcr.io/acme/builder:v2"}]}}`
+	if got := find("Task", noSidecars); len(got) != 1 {
+		t.Errorf("Task without sidecars: %v", got)
 	}
 }
