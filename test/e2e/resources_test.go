@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/signet-dev/signet/internal/fixture"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -88,8 +91,8 @@ func TestResources(t *testing.T) {
 	env, cs := startAPIServer(t, nil)
 	ctx := context.Background()
 	crd := rolloutCRD(t)
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crd}, ErrorIfPathMissing: true}); err != nil {
-		t.Fatalf("installing %s: %v", crd, err)
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crd, filepath.Join(harness.Root, "deploy", "crds")}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatalf("installing %s and deploy/crds: %v", crd, err)
 	}
 	reg, pol, signed, unsigned := signedImages(t)
 	pol += rolloutResources
@@ -168,6 +171,10 @@ func TestResources(t *testing.T) {
 		}
 	})
 
+	t.Run("the policy CRDs check resources", func(t *testing.T) {
+		testResourcesSchema(t, dynamic.NewForConfigOrDie(env.Config))
+	})
+
 	t.Run("the decision log names the rollout", func(t *testing.T) {
 		eventually(t, 5*time.Second, "the rollout's decision", func() bool {
 			for _, l := range strings.Split(log.String(), "\n") {
@@ -179,4 +186,83 @@ func TestResources(t *testing.T) {
 			return false
 		})
 	})
+}
+
+// testResourcesSchema: a ClusterImagePolicy declaring resources is stored;
+// the schema refuses, with the field path, what it can say is wrong with
+// them (and lint finds the same spec wrong at that path); a namespaced
+// ImagePolicy may not declare resources.
+func testResourcesSchema(t *testing.T, dc dynamic.Interface) {
+	ctx := context.Background()
+	resource := func() map[string]any {
+		return map[string]any{"group": "argoproj.io", "version": "v1alpha1", "kind": "Rollout", "images": []any{
+			map[string]any{"podTemplate": "/spec/template"},
+			map[string]any{"expression": `object.spec.?extraImages.orValue([]).transformList(i, s, "/spec/extraImages/" + string(i))`},
+		}}
+	}
+	object := func(kind string, edit func(r map[string]any)) *unstructured.Unstructured {
+		r := resource()
+		if edit != nil {
+			edit(r)
+		}
+		o := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "signet.dev/v1alpha1", "kind": kind, "metadata": map[string]any{"name": "custom"},
+			"spec": map[string]any{
+				"validators": []any{map[string]any{"name": "allow", "type": "static", "approve": true}},
+				"rules":      []any{map[string]any{"pattern": "**", "validator": "allow"}},
+				"resources":  []any{r},
+			}}}
+		if kind == "ImagePolicy" {
+			o.SetNamespace("team")
+		}
+		return o
+	}
+	create := func(o *unstructured.Unstructured) error {
+		gvr := schema.GroupVersionResource{Group: "signet.dev", Version: "v1alpha1", Resource: "clusterimagepolicies"}
+		if o.GetKind() == "ImagePolicy" {
+			_, err := dc.Resource(schema.GroupVersionResource{Group: "signet.dev", Version: "v1alpha1", Resource: "imagepolicies"}).Namespace(o.GetNamespace()).
+				Create(ctx, o, metav1.CreateOptions{FieldValidation: "Strict", DryRun: []string{metav1.DryRunAll}})
+			return err
+		}
+		_, err := dc.Resource(gvr).Create(ctx, o, metav1.CreateOptions{FieldValidation: "Strict", DryRun: []string{metav1.DryRunAll}})
+		return err
+	}
+	valid := object("ClusterImagePolicy", nil)
+	b, err := json.Marshal(valid.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := policy.Lint(b); !r.Valid() {
+		t.Fatalf("lint: %+v", r.Errors)
+	}
+	if err := create(valid); err != nil {
+		t.Fatalf("the API server refuses a ClusterImagePolicy declaring resources: %v", err)
+	}
+	for _, tc := range []struct {
+		name, kind string
+		edit       func(r map[string]any)
+		field, msg string
+	}{
+		{"both forms in one entry", "ClusterImagePolicy", func(r map[string]any) { r["images"].([]any)[0].(map[string]any)["expression"] = "[]" },
+			"spec.resources[0].images[0]", "exactly one of expression and podTemplate is required"},
+		{"podTemplate not a pointer", "ClusterImagePolicy", func(r map[string]any) { r["images"].([]any)[0].(map[string]any)["podTemplate"] = "spec.template" },
+			"spec.resources[0].images[0].podTemplate", "should match"},
+		{"kind in lower case", "ClusterImagePolicy", func(r map[string]any) { r["kind"] = "rollout" }, "spec.resources[0].kind", "should match"},
+		{"no images", "ClusterImagePolicy", func(r map[string]any) { r["images"] = []any{} }, "spec.resources[0].images", "should have at least 1 items"},
+		{"resources in a namespace's policy", "ImagePolicy", nil, "spec.resources", "resources may only be declared by a ClusterImagePolicy"},
+	} {
+		o := object(tc.kind, tc.edit)
+		if err := create(o); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: the API server: %v\nwant an Invalid error at %s: %s", tc.name, err, tc.field, tc.msg)
+		}
+		if tc.kind == "ImagePolicy" {
+			continue // lint takes a file: the cluster's policy, which may declare resources
+		}
+		b, err := json.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := policy.Lint(b); !slices.ContainsFunc(r.Errors, func(e policy.FieldError) bool { return strings.HasPrefix(e.Field, tc.field) }) {
+			t.Errorf("%s: lint: %+v, want an error at %s", tc.name, r.Errors, tc.field)
+		}
+	}
 }
