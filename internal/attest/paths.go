@@ -28,6 +28,18 @@ type Paths struct {
 	prog cel.Program
 }
 
+// MaxObjectSteps bounds the work of one image-path expression walking its
+// object, as MaxPredicateSteps does for conditions but lower: each object
+// member or list element passed over is a step, and each costs a few
+// hundred bytes of CEL values while the expression runs. A real object's
+// images are found in a few thousand steps (a Tekton Pipeline of 50 tasks
+// of 10 steps, each step's members looked through, is some 5,000); the
+// bound keeps what one expression allocates on the largest object an
+// AdmissionReview carries (7 MiB, hundreds of thousands of list entries)
+// to some 30 MiB beyond the object's index (8 bytes per JSON token). An
+// expression that exceeds it fails, and the object is denied.
+const MaxObjectSteps = 50_000
+
 func newPathsEnv() (*cel.Env, error) {
 	return cel.NewEnv(envOptions(
 		cel.Variable("object", cel.DynType),
@@ -64,7 +76,7 @@ func (p *Paths) Eval(ctx context.Context, raw []byte, max int) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{t: t}
+	r := &reader{t: t, limit: MaxObjectSteps}
 	act, err := interpreter.NewActivation(map[string]any{"object": r.value(0)})
 	if err != nil {
 		return nil, err
@@ -72,7 +84,7 @@ func (p *Paths) Eval(ctx context.Context, raw []byte, max int) ([]string, error)
 	out, _, err := p.prog.ContextEval(ctx, act)
 	switch {
 	case r.exceeded:
-		return nil, fmt.Errorf("reading the object took more than %d steps", MaxPredicateSteps)
+		return nil, fmt.Errorf("reading the object took more than %d steps", MaxObjectSteps)
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("evaluation stopped: %w", ctx.Err())
 	case err != nil:
