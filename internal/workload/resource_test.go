@@ -2,9 +2,11 @@ package workload_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -153,4 +155,68 @@ func TestCheckPointer(t *testing.T) {
 			t.Errorf("CheckPointer(%q) = %v", p, err)
 		}
 	}
+}
+
+// at is the value at JSON pointer p in v (decoded whole): the reference the
+// one-pass reader is checked against.
+func at(v any, p string) (any, bool) {
+	if p == "" {
+		return v, true
+	}
+	for _, tok := range strings.Split(p[1:], "/") {
+		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+		switch c := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = c[tok]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(c) || strconv.Itoa(i) != tok {
+				return nil, false
+			}
+			v = c[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// FuzzDecodeResource: whatever the object, DecodeResource never panics,
+// and every image it reports is the string at its pointer, by a reader that
+// decodes the object whole (or, for a pod template's container without an
+// image, empty, as Decode reports it); a pointer the expression returns
+// that names no string is an error, never skipped.
+func FuzzDecodeResource(f *testing.F) {
+	f.Add([]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"a","image":"x"}]}},"steps":[{"image":"y"},{"ref":"z"}]}}`))
+	f.Add([]byte(`{"spec":{"steps":[{"image":{"a":1}}]}}`))
+	f.Add([]byte(`{"spec":{"template":[],"steps":{"0":{"image":"x"}}}}`))
+	f.Add([]byte(`{"spec":{"a/b":"x","steps":[]}}`))
+	f.Add([]byte(`{"spec":{"steps":[{"image":"a"},{"image":"b"}],"steps":[]}}`))
+	paths, err := attest.CompilePaths(`object.?spec.?steps.orValue([]).transformList(i, s, "/spec/steps/" + string(i) + "/image") + ["/spec/a~1b"].filter(p, has(object.spec) && "a/b" in object.spec)`)
+	if err != nil {
+		f.Fatal(err)
+	}
+	res := &workload.Resource{Kind: "Thing", PodTemplates: []string{"/spec/template"}, Expressions: []workload.PathFinder{paths}}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		obj, err := workload.DecodeResource(context.Background(), res, raw)
+		if err != nil {
+			return
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("DecodeResource read an object encoding/json refuses: %v", err)
+		}
+		for _, img := range obj.Images {
+			got, ok := at(v, img.Path)
+			if !ok && img.Ref == "" && img.Section != workload.Field {
+				continue // a pod template's container without an image: reported, to be denied as invalid
+			}
+			if s, isString := got.(string); !ok || !isString || s != img.Ref {
+				t.Fatalf("image %q at %s; the object holds %#v (%v) there", img.Ref, img.Path, got, ok)
+			}
+		}
+	})
 }
