@@ -9,18 +9,22 @@ import (
 	"github.com/signet-dev/signet/internal/workload"
 )
 
-// decoder returns how to read the images of objects of kind gvk: the
-// built-in kinds' walker, or for a kind the policy declares
-// (spec.resources) its pod templates and expressions; nil for any other
-// kind, which signet does not check. A declared kind is matched on group,
-// version and kind as the API server sent them.
-func decoder(ctx context.Context, eng *policy.Engine, gvk metav1.GroupVersionKind) func(raw []byte) (*workload.Object, error) {
+// checked says whether signet reads objects of kind gvk: the built-in
+// kinds (res nil), and the kinds the policy declares (spec.resources),
+// matched on group, version and kind as the API server sent them (res says
+// where their images are). Any other kind is not checked.
+func checked(eng *policy.Engine, gvk metav1.GroupVersionKind) (res *workload.Resource, ok bool) {
 	if workload.Supported(gvk.Kind) {
-		return func(raw []byte) (*workload.Object, error) { return workload.Decode(gvk.Kind, raw) }
+		return nil, true
 	}
-	res := eng.Resource(gvk.Group, gvk.Version, gvk.Kind)
-	if res == nil {
-		return nil
+	res = eng.Resource(gvk.Group, gvk.Version, gvk.Kind)
+	return res, res != nil
+}
+
+// decode reads the images of an object of a checked kind.
+func decode(ctx context.Context, kind string, res *workload.Resource, raw []byte) (*workload.Object, error) {
+	if res != nil {
+		return workload.DecodeResource(ctx, res, raw)
 	}
-	return func(raw []byte) (*workload.Object, error) { return workload.DecodeResource(ctx, res, raw) }
+	return workload.Decode(kind, raw)
 }

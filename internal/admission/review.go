@@ -179,11 +179,11 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 		return allow, outcome{decision: "skipped", reason: "subresource " + req.SubResource + " is not checked"}
 	}
 	eng := r.engine()
-	decode := decoder(ctx, eng, req.Kind)
-	if decode == nil {
-		return allow, outcome{decision: "skipped", reason: "kind " + kind + " has no pod template"}
+	res, ok := checked(eng, req.Kind)
+	if !ok {
+		return allow, outcome{decision: "skipped", reason: "kind " + req.Kind.Group + "/" + req.Kind.Version + " " + kind + " is neither built in nor declared in the policy's resources"}
 	}
-	obj, err := decode(req.Object.Raw)
+	obj, err := decode(ctx, kind, res, req.Object.Raw)
 	if err != nil {
 		return deny(fmt.Sprintf("signet could not read the %s: %v", kind, err)), outcome{decision: "denied", reason: err.Error()}
 	}
@@ -200,7 +200,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	var unchanged map[string]bool
 	if req.Operation == admissionv1.Update {
 		unchanged = map[string]bool{}
-		if old, err := decode(req.OldObject.Raw); err == nil {
+		if old, err := decode(ctx, kind, res, req.OldObject.Raw); err == nil {
 			same := sameImages(old.Images, obj.Images, false)
 			if same && obj.Metadata.DeletionTimestamp != nil {
 				return allow, outcome{generateName: gn, decision: "skipped", reason: "object is being deleted and this update changes no image"}
