@@ -177,10 +177,13 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 		return allow, outcome{decision: "skipped", reason: "namespace " + req.Namespace + " is excluded"}
 	case req.SubResource != "" && !(kind == "Pod" && req.SubResource == "ephemeralcontainers"):
 		return allow, outcome{decision: "skipped", reason: "subresource " + req.SubResource + " is not checked"}
-	case !workload.Supported(kind):
-		return allow, outcome{decision: "skipped", reason: "kind " + kind + " has no pod template"}
 	}
-	obj, err := workload.Decode(kind, req.Object.Raw)
+	eng := r.engine()
+	res, ok := checked(eng, req.Kind)
+	if !ok {
+		return allow, outcome{decision: "skipped", reason: "kind " + req.Kind.Group + "/" + req.Kind.Version + " " + kind + " is neither built in nor declared in the policy's resources"}
+	}
+	obj, err := decode(ctx, kind, res, req.Object.Raw)
 	if err != nil {
 		return deny(fmt.Sprintf("signet could not read the %s: %v", kind, err)), outcome{decision: "denied", reason: err.Error()}
 	}
@@ -197,7 +200,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	var unchanged map[string]bool
 	if req.Operation == admissionv1.Update {
 		unchanged = map[string]bool{}
-		if old, err := workload.Decode(kind, req.OldObject.Raw); err == nil {
+		if old, err := decode(ctx, kind, res, req.OldObject.Raw); err == nil {
 			same := sameImages(old.Images, obj.Images, false)
 			if same && obj.Metadata.DeletionTimestamp != nil {
 				return allow, outcome{generateName: gn, decision: "skipped", reason: "object is being deleted and this update changes no image"}
@@ -218,7 +221,6 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 		return allow, outcome{generateName: gn, decision: "allowed", reason: "no images"}
 	}
 
-	eng := r.engine()
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.opts.Timeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout)

@@ -58,7 +58,7 @@ func newEnv(t *testing.T, opts admission.Options) *env {
 - {pattern: "`+h+`/warn/**", validator: signed, with: {mode: warn}}
 - {pattern: "`+h+`/audit/**", validator: signed, with: {mode: audit}}
 - {pattern: "`+h+`/nopin/**", validator: signed, with: {mutate: false}}
-`+attestedRule(h))))
+`+attestedRule(h)+resourceKinds)))
 	if err != nil {
 		t.Fatal(err)
 	}

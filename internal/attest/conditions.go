@@ -62,12 +62,19 @@ type Conditions struct {
 // environment, 1.29 and later) with cel-go's own strings, lists, regex and
 // sets libraries (see doc.go for why not Kubernetes' library package).
 func newEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+	return cel.NewEnv(envOptions(
 		cel.Variable("predicate", cel.DynType),
 		cel.Variable("statement", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("image", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("signer", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("now", cel.TimestampType),
+	)...)
+}
+
+// envOptions are the options of signet's CEL environments besides their
+// variables (vars).
+func envOptions(vars ...cel.EnvOption) []cel.EnvOption {
+	return append(vars,
 		cel.HomogeneousAggregateLiterals(),
 		cel.EagerlyValidateDeclarations(true),
 		cel.DefaultUTCTimeZone(true),
@@ -124,6 +131,13 @@ func Compile(conds []Condition) (*Conditions, []error) {
 }
 
 func compile(e *cel.Env, expr string) (cel.Program, error) {
+	return compileAs(e, expr, cel.BoolType, "a statement")
+}
+
+// compileAs compiles expr, which must evaluate to want (or dyn), estimating
+// its cost on a document (named by doc in errors) whose lists, maps and
+// strings hold EstimatedSize entries or bytes.
+func compileAs(e *cel.Env, expr string, want *cel.Type, doc string) (cel.Program, error) {
 	if expr == "" {
 		return nil, errors.New("empty expression")
 	}
@@ -131,15 +145,15 @@ func compile(e *cel.Env, expr string) (cel.Program, error) {
 	if iss.Err() != nil {
 		return nil, iss.Err()
 	}
-	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
-		return nil, fmt.Errorf("must evaluate to a bool, not %s", out)
+	if out := ast.OutputType(); !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
+		return nil, fmt.Errorf("must evaluate to a %s, not %s", want, out)
 	}
 	est, err := e.EstimateCost(ast, sizeHints{}, checker.PresenceTestHasCost(false))
 	if err != nil {
 		return nil, fmt.Errorf("estimating its cost: %w", err)
 	}
 	if est.Max > StaticCostLimit {
-		return nil, fmt.Errorf("estimated cost %s is over the limit of %d (on a statement whose lists, maps and strings hold %d entries or bytes)", costString(est.Max), StaticCostLimit, EstimatedSize)
+		return nil, fmt.Errorf("estimated cost %s is over the limit of %d (on %s whose lists, maps and strings hold %d entries or bytes)", costString(est.Max), StaticCostLimit, doc, EstimatedSize)
 	}
 	return e.Program(ast,
 		cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),

@@ -17,6 +17,12 @@
 //   - Conditions.Eval evaluates the conditions in order and names the first
 //     that fails; an error (missing field, type error, a limit, the context)
 //     is a failed condition with its reason, never a panic.
+//   - CompilePaths and Paths.Eval are the same CEL over a Kubernetes object
+//     (the variable object) instead of a statement: a policy's
+//     resources[].images[].expression, returning the JSON pointers of a
+//     custom resource's image fields (package workload reads them). Same
+//     environment, limits and lazy index, plus two-variable comprehensions
+//     (list indices) and a lower walk bound, MaxObjectSteps.
 //
 // CEL variables: predicate (dyn), statement (_type, predicateType, subject,
 // predicate), image (reference, registry, repository, tag, digest), signer

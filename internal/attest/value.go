@@ -25,14 +25,15 @@ const MaxPredicateSteps = 50_000_000
 type reader struct {
 	t        *tape
 	steps    int64
-	exceeded bool // set once steps passes MaxPredicateSteps; Eval then fails the condition whatever it returned
+	exceeded bool  // set once steps passes its limit; Eval then fails the condition whatever it returned
+	limit    int64 // the step limit; 0 is MaxPredicateSteps
 }
 
 var errTooManySteps = fmt.Errorf("reading the predicate took more than %d steps", MaxPredicateSteps)
 
 func (r *reader) step() bool {
 	r.steps++
-	if r.steps > MaxPredicateSteps {
+	if r.steps > MaxPredicateSteps || (r.limit > 0 && r.steps > r.limit) {
 		r.exceeded = true
 	}
 	return !r.exceeded

@@ -92,6 +92,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		p.add("pinning", "must be %q, %q or %q, got %q", PinAll, PinPodsOnly, PinNone, doc.Pinning)
 	}
 	insecure := checkInsecureRegistries(doc.InsecureRegistries, &p)
+	resources := compileResources(doc.Resources, &p)
 	validators := compileValidators(doc.Validators, o, &p)
 	o.authRegistries = authRegistries(doc, &p)
 	if len(doc.Rules) == 0 {
@@ -122,7 +123,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		reg = cachedRegistry{Registry: reg, c: o.cache}
 	}
 	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning,
-		insecureList: insecure, insecure: registry.NewInsecure(insecure...)}, nil
+		insecureList: insecure, insecure: registry.NewInsecure(insecure...), resources: resources}, nil
 }
 
 // validatorSpec is a checked validator, ready to be bound to rules.

@@ -11,6 +11,7 @@ import (
 	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 // Engine is a compiled policy. It is immutable and safe for concurrent use.
@@ -27,6 +28,9 @@ type Engine struct {
 	// set holds the objects of an engine from CompileSet; nil for one
 	// from Compile.
 	set *objectSet
+	// resources are the declared kinds beyond the built-in ones
+	// (spec.resources), by group/version/kind.
+	resources map[string]*workload.Resource
 }
 
 // InsecureRegistries returns the registries the policy lets signet reach

@@ -93,6 +93,14 @@ type Spec struct {
 	// plain HTTP, even to these.
 	// +optional
 	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
+
+	// Resources declares kinds beyond the nine built-in ones (custom
+	// resources: Argo Rollouts' Rollout, Tekton's Task…) and where their
+	// images are. Their objects are verified and pinned like the built-in
+	// kinds.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Resources []Resource `json:"resources,omitempty"`
 }
 
 // Metadata names a policy.
@@ -304,4 +312,44 @@ type Condition struct {
 	// Message says what the condition requires; a denial quotes it (the
 	// expression when empty).
 	Message string `json:"message,omitempty"`
+}
+
+// Resource is a kind whose objects carry images, and where they are.
+// +kubebuilder:object:generate=true
+type Resource struct {
+	// Group is the kind's API group (argoproj.io).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Group string `json:"group"`
+	// Version is the API version the webhook reads (v1alpha1).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Version string `json:"version"`
+	// Kind is the kind (Rollout).
+	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9]{0,62}$`
+	Kind string `json:"kind"`
+	// Images say where the object's images are; every entry is read.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Images []ResourceImages `json:"images"`
+}
+
+// ResourceImages is one place of a resource's images: a CEL expression
+// returning the JSON pointers of image fields, or the pointer of a
+// PodTemplateSpec.
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="(has(self.expression) && size(self.expression) > 0) != (has(self.podTemplate) && size(self.podTemplate) > 0)",message="exactly one of expression and podTemplate is required"
+type ResourceImages struct {
+	// Expression is a CEL expression over object (the resource as JSON)
+	// returning a list of JSON pointers (RFC 6901) of image fields:
+	// "/spec/steps/0/image". Each must name a string.
+	// +kubebuilder:validation:MaxLength=10000
+	Expression string `json:"expression,omitempty"`
+	// PodTemplate is the JSON pointer (RFC 6901) of a PodTemplateSpec in
+	// the object ("/spec/template"): its images are found as in a
+	// Deployment's (containers, initContainers, ephemeralContainers, image
+	// volumes).
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	PodTemplate string `json:"podTemplate,omitempty"`
 }

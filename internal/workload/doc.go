@@ -8,6 +8,11 @@
 // image volume (volumes[].image.reference) with the pointer of its
 // "reference" field: that is where an admission patch pins it.
 //
+// Kinds a policy declares (custom resources: an Argo Rollout, a Tekton
+// Task) are read by DecodeResource: PodTemplateSpecs at JSON pointers, read
+// as above, and the strings at the pointers a CEL expression returns
+// (attest.Paths), each of which must name a string.
+//
 // Objects are decoded into minimal structures holding only what signet
 // reads (metadata, container and volume names and images), so unknown
 // fields and newer API versions pass through untouched.

@@ -342,17 +342,17 @@ func TestRecovery(t *testing.T) {
 // applyChartWebhooks does for the test what `helm upgrade` does for the
 // webhook configurations: renders them from the chart (release signet,
 // webhook.ignoreLabel signet.dev/ignore, the serving certificate's CA as
-// caBundle) and creates them, or replaces what is stored. Only the
-// clientConfig differs from the chart's: signet at addr by URL, not
-// through the Service.
-func applyChartWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caPEM []byte) {
+// caBundle, and helmArgs) and creates them, or replaces what is stored.
+// Only the clientConfig differs from the chart's: signet at addr by URL,
+// not through the Service.
+func applyChartWebhooks(t *testing.T, cs kubernetes.Interface, addr string, caPEM []byte, helmArgs ...string) {
 	t.Helper()
 	caFile := filepath.Join(t.TempDir(), "ca.crt")
 	harness.ReplaceFile(t, caFile, caPEM)
-	out, err := exec.Command(harness.Tool(t, "helm"), "template", "signet", filepath.Join(harness.Root, "deploy", "helm", "signet"),
+	out, err := exec.Command(harness.Tool(t, "helm"), append([]string{"template", "signet", filepath.Join(harness.Root, "deploy", "helm", "signet"),
 		"--namespace", signetNamespace, "--kube-version", "1.34.0", "--show-only", "templates/webhooks.yaml",
-		"--set", "tls.mode=secret", "--set", "tls.secret.name=signet-tls", "--set-file", "tls.secret.caBundle="+caFile,
-		"--set", "webhook.ignoreLabel=signet.dev/ignore", "--set-json", `webhook.ignoreLabelGroups=["system:masters"]`).Output()
+		"--set", "tls.mode=secret", "--set", "tls.secret.name=signet-tls", "--set-file", "tls.secret.caBundle=" + caFile,
+		"--set", "webhook.ignoreLabel=signet.dev/ignore", "--set-json", `webhook.ignoreLabelGroups=["system:masters"]`}, helmArgs...)...).Output()
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, harness.ExitStderr(err))
 	}

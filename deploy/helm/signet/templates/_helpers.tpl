@@ -106,3 +106,36 @@ neither is set. */ -}}
   configMap: {name: {{ .from.configMapName | quote }}, items: {{ $items }}}
 {{- end }}
 {{- end }}
+
+{{- /* signet.plural: the resource name the API server serves a kind as, by
+the rule controller-gen and kubebuilder use (Rollout → rollouts, Policy →
+policies, Ingress → ingresses). A CRD that names its plural otherwise is
+listed in webhook.resources. */ -}}
+{{- define "signet.plural" -}}
+{{- $k := lower . -}}
+{{- if regexMatch "(s|x|z|ch|sh)$" $k -}}{{ $k }}es
+{{- else if regexMatch "[^aeiou]y$" $k -}}{{ trimSuffix "y" $k }}ies
+{{- else -}}{{ $k }}s
+{{- end -}}
+{{- end -}}
+
+{{- /* signet.resourceRules: webhook rules for the kinds beyond the built-in
+ones: those policy.resources declares, and webhook.resources (kinds that
+ClusterImagePolicies applied outside the chart declare, or a plural that
+signet.plural does not guess). */ -}}
+{{- define "signet.resourceRules" -}}
+{{- range .Values.policy.resources }}
+- apiGroups: [{{ .group | quote }}]
+  apiVersions: [{{ .version | quote }}]
+  operations: [CREATE, UPDATE]
+  resources: [{{ include "signet.plural" .kind | quote }}]
+  scope: "*"
+{{- end }}
+{{- range .Values.webhook.resources }}
+- apiGroups: [{{ .group | quote }}]
+  apiVersions: [{{ .version | quote }}]
+  operations: [CREATE, UPDATE]
+  resources: [{{ .resource | quote }}]
+  scope: "*"
+{{- end }}
+{{- end -}}
