@@ -12,6 +12,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/workload"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -66,6 +67,8 @@ type Unit struct {
 	pinning string
 	// insecure are the object's insecureRegistries (a ClusterImagePolicy's).
 	insecure []string
+	// resources are the kinds a ClusterImagePolicy declares.
+	resources map[string]*workload.Resource
 }
 
 // Object returns the identity the unit was compiled for.
@@ -113,7 +116,7 @@ func CompileUnit(obj Object, reg Registry, opts ...CompileOption) (*Unit, error)
 		sortByPosition(p)
 		return nil, p.err()
 	}
-	u := &Unit{ref: ref, mode: e.mode, pinning: e.pinning, insecure: e.insecureList, rules: make([]*compiledRule, len(e.rules))}
+	u := &Unit{ref: ref, mode: e.mode, pinning: e.pinning, insecure: e.insecureList, resources: e.resources, rules: make([]*compiledRule, len(e.rules))}
 	for i, r := range e.rules {
 		c := *r
 		c.unit, c.where = u, ref.String()+" "+r.where
@@ -130,6 +133,9 @@ func checkNamespaced(doc *Document, ns string) problems {
 	}
 	if len(doc.InsecureRegistries) > 0 {
 		p.add("insecureRegistries", "only a ClusterImagePolicy lets signet reach registries over plain HTTP")
+	}
+	if len(doc.Resources) > 0 {
+		p.add("resources", "only a ClusterImagePolicy declares the kinds the webhook reads")
 	}
 	for i, v := range doc.Validators {
 		f := fmt.Sprintf("validators[%d]", i)
@@ -268,6 +274,7 @@ func Assemble(units []*Unit, reg Registry, opts ...CompileOption) *Engine {
 				e.insecureList = append(e.insecureList, h)
 			}
 		}
+		e.resources = mergeResources(e.resources, u.resources)
 	}
 	if len(names) == 0 {
 		e.mode = ModeEnforce
@@ -327,4 +334,29 @@ func lessPinning(a, b string) string {
 		return b
 	}
 	return a
+}
+
+// mergeResources adds the kinds of one ClusterImagePolicy to those of the
+// others. A kind two objects declare gets the images of both: every place
+// either says holds an image is checked.
+func mergeResources(into, from map[string]*workload.Resource) map[string]*workload.Resource {
+	for k, r := range from {
+		if into == nil {
+			into = map[string]*workload.Resource{}
+		}
+		have := into[k]
+		if have == nil {
+			into[k] = r
+			continue
+		}
+		m := &workload.Resource{Kind: have.Kind, PodTemplates: slices.Clone(have.PodTemplates), Expressions: slices.Clone(have.Expressions)}
+		for _, t := range r.PodTemplates {
+			if !slices.Contains(m.PodTemplates, t) {
+				m.PodTemplates = append(m.PodTemplates, t)
+			}
+		}
+		m.Expressions = append(m.Expressions, r.Expressions...)
+		into[k] = m
+	}
+	return into
 }

@@ -228,6 +228,7 @@ func TestCompileSetObjectErrors(t *testing.T) {
 		{"a namespace turns pinning off for a rule", ip("team-a", "p", strings.Replace(allow, `"ghcr.io/**"`, `"ghcr.io/**", with: {mutate: false}`, 1)), "spec.rules[0].with.mutate", "pinning is the cluster policy's"},
 		{"a namespace turns pinning off", ip("team-a", "p", "pinning: none\n"+allow), "spec.pinning", "cluster policy's"},
 		{"a namespace reaches a registry over HTTP", ip("team-a", "p", "insecureRegistries: [localhost:5000]\n"+allow), "spec.insecureRegistries", "only a ClusterImagePolicy"},
+		{"a namespace declares kinds", ip("team-a", "p", "resources: [{group: argoproj.io, version: v1alpha1, kind: Rollout, images: [{podTemplate: /spec/template}]}]\n"+allow), "spec.resources", "only a ClusterImagePolicy"},
 		{"a namespace names signet's credentials", ip("team-a", "p", "validators:\n"+cosignValidator("default", key.PEM)+"  auth: {secretName: pull, registries: [ghcr.io]}\nrules: [{pattern: \"ghcr.io/**\"}]\n"), "spec.validators[0].auth.secretName", "signet's namespace"},
 		{"a namespace reads a file of signet's host", ip("team-a", "p", "validators: [{name: default, type: cosign, trustedRootFile: /etc/passwd, trustRoots: [{name: k, keyless: {issuer: i, subject: s}}]}]\nrules: [{pattern: \"ghcr.io/**\"}]\n"), "spec.validators[0].trustedRootFile", "signet's host"},
 		{"delegation with other validators", cip("c", "validators: [{name: x, type: static, approve: true}]\nrules: [{pattern: \"**\", validators: [namespace, x]}]\n"), "spec.rules[0].validators", "cannot be listed with other validators"},
@@ -396,5 +397,23 @@ func TestMaxNamespaceRules(t *testing.T) {
 		if want := n <= policy.MaxNamespaceRules; d.Allowed != want || !want && (d.Mode != policy.ModeEnforce || !strings.Contains(d.Reason, "more than 16 ImagePolicies")) {
 			t.Errorf("%d ImagePolicies: allowed %v (%s, %s), want %v", n, d.Allowed, d.Mode, d.Reason, want)
 		}
+	}
+}
+
+// TestCompileSetResources: a kind two ClusterImagePolicies declare is read
+// at every place either names.
+func TestCompileSetResources(t *testing.T) {
+	t.Parallel()
+	allow := "validators: [{name: default, type: static, approve: true}]\nrules: [{pattern: \"ghcr.io/**\"}]\n"
+	decl := func(ptr string) string {
+		return "resources: [{group: argoproj.io, version: v1alpha1, kind: Rollout, images: [{podTemplate: " + ptr + "}]}]\n" + allow
+	}
+	eng, errs := compileSet(t, []obj{cip("a", decl("/spec/template")), cip("b", decl("/spec/canary/template")), cip("c", decl("/spec/template"))})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r := eng.Resource("argoproj.io", "v1alpha1", "Rollout")
+	if r == nil || !slices.Equal(r.PodTemplates, []string{"/spec/template", "/spec/canary/template"}) {
+		t.Fatalf("merged declaration %+v, want both templates once", r)
 	}
 }
