@@ -12,8 +12,8 @@ import (
 
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/internal/workload"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 // ObjectRef identifies a policy object: a ClusterImagePolicy (Namespace
