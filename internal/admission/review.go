@@ -183,7 +183,7 @@ func (r *Reviewer) review(ctx context.Context, eng *policy.Engine, req *admissio
 	if eng == nil {
 		// No policy yet (the policy resources are still being read):
 		// never allow for want of one.
-		return deny(NoPolicy), outcome{decision: "denied", reason: NoPolicy}
+		return deny("signet denied the request: " + NoPolicy), outcome{decision: "denied", reason: NoPolicy}
 	}
 	res, ok := checked(eng, req.Kind)
 	if !ok {
@@ -374,7 +374,7 @@ func evaluate(ctx context.Context, eng *policy.Engine, namespace, ref string) po
 
 // NoPolicy is the reason of every admission denied before a policy is in
 // force.
-const NoPolicy = "signet has no policy in force yet (it is still reading its ClusterImagePolicies and ImagePolicies from the API server); try again shortly"
+const NoPolicy = "no policy is in force yet (signet is still reading its ClusterImagePolicies and ImagePolicies from the API server); try again shortly"
 
 // take puts a token in sem, waiting until ctx is done; false if it could
 // not.
