@@ -141,4 +141,3 @@ func (s *Source) resource(obj *unstructured.Unstructured) dynamic.ResourceInterf
 	}
 	return s.client.Resource(v1alpha1.ClusterImagePolicies)
 }
-

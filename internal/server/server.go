@@ -67,10 +67,10 @@ type Config struct {
 	// denies every admission.
 	PolicySource string
 	PolicyClient dynamic.Interface
-	CertFile    string
-	KeyFile     string
-	Addr        string // HTTPS, default ":8443"
-	MetricsAddr string // HTTP, default ":9090"; "" disables it
+	CertFile     string
+	KeyFile      string
+	Addr         string // HTTPS, default ":8443"
+	MetricsAddr  string // HTTP, default ":9090"; "" disables it
 
 	// ClientCAFile, when set, makes the webhook listener (Addr) require a
 	// client certificate chaining to this PEM CA bundle (reloaded like the
