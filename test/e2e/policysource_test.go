@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -342,6 +343,48 @@ rules: [{pattern: "`+reg+`/e2e/**", validator: approve}]
 		if after-before >= n {
 			t.Errorf("%v assemblies for %d changes, want fewer", after-before, n)
 		}
+	})
+
+	t.Run("a policy file given too is one more ClusterImagePolicy", func(t *testing.T) {
+		// The burst's policies allow e2e/**; a file denying it ties with
+		// them, so a replica serving both denies, and says whose rule it is.
+		file := write("both.yaml", []byte(`apiVersion: signet.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: file}
+validators: [{name: refuse, type: static, approve: false}]
+rules: [{pattern: "`+reg+`/e2e/**", validator: refuse}]
+`))
+		bothAddr := harness.FreeAddr(t)
+		both := exec.Command(harness.ImageBin(t), "serve", "--policy-source=cluster", "--policy", file,
+			"--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
+			"--addr", bothAddr, "--metrics-addr", "", "--namespace", signetNamespace,
+			"--kubeconfig", writeKubeconfig(t, env, "signet-both"), "--child-approval=false")
+		bothLog := &syncBuffer{}
+		both.Stdout, both.Stderr = bothLog, bothLog
+		harness.Start(t, both)
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		harness.WaitHTTP(t, client, "https://"+bothAddr+"/readyz")
+		review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"","version":"v1","kind":"Pod"},` +
+			`"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"team-a","operation":"CREATE","userInfo":{"username":"e2e"},` +
+			`"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team-a"},"spec":{"containers":[{"name":"c","image":"` + app + `"}]}}}}`
+		resp, err := client.Post("https://"+bothAddr+"/validate", "application/json", strings.NewReader(review))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Response struct {
+				Allowed bool
+				Status  struct{ Message string }
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		if want := `ClusterImagePolicy "file:` + file + `"`; out.Response.Allowed || !strings.Contains(out.Response.Status.Message, want) {
+			t.Errorf("both: allowed %v, %q; want denied by %s\n%s", out.Response.Allowed, out.Response.Status.Message, want, bothLog.String())
+		}
+		expect(t, "team-a", app, true, "") // the cluster's policy alone
 	})
 
 	t.Run("the decision log names the policy generation", func(t *testing.T) {
