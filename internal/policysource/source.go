@@ -62,6 +62,13 @@ type Source struct {
 
 	// objects is every object read, by key; the worker's alone.
 	objects map[key]*entry
+
+	// statuses are the statuses to write, by object (the latest wins),
+	// written by their own goroutine: a slow API server delays status,
+	// never the next engine.
+	statusMu    sync.Mutex
+	statuses    map[key]statusJob
+	statusDirty chan struct{}
 }
 
 // key identifies an object: kind, namespace, name.
@@ -87,7 +94,8 @@ func New(client dynamic.Interface, opts Options) *Source {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{client: client, opts: opts, pending: map[key]*unstructured.Unstructured{}, objects: map[key]*entry{}, dirty: make(chan struct{}, 1)}
+	return &Source{client: client, opts: opts, pending: map[key]*unstructured.Unstructured{}, objects: map[key]*entry{}, dirty: make(chan struct{}, 1),
+		statuses: map[key]statusJob{}, statusDirty: make(chan struct{}, 1)}
 }
 
 // Engine returns the engine in force; nil until the informers have synced.
@@ -156,6 +164,9 @@ func (s *Source) Run(ctx context.Context) {
 		return
 	}
 	s.opts.Log.Info("policy resources read")
+	if !s.opts.NoStatus {
+		go s.writeStatuses(ctx)
+	}
 	for {
 		s.sync(ctx)
 		select {
@@ -214,7 +225,7 @@ func (s *Source) sync(ctx context.Context) {
 	s.mu.Unlock()
 
 	changed := fileNew || s.current.Load() == nil
-	var touched []*entry
+	touched := map[key]*entry{}
 	for k, obj := range pending {
 		e := s.objects[k]
 		if obj == nil {
@@ -231,7 +242,7 @@ func (s *Source) sync(ctx context.Context) {
 			changed = true
 		}
 		e.obj = obj
-		touched = append(touched, e)
+		touched[k] = e
 		if e.seen == obj.GetGeneration() {
 			continue // a status or metadata change
 		}
@@ -253,11 +264,15 @@ func (s *Source) sync(ctx context.Context) {
 	if changed {
 		s.publish(file, fileID)
 	}
-	if !s.opts.NoStatus {
-		for _, e := range touched {
-			if err := s.writeStatus(ctx, e); err != nil && ctx.Err() == nil {
-				s.opts.Log.Warn("writing a policy resource's status", "object", e.obj.GetNamespace()+"/"+e.obj.GetName(), "error", err.Error())
-			}
+	if !s.opts.NoStatus && len(touched) > 0 {
+		s.statusMu.Lock()
+		for k, e := range touched {
+			s.statuses[k] = statusJob{obj: e.obj, want: e.status()}
+		}
+		s.statusMu.Unlock()
+		select {
+		case s.statusDirty <- struct{}{}:
+		default:
 		}
 	}
 }

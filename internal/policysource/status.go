@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -85,12 +86,36 @@ func statusOf(obj *unstructured.Unstructured) v1alpha1.Status {
 	return st
 }
 
-// writeStatus writes e's status when the object does not carry it yet,
+// statusJob is a status to write: want, for obj as last read.
+type statusJob struct {
+	obj  *unstructured.Unstructured
+	want v1alpha1.Status
+}
+
+// writeStatuses writes the statuses the worker computes until ctx is done.
+func (s *Source) writeStatuses(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.statusDirty:
+		}
+		s.statusMu.Lock()
+		jobs := s.statuses
+		s.statuses = map[key]statusJob{}
+		s.statusMu.Unlock()
+		for _, j := range jobs {
+			if err := s.writeStatus(ctx, j.obj, j.want); err != nil && ctx.Err() == nil {
+				s.opts.Log.Warn("writing a policy resource's status", "object", j.obj.GetNamespace()+"/"+j.obj.GetName(), "error", err.Error())
+			}
+		}
+	}
+}
+
+// writeStatus writes want as obj's status when obj does not carry it yet,
 // through the status subresource; a conflict reads the object again and
 // writes only if it is still the same generation and still differs.
-func (s *Source) writeStatus(ctx context.Context, e *entry) error {
-	want := e.status()
-	obj := e.obj
+func (s *Source) writeStatus(ctx context.Context, obj *unstructured.Unstructured, want v1alpha1.Status) error {
 	if same(statusOf(obj), want) {
 		return nil
 	}
@@ -112,6 +137,7 @@ func (s *Source) writeStatus(ctx context.Context, e *entry) error {
 		first = false
 		have := statusOf(obj)
 		st := want
+		st.Conditions = slices.Clone(want.Conditions)
 		// Keep the transition time of a condition whose status did not change.
 		for i, w := range st.Conditions {
 			if h := meta.FindStatusCondition(have.Conditions, w.Type); h != nil && h.Status == w.Status {
