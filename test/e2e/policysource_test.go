@@ -73,21 +73,29 @@ func TestPolicySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	write("tls.crt", servingCert)
+	write("tls.key", servingKey)
+	// serve starts signet serve on addr with the serving certificate,
+	// watching the policy resources, and returns its log.
+	serve := func(t *testing.T, addr, user string, args ...string) *syncBuffer {
+		t.Helper()
+		cmd := exec.Command(harness.ImageBin(t), append([]string{"serve", "--policy-source=cluster",
+			"--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
+			"--addr", addr, "--namespace", signetNamespace, "--kubeconfig", writeKubeconfig(t, env, user),
+			"--child-approval=false", "--cache-ttl=-1s", "--cache-failed-ttl=-1s", "--tag-ttl=-1s"}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+work)
+		log := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = log, log
+		harness.Start(t, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("signet (%s) log:\n%s", user, log.String())
+			}
+		})
+		return log
+	}
 	addr, metricsAddr := harness.FreeAddr(t), harness.FreeAddr(t)
-	serve := exec.Command(harness.ImageBin(t), "serve", "--policy-source=cluster",
-		"--tls-cert", write("tls.crt", servingCert), "--tls-key", write("tls.key", servingKey),
-		"--addr", addr, "--metrics-addr", metricsAddr, "--namespace", signetNamespace,
-		"--kubeconfig", writeKubeconfig(t, env, "signet"), "--child-approval=false",
-		"--cache-ttl=-1s", "--cache-failed-ttl=-1s", "--tag-ttl=-1s")
-	serve.Env = append(os.Environ(), "DOCKER_CONFIG="+work)
-	log := &syncBuffer{}
-	serve.Stdout, serve.Stderr = log, log
-	harness.Start(t, serve)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("signet log:\n%s", log.String())
-		}
-	})
+	log := serve(t, addr, "signet", "--metrics-addr", metricsAddr)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(servingCert)
 	harness.WaitHTTP(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, "https://"+addr+"/healthz")
@@ -238,8 +246,11 @@ rules: [{pattern: "`+reg+`/e2e/**", validator: refuse}]
 		t.Logf("a deleted ClusterImagePolicy's rules were gone %s after the delete was sent", time.Since(start).Round(time.Millisecond))
 	})
 
-	t.Run("a namespace's policy tightens a rule", func(t *testing.T) {
-		if _, err := ips("team-a").Create(ctx, policyObject(t, policy.Kind, "team-a", "tighten", `
+	// teamPolicy creates an ImagePolicy in team-a requiring team-a's key
+	// for pattern.
+	teamPolicy := func(t *testing.T, name, pattern string) {
+		t.Helper()
+		if _, err := ips("team-a").Create(ctx, policyObject(t, policy.Kind, "team-a", name, `
 validators:
 - name: team
   type: cosign
@@ -247,10 +258,14 @@ validators:
   - name: team
     key: |
       `+testutil.Indent(teamPub, 6)+`
-rules: [{pattern: "`+reg+`/e2e/**", validator: team}]
+rules: [{pattern: "`+pattern+`", validator: team}]
 `), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	t.Run("a namespace's policy tightens a rule", func(t *testing.T) {
+		teamPolicy(t, "tighten", reg+"/e2e/**")
 		status(t, ips("team-a"), "tighten", "True", 1)
 		eventually(t, 2*time.Second, "team-a's rule in force", func() bool { return admit("team-a", app) != nil })
 		expect(t, "team-a", app, false, `ImagePolicy "team-a/tighten"`)
@@ -263,18 +278,7 @@ rules: [{pattern: "`+reg+`/e2e/**", validator: team}]
 
 	t.Run("delegation: a team's key admits its images in its namespace only", func(t *testing.T) {
 		expect(t, "team-a", team, false, "none of them has a rule matching")
-		if _, err := ips("team-a").Create(ctx, policyObject(t, policy.Kind, "team-a", "keys", `
-validators:
-- name: team
-  type: cosign
-  trustRoots:
-  - name: team
-    key: |
-      `+testutil.Indent(teamPub, 6)+`
-rules: [{pattern: "`+reg+`/team/**", validator: team}]
-`), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		teamPolicy(t, "keys", reg+"/team/**")
 		eventually(t, 2*time.Second, "team-a's keys in force", func() bool { return admit("team-a", team) == nil })
 		expect(t, "team-b", team, false, `namespace "team-b"`)
 	})
@@ -355,13 +359,7 @@ validators: [{name: refuse, type: static, approve: false}]
 rules: [{pattern: "`+reg+`/e2e/**", validator: refuse}]
 `))
 		bothAddr := harness.FreeAddr(t)
-		both := exec.Command(harness.ImageBin(t), "serve", "--policy-source=cluster", "--policy", file,
-			"--tls-cert", filepath.Join(work, "tls.crt"), "--tls-key", filepath.Join(work, "tls.key"),
-			"--addr", bothAddr, "--metrics-addr", "", "--namespace", signetNamespace,
-			"--kubeconfig", writeKubeconfig(t, env, "signet-both"), "--child-approval=false")
-		bothLog := &syncBuffer{}
-		both.Stdout, both.Stderr = bothLog, bothLog
-		harness.Start(t, both)
+		bothLog := serve(t, bothAddr, "signet-both", "--metrics-addr", "", "--policy", file)
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 		harness.WaitHTTP(t, client, "https://"+bothAddr+"/readyz")
 		review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"","version":"v1","kind":"Pod"},` +
