@@ -383,6 +383,17 @@ rules: [{pattern: "`+reg+`/e2e/**", validator: refuse}]
 			t.Errorf("both: allowed %v, %q; want denied by %s\n%s", out.Response.Allowed, out.Response.Status.Message, want, bothLog.String())
 		}
 		expect(t, "team-a", app, true, "") // the cluster's policy alone
+
+		// Two replicas now watch the objects: neither rewrites a status
+		// the other wrote.
+		before, err := cips.Get(ctx, "burst-0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if after, err := cips.Get(ctx, "burst-0", metav1.GetOptions{}); err != nil || after.GetResourceVersion() != before.GetResourceVersion() {
+			t.Errorf("burst-0 written again with two replicas running: resourceVersion %s → %s (%v)", before.GetResourceVersion(), after.GetResourceVersion(), err)
+		}
 	})
 
 	t.Run("the decision log names the policy generation", func(t *testing.T) {
