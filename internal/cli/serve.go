@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
@@ -193,7 +194,12 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		if err != nil {
 			return &exitError{code: ExitUsage, err: fmt.Errorf("--policy-source=cluster needs the Kubernetes API: %w", err)}
 		}
-		if cfg.PolicyClient, err = dynamic.NewForConfig(rc); err != nil {
+		// Its own client and rate limit (client-go's default is 5 requests
+		// a second): status writes after a GitOps sync of many objects
+		// never wait behind the webhook's own reads.
+		pc := rest.CopyConfig(rc)
+		pc.QPS, pc.Burst = 20, 50
+		if cfg.PolicyClient, err = dynamic.NewForConfig(pc); err != nil {
 			return &exitError{code: ExitUsage, err: err}
 		}
 	}
