@@ -326,7 +326,7 @@ func (s *Source) publish(file *policy.Unit, fileID string) {
 	// the same on every replica.
 	slices.SortFunc(units, func(a, b *policy.Unit) int {
 		x, y := a.Object(), b.Object()
-		return cmpStrings(x.Kind+"/"+x.Namespace+"/"+x.Name, y.Kind+"/"+y.Namespace+"/"+y.Name)
+		return strings.Compare(x.Kind+"/"+x.Namespace+"/"+x.Name, y.Kind+"/"+y.Namespace+"/"+y.Name)
 	})
 	s.gen++
 	hash := unitsHash(units, fileID)
@@ -352,8 +352,6 @@ func engineName(file *policy.Unit) string {
 	}
 	return "resources"
 }
-
-func cmpStrings(a, b string) int { return strings.Compare(a, b) }
 
 // unitsHash names a set of units by their objects and generations (and
 // the file's content): alike on every replica that has them in force.
