@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/decisionlog"
+	"github.com/signet-dev/signet/internal/policy"
 )
 
 // TestDecisionLog: one JSON line per admission with the fields an auditor
@@ -19,12 +20,7 @@ func TestDecisionLog(t *testing.T) {
 	var buf bytes.Buffer
 	dl := decisionlog.New(&buf)
 	rv := admission.NewReviewer(e.reviewer.EngineFunc(), nil, admission.Options{Decisions: dl}, nil, nil)
-	in, err := os.ReadFile("testdata/reviews/pod-unsigned.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in = bytes.ReplaceAll(in, []byte("REGISTRY"), []byte(e.reg.Host))
-	post(t, rv.Handler(true), "application/json", in)
+	post(t, rv.Handler(true), "application/json", e.review(t, "pod-unsigned.json"))
 	if err := dl.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +48,61 @@ func TestDecisionLog(t *testing.T) {
 	for _, k := range []string{"image", "digest", "rule", "validator", "outcome", "reason", "path"} {
 		if first[k] == nil || first[k] == "" {
 			t.Errorf("image entry lacks %s: %v", k, first)
+		}
+	}
+}
+
+// review reads testdata/reviews/name with the registry's host in it.
+func (e *env) review(t *testing.T, name string) []byte {
+	t.Helper()
+	in, err := os.ReadFile("testdata/reviews/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(in, []byte("REGISTRY"), []byte(e.reg.Host))
+}
+
+// TestPolicyInForce: with no engine yet (the policy resources not read),
+// every admission is denied, saying why; with one, the decision log
+// names its generation and hash.
+func TestPolicyInForce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, admission.Options{})
+	in := e.review(t, "pod-unsigned.json")
+	stamped := e.reviewer.EngineFunc()().Stamped(7, "0123456789abcdef")
+	for _, tc := range []struct {
+		name    string
+		engine  *policy.Engine
+		allowed bool
+		reason  string
+		log     []string
+	}{
+		{"no policy yet", nil, false, admission.NoPolicy, []string{`"decision":"denied"`, `"policyGeneration":0`}},
+		{"a policy in force", stamped, false, "signet denied", []string{`"policyGeneration":7`, `"policyHash":"0123456789abcdef"`}},
+	} {
+		var buf bytes.Buffer
+		dl := decisionlog.New(&buf)
+		rv := admission.NewReviewer(func() *policy.Engine { return tc.engine }, nil, admission.Options{Decisions: dl}, nil, nil)
+		_, body := post(t, rv.Handler(true), "application/json", in)
+		var out struct {
+			Response struct {
+				Allowed bool
+				Status  struct{ Message string }
+			}
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Response.Allowed != tc.allowed || !strings.Contains(out.Response.Status.Message, tc.reason) {
+			t.Errorf("%s: allowed %v, %q; want %v, %q", tc.name, out.Response.Allowed, out.Response.Status.Message, tc.allowed, tc.reason)
+		}
+		if err := dl.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range tc.log {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("%s: decision log %s\nlacks %s", tc.name, buf.String(), want)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -160,14 +161,15 @@ type outcome struct {
 // digest that was verified.
 func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
 	start := time.Now()
-	resp, out := r.review(ctx, req, mutate)
+	eng := r.engine()
+	resp, out := r.review(ctx, eng, req, mutate)
 	boundResponse(resp)
 	resp.UID = req.UID
-	r.logDecision(req, mutate, out, time.Since(start))
+	r.logDecision(req, eng, mutate, out, time.Since(start))
 	return resp
 }
 
-func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) (*admissionv1.AdmissionResponse, outcome) {
+func (r *Reviewer) review(ctx context.Context, eng *policy.Engine, req *admissionv1.AdmissionRequest, mutate bool) (*admissionv1.AdmissionResponse, outcome) {
 	allow := &admissionv1.AdmissionResponse{Allowed: true}
 	kind := req.Kind.Kind
 	switch {
@@ -178,7 +180,11 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 	case req.SubResource != "" && !(kind == "Pod" && req.SubResource == "ephemeralcontainers"):
 		return allow, outcome{decision: "skipped", reason: "subresource " + req.SubResource + " is not checked"}
 	}
-	eng := r.engine()
+	if eng == nil {
+		// No policy yet (the policy resources are still being read):
+		// never allow for want of one.
+		return deny("signet denied the request: " + NoPolicy), outcome{decision: "denied", reason: NoPolicy}
+	}
 	res, ok := checked(eng, req.Kind)
 	if !ok {
 		return allow, outcome{decision: "skipped", reason: "kind " + req.Kind.Group + "/" + req.Kind.Version + " " + kind + " is neither built in nor declared in the policy's resources"}
@@ -236,9 +242,8 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 		}
 		ctx = registry.ContextWithKeychain(ctx, kc)
 	}
-	decisions := r.evaluate(ctx, eng, obj.Images)
+	decisions := r.evaluate(ctx, eng, req.Namespace, obj.Images)
 
-	pin := mutate && pinning(eng.Pinning(), kind)
 	var (
 		patch    []patchOp
 		denials  []string
@@ -252,7 +257,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 			Outcome: string(d.Outcome), Mode: d.Mode, Rule: d.Rule, Validator: d.Validator, Reason: d.Reason,
 		})
 		if d.Allowed {
-			if pin && d.Mutate && d.Digest != "" && !unchanged[img.Path] {
+			if mutate && pinning(cmp.Or(d.Pinning, eng.Pinning()), kind) && d.Mutate && d.Digest != "" && !unchanged[img.Path] {
 				ref, err := imageref.Parse(img.Ref)
 				if err == nil {
 					if v := ref.PinnedAsWritten(d.Digest); v != img.Ref {
@@ -297,7 +302,7 @@ func (r *Reviewer) review(ctx context.Context, req *admissionv1.AdmissionRequest
 // Options.Parallelism at a time (a request with one distinct image, most
 // of them, is decided on the caller's goroutine), each holding one of the
 // process's Options.MaxVerifications slots.
-func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []workload.Image) map[string]policy.Decision {
+func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, namespace string, imgs []workload.Image) map[string]policy.Decision {
 	seen := make(map[string]bool, len(imgs))
 	distinct := make([]string, 0, len(imgs))
 	for _, img := range imgs {
@@ -307,13 +312,13 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 		}
 	}
 	if len(distinct) == 1 {
-		return map[string]policy.Decision{distinct[0]: r.decide(ctx, eng, distinct[0], false)}
+		return map[string]policy.Decision{distinct[0]: r.decide(ctx, eng, namespace, distinct[0], false)}
 	}
 	decisions := make([]policy.Decision, len(distinct))
 	var next atomic.Int64
 	work := func(extra bool) {
 		for i := int(next.Add(1)) - 1; i < len(distinct); i = int(next.Add(1)) - 1 {
-			decisions[i] = r.decide(ctx, eng, distinct[i], extra)
+			decisions[i] = r.decide(ctx, eng, namespace, distinct[i], extra)
 		}
 	}
 	var wg sync.WaitGroup
@@ -335,7 +340,7 @@ func (r *Reviewer) evaluate(ctx context.Context, eng *policy.Engine, imgs []work
 // engine is asked anyway, with the deadline passed: what needs no registry
 // (a static rule, no matching rule, a cached result) is decided as usual,
 // the rest is inconclusive, under the matching rule's mode.
-func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, extra bool) policy.Decision {
+func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, namespace, ref string, extra bool) policy.Decision {
 	slot := true
 	if extra {
 		if slot = take(ctx, r.extras); slot {
@@ -345,7 +350,7 @@ func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, e
 	if slot = slot && take(ctx, r.verifying); slot {
 		defer func() { <-r.verifying }()
 	}
-	d := eng.Evaluate(ctx, ref)
+	d := evaluate(ctx, eng, namespace, ref)
 	if !slot && d.Outcome == verify.Inconclusive {
 		d.Reason += fmt.Sprintf(" (signet was deciding %d images at once, its limit, until this admission's deadline)", cap(r.verifying))
 	}
@@ -355,6 +360,21 @@ func (r *Reviewer) decide(ctx context.Context, eng *policy.Engine, ref string, e
 	}
 	return d
 }
+
+// evaluate decides ref for a workload of namespace: by the cluster's
+// policy resources and the namespace's (EvaluateFor; cluster-scoped
+// objects have namespace ""), or by a policy file alone exactly as
+// before (Evaluate).
+func evaluate(ctx context.Context, eng *policy.Engine, namespace, ref string) policy.Decision {
+	if eng.Units() == nil {
+		return eng.Evaluate(ctx, ref)
+	}
+	return eng.EvaluateFor(ctx, namespace, ref)
+}
+
+// NoPolicy is the reason of every admission denied before a policy is in
+// force.
+const NoPolicy = "no policy is in force yet (signet is still reading its ClusterImagePolicies and ImagePolicies from the API server); try again shortly"
 
 // take puts a token in sem, waiting until ctx is done; false if it could
 // not.
@@ -444,7 +464,7 @@ func deny(msg string) *admissionv1.AdmissionResponse {
 	}}
 }
 
-func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, out outcome, latency time.Duration) {
+func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, eng *policy.Engine, mutate bool, out outcome, latency time.Duration) {
 	webhook := "validate"
 	if mutate {
 		webhook = "mutate"
@@ -454,6 +474,9 @@ func (r *Reviewer) logDecision(req *admissionv1.AdmissionRequest, mutate bool, o
 		Name: objectName(req, out), Operation: string(req.Operation), User: req.UserInfo.Username,
 		DryRun: req.DryRun != nil && *req.DryRun, Decision: out.decision, Reason: out.reason,
 		Images: out.images, LatencyMs: float64(latency.Microseconds()) / 1000,
+	}
+	if eng != nil {
+		rec.PolicyGeneration, rec.PolicyHash = eng.Generation(), eng.Hash()
 	}
 	rec.Bound()
 	r.opts.Decisions.Write(rec)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
@@ -23,6 +25,7 @@ import (
 
 type serveFlags struct {
 	policy, certFile, keyFile string
+	policySource              string
 	tls                       managedTLSFlags
 	clientCA                  string
 	addr, metricsAddr         string
@@ -46,7 +49,8 @@ type serveFlags struct {
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVarP(&f.policy, "policy", "p", "", "policy file, watched for changes (required)")
+	fl.StringVarP(&f.policy, "policy", "p", "", "policy file, watched for changes (required with --policy-source=file; with cluster, one more ClusterImagePolicy)")
+	fl.StringVar(&f.policySource, "policy-source", server.SourceFile, `where the policy comes from: "file" (--policy alone, no API access needed) or "cluster" (the ClusterImagePolicy and ImagePolicy resources, watched; not ready and denying every admission until they are read)`)
 	fl.StringVar(&f.certFile, "tls-cert", "", "serving certificate (PEM), reloaded when it changes (required with --tls-mode=files)")
 	fl.StringVar(&f.keyFile, "tls-key", "", "serving key (PEM), reloaded when it changes (required with --tls-mode=files)")
 	f.tls.addFlags(fl)
@@ -77,7 +81,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 func newServe(stderr io.Writer) *cobra.Command {
 	f := &serveFlags{}
 	cmd := &cobra.Command{
-		Use:   "serve --policy FILE (--tls-cert FILE --tls-key FILE | --tls-mode=managed ...)",
+		Use:   "serve (--policy FILE | --policy-source=cluster [--policy FILE]) (--tls-cert FILE --tls-key FILE | --tls-mode=managed ...)",
 		Short: "Run the admission webhook",
 		Long: `serve runs signet as a Kubernetes admission webhook over HTTPS (TLS 1.2+):
 
@@ -97,6 +101,11 @@ in the Secret --tls-secret of its namespace, renews them before they
 expire, and sets the caBundle of the webhook configurations named by
 --mutating-webhook-configuration and --validating-webhook-configuration.
 
+With --policy-source=cluster, the policy is the cluster's ClusterImagePolicy
+and ImagePolicy resources (signet.dev/v1alpha1), watched: a change is in
+force within 2 seconds, and each object's status says whether it compiled.
+A --policy file given too is one more ClusterImagePolicy ("file:<path>").
+
 Every admission is logged as one JSON line on stderr (--decision-log).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -108,8 +117,11 @@ Every admission is logged as one JSON line on stderr (--decision-log).`,
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
-	if f.policy == "" {
-		return usageError("--policy is required")
+	switch {
+	case f.policySource != server.SourceFile && f.policySource != server.SourceCluster:
+		return usageError("--policy-source: want %s or %s, got %q", server.SourceFile, server.SourceCluster, f.policySource)
+	case f.policy == "" && f.policySource == server.SourceFile:
+		return usageError("--policy is required (or --policy-source=cluster)")
 	}
 	if err := f.tls.check(f.certFile, f.keyFile, f.namespace); err != nil {
 		return err
@@ -152,7 +164,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		excluded = append(excluded, f.namespace)
 	}
 	cfg := server.Config{
-		PolicyFile: f.policy, CertFile: f.certFile, KeyFile: f.keyFile, ClientCAFile: f.clientCA,
+		PolicyFile: f.policy, PolicySource: f.policySource, CertFile: f.certFile, KeyFile: f.keyFile, ClientCAFile: f.clientCA,
 		Addr: f.addr, MetricsAddr: f.metricsAddr, Profiling: f.profiling, ReleaseStartupPages: f.releasePages,
 		ReloadInterval: f.reloadInterval, ShutdownGrace: f.shutdownGrace,
 		Admission: admission.Options{
@@ -177,6 +189,19 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			return &exitError{code: ExitDenied, err: err}
 		}
 		err = nil
+	}
+	if f.policySource == server.SourceCluster {
+		if err != nil {
+			return &exitError{code: ExitUsage, err: fmt.Errorf("--policy-source=cluster needs the Kubernetes API: %w", err)}
+		}
+		// Its own client and rate limit (client-go's default is 5 requests
+		// a second): status writes after a GitOps sync of many objects
+		// never wait behind the webhook's own reads.
+		pc := rest.CopyConfig(rc)
+		pc.QPS, pc.Burst = 20, 50
+		if cfg.PolicyClient, err = dynamic.NewForConfig(pc); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
 	}
 	if err != nil {
 		log.Warn("no Kubernetes API access: child approval's owner lookups and registry credentials from Secrets are off", "error", err.Error())

@@ -33,3 +33,24 @@ func TestServeTLSFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServePolicySourceFlags: --policy-source takes file or cluster; file
+// needs --policy, cluster needs the API; each mistake is a usage error.
+func TestServePolicySourceFlags(t *testing.T) {
+	t.Parallel()
+	tls := []string{"--tls-cert", "c.pem", "--tls-key", "k.pem"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--policy-source", "crds"}, `--policy-source: want file or cluster, got "crds"`},
+		{[]string{"--policy-source", "file"}, "--policy is required (or --policy-source=cluster)"},
+		{[]string{"--policy-source", "cluster", "--kubeconfig", "/nonexistent/kubeconfig"}, "--policy-source=cluster needs the Kubernetes API"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli.Execute(context.Background(), append(append([]string{"serve"}, tls...), tc.args...), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}

@@ -40,6 +40,12 @@ type Record struct {
 	Reason    string    `json:"reason"`
 	Images    []Image   `json:"images"`
 	LatencyMs float64   `json:"latencyMs"`
+	// PolicyGeneration and PolicyHash identify the policy in force
+	// (policy.Engine.Generation, Hash): the generation is
+	// signet_policy_generation; the hash is alike on every replica with
+	// the same policy; 0 and "" before one is in force.
+	PolicyGeneration int64  `json:"policyGeneration"`
+	PolicyHash       string `json:"policyHash,omitempty"`
 }
 
 // Sink receives decision records. Implementations must be safe for

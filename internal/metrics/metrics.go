@@ -20,6 +20,8 @@ type Metrics struct {
 	verifications *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	policyInfo    *prometheus.GaugeVec
+	policyGen     prometheus.Gauge
+	policyObjects *prometheus.GaugeVec
 	cache         *prometheus.CounterVec
 	joins         prometheus.Counter
 	verifyLatency *prometheus.HistogramVec
@@ -64,6 +66,14 @@ func New() *Metrics {
 			Name: "signet_policy_info",
 			Help: "The policy being served (value 1), by name and content hash.",
 		}, []string{"name", "hash"}),
+		policyGen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "signet_policy_generation",
+			Help: "The generation of the policy in force: how many policies this process has put in force (the decision log's policyGeneration; 0 while none is).",
+		}),
+		policyObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "signet_policy_objects",
+			Help: "Policy resources read from the API (--policy-source=cluster), by kind and whether their latest generation compiled (ready: true, false).",
+		}, []string{"kind", "ready"}),
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_cache_lookups_total",
 			Help: "Cache lookups by layer (memory, redis, tags) and result (hit, miss; unavailable: Redis skipped while its circuit breaker is open).",
@@ -86,7 +96,7 @@ func New() *Metrics {
 			Help: "Attestation requirements checked for image decisions, by requirement name (the rule's with.attestations[].name) and outcome (verified, failed, inconclusive).",
 		}, []string{"requirement", "outcome"}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo,
+	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo, m.policyGen, m.policyObjects,
 		m.cache, m.joins, m.verifyLatency, m.registryReqs, m.attestations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -149,6 +159,24 @@ func (m *Metrics) Policy(name, hash string) {
 	}
 	m.policyInfo.Reset()
 	m.policyInfo.WithLabelValues(name, hash).Set(1)
+}
+
+// PolicyGeneration records the generation of the policy put in force.
+func (m *Metrics) PolicyGeneration(gen int64) {
+	if m == nil {
+		return
+	}
+	m.policyGen.Set(float64(gen))
+}
+
+// PolicyObjects records how many policy resources of kind are read and
+// whether their latest generation compiled.
+func (m *Metrics) PolicyObjects(kind string, ready, invalid int) {
+	if m == nil {
+		return
+	}
+	m.policyObjects.WithLabelValues(kind, "true").Set(float64(ready))
+	m.policyObjects.WithLabelValues(kind, "false").Set(float64(invalid))
 }
 
 // CacheLookup records one cache lookup.

@@ -31,6 +31,9 @@ type Engine struct {
 	// resources are the declared kinds beyond the built-in ones
 	// (spec.resources), by group/version/kind.
 	resources map[string]*workload.Resource
+	// generation and hash identify the policy in force (Stamped).
+	generation int64
+	hash       string
 }
 
 // InsecureRegistries returns the registries the policy lets signet reach

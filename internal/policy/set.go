@@ -298,6 +298,24 @@ func (e *Engine) Units() []*Unit {
 	return e.set.units
 }
 
+// Stamped returns a copy of e that says which policy it is: generation
+// counts the engines put in force by the process serving it, hash names
+// the objects (and their generations) it was assembled from, alike on
+// every replica with the same objects. The copy shares e's compiled
+// rules; e is unchanged.
+func (e *Engine) Stamped(generation int64, hash string) *Engine {
+	c := *e
+	c.generation, c.hash = generation, hash
+	return &c
+}
+
+// Generation returns the generation given to Stamped (0 when not
+// stamped).
+func (e *Engine) Generation() int64 { return e.generation }
+
+// Hash returns the hash given to Stamped ("" when not stamped).
+func (e *Engine) Hash() string { return e.hash }
+
 // modeRank orders modes by strictness.
 func modeRank(m string) int {
 	switch m {

@@ -24,18 +24,20 @@ import (
 // rejected with a log line and a metric; the previous engine keeps serving.
 type PolicyWatcher struct {
 	path    string
-	compile func(*policy.Document) (*policy.Engine, error)
+	compile func(*policy.Document, string) (*policy.Engine, error)
 	log     *slog.Logger
 	metrics *metrics.Metrics
 
 	current atomic.Pointer[policy.Engine]
 	mu      sync.Mutex
 	hash    string
+	gen     int64
 }
 
 // NewPolicyWatcher loads the policy at path. A policy that does not load is
-// an error: signet does not start without a valid policy.
-func NewPolicyWatcher(path string, compile func(*policy.Document) (*policy.Engine, error), log *slog.Logger, m *metrics.Metrics) (*PolicyWatcher, error) {
+// an error: signet does not start without a valid policy. compile is given
+// the document and its content's hash.
+func NewPolicyWatcher(path string, compile func(*policy.Document, string) (*policy.Engine, error), log *slog.Logger, m *metrics.Metrics) (*PolicyWatcher, error) {
 	w := &PolicyWatcher{path: path, compile: compile, log: log, metrics: m}
 	if _, err := w.reload(); err != nil {
 		return nil, err
@@ -70,10 +72,12 @@ func (w *PolicyWatcher) reload() (bool, error) {
 	doc, err := policy.Parse(data)
 	if err == nil {
 		var eng *policy.Engine
-		if eng, err = w.compile(doc); err == nil {
-			w.current.Store(eng)
+		if eng, err = w.compile(doc, hash); err == nil {
+			w.gen++
+			w.current.Store(eng.Stamped(w.gen, hash))
 			w.hash = hash
 			w.metrics.Policy(eng.Name(), hash)
+			w.metrics.PolicyGeneration(w.gen)
 			return true, nil
 		}
 	}

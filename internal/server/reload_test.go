@@ -18,7 +18,7 @@ func TestPolicyWatcherPositions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
 	os.WriteFile(path, []byte("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nmode: enforse\n"+
 		"validators:\n  - {name: s, type: static, approve: \"yes\"}\nrules:\n  - pattern: \"**\"\n    validator: t\n"), 0o600)
-	compile := func(d *policy.Document) (*policy.Engine, error) { return policy.Compile(d, nil) }
+	compile := func(d *policy.Document, _ string) (*policy.Engine, error) { return policy.Compile(d, nil) }
 	_, err := NewPolicyWatcher(path, compile, slog.New(slog.DiscardHandler), nil)
 	for _, want := range []string{
 		"invalid policy " + path + ":",

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/cache"
@@ -54,11 +56,21 @@ const (
 
 // Config is everything `signet serve` is told.
 type Config struct {
-	PolicyFile  string
-	CertFile    string
-	KeyFile     string
-	Addr        string // HTTPS, default ":8443"
-	MetricsAddr string // HTTP, default ":9090"; "" disables it
+	// PolicyFile is the policy file, watched; "" with PolicySource
+	// "cluster" alone.
+	PolicyFile string
+	// PolicySource is where the policy comes from: "file" (or ""), the
+	// PolicyFile alone, no API needed; "cluster", the ClusterImagePolicy
+	// and ImagePolicy resources read through PolicyClient
+	// (package policysource), with the PolicyFile, when set, as one more
+	// ClusterImagePolicy. Until they are read the server is not ready and
+	// denies every admission.
+	PolicySource string
+	PolicyClient dynamic.Interface
+	CertFile     string
+	KeyFile      string
+	Addr         string // HTTPS, default ":8443"
+	MetricsAddr  string // HTTP, default ":9090"; "" disables it
 
 	// ClientCAFile, when set, makes the webhook listener (Addr) require a
 	// client certificate chaining to this PEM CA bundle (reloaded like the
@@ -161,20 +173,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	pw, err := NewPolicyWatcher(cfg.PolicyFile, func(d *policy.Document) (*policy.Engine, error) {
-		opts := []policy.CompileOption{policy.WithCache(vc)}
-		if cfg.SecretKeychains != nil {
-			opts = append(opts, policy.WithSecretKeychains(cfg.SecretKeychains))
-		}
-		if cfg.KeySecrets != nil {
-			opts = append(opts, policy.WithKeySecrets(cfg.KeySecrets))
-		}
-		eng, err := policy.Compile(d, reg, opts...)
-		if err == nil && len(eng.InsecureRegistries()) > 0 {
-			log.Warn("the policy lets signet reach these registries over plain HTTP (insecureRegistries): answers from them can be altered on the way", "policy", eng.Name(), "insecureRegistries", eng.InsecureRegistries())
-		}
-		return eng, err
-	}, log, m)
+	opts := []policy.CompileOption{policy.WithCache(vc)}
+	if cfg.SecretKeychains != nil {
+		opts = append(opts, policy.WithSecretKeychains(cfg.SecretKeychains))
+	}
+	if cfg.KeySecrets != nil {
+		opts = append(opts, policy.WithKeySecrets(cfg.KeySecrets))
+	}
+	pol, err := newPolicy(cfg, reg, opts, log, m)
 	if err != nil {
 		return err
 	}
@@ -196,7 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		tlsConfig.GetConfigForClient = clientCAs.GetConfigForClient
 	}
-	rv := admission.NewReviewer(pw.Engine, cfg.Owners, cfg.Admission, log, m)
+	rv := admission.NewReviewer(pol.engine, cfg.Owners, cfg.Admission, log, m)
 
 	var ready atomic.Bool
 	health := func(mux *http.ServeMux) {
@@ -204,6 +210,10 @@ func Run(ctx context.Context, cfg Config) error {
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !ready.Load() {
 				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			if pol.engine() == nil {
+				http.Error(w, "no policy in force yet: reading the policy resources", http.StatusServiceUnavailable)
 				return
 			}
 			fmt.Fprintln(w, "ok")
@@ -263,7 +273,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
-	go pw.Run(bg, cfg.ReloadInterval)
+	pol.run(bg, cfg.ReloadInterval)
 	go certs.Run(bg)
 	if clientCAs != nil {
 		go clientCAs.Run(bg, cfg.ReloadInterval)
@@ -272,7 +282,7 @@ func Run(ctx context.Context, cfg Config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	ready.Store(true)
-	log.Info("serving", "addr", ln.Addr().String(), "metrics", metricsAddr, "policy", pw.Engine().Name(), "hash", pw.Hash(), "version", version.String())
+	log.Info("serving", "addr", ln.Addr().String(), "metrics", metricsAddr, "policySource", cmp.Or(cfg.PolicySource, SourceFile), "policy", pol.name(), "version", version.String())
 	if cfg.ReleaseStartupPages {
 		if n, err := releaseStartupPages(); err != nil {
 			log.Debug("start-up pages kept", "error", err.Error())
