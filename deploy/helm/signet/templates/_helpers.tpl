@@ -63,7 +63,7 @@ a cosign validator "signet-release" trusting that key and a rule for each of
 selfVerification.repositories (default: image.repository) using it, so that
 signet's own image is verified with its release key. */ -}}
 {{- define "signet.policy" -}}
-{{- $policy := deepCopy .Values.policy }}
+{{- $policy := omit (deepCopy .Values.policy) "source" }}
 {{- with .Values.selfVerification }}
 {{- if .key }}
 {{- $validator := dict "name" "signet-release" "type" "cosign" "trustRoots" (list (dict "name" "release" "key" .key)) }}
@@ -76,6 +76,12 @@ signet's own image is verified with its release key. */ -}}
 {{- end }}
 {{- end }}
 {{- toYaml $policy }}
+{{- end -}}
+
+{{- /* signet.defaultPolicyName: the ClusterImagePolicy the chart makes of
+its policy values when policy.source is cluster. */ -}}
+{{- define "signet.defaultPolicyName" -}}
+{{ include "signet.fullname" . }}-default
 {{- end -}}
 
 {{- /* signet.ipBlocks: NetworkPolicy peers for .cidrs, each without the .except
