@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,7 +30,8 @@ import (
 
 // TestPolicyWebhook installs deploy/crds into a real kube-apiserver with
 // signet's policy webhook registered by URL (as the chart registers it by
-// Service: policy.signet.dev, /validate-policy, fail closed) and shows:
+// Service: policy.signet.dev, /validate-policy, fail closed; the chart's
+// rendering) and shows:
 // what the schema refuses never reaches signet; what only signet can check
 // — a key that does not parse, an unknown validator, CEL that does not
 // compile, a threshold above the trust roots, an ImagePolicy's k8s:// key
@@ -129,24 +129,10 @@ spec:
 	pool.AppendCertsFromPEM(certPEM)
 	harness.WaitHTTP(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, "https://"+addr+"/readyz")
 
-	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
-	timeout := int32(10)
-	url := "https://" + addr + "/validate-policy"
-	ops := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
-	cluster, namespaced := admissionregistrationv1.ClusterScope, admissionregistrationv1.NamespacedScope
-	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "signet"},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "policy.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: certPEM},
-			Rules: []admissionregistrationv1.RuleWithOperations{
-				{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: []string{"signet.dev"}, APIVersions: []string{"v1alpha1"}, Resources: []string{"clusterimagepolicies"}, Scope: &cluster}},
-				{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: []string{"signet.dev"}, APIVersions: []string{"v1alpha1"}, Resources: []string{"imagepolicies"}, Scope: &namespaced}},
-			},
-			FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"},
-		}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// The chart's webhook configurations, by URL: policy.signet.dev, and
+	// with policy.source=cluster its matchConditions leaving the chart's
+	// own ClusterImagePolicy (signet-default) to the policy-lint hook.
+	applyChartWebhooks(t, cs, addr, certPEM, "--set", "policy.source=cluster")
 
 	cip := func(name, spec string) string {
 		return "apiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata: {name: " + name + "}\nspec:\n" + spec
@@ -219,6 +205,12 @@ spec:
 		if err := create(parse(t, doc), false); err != nil {
 			t.Fatalf("a valid object is refused: %v\n%s", err, doc)
 		}
+	}
+
+	// The chart's own ClusterImagePolicy is not sent to signet (on a first
+	// install it is created before signet answers); any other name is.
+	if err := create(parse(t, cip("signet-default", keyed(key1, `{pattern: "**", validator: nope}`))), true); err != nil {
+		t.Errorf("the chart's ClusterImagePolicy is sent to the policy webhook: %v", err)
 	}
 
 	t.Run("verify", func(t *testing.T) {
