@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
@@ -27,6 +28,23 @@ import (
 	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/test/harness"
 )
+
+// startWithCRDs starts kube-apiserver and etcd with deploy/crds
+// installed.
+func startWithCRDs(t *testing.T) (*envtest.Environment, *rest.Config) {
+	t.Helper()
+	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second,
+		CRDInstallOptions: envtest.CRDInstallOptions{Paths: []string{filepath.Join(harness.Root, "deploy", "crds")}, ErrorIfPathMissing: true}}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver and etcd with deploy/crds: %v", err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	if len(env.CRDs) != 2 {
+		t.Fatalf("installed %d CRDs from deploy/crds, want 2", len(env.CRDs))
+	}
+	return env, cfg
+}
 
 // TestPolicyWebhook installs deploy/crds into a real kube-apiserver with
 // signet's policy webhook registered by URL (as the chart registers it by
@@ -43,13 +61,7 @@ import (
 // and left out). Last, with signet down, creating a policy fails closed.
 func TestPolicyWebhook(t *testing.T) {
 	ctx := context.Background()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second,
-		CRDInstallOptions: envtest.CRDInstallOptions{Paths: []string{filepath.Join(harness.Root, "deploy", "crds")}, ErrorIfPathMissing: true}}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd with deploy/crds: %v", err)
-	}
-	t.Cleanup(func() { env.Stop() })
+	env, cfg := startWithCRDs(t)
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	dc := dynamic.NewForConfigOrDie(cfg)
 	for _, ns := range []string{"team-a", "team-b"} {

@@ -1,12 +1,7 @@
 package helm
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"reflect"
 	"strings"
@@ -16,6 +11,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/policy/v1alpha1"
+	"github.com/signet-dev/signet/internal/testutil"
 )
 
 // policyWebhook returns the policy.signet.dev webhook of the chart's
@@ -110,15 +106,7 @@ func TestDefaultClusterImagePolicy(t *testing.T) {
 		t.Errorf("the policy file names its source:\n%s", cm)
 	}
 
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	key, _ := json.Marshal(testutil.NewKey(t).PEM)
 	objs = render(t, "policy.source=cluster", `selfVerification={"key":`+string(key)+`}`)
 	cip := objs["ClusterImagePolicy/rel-signet-default"]
 	if cip == nil {
