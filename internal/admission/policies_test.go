@@ -3,6 +3,7 @@ package admission_test
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -139,6 +140,41 @@ func TestPolicyWebhook(t *testing.T) {
 				t.Errorf("message %q does not say %q", r.Status.Message, tc.has)
 			}
 		})
+	}
+}
+
+// TestPolicyWebhookConditions: an ImagePolicy as large as the API server
+// stores (1.4 MiB) made of CEL conditions — each compiled and held while
+// a policy is in force — is refused before any is compiled: what
+// answering it allocates is measured.
+//
+// Not parallel: the allocation measured is this test's alone.
+func TestPolicyWebhookConditions(t *testing.T) {
+	h := newEnv(t, admission.Options{}).reviewer.PolicyHandler()
+	pem, _ := json.Marshal(string(testutil.NewKey(t).PEM))
+	var conds []string
+	for i := 0; len(conds)*40 < 1400<<10; i++ {
+		conds = append(conds, fmt.Sprintf(`{"expression":"predicate.x == %d"}`, i))
+	}
+	spec := `{"validators":[{"name":"acme","type":"cosign","trustRoots":[{"name":"release","key":` + string(pem) + `}]}],` +
+		`"rules":[{"pattern":"ghcr.io/**","validator":"acme","with":{"attestations":[{"name":"p","type":"slsaprovenance1","conditions":[` + strings.Join(conds, ",") + `]}]}}]}`
+	body := policyReview("CREATE", "ImagePolicy", "team-a", spec, "")
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	code, out := post(t, h, "application/json", body)
+	runtime.ReadMemStats(&m1)
+	var a policyAnswer
+	if err := json.Unmarshal(out, &a); code != 200 || err != nil || a.Response.Allowed {
+		t.Fatalf("HTTP %d %.300s (%v)", code, out, err)
+	}
+	if msg := a.Response.Status.Message; !strings.Contains(msg, fmt.Sprintf("spec.rules: %d CEL conditions", len(conds))) {
+		t.Errorf("message %q", msg)
+	}
+	alloc := (m1.TotalAlloc - m0.TotalAlloc) >> 20
+	t.Logf("a %d KiB ImagePolicy of %d conditions: %d MiB allocated to refuse it", len(body)>>10, len(conds), alloc)
+	if alloc > 64 {
+		t.Errorf("%d MiB allocated, want at most 64 (compiling them all allocates over 1 GiB)", alloc)
 	}
 }
 
