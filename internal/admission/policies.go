@@ -28,9 +28,24 @@ const MaxPolicyCauses = 100
 // validator names, CEL that does not compile, a threshold above the trust
 // roots, what a namespace's ImagePolicy may not say) is refused with the
 // field paths `signet policy lint` reports. It shares Handler's bounds:
-// body sizes and budget, review slots, deadline, message lengths.
+// body sizes and budget, review slots, deadline, message lengths. Objects
+// are compiled one at a time (a request waits for its turn under its
+// deadline, then is denied with a reason): compiling a policy of the
+// largest size the API server stores allocates about 120 MiB, and whoever
+// may write an ImagePolicy in any namespace can send such objects at once.
 func (r *Reviewer) PolicyHandler() http.Handler {
-	return r.handler("validate-policy", r.ReviewPolicy)
+	compiling := make(chan struct{}, 1)
+	return r.handler("validate-policy", func(ctx context.Context, ar *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+		select {
+		case compiling <- struct{}{}:
+			defer func() { <-compiling }()
+			return r.ReviewPolicy(ctx, ar)
+		case <-ctx.Done():
+			resp := deny("signet checks policy objects one at a time, and the others did not leave it time before this one's deadline; retry")
+			resp.UID = ar.UID
+			return resp
+		}
+	})
 }
 
 // ReviewPolicy answers the admission of a policy object: a CREATE, or an
@@ -63,6 +78,10 @@ func reviewPolicy(req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResp
 		(req.Kind.Kind != policy.KindCluster && req.Kind.Kind != policy.Kind):
 		msg := fmt.Sprintf("signet's policy webhook reads %s and %s of %s, not %s/%s %s: the webhook configuration sends it the wrong kinds",
 			policy.KindCluster, policy.Kind, v1alpha1.SchemeGroupVersion, req.Kind.Group, req.Kind.Version, req.Kind.Kind)
+		return deny(msg), msg
+	}
+	if n := len(req.Object.Raw); n > policy.MaxDocumentBytes {
+		msg := fmt.Sprintf("the %s is %d bytes, over the %d a policy may have", req.Kind.Kind, n, policy.MaxDocumentBytes)
 		return deny(msg), msg
 	}
 	obj, err := decodePolicy(req.Kind.Kind, req.Namespace, req.Object.Raw)

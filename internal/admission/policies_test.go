@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/testutil"
 )
 
@@ -108,6 +111,8 @@ func TestPolicyWebhook(t *testing.T) {
 		{name: "delete", op: "DELETE", kind: "ClusterImagePolicy", old: valid, allowed: true},
 		{name: "another kind", op: "CREATE", kind: "Pod", spec: valid, has: "not signet.dev/v1alpha1 Pod"},
 		{name: "no object", op: "CREATE", kind: "ClusterImagePolicy", has: "no object"},
+		{name: "larger than a policy file", op: "CREATE", kind: "ClusterImagePolicy",
+			spec: strings.Replace(valid, `"rules":`, `"x":"`+strings.Repeat("a", policy.MaxDocumentBytes)+`","rules":`, 1), has: "over the 4194304 a policy may have"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,5 +210,56 @@ func TestPolicyWebhookBounded(t *testing.T) {
 	}
 	if len(body) > 64<<10 {
 		t.Errorf("answer of %d bytes", len(body))
+	}
+}
+
+// TestPolicyWebhookOneAtATime: policy objects of the largest size the API
+// server stores, sent at once, are compiled one at a time: the heap
+// sampled while they are answered stays near what one takes.
+//
+// Not parallel: the heap measured is this test's alone.
+func TestPolicyWebhookOneAtATime(t *testing.T) {
+	h := newEnv(t, admission.Options{}).reviewer.PolicyHandler()
+	pem, _ := json.Marshal(string(testutil.NewKey(t).PEM))
+	var rules []string
+	for i := 0; len(rules)*70 < 1400<<10; i++ {
+		rules = append(rules, fmt.Sprintf(`{"pattern":"ghcr.io/a/%d","validator":"acme","with":{"threshold":1}}`, i))
+	}
+	spec := `{"validators":[{"name":"acme","type":"cosign","trustRoots":[{"name":"release","key":` + string(pem) + `}]}],"rules":[` + strings.Join(rules, ",") + `]}`
+	body := policyReview("CREATE", "ImagePolicy", "team-a", spec, "")
+	const n = 6
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	base, peak := m.HeapAlloc, m.HeapAlloc
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapAlloc)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if code, out := post(t, h, "application/json", body); code != 200 || !strings.Contains(string(out), `"allowed":true`) {
+				t.Errorf("HTTP %d %.300s", code, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	<-sampled
+	extra := (peak - base) >> 20
+	t.Logf("%d ImagePolicies of %d KiB (%d rules) at once: heap peaked %d MiB above the start", n, len(body)>>10, len(rules), extra)
+	if extra > 160 {
+		t.Errorf("heap peaked %d MiB above the start, want at most 160", extra)
 	}
 }
