@@ -243,6 +243,24 @@ spec:
 				t.Errorf("namespace %s: stderr does not report the object left out:\n%s", tc.ns, stderr)
 			}
 		}
+		// --policy as well: the file is one more ClusterImagePolicy, whose
+		// rule tied with the delegation must allow too; an invalid file is
+		// a usage error.
+		for _, tc := range []struct {
+			file string
+			code int
+			has  string
+		}{
+			{"validators: [{name: deny, type: static, approve: false}]\nrules: [{pattern: \"" + reg + "/teams/**\", validator: deny}]\n", 1, `"allowed": false`},
+			{"validators: [{name: deny, type: static, approve: false}]\nrules: [{pattern: \"" + reg + "/teams/**\", validator: nope}]\n", 2, `rules[0].validator: unknown validator "nope"`},
+		} {
+			file := write("extra.yaml", []byte("apiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\n"+tc.file))
+			code, stdout, stderr := harness.ExitCode(t, exec.Command(harness.ImageBin(t), "verify", "--kubeconfig", kubeconfig, "--namespace", "team-a",
+				"--policy-source", "cluster", "--policy", file, "-o", "json", teamImage.Context().Tag("v1").String()))
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.has) {
+				t.Errorf("with --policy: exit %d, want %d with %q:\n%s\n%s", code, tc.code, tc.has, stdout, stderr)
+			}
+		}
 	})
 
 	// signet down: no policy object is stored unchecked.
