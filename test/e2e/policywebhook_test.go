@@ -144,7 +144,7 @@ spec:
 	// The chart's webhook configurations, by URL: policy.signet.dev, and
 	// with policy.source=cluster its matchConditions leaving the chart's
 	// own ClusterImagePolicy (signet-default) to the policy-lint hook.
-	applyChartWebhooks(t, cs, addr, certPEM, "--set", "policy.source=cluster")
+	applyChartWebhooks(t, cs, addr, certPEM, "--set", "policy.source=cluster", "--api-versions", "signet.dev/v1alpha1/ClusterImagePolicy")
 
 	cip := func(name, spec string) string {
 		return "apiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata: {name: " + name + "}\nspec:\n" + spec
