@@ -12,4 +12,9 @@
 // An owner never vouches for a child: child approval only names, in the
 // decision log, the owner whose digest-pinned images an admitted object
 // carries.
+//
+// It also answers signet's webhook for its own policy resources
+// (PolicyHandler): a ClusterImagePolicy or ImagePolicy is admitted only if
+// policy.CompileUnit compiles it offline, and refused with every problem
+// by its field path otherwise.
 package admission

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/signet-dev/signet/internal/decisionlog"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -60,6 +61,14 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 	if mutate {
 		webhook = "mutate"
 	}
+	return r.handler(webhook, func(ctx context.Context, ar *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+		return r.Review(ctx, ar, mutate)
+	})
+}
+
+// handler serves a webhook whose answers review gives, within the bounds
+// Handler describes.
+func (r *Reviewer) handler(webhook string, review func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
 		r.metrics.InFlight(1)
@@ -110,7 +119,7 @@ func (r *Reviewer) Handler(mutate bool) http.Handler {
 		var resp *admissionv1.AdmissionResponse
 		select {
 		case r.reviewing <- struct{}{}:
-			resp = r.safeReview(ctx, ar, mutate)
+			resp = r.safeReview(ctx, ar, review)
 			<-r.reviewing
 		case <-ctx.Done():
 			resp = deny(fmt.Sprintf("signet was reviewing %d admissions at once, its limit, and none finished before this one's deadline; retry later", cap(r.reviewing)))
@@ -212,11 +221,12 @@ func putBuffer(b *[]byte) {
 }
 
 // metricKind is the kind label of an admission: one of the kinds signet
-// reads, "" when the request could not be decoded, else "other". A
+// reads or of its policy resources (the policy webhook), "" when the
+// request could not be decoded, else "other". A
 // label's values live as long as the process; a kind is whatever the
 // client wrote.
 func metricKind(kind string) string {
-	if kind == "" || workload.Supported(kind) {
+	if kind == "" || workload.Supported(kind) || kind == policy.Kind || kind == policy.KindCluster {
 		return kind
 	}
 	return "other"
@@ -254,7 +264,7 @@ func verdict(resp *admissionv1.AdmissionResponse) string {
 }
 
 // safeReview turns a panic into a denial that still echoes the UID.
-func (r *Reviewer) safeReview(ctx context.Context, ar *admissionv1.AdmissionRequest, mutate bool) (resp *admissionv1.AdmissionResponse) {
+func (r *Reviewer) safeReview(ctx context.Context, ar *admissionv1.AdmissionRequest, review func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse) (resp *admissionv1.AdmissionResponse) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked := decisionlog.Truncate(fmt.Sprint(p), decisionlog.MaxReasonBytes)
@@ -263,7 +273,7 @@ func (r *Reviewer) safeReview(ctx context.Context, ar *admissionv1.AdmissionRequ
 			resp.UID = ar.UID
 		}
 	}()
-	return r.Review(ctx, ar, mutate)
+	return review(ctx, ar)
 }
 
 // requestContext bounds a request by the Reviewer's timeout, shortened to

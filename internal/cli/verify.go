@@ -36,24 +36,64 @@ type verifyFlags struct {
 	registryCA string
 	kubeconfig string
 	namespace  string
+	// source is --policy-source: file, or cluster (the cluster's
+	// ClusterImagePolicies and the namespace's ImagePolicies, and the
+	// --policy file as one more ClusterImagePolicy when given).
+	source string
+	// signetNamespace is where validators' auth.secretName Secrets live.
+	signetNamespace string
 }
 
+// The policy sources of signet verify.
+const (
+	sourceFile    = "file"
+	sourceCluster = "cluster"
+)
+
 func (f *verifyFlags) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML) (required)")
+	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML); with --policy-source=cluster, one more ClusterImagePolicy")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
 	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; signet's own credentials, the Docker config then the cloud keychains, are used instead)")
-	cmd.Flags().StringVar(&f.namespace, "namespace", "", "signet's namespace, where validators' Secrets live (default: the kubeconfig context's namespace)")
+	cmd.Flags().StringVar(&f.namespace, "namespace", "", "--policy-source=cluster: the workload's namespace, whose ImagePolicies take part; file: signet's namespace, where validators' Secrets live (default: the kubeconfig context's namespace)")
+	cmd.Flags().StringVar(&f.source, "policy-source", "", "file: the --policy file; cluster: the ClusterImagePolicies and the --namespace's ImagePolicies, listed through --kubeconfig, as the webhook decides for that namespace (default: cluster with --kubeconfig and no --policy, else file)")
+	cmd.Flags().StringVar(&f.signetNamespace, "signet-namespace", "", "signet's namespace, where validators' auth.secretName Secrets live (default: --namespace with --policy-source=file, else the kubeconfig context's namespace)")
+}
+
+// checkSource settles --policy-source and what it needs.
+func (f *verifyFlags) checkSource() error {
+	if f.source == "" {
+		f.source = sourceFile
+		if f.kubeconfig != "" && f.policy == "" {
+			f.source = sourceCluster
+		}
+	}
+	switch {
+	case f.source != sourceFile && f.source != sourceCluster:
+		return usageError("--policy-source must be file or cluster, got %q", f.source)
+	case f.source == sourceCluster && f.kubeconfig == "":
+		return usageError("--policy-source=cluster needs --kubeconfig: the policies are read from the cluster")
+	case f.source == sourceFile && f.policy == "":
+		return usageError("--policy is required (or --kubeconfig, for the cluster's policies)")
+	}
+	return nil
 }
 
 func newVerify(stdout, stderr io.Writer) *cobra.Command {
 	f := &verifyFlags{}
 	cmd := &cobra.Command{
-		Use:   "verify --policy FILE [--output text|json] [--timeout D] IMAGE...",
+		Use:   "verify (--policy FILE | --kubeconfig FILE [--namespace NS]) [--output text|json] [--timeout D] IMAGE...",
 		Short: "Decide whether images may run, as the admission webhook would",
 		Long: `verify finds the policy rule matching each image, resolves its tag to a
 digest, verifies the signatures of that digest and prints the decision.
+
+The policy is the --policy file, or with --kubeconfig (and no --policy, or
+--policy-source=cluster) the cluster's: every ClusterImagePolicy and the
+ImagePolicies of --namespace, as the webhook decides for a workload of that
+namespace. An object that does not compile is reported on stderr and left
+out, as the webhook leaves it out; with --policy too, the file is one more
+ClusterImagePolicy.
 
 Exit codes: 0 every image allowed; 1 any image denied; 2 usage error or
 invalid policy; 3 any image inconclusive (registry unreachable, timeout) and
@@ -68,7 +108,10 @@ none denied.`,
 }
 
 func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, stderr io.Writer) error {
-	if err := checkDecisionFlags(f.policy, f.output, f.timeout); err != nil {
+	if err := f.checkSource(); err != nil {
+		return err
+	}
+	if err := checkOutputFlags(f.output, f.timeout); err != nil {
 		return err
 	}
 	for i, img := range images {
@@ -76,9 +119,16 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 			return usageError("image argument %d: %v", i+1, err)
 		}
 	}
-	doc, reg, err := loadPolicy(f.policy, f.registryCA)
+	var doc *policy.Document
+	var reg *registry.Client
+	var err error
+	if f.policy != "" {
+		doc, reg, err = loadPolicy(f.policy, f.registryCA)
+	} else {
+		reg, err = newRegistry(f.registryCA)
+	}
 	if err != nil {
-		return err
+		return &exitError{code: ExitUsage, err: err}
 	}
 	secrets, keys, err := verifySecrets(f, doc, stderr)
 	if err != nil {
@@ -88,8 +138,13 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 	if keys != nil {
 		opts = append(opts, policy.WithKeySecrets(keys))
 	}
-	eng, err := policy.Compile(doc, reg, opts...)
-	if err != nil {
+	var eng *policy.Engine
+	namespace := ""
+	if f.source == sourceCluster {
+		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr); err != nil {
+			return err
+		}
+	} else if eng, err = policy.Compile(doc, reg, opts...); err != nil {
 		if ie, ok := err.(*policy.InvalidError); ok {
 			ie.Source = f.policy
 		}
@@ -99,7 +154,7 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
 	}
 
-	decisions := evaluateAll(ctx, eng, images, f.timeout)
+	decisions := evaluateAll(ctx, eng, namespace, images, f.timeout)
 	switch f.output {
 	case "json":
 		enc := json.NewEncoder(stdout)
@@ -120,7 +175,10 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 // reader of k8s:// trust-root keys.
 func verifySecrets(f *verifyFlags, doc *policy.Document, stderr io.Writer) (policy.SecretKeychains, keysource.Secrets, error) {
 	if f.kubeconfig != "" {
-		ns := f.namespace
+		ns := f.signetNamespace
+		if ns == "" && f.source == sourceFile {
+			ns = f.namespace
+		}
 		if ns == "" {
 			var err error
 			if ns, err = kube.KubeconfigNamespace(f.kubeconfig); err != nil {
@@ -137,7 +195,7 @@ func verifySecrets(f *verifyFlags, doc *policy.Document, stderr io.Writer) (poli
 		}
 		return kube.NewKeychains(s, kube.KeychainsOptions{Namespace: ns}), kube.SecretData{S: s}, nil
 	}
-	for _, v := range doc.Validators {
+	for _, v := range doc.Validators { // no --kubeconfig: a file
 		if v.Auth != nil && v.Auth.SecretName != "" {
 			fmt.Fprintf(stderr, "note: validator %q reads its credentials from Secret %q in a cluster; without --kubeconfig, signet verify uses its own credentials instead (the Docker config, then the cloud keychains)\n", v.Name, v.Auth.SecretName)
 		}
@@ -154,8 +212,9 @@ func (d dockerConfigKeychain) Secret(context.Context, string) (*registry.Keychai
 }
 
 // evaluateAll evaluates images concurrently, each under its own deadline,
-// and returns the decisions in argument order.
-func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeout time.Duration) []policy.Decision {
+// for a workload of namespace ("": the cluster policy alone), and returns
+// the decisions in argument order.
+func evaluateAll(ctx context.Context, eng *policy.Engine, namespace string, images []string, timeout time.Duration) []policy.Decision {
 	out := make([]policy.Decision, len(images))
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
@@ -165,7 +224,11 @@ func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeo
 			defer func() { <-sem }()
 			ictx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			out[i] = eng.Evaluate(ictx, img)
+			if namespace == "" {
+				out[i] = eng.Evaluate(ictx, img)
+			} else {
+				out[i] = eng.EvaluateFor(ictx, namespace, img)
+			}
 		})
 	}
 	wg.Wait()
@@ -179,9 +242,15 @@ func evaluateAll(ctx context.Context, eng *policy.Engine, images []string, timeo
 // checkDecisionFlags checks the flags signet verify and signet audit
 // cluster share.
 func checkDecisionFlags(policyFile, output string, timeout time.Duration) error {
-	switch {
-	case policyFile == "":
+	if policyFile == "" {
 		return usageError("--policy is required")
+	}
+	return checkOutputFlags(output, timeout)
+}
+
+// checkOutputFlags checks --output and --timeout.
+func checkOutputFlags(output string, timeout time.Duration) error {
+	switch {
 	case output != "text" && output != "json":
 		return usageError("--output must be text or json, got %q", output)
 	case timeout <= 0:

@@ -30,3 +30,28 @@ func TestVerifyWarnsOfInsecureRegistries(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyPolicySource: where signet verify's policy comes from, and
+// what each source needs.
+func TestVerifyPolicySource(t *testing.T) {
+	t.Parallel()
+	kubeconfig := filepath.Join(t.TempDir(), "missing-kubeconfig")
+	for _, tc := range []struct {
+		args []string
+		code int
+		has  string
+	}{
+		{[]string{"verify", "nginx"}, 2, "--policy is required (or --kubeconfig, for the cluster's policies)"},
+		{[]string{"verify", "--policy-source", "cluster", "nginx"}, 2, "--policy-source=cluster needs --kubeconfig"},
+		{[]string{"verify", "--policy-source", "everywhere", "--policy", "p.yaml", "nginx"}, 2, `--policy-source must be file or cluster, got "everywhere"`},
+		{[]string{"verify", "--policy-source", "file", "--kubeconfig", kubeconfig, "nginx"}, 2, "--policy is required"},
+		// --kubeconfig without --policy: the cluster's policies.
+		{[]string{"verify", "--kubeconfig", kubeconfig, "--namespace", "team-a", "nginx"}, 2, "--kubeconfig"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli.Execute(context.Background(), tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.has) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.has)
+		}
+	}
+}

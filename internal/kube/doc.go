@@ -3,7 +3,8 @@
 //   - the controlling owner of an object, which child approval names in
 //     the decision log (Owners);
 //   - every object of a kind with a pod spec, a bounded page at a time,
-//     for signet audit cluster (Lister);
+//     for signet audit cluster (Lister), and the policy objects that decide
+//     for a namespace's workloads, for signet verify (Lister.ListPolicies);
 //   - Secrets, each at most once per short TTL (Secrets). Other packages
 //     that need a Secret — registry credentials here, public keys named
 //     k8s://namespace/name — read it through one shared Secrets;

@@ -70,6 +70,11 @@ func (l *Lister) List(ctx context.Context, kind, namespace string, fn func(raw [
 	if !ok {
 		return fmt.Errorf("listing %s: not a kind with a pod spec", kind)
 	}
+	return l.list(ctx, gvr, namespace, fn)
+}
+
+// list is List of a resource.
+func (l *Lister) list(ctx context.Context, gvr schema.GroupVersionResource, namespace string, fn func(raw []byte) error) error {
 	opts := metav1.ListOptions{Limit: MinListPageSize}
 	for {
 		page, err := l.client.Resource(gvr).Namespace(namespace).List(ctx, opts)

@@ -10,6 +10,25 @@ import (
 	"github.com/signet-dev/signet/internal/verify/cosign"
 )
 
+// MaxConditions bounds the CEL conditions of one policy (a file, or one
+// policy object), all rules' with.attestations together: each is compiled
+// and held in memory for as long as the policy is in force (about 50 KiB
+// allocated and 5 KiB held apiece), and whoever may write an ImagePolicy
+// chooses how many there are. A policy with more is refused before any is
+// compiled (TestMaxConditions measures the heap of one at the bound).
+const MaxConditions = 256
+
+// conditionCount is the number of CEL conditions of rules.
+func conditionCount(rules []Rule) int {
+	n := 0
+	for _, r := range rules {
+		for _, a := range r.With.Attestations {
+			n += len(a.Conditions)
+		}
+	}
+	return n
+}
+
 // compileAttestations compiles a rule's with.attestations: each entry's
 // predicate type, validator, trust roots and CEL conditions. It returns the
 // requirements and the validators they name (for the rule's hash), or

@@ -98,6 +98,11 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 	if len(doc.Rules) == 0 {
 		p.add("rules", "at least one rule is required (an image no rule matches is denied)")
 	}
+	if n := conditionCount(doc.Rules); n > MaxConditions {
+		p.add("rules", "%d CEL conditions under with.attestations; at most %d in one policy", n, MaxConditions)
+		doc.src.locate(p)
+		return nil, p.err()
+	}
 	seen := map[string]int{}
 	var rules []*compiledRule
 	for i, r := range doc.Rules {

@@ -68,7 +68,7 @@ func Lint(data []byte) LintReport {
 // located and ordered by line.
 func withMeaning(doc *Document, shape problems) problems {
 	p := shape
-	_, err := Compile(doc, nil, WithSecretKeychains(offlineSecrets{}), WithKeySecrets(offlineSecrets{}))
+	_, err := Compile(doc, nil, Offline())
 	if doc.src != nil && doc.src.namespace != "" {
 		q := checkNamespaced(doc, doc.src.namespace)
 		doc.src.locate(q)
@@ -135,4 +135,12 @@ func (offlineSecrets) Secret(context.Context, string) (*registry.Keychain, error
 
 func (offlineSecrets) Get(context.Context, string, string) (map[string][]byte, error) {
 	return nil, errOffline
+}
+
+// Offline compiles as Lint does: validators' auth.secretName Secrets and
+// k8s:// keys are checked by their syntax and never read (they are read
+// when an image is verified). signet's policy webhook compiles with it: the
+// admission of a policy object reads no Secret.
+func Offline() CompileOption {
+	return func(o *compileOptions) { o.secrets, o.keys = offlineSecrets{}, offlineSecrets{} }
 }

@@ -222,6 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/mutate", rv.Handler(true))
 	mux.Handle("/validate", rv.Handler(false))
+	mux.Handle("/validate-policy", rv.PolicyHandler())
 	health(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,13 +21,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/policy/v1alpha1"
 	"github.com/signet-dev/signet/internal/testutil"
-	"github.com/signet-dev/signet/test/harness"
 )
 
 // crdSpec is a valid policy spec: a cosign key, a static validator, a
@@ -64,16 +61,7 @@ rules:
 // the status subresource and the printer columns are served.
 func TestCRDs(t *testing.T) {
 	t.Parallel()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second,
-		CRDInstallOptions: envtest.CRDInstallOptions{Paths: []string{filepath.Join(harness.Root, "deploy", "crds")}, ErrorIfPathMissing: true}}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd with deploy/crds: %v", err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	if len(env.CRDs) != 2 {
-		t.Fatalf("installed %d CRDs from deploy/crds, want 2", len(env.CRDs))
-	}
+	_, cfg := startWithCRDs(t)
 	ctx := context.Background()
 	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,13 @@ func chart() string { return filepath.Join(root(), "deploy", "helm", "signet") }
 // render returns the chart's objects by "Kind/name".
 func render(t *testing.T, set ...string) map[string]map[string]any {
 	t.Helper()
-	out, err := helm(t, templateArgs(set...)...)
+	return renderArgs(t, templateArgs(set...)...)
+}
+
+// renderArgs is render with helm template's arguments.
+func renderArgs(t *testing.T, args ...string) map[string]map[string]any {
+	t.Helper()
+	out, err := helm(t, args...)
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, out)
 	}

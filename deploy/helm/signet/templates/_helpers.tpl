@@ -78,6 +78,12 @@ signet's own image is verified with its release key. */ -}}
 {{- toYaml $policy }}
 {{- end -}}
 
+{{- /* signet.defaultPolicyName: the ClusterImagePolicy the chart makes of
+its policy values when policySource is cluster. */ -}}
+{{- define "signet.defaultPolicyName" -}}
+{{ include "signet.fullname" . }}-default
+{{- end -}}
+
 {{- /* signet.ipBlocks: NetworkPolicy peers for .cidrs, each without the .except
 CIDRs of its address family. */ -}}
 {{- define "signet.ipBlocks" -}}
