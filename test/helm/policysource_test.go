@@ -20,7 +20,11 @@ func TestPolicySource(t *testing.T) {
 		{"cluster", []string{"--policy-source=cluster"}, []string{"--policy="}, true},
 		{"both", []string{"--policy=/etc/signet/policy/policy.yaml", "--policy-source=cluster"}, nil, true},
 	} {
-		objs := render(t, "policySource="+tc.source)
+		// The CRD served, as the chart's default ClusterImagePolicy needs.
+		objs := renderArgs(t, append(templateArgs("policySource="+tc.source), "--api-versions", "signet.dev/v1alpha1/ClusterImagePolicy")...)
+		if got := objs["ClusterImagePolicy/rel-signet-default"] != nil; got != (tc.source == "cluster") {
+			t.Errorf("%s: the chart's default ClusterImagePolicy rendered: %v", tc.source, got)
+		}
 		args := fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args"))
 		for _, a := range tc.args {
 			if !strings.Contains(args, a) {
