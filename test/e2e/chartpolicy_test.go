@@ -17,10 +17,11 @@ import (
 )
 
 // TestChartDefaultPolicy runs helm install and upgrade against a real
-// kube-apiserver with policySource=cluster: the install that would also
-// create the CRDs fails before creating anything, saying what to do; a
-// release installed with policySource=file then upgraded gets the
-// ClusterImagePolicy <release>-default, and the next upgrade changes it.
+// kube-apiserver with the default policySource, cluster: the install that
+// also creates the CRDs cannot create the ClusterImagePolicy
+// <release>-default (Helm resolves every kind first), so it serves the
+// chart's policy as signet's file next to the resources; the first upgrade
+// makes the object and drops the file, and the next upgrade changes it.
 // No signet runs here, so the chart's webhooks are left out (test/helm
 // and TestPolicyWebhook check the policy webhook).
 func TestChartDefaultPolicy(t *testing.T) {
@@ -38,22 +39,26 @@ func TestChartDefaultPolicy(t *testing.T) {
 			"--set", "webhook.mutating=false", "--set", "webhook.validating=false", "--set", "webhook.policy=false")...).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := helm("install", "signet", "--set", "policySource=cluster"); err == nil || !strings.Contains(out, "install with policySource=file first") {
-		t.Fatalf("a first install with policySource=cluster: %v\n%s", err, out)
-	}
-	if l, err := cs.AppsV1().Deployments(signetNamespace).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 0 {
-		t.Errorf("deployments after a refused install: %v %v", l, err)
+	args := func() string {
+		d, err := cs.AppsV1().Deployments(signetNamespace).Get(ctx, "signet", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
 	}
 	if out, err := helm("install", "signet"); err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
+	}
+	if a := args(); !strings.Contains(a, "--policy=/etc/signet/policy/policy.yaml") || !strings.Contains(a, "--policy-source=cluster") {
+		t.Errorf("first install: signet runs with %s, want the chart's policy as its file next to the resources", a)
 	}
 	cip := dynamic.NewForConfigOrDie(env.Config).Resource(v1alpha1.ClusterImagePolicies)
 	for _, step := range []struct {
 		set  []string
 		mode string
 	}{
-		{[]string{"--set", "policySource=cluster"}, ""},
-		{[]string{"--set", "policySource=cluster", "--set", "policy.mode=warn"}, "warn"},
+		{nil, ""},
+		{[]string{"--set", "policy.mode=warn"}, "warn"},
 	} {
 		if out, err := helm(append([]string{"upgrade", "signet"}, step.set...)...); err != nil {
 			t.Fatalf("upgrade %v: %v\n%s", step.set, err, out)
@@ -66,6 +71,9 @@ func TestChartDefaultPolicy(t *testing.T) {
 		mode, _, _ := unstructured.NestedString(o.Object, "spec", "mode")
 		if len(rules) != 2 || mode != step.mode {
 			t.Errorf("upgrade %v: the ClusterImagePolicy has %d rules and mode %q, want 2 and %q", step.set, len(rules), mode, step.mode)
+		}
+		if a := args(); strings.Contains(a, "--policy=") {
+			t.Errorf("upgrade %v: signet still serves a file next to the ClusterImagePolicy: %s", step.set, a)
 		}
 	}
 }

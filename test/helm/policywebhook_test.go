@@ -91,33 +91,41 @@ func TestPolicyWebhook(t *testing.T) {
 	}
 }
 
-// TestDefaultClusterImagePolicy: with policySource=cluster the chart's
-// policy values (selfVerification's validator and rules included) become a
-// ClusterImagePolicy whose spec is the policy file's body, which compiles;
-// the policy webhook leaves that one object to the policy-lint hook. It
-// renders only where the API serves the kind (Helm resolves every kind
-// before creating anything). The default, file, renders none, and
-// "source" is never part of the policy.
+// TestDefaultClusterImagePolicy: with policySource=cluster (the default)
+// the chart's policy values (selfVerification's validator and rules
+// included) become a ClusterImagePolicy whose spec is the policy file's
+// body, which compiles; the policy webhook leaves that one object to the
+// policy-lint hook. It renders only where the API serves the kind (Helm
+// resolves every kind before creating anything): elsewhere — the install
+// that creates the CRDs — signet serves the same values as its file next
+// to the resources. file renders none.
 func TestDefaultClusterImagePolicy(t *testing.T) {
 	t.Parallel()
-	objs := render(t)
+	args := func(objs map[string]map[string]any) string {
+		return fmt.Sprint(get(objs["Deployment/rel-signet"], "spec", "template", "spec", "containers", 0, "args"))
+	}
+	objs := render(t, "policySource=file")
 	if objs["ClusterImagePolicy/rel-signet-default"] != nil {
 		t.Error("policySource file renders a ClusterImagePolicy")
 	}
 	if cm := fmt.Sprint(get(objs["ConfigMap/signet-system/rel-signet-policy"], "data", "policy.yaml")); strings.Contains(cm, "source") {
 		t.Errorf("the policy file names its source:\n%s", cm)
 	}
+	// The install that creates the CRD cannot create an object of it: the
+	// values are signet's file there, next to the resources.
+	objs = render(t)
+	if objs["ClusterImagePolicy/rel-signet-default"] != nil || !strings.Contains(args(objs), "--policy=/etc/signet/policy/policy.yaml") || !strings.Contains(args(objs), "--policy-source=cluster") {
+		t.Errorf("the default without the CRD served: object %v, args %s; want none, the file and the resources", objs["ClusterImagePolicy/rel-signet-default"] != nil, args(objs))
+	}
 
 	key, _ := json.Marshal(testutil.NewKey(t).PEM)
-	// The install that creates the CRD cannot create an object of it:
-	// rendering fails, naming the way out, unless the API serves the kind.
-	if out, err := helm(t, templateArgs("policySource=cluster")...); err == nil || !strings.Contains(out, "install with policySource=file first") {
-		t.Errorf("policySource=cluster without the CRD served: %v %.300s", err, out)
-	}
 	objs = renderArgs(t, append(templateArgs("policySource=cluster", `selfVerification={"key":`+string(key)+`}`), "--api-versions", "signet.dev/v1alpha1/ClusterImagePolicy")...)
 	cip := objs["ClusterImagePolicy/rel-signet-default"]
 	if cip == nil {
 		t.Fatal("policySource cluster renders no ClusterImagePolicy rel-signet-default")
+	}
+	if strings.Contains(args(objs), "--policy=") {
+		t.Errorf("the object and the file both serve the values: %s", args(objs))
 	}
 	b, err := yaml.Marshal(cip)
 	if err != nil {

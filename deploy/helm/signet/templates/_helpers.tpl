@@ -78,6 +78,17 @@ signet's own image is verified with its release key. */ -}}
 {{- toYaml $policy }}
 {{- end -}}
 
+{{- /* signet.policyObject: "true" when the chart makes its policy values
+the ClusterImagePolicy signet.defaultPolicyName: policySource cluster and
+the CRD served. Helm resolves every object's kind before it creates any,
+so on the install that also creates the CRDs (crds.install) the object
+cannot be made: that install serves the same values as a file instead
+(--policy next to --policy-source=cluster, "file:PATH"), and the first
+upgrade makes the object and drops the file. */ -}}
+{{- define "signet.policyObject" -}}
+{{- if and (eq .Values.policySource "cluster") (.Capabilities.APIVersions.Has "signet.dev/v1alpha1/ClusterImagePolicy") }}true{{ end }}
+{{- end -}}
+
 {{- /* signet.defaultPolicyName: the ClusterImagePolicy the chart makes of
 its policy values when policySource is cluster. */ -}}
 {{- define "signet.defaultPolicyName" -}}
