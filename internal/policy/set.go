@@ -125,9 +125,26 @@ func CompileUnit(obj Object, reg Registry, opts ...CompileOption) (*Unit, error)
 	return u, nil
 }
 
+// Bounds on one ImagePolicy, whose author is a namespace's, not the
+// cluster's: what signet keeps compiled for it is then bounded per object
+// (the number of objects is the cluster's to bound, with a ResourceQuota
+// on count/imagepolicies.signet.dev).
+const (
+	// MaxNamespacedRules bounds the rules of one ImagePolicy.
+	MaxNamespacedRules = 128
+	// MaxNamespacedValidators bounds its validators.
+	MaxNamespacedValidators = 16
+)
+
 // checkNamespaced returns what an ImagePolicy in namespace ns may not say.
 func checkNamespaced(doc *Document, ns string) problems {
 	var p problems
+	if len(doc.Rules) > MaxNamespacedRules {
+		p.add("rules", "%d rules; an ImagePolicy has at most %d", len(doc.Rules), MaxNamespacedRules)
+	}
+	if len(doc.Validators) > MaxNamespacedValidators {
+		p.add("validators", "%d validators; an ImagePolicy has at most %d", len(doc.Validators), MaxNamespacedValidators)
+	}
 	if doc.Pinning != "" && doc.Pinning != PinAll {
 		p.add("pinning", "pinning is the cluster policy's to relax; an ImagePolicy only adds requirements")
 	}

@@ -228,6 +228,7 @@ func TestCompileSetObjectErrors(t *testing.T) {
 		{"a namespace turns pinning off for a rule", ip("team-a", "p", strings.Replace(allow, `"ghcr.io/**"`, `"ghcr.io/**", with: {mutate: false}`, 1)), "spec.rules[0].with.mutate", "pinning is the cluster policy's"},
 		{"a namespace turns pinning off", ip("team-a", "p", "pinning: none\n"+allow), "spec.pinning", "cluster policy's"},
 		{"a namespace reaches a registry over HTTP", ip("team-a", "p", "insecureRegistries: [localhost:5000]\n"+allow), "spec.insecureRegistries", "only a ClusterImagePolicy"},
+		{"a namespace's policy too large", ip("team-a", "p", "validators: [{name: default, type: static, approve: true}]\nrules:\n"+strings.Repeat("- {pattern: \"ghcr.io/**\"}\n", policy.MaxNamespacedRules+1)), "spec.rules", "at most 128"},
 		{"a namespace declares kinds", ip("team-a", "p", "resources: [{group: argoproj.io, version: v1alpha1, kind: Rollout, images: [{podTemplate: /spec/template}]}]\n"+allow), "spec.resources", "only a ClusterImagePolicy"},
 		{"a namespace names signet's credentials", ip("team-a", "p", "validators:\n"+cosignValidator("default", key.PEM)+"  auth: {secretName: pull, registries: [ghcr.io]}\nrules: [{pattern: \"ghcr.io/**\"}]\n"), "spec.validators[0].auth.secretName", "signet's namespace"},
 		{"a namespace reads a file of signet's host", ip("team-a", "p", "validators: [{name: default, type: cosign, trustedRootFile: /etc/passwd, trustRoots: [{name: k, keyless: {issuer: i, subject: s}}]}]\nrules: [{pattern: \"ghcr.io/**\"}]\n"), "spec.validators[0].trustedRootFile", "signet's host"},
