@@ -226,7 +226,9 @@ func TestPolicyWebhookOneAtATime(t *testing.T) {
 		rules = append(rules, fmt.Sprintf(`{"pattern":"ghcr.io/a/%d","validator":"acme","with":{"threshold":1}}`, i))
 	}
 	spec := `{"validators":[{"name":"acme","type":"cosign","trustRoots":[{"name":"release","key":` + string(pem) + `}]}],"rules":[` + strings.Join(rules, ",") + `]}`
-	body := policyReview("CREATE", "ImagePolicy", "team-a", spec, "")
+	// A ClusterImagePolicy: an ImagePolicy this large is refused by its
+	// size before it is compiled (policy.MaxNamespacedRules).
+	body := policyReview("CREATE", "ClusterImagePolicy", "", spec, "")
 	const n = 6
 	runtime.GC()
 	var m runtime.MemStats
@@ -258,7 +260,7 @@ func TestPolicyWebhookOneAtATime(t *testing.T) {
 	close(done)
 	<-sampled
 	extra := (peak - base) >> 20
-	t.Logf("%d ImagePolicies of %d KiB (%d rules) at once: heap peaked %d MiB above the start", n, len(body)>>10, len(rules), extra)
+	t.Logf("%d ClusterImagePolicies of %d KiB (%d rules) at once: heap peaked %d MiB above the start", n, len(body)>>10, len(rules), extra)
 	if extra > 160 {
 		t.Errorf("heap peaked %d MiB above the start, want at most 160", extra)
 	}

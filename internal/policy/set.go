@@ -102,6 +102,12 @@ func CompileUnit(obj Object, reg Registry, opts ...CompileOption) (*Unit, error)
 	}
 	doc := obj.Doc
 	if ref.Namespace != "" {
+		if len(doc.Rules) > MaxNamespacedRules || len(doc.Validators) > MaxNamespacedValidators {
+			// Refused by its size, before compiling what it holds.
+			p = checkNamespaced(doc, ref.Namespace)
+			doc.src.locate(p)
+			return nil, p.err()
+		}
 		p = checkNamespaced(doc, ref.Namespace)
 		doc.src.locate(p)
 		doc = withoutFiles(doc)
