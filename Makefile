@@ -27,7 +27,7 @@ PKGS_UNIT := ./internal/... ./cmd/... ./hack/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: generate image release soak sbom all build test test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
+.PHONY: generate image release soak sbom all build test test-checks test-suites test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
 
 all: build
 
@@ -78,14 +78,22 @@ tools: ## build the pinned third-party CLIs and the Kubernetes control plane the
 # The pinned tools build (first run only) while lint and the unit tests run:
 # both are CPU-bound, and side by side they fill the cores that a tool's
 # single-threaded link, or a test binary waiting on a socket, leaves idle.
+# Then the suites run beside the short fuzz run: they wait on sockets and
+# process starts (kube-apiserver, registries, Sigstore) where the fuzzers
+# keep the cores busy.
 test: ## everything: lint, unit tests (race detector), a short fuzz run, interop (real cosign, registries), faults, helm, e2e (real kube-apiserver)
-	@$(MAKE) --no-print-directory -j2 tools test-fast
-	$(GO) test -count=1 -timeout 20m ./test/...
+	@$(MAKE) --no-print-directory -j2 tools test-checks
+	@$(MAKE) --no-print-directory -j2 test-suites fuzz-short
 
-test-fast: lint ## what needs no third-party CLI: lint, unit tests, the race detector, a short fuzz run
+test-fast: test-checks ## what needs no third-party CLI: lint, unit tests, the race detector, a short fuzz run
+	@$(MAKE) --no-print-directory fuzz-short
+
+test-checks: lint
 	$(GO) test -count=1 $(PKGS_UNIT)
 	$(GO) test -race -count=1 $(RACE_PKGS)
-	@$(MAKE) --no-print-directory fuzz-short
+
+test-suites:
+	$(GO) test -count=1 -timeout 20m ./test/...
 
 test-race: ## unit tests of every package under the race detector
 	$(GO) test -race -count=1 $(PKGS_UNIT)
