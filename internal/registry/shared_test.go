@@ -49,16 +49,20 @@ func TestSharedConcurrentAndBounded(t *testing.T) {
 	t.Parallel()
 	ctx := WithShared(context.Background())
 	var fetches atomic.Int64
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			_, _ = Shared(ctx, "k", func() (int, error) { fetches.Add(1); <-release; return 1, nil })
+			_, _ = Shared(ctx, "k", func() (int, error) {
+				if fetches.Add(1) == 1 {
+					close(started)
+				}
+				<-release
+				return 1, nil
+			})
 		})
 	}
-	for fetches.Load() == 0 {
-		// wait for the first caller to start fetching
-	}
+	<-started // the first caller is fetching; the others wait for it
 	close(release)
 	wg.Wait()
 	if n := fetches.Load(); n != 1 {
