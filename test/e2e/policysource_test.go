@@ -94,7 +94,8 @@ func TestPolicySource(t *testing.T) {
 		})
 		return log
 	}
-	addr, metricsAddr := harness.FreeAddr(t), harness.FreeAddr(t)
+	addrs := harness.FreeAddrs(t, 2)
+	addr, metricsAddr := addrs[0], addrs[1]
 	log := serve(t, addr, "signet", "--metrics-addr", metricsAddr)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(servingCert)

@@ -127,6 +127,24 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// FreeAddrs returns n distinct free loopback addresses for one process
+// that listens on several: they are held open until all are chosen, so
+// that the kernel cannot hand the same port out twice (FreeAddr called n
+// times can, once a port is closed).
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
 // WaitHTTP waits until url answers 200.
 func WaitHTTP(t testing.TB, client *http.Client, url string) {
 	t.Helper()

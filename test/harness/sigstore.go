@@ -215,12 +215,12 @@ type trillianLog struct{ addr, tree string }
 func startTrillian(t testing.TB, dir string, db mariaDB) (tr trillianLog) {
 	t.Helper()
 	storage := []string{"--storage_system=mysql", "--quota_system=mysql", "--mysql_uri=" + db.dsn()}
-	rpc, web := FreeAddr(t), FreeAddr(t)
+	addrs := FreeAddrs(t, 4)
+	rpc, web, signerRPC, signerWeb := addrs[0], addrs[1], addrs[2], addrs[3]
 	startLogged(t, dir, "trillian_log_server", exec.Command(Tool(t, "sigstore", "trillian_log_server"),
 		append(storage, "--rpc_endpoint="+rpc, "--http_endpoint="+web)...))
-	signerWeb := FreeAddr(t)
 	startLogged(t, dir, "trillian_log_signer", exec.Command(Tool(t, "sigstore", "trillian_log_signer"),
-		append(storage, "--force_master", "--rpc_endpoint="+FreeAddr(t), "--http_endpoint="+signerWeb)...))
+		append(storage, "--force_master", "--rpc_endpoint="+signerRPC, "--http_endpoint="+signerWeb)...))
 	waitFor(t, "the Trillian log server on "+web, dir, "trillian_log_server", httpOK("http://"+web+"/healthz"))
 	waitFor(t, "the Trillian log signer on "+signerWeb, dir, "trillian_log_signer", httpOK("http://"+signerWeb+"/healthz"))
 	out := run(t, exec.Command(Tool(t, "sigstore", "createtree"), "--admin_server="+rpc, "--display_name=signet-test"))
@@ -256,9 +256,10 @@ func startFulcio(t testing.TB, dir, issuer string) string {
 	}
 	cfgPath := filepath.Join(dir, "fulcio.json")
 	writeFile(t, cfgPath, cfg)
-	host, port, _ := net.SplitHostPort(FreeAddr(t))
-	ghost, gport, _ := net.SplitHostPort(FreeAddr(t))
-	_, mport, _ := net.SplitHostPort(FreeAddr(t))
+	addrs := FreeAddrs(t, 3) // HTTP, gRPC, metrics
+	host, port, _ := net.SplitHostPort(addrs[0])
+	ghost, gport, _ := net.SplitHostPort(addrs[1])
+	_, mport, _ := net.SplitHostPort(addrs[2])
 	cmd := exec.Command(Tool(t, "sigstore", "fulcio"), "serve", "--log_type=prod", "--ca=ephemeralca", "--config-path="+cfgPath,
 		"--ct-log-url=", "--host="+host, "--port="+port, "--grpc-host="+ghost, "--grpc-port="+gport,
 		"--metrics-port="+mport, "--legacy-unix-domain-socket="+filepath.Join(dir, "fulcio-legacy.sock"))
