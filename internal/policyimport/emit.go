@@ -1,0 +1,109 @@
+package policyimport
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+// Emit writes doc as block-style YAML, in the field order of its Go types,
+// with each note as a comment above the field its Path names (or at the
+// top of the document for an empty Path, or a path that does not exist).
+func Emit(doc *policy.Document, notes []Note) ([]byte, error) {
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding policy: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(js, &root); err != nil {
+		return nil, fmt.Errorf("encoding policy: %w", err)
+	}
+	blockStyle(&root)
+	body := root.Content[0]
+	var top []string
+	for _, n := range notes {
+		msg := n.Message
+		if n.Source != "" {
+			msg = n.Source + ": " + msg
+		}
+		key := find(body, n.Path)
+		if key == nil {
+			top = append(top, msg)
+			continue
+		}
+		key.HeadComment = joinComment(key.HeadComment, msg)
+	}
+	if len(top) > 0 {
+		body.HeadComment = joinComment(body.HeadComment, strings.Join(top, "\n"))
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return nil, fmt.Errorf("encoding policy: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encoding policy: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// blockStyle undoes the flow style and double quotes a node decoded from
+// JSON carries; the encoder quotes a string only where YAML needs it.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
+}
+
+// find returns the node a note on path goes above: the key of a mapping
+// field, or the item of a list; nil when path names nothing.
+func find(n *yaml.Node, path string) *yaml.Node {
+	if path == "" {
+		return nil
+	}
+	var at *yaml.Node
+	for _, part := range strings.Split(path, ".") {
+		switch n.Kind {
+		case yaml.MappingNode:
+			at = nil
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part {
+					at, n = n.Content[i], n.Content[i+1]
+					break
+				}
+			}
+			if at == nil {
+				return nil
+			}
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			at, n = n.Content[i], n.Content[i]
+		default:
+			return nil
+		}
+	}
+	return at
+}
+
+func joinComment(old, msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = "NOTE: " + l
+	}
+	msg = strings.Join(lines, "\n")
+	if old == "" {
+		return msg
+	}
+	return old + "\n" + msg
+}
