@@ -27,6 +27,8 @@ type selection struct {
 	n   int
 	// more holds the resolutions beyond len(res).
 	more []tagResolution
+	// trace records the decision when not nil (Engine.Explain).
+	trace *Trace
 }
 
 // tagResolution is what ref's tag names to one resolver: the registry (by
@@ -66,9 +68,17 @@ func (s *selection) tagDigest(ctx context.Context, r *compiledRule) (name.Digest
 	ref := s.ref.WithoutDigest()
 	var t tagResolution
 	t.by = by
-	if by != nil {
+	switch {
+	case by != nil:
 		t.digest, t.err = by.verifier.(verify.TagResolver).ResolveTag(ctx, ref)
-	} else {
+		if s.trace != nil {
+			s.trace.digest(by, DigestFromTrustData, t.digest, t.err)
+		}
+	case s.trace != nil:
+		var source string
+		t.digest, source, t.err = s.e.resolveTraced(ctx, ref)
+		s.trace.digest(nil, source, t.digest, t.err)
+	default:
 		t.digest, t.err = s.e.reg.Resolve(ctx, ref)
 	}
 	if s.n < len(s.res) {
@@ -132,6 +142,9 @@ func (s *selection) chooseIn(ctx context.Context, rules []*compiledRule, ties bo
 				return out[:first], err
 			}
 			if !r.pattern.appliesTo(tagDigest, runs) {
+				if s.trace != nil {
+					s.trace.ruleOut(r, tagDigest, runs)
+				}
 				ruledOut = append(ruledOut, r)
 				continue
 			}

@@ -56,15 +56,23 @@ const MaxNamespaceRules = 16
 // cluster policy alone (Evaluate). The work done is that of the rules of
 // the cluster and of this namespace's ImagePolicies; other namespaces'
 // policies are never read.
-func (e *Engine) EvaluateFor(ctx context.Context, namespace, image string) (d Decision) {
+func (e *Engine) EvaluateFor(ctx context.Context, namespace, image string) Decision {
+	return e.evaluateFor(ctx, namespace, image, nil)
+}
+
+// evaluateFor is EvaluateFor, recording the decision in t when not nil.
+func (e *Engine) evaluateFor(ctx context.Context, namespace, image string, t *Trace) (d Decision) {
 	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}, Mode: e.mode, Pinning: e.pinning}
 	defer recoverDecision(&d, image)
-	ctx, sel, ok := e.begin(ctx, &d)
+	ctx, sel, ok := e.begin(ctx, &d, t)
 	if !ok {
 		return d
 	}
 	var cbuf, nbuf [maxTied]*compiledRule
 	cluster, err := sel.chooseIn(ctx, e.rules, true, cbuf[:0])
+	if t != nil {
+		t.choice(sel.ref, e.rules, cluster, err)
+	}
 	if err != nil {
 		d.Outcome = classify(ctx, err)
 		d.Reason = fmt.Sprintf("which rule applies to %s depends on what its tag names: %v", d.Reference, err)
@@ -78,7 +86,12 @@ func (e *Engine) EvaluateFor(ctx context.Context, namespace, image string) (d De
 	local := nbuf[:0]
 	if e.set != nil && namespace != "" {
 		for _, u := range e.set.namespaced[namespace] {
-			if local, err = sel.chooseIn(ctx, u.rules, false, local); err != nil {
+			n := len(local)
+			local, err = sel.chooseIn(ctx, u.rules, false, local)
+			if t != nil {
+				t.choice(sel.ref, u.rules, local[n:], err)
+			}
+			if err != nil {
 				d.Outcome = classify(ctx, err)
 				d.Reason = fmt.Sprintf("which rule of %s applies to %s depends on what its tag names: %v", u.ref, d.Reference, err)
 				return d

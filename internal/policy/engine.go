@@ -117,17 +117,29 @@ func (e *Engine) Match(ref imageref.Ref) (pattern, validator string, ok bool) {
 // the time spent with ctx's deadline; running out of time is inconclusive.
 // Evaluate never panics: a panic in a verifier becomes an inconclusive
 // denial.
-func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
+func (e *Engine) Evaluate(ctx context.Context, image string) Decision {
+	return e.evaluate(ctx, image, nil)
+}
+
+// evaluate is Evaluate, recording the decision in t when not nil.
+func (e *Engine) evaluate(ctx context.Context, image string, t *Trace) (d Decision) {
 	if e.set != nil {
-		return e.EvaluateFor(ctx, "", image)
+		return e.evaluateFor(ctx, "", image, t)
 	}
 	d = Decision{Image: image, Outcome: verify.Failed, Checks: []verify.Check{}, Mode: e.mode}
 	defer recoverDecision(&d, image)
-	ctx, sel, ok := e.begin(ctx, &d)
+	ctx, sel, ok := e.begin(ctx, &d, t)
 	if !ok {
 		return d
 	}
 	rule, err := sel.choose(ctx)
+	if t != nil {
+		var chosen []*compiledRule
+		if rule != nil {
+			chosen = []*compiledRule{rule}
+		}
+		t.choice(sel.ref, e.rules, chosen, err)
+	}
 	if err != nil {
 		d.Outcome = classify(ctx, err)
 		d.Reason = fmt.Sprintf("which rule applies to %s depends on what its tag names: %v", d.Reference, err)
@@ -142,8 +154,8 @@ func (e *Engine) Evaluate(ctx context.Context, image string) (d Decision) {
 
 // begin starts deciding d.Image: the evaluation's context, and the
 // selection of the rules for the parsed reference; false when it does not
-// parse (d says why).
-func (e *Engine) begin(ctx context.Context, d *Decision) (context.Context, selection, bool) {
+// parse (d says why). t, when not nil, records the decision.
+func (e *Engine) begin(ctx context.Context, d *Decision, t *Trace) (context.Context, selection, bool) {
 	ctx = registry.ContextWithInsecure(ctx, e.insecure)
 	ref, err := imageref.Parse(d.Image)
 	if err != nil {
@@ -152,7 +164,10 @@ func (e *Engine) begin(ctx context.Context, d *Decision) (context.Context, selec
 	}
 	d.Reference = ref.String()
 	d.Digest = ref.Digest
-	return ctx, selection{e: e, ref: ref}, true
+	if t != nil {
+		t.reference(ref)
+	}
+	return ctx, selection{e: e, ref: ref, trace: t}, true
 }
 
 // recoverDecision turns a panic while deciding image into an inconclusive
@@ -167,6 +182,15 @@ func recoverDecision(d *Decision, image string) {
 
 // decide completes d, the decision on sel's reference, by rule.
 func (e *Engine) decide(ctx context.Context, sel *selection, rule *compiledRule, d Decision) Decision {
+	d = e.decideBy(ctx, sel, rule, d)
+	if sel.trace != nil {
+		sel.trace.verified(rule, d)
+	}
+	return d
+}
+
+// decideBy is decide.
+func (e *Engine) decideBy(ctx context.Context, sel *selection, rule *compiledRule, d Decision) Decision {
 	ref := sel.ref
 	d.Rule, d.Validator = rule.pattern.String(), rule.validator
 	d.Mode, d.Mutate, d.RuleHash = rule.mode, rule.mutate, rule.hash
@@ -217,6 +241,13 @@ func (e *Engine) decide(ctx context.Context, sel *selection, rule *compiledRule,
 		digest, err = tr.ResolveTag(ctx, ref)
 	default:
 		digest, err = e.reg.Resolve(ctx, ref)
+	}
+	if sel.trace != nil && ref.Digest != "" {
+		by, source := (*compiledRule)(nil), DigestFromReference
+		if resolves {
+			by = rule
+		}
+		sel.trace.digest(by, source, digest, err)
 	}
 	if err != nil {
 		d.Outcome = classify(ctx, err)

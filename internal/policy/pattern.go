@@ -302,6 +302,20 @@ func (p *Pattern) moreSpecific(q *Pattern) bool {
 // equally specific (a tie, which CompileSet's engines resolve by requiring
 // every tied rule of distinct objects).
 func (p *Pattern) specificity(q *Pattern) int {
+	c, _ := p.rank(q)
+	return c
+}
+
+// The steps of specificity, as rank names them.
+const (
+	byDigest     = "a pattern naming a digest is more specific than one naming none"
+	byComponents = "more path components are more specific"
+	byPrefix     = "a longer literal prefix (before the first wildcard), component by component from the left, is more specific"
+	byLength     = "a longer component, component by component from the left, is more specific"
+)
+
+// rank is specificity, with the step that decided it ("" for a tie).
+func (p *Pattern) rank(q *Pattern) (int, string) {
 	more := func(b bool) int {
 		if b {
 			return 1
@@ -309,20 +323,29 @@ func (p *Pattern) specificity(q *Pattern) int {
 		return -1
 	}
 	if (p.digest != "") != (q.digest != "") {
-		return more(p.digest != "")
+		return more(p.digest != ""), byDigest
 	}
 	if len(p.comps) != len(q.comps) {
-		return more(len(p.comps) > len(q.comps))
+		return more(len(p.comps) > len(q.comps)), byComponents
 	}
 	for i := range p.comps {
 		if a, b := literalPrefix(p.comps[i]), literalPrefix(q.comps[i]); a != b {
-			return more(a > b)
+			return more(a > b), byPrefix
 		}
 	}
 	for i := range p.comps {
 		if a, b := len(p.comps[i]), len(q.comps[i]); a != b {
-			return more(a > b)
+			return more(a > b), byLength
 		}
 	}
-	return 0
+	return 0, ""
+}
+
+// rankedBy returns what specificity compares of p.
+func (p *Pattern) rankedBy() Specificity {
+	s := Specificity{Digest: p.digest != "", Components: len(p.comps), LiteralPrefixes: make([]int, len(p.comps))}
+	for i, c := range p.comps {
+		s.LiteralPrefixes[i] = literalPrefix(c)
+	}
+	return s
 }

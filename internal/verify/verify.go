@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -128,7 +129,49 @@ type Check struct {
 	Signer string `json:"signer,omitempty"`
 	// Reason explains the result in words.
 	Reason string `json:"reason"`
+
+	// What follows is the evidence the verification libraries read while
+	// checking (cosign, sigstore-go, notation-go, the Notary v1 trust
+	// data), kept for people (signet explain); none of it is decided on.
+
+	// Kind is KindSignature or KindAttestation; empty for steps that
+	// examined neither.
+	Kind string `json:"kind,omitempty"`
+	// Source is where the signature or attestation was found:
+	// SourceSigTag, SourceAttTag, SourceReferrer, SourceNotaryV1 or
+	// SourceNotation.
+	Source string `json:"source,omitempty"`
+	// Subject is the signing certificate's subject: the subject
+	// alternative name of a Fulcio certificate (the signer's identity),
+	// the subject DN of a Notation one.
+	Subject string `json:"subject,omitempty"`
+	// Issuer is the OIDC issuer recorded in a Fulcio certificate.
+	Issuer string `json:"issuer,omitempty"`
+	// CertificateIssuer is the signing certificate's issuer DN.
+	CertificateIssuer string `json:"certificateIssuer,omitempty"`
+	// LogIndex and IntegratedTime are those of the transparency log
+	// (Rekor) entry verified with the signature; nil when none was.
+	LogIndex       *int64     `json:"rekorLogIndex,omitempty"`
+	IntegratedTime *time.Time `json:"integratedTime,omitempty"`
+	// Timestamps are the verified RFC 3161 timestamps (or a Notation
+	// signature's authentic signing time).
+	Timestamps []time.Time `json:"timestamps,omitempty"`
 }
+
+// The kinds of evidence a Check examines (Check.Kind).
+const (
+	KindSignature   = "signature"
+	KindAttestation = "attestation"
+)
+
+// Where a Check's evidence was found (Check.Source).
+const (
+	SourceSigTag   = "sig tag"
+	SourceAttTag   = "att tag"
+	SourceReferrer = "OCI referrer (Sigstore bundle)"
+	SourceNotaryV1 = "Notary v1 trust data"
+	SourceNotation = "OCI referrer (Notation)"
+)
 
 // Add appends a check.
 func (r *Result) Add(c Check) { r.Checks = append(r.Checks, c) }

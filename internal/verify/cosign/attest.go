@@ -209,7 +209,10 @@ func (v *Verifier) checkEnvelope(ctx context.Context, img verify.Image, hash v1.
 			continue
 		}
 		c, id := v.checkAttestation(ctx, r, e, hash)
-		c.TrustRoot, c.Signature = r.Name, e.source
+		c.TrustRoot, c.Signature, c.Kind, c.Source = r.Name, e.source, verify.KindAttestation, verify.SourceAttTag
+		if e.bundle {
+			c.Source = verify.SourceReferrer
+		}
 		g.checks = append(g.checks, c)
 		res.Add(c)
 		if c.Passed {
@@ -243,6 +246,7 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 		what = "identity"
 	}
 	var cert func() (*x509.Certificate, error)
+	var evidence func(verify.Check) verify.Check
 	if e.legacy != nil {
 		co := v.checkOpts(r, e.legacy)
 		co.ClaimVerifier = subjectClaim(e.statement)
@@ -250,9 +254,11 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 			return verify.Check{Reason: "attestation does not verify for this " + what + ": " + err.Error()}, Signer{}
 		}
 		if r.Identity != nil {
-			if err := chainValidAtSigning(e.legacy, co); err != nil {
+			times, err := chainValidAtSigning(e.legacy, co)
+			if err != nil {
 				return verify.Check{Reason: "attestation does not verify for this identity: " + err.Error()}, Signer{}
 			}
+			evidence = times.add
 		}
 		cert = e.legacy.Cert
 	} else {
@@ -272,9 +278,11 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 		}
 		// sigstore-go checks the DSSE signature and that a subject of
 		// the in-toto statement carries the digest.
-		if _, err := bv.Verify(e.sgbundle, sgverify.NewPolicy(sgverify.WithArtifactDigest(hash.Algorithm, digest), identity)); err != nil {
+		out, err := bv.Verify(e.sgbundle, sgverify.NewPolicy(sgverify.WithArtifactDigest(hash.Algorithm, digest), identity))
+		if err != nil {
 			return verify.Check{Reason: "attestation bundle does not verify for this " + what + ": " + err.Error()}, Signer{}
 		}
+		evidence = func(c verify.Check) verify.Check { return withBundleResult(c, e.sgbundle, out) }
 		cert = func() (*x509.Certificate, error) { return bundleCert(e.sgbundle) }
 	}
 	signer, err := r.signerOf(cert)
@@ -289,7 +297,14 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 			}
 		}
 	}
-	return verify.Check{Passed: true, Signer: signer, Reason: "valid attestation for " + hash.String()}, s
+	c := verify.Check{Passed: true, Signer: signer, Reason: "valid attestation for " + hash.String()}
+	if cc, err := cert(); err == nil {
+		c = withCert(c, cc)
+	}
+	if evidence != nil {
+		c = evidence(c)
+	}
+	return c, s
 }
 
 // subjectClaim is cosign's IntotoSubjectClaimVerifier reading only the

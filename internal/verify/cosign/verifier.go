@@ -310,13 +310,15 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 // may still need a signer (enough).
 func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []active, s legacySig, hash v1.Hash) {
 	if s.sig == nil {
-		res.Add(verify.Check{Signature: s.source, Reason: "malformed signature layer (missing annotation or oversized payload)"})
+		res.Add(verify.Check{Signature: s.source, Kind: verify.KindSignature, Source: verify.SourceSigTag, Reason: "malformed signature layer (missing annotation or oversized payload)"})
 		return
 	}
+	cert := legacyCert(s.sig)
 	for _, r := range roots {
 		if v.enough(res, r) {
 			continue
 		}
+		c := withCert(verify.Check{TrustRoot: r.Name, Signature: s.source, Kind: verify.KindSignature, Source: verify.SourceSigTag}, cert)
 		co := &cosignverify.CheckOpts{ClaimVerifier: cosignverify.SimpleClaimVerifier}
 		if r.Identity != nil {
 			co.TrustedMaterial = r.material
@@ -335,21 +337,27 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 			co.SigVerifier, co.IgnoreTlog = r.key, true
 		}
 		if err := verifyLegacy(ctx, s, hash, co); err != nil {
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: legacyReason(err, r.Identity != nil)})
+			c.Reason = legacyReason(err, r.Identity != nil)
+			res.Add(c)
 			continue
 		}
 		if r.Identity != nil {
-			if err := chainValidAtSigning(s.sig, co); err != nil {
-				res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: "signature does not verify for this identity: " + err.Error()})
+			times, err := chainValidAtSigning(s.sig, co)
+			if err != nil {
+				c.Reason = "signature does not verify for this identity: " + err.Error()
+				res.Add(c)
 				continue
 			}
+			c = times.add(c)
 		}
 		signer, err := r.signerOf(s.sig.Cert)
 		if err != nil {
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Reason: "signature verifies but its signer cannot be named: " + err.Error()})
+			c.Reason = "signature verifies but its signer cannot be named: " + err.Error()
+			res.Add(c)
 			continue
 		}
-		res.Add(verify.Check{TrustRoot: r.Name, Signature: s.source, Passed: true, Signer: signer, Reason: "valid signature for " + hash.String()})
+		c.Passed, c.Signer, c.Reason = true, signer, "valid signature for "+hash.String()
+		res.Add(c)
 	}
 }
 
@@ -382,37 +390,43 @@ func verifyLegacy(ctx context.Context, s legacySig, hash v1.Hash, co *cosignveri
 // (GO-2026-4529, fixed in cosign v3.0.5 only), so an intermediate that
 // expired in between would pass. sigstore-go's bundle path checks the
 // chain at the signing time already.
-func chainValidAtSigning(sig oci.Signature, co *cosignverify.CheckOpts) error {
+func chainValidAtSigning(sig oci.Signature, co *cosignverify.CheckOpts) (signingTimes, error) {
+	var st signingTimes
 	cert, err := sig.Cert()
 	if err != nil || cert == nil {
-		return fmt.Errorf("reading the signing certificate: %w", err)
+		return st, fmt.Errorf("reading the signing certificate: %w", err)
 	}
 	var times []time.Time
 	if co.UseSignedTimestamps {
 		ts, err := cosignverify.VerifyRFC3161Timestamp(sig, co)
 		if err != nil {
-			return fmt.Errorf("verifying the RFC 3161 timestamp: %w", err)
+			return st, fmt.Errorf("verifying the RFC 3161 timestamp: %w", err)
 		}
 		if ts != nil {
 			times = append(times, ts.Time)
+			t := ts.Time.UTC()
+			st.tsa = &t
 		}
 	}
 	if !co.IgnoreTlog {
 		b, err := sig.Bundle()
 		if err != nil || b == nil {
-			return fmt.Errorf("reading the Rekor bundle: %w", err)
+			return st, fmt.Errorf("reading the Rekor bundle: %w", err)
 		}
-		times = append(times, time.Unix(b.Payload.IntegratedTime, 0))
+		it := time.Unix(b.Payload.IntegratedTime, 0).UTC()
+		times = append(times, it)
+		idx := b.Payload.LogIndex
+		st.integratedTime, st.logIndex = &it, &idx
 	}
 	if len(times) == 0 {
 		times = append(times, time.Now())
 	}
 	for _, t := range times {
 		if _, err := sgverify.VerifyLeafCertificate(t, cert, co.TrustedMaterial); err != nil {
-			return fmt.Errorf("certificate chain not valid at the signing time %s (an expired or not yet valid intermediate or root?): %w", t.UTC().Format(time.RFC3339), err)
+			return signingTimes{}, fmt.Errorf("certificate chain not valid at the signing time %s (an expired or not yet valid intermediate or root?): %w", t.UTC().Format(time.RFC3339), err)
 		}
 	}
-	return nil
+	return st, nil
 }
 
 func legacyReason(err error, keyless bool) string {
@@ -431,19 +445,25 @@ func legacyReason(err error, keyless bool) string {
 // checkBundle tests one Sigstore bundle against every trust root that may
 // still need a signer (enough).
 func (v *Verifier) checkBundle(res *verify.Result, roots []active, b referrerBundle, hash v1.Hash) {
+	base := verify.Check{Signature: b.source, Kind: verify.KindSignature, Source: verify.SourceReferrer}
 	if b.bundle == nil {
-		res.Add(verify.Check{Signature: b.source, Reason: b.err.Error()})
+		base.Reason = b.err.Error()
+		res.Add(base)
 		return
 	}
 	digest, err := hex.DecodeString(hash.Hex)
 	if err != nil {
-		res.Add(verify.Check{Signature: b.source, Reason: "invalid digest: " + err.Error()})
+		base.Reason = "invalid digest: " + err.Error()
+		res.Add(base)
 		return
 	}
+	cert, _ := bundleCert(b.bundle)
 	for _, r := range roots {
 		if v.enough(res, r) {
 			continue
 		}
+		c := withCert(base, cert)
+		c.TrustRoot = r.Name
 		what := "key"
 		identity := sgverify.WithKey()
 		if r.Identity != nil {
@@ -453,28 +473,34 @@ func (v *Verifier) checkBundle(res *verify.Result, roots []active, b referrerBun
 		bv := r.bundles
 		if r.Identity != nil && !v.opts.TLog {
 			if bv, err = waivedTlogVerifier(r.material, v.opts, b.bundle); err != nil {
-				res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle cannot be verified: " + err.Error()})
+				c.Reason = "bundle cannot be verified: " + err.Error()
+				res.Add(c)
 				continue
 			}
 		}
 		out, err := bv.Verify(b.bundle, policy)
 		if err != nil {
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle does not verify for this " + what + ": " + err.Error()})
+			c.Reason = "bundle does not verify for this " + what + ": " + err.Error()
+			res.Add(c)
 			continue
 		}
+		c = withBundleResult(c, b.bundle, out)
 		if out.Statement == nil || out.Statement.GetPredicateType() != SignPredicateType {
 			pt := "none"
 			if out.Statement != nil {
 				pt = out.Statement.GetPredicateType()
 			}
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: fmt.Sprintf("bundle is signed by this %s but is not an image signature (predicate type %s)", what, pt)})
+			c.Reason = fmt.Sprintf("bundle is signed by this %s but is not an image signature (predicate type %s)", what, pt)
+			res.Add(c)
 			continue
 		}
 		signer, err := r.signerOf(func() (*x509.Certificate, error) { return bundleCert(b.bundle) })
 		if err != nil {
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Reason: "bundle verifies but its signer cannot be named: " + err.Error()})
+			c.Reason = "bundle verifies but its signer cannot be named: " + err.Error()
+			res.Add(c)
 			continue
 		}
-		res.Add(verify.Check{TrustRoot: r.Name, Signature: b.source, Passed: true, Signer: signer, Reason: "valid Sigstore bundle for " + hash.String()})
+		c.Passed, c.Signer, c.Reason = true, signer, "valid Sigstore bundle for "+hash.String()
+		res.Add(c)
 	}
 }

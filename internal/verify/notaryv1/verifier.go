@@ -219,7 +219,7 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	if err != nil {
 		return res, err
 	}
-	res.Add(verify.Check{Signature: gun, Passed: true, Reason: fmt.Sprintf("digest %s signed in the trust data by [%s]", img.Digest(), strings.Join(roles, ", "))})
+	res.Add(verify.Check{Signature: gun, Kind: verify.KindSignature, Source: verify.SourceNotaryV1, Passed: true, Reason: fmt.Sprintf("digest %s signed in the trust data by [%s]", img.Digest(), strings.Join(roles, ", "))})
 	return res, nil
 }
 
@@ -267,11 +267,11 @@ func (v *Verifier) fetchAndVerify(ctx context.Context, gun string, res *verify.R
 			if verify.Classify(err) == verify.Inconclusive {
 				return nil, err
 			}
-			res.Add(verify.Check{TrustRoot: r.Name, Signature: gun, Reason: err.Error()})
+			res.Add(verify.Check{TrustRoot: r.Name, Signature: gun, Kind: verify.KindSignature, Source: verify.SourceNotaryV1, Reason: err.Error()})
 			reasons = append(reasons, r.Name+": "+err.Error())
 			continue
 		}
-		res.Add(verify.Check{TrustRoot: r.Name, Signature: gun, Passed: true, Signer: signer,
+		res.Add(verify.Check{TrustRoot: r.Name, Signature: gun, Kind: verify.KindSignature, Source: verify.SourceNotaryV1, Passed: true, Signer: signer,
 			Reason: fmt.Sprintf("trust data verified (root v%d, targets v%d, timestamp expires %s)",
 				t.repo.Root.Signed.Version, t.repo.Targets["targets"].Signed.Version, t.repo.Timestamp.Signed.Expires.UTC().Format(time.RFC3339))})
 		if good == nil {

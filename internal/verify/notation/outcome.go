@@ -77,3 +77,18 @@ func logged(o *notationgo.VerificationOutcome, level string) string {
 	}
 	return fmt.Sprintf(" (logged, not enforced at verification level %s: %s)", level, strings.Join(out, "; "))
 }
+
+// withOutcome adds to c what notation-go read of the signature: the
+// signing certificate's subject and issuer, and the authentic signing
+// time of a signing-authority signature.
+func withOutcome(c verify.Check, o *notationgo.VerificationOutcome) verify.Check {
+	if o == nil || o.EnvelopeContent == nil || len(o.EnvelopeContent.SignerInfo.CertificateChain) == 0 {
+		return c
+	}
+	cert := o.EnvelopeContent.SignerInfo.CertificateChain[0]
+	c.Subject, c.CertificateIssuer = cert.Subject.String(), cert.Issuer.String()
+	if t, err := o.EnvelopeContent.SignerInfo.AuthenticSigningTime(); err == nil && !t.IsZero() {
+		c.Timestamps = append(c.Timestamps, t.UTC())
+	}
+	return c
+}

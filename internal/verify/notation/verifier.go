@@ -181,11 +181,11 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 	tally := v.quorum.Tally()
 	for _, e := range envs {
 		if e.err != nil {
-			res.Add(verify.Check{Signature: e.source, Reason: e.err.Error()})
+			res.Add(verify.Check{Signature: e.source, Kind: verify.KindSignature, Source: verify.SourceNotation, Reason: e.err.Error()})
 			continue
 		}
 		if e.subject == nil || e.subject.Digest.String() != img.Digest() {
-			res.Add(verify.Check{Signature: e.source, Reason: "signature manifest does not name this image as its subject"})
+			res.Add(verify.Check{Signature: e.source, Kind: verify.KindSignature, Source: verify.SourceNotation, Reason: "signature manifest does not name this image as its subject"})
 			continue
 		}
 		desc := ocispec.Descriptor{MediaType: string(e.subject.MediaType), Digest: digest.Digest(e.subject.Digest.String()), Size: e.subject.Size}
@@ -194,16 +194,20 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 				continue
 			}
 			outcome, err := r.v.Verify(ctx, desc, e.blob, notationgo.VerifierVerifyOptions{ArtifactReference: ref, SignatureMediaType: e.mediaType})
+			c := withOutcome(verify.Check{TrustRoot: r.name, Signature: e.source, Kind: verify.KindSignature, Source: verify.SourceNotation}, outcome)
 			if err != nil {
-				res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Reason: "does not verify: " + err.Error()})
+				c.Reason = "does not verify: " + err.Error()
+				res.Add(c)
 				continue
 			}
 			signer, err := signerOf(outcome)
 			if err != nil {
-				res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Reason: "does not verify: " + err.Error()})
+				c.Reason = "does not verify: " + err.Error()
+				res.Add(c)
 				continue
 			}
-			res.Add(verify.Check{TrustRoot: r.name, Signature: e.source, Passed: true, Signer: signer, Reason: "valid Notation signature for " + img.Digest() + logged(outcome, v.level)})
+			c.Passed, c.Signer, c.Reason = true, signer, "valid Notation signature for "+img.Digest()+logged(outcome, v.level)
+			res.Add(c)
 		}
 	}
 	res.Signers = v.quorum.Signers(res.Checks)

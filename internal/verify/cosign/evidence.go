@@ -1,0 +1,94 @@
+package cosign
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// The evidence a check reports (verify.Check's Subject, Issuer, LogIndex,
+// Timestamps…) is what cosign and sigstore-go read and verified, not a
+// parse of signet's own: the certificate as sigstore-go summarises it, the
+// Rekor entry of the bundle cosign verified, the timestamps sigstore-go
+// returns as verified.
+
+// withCert adds what a signing certificate says (as sigstore-go reads it
+// to match identities) to c; nothing when there is none (a key).
+func withCert(c verify.Check, cert *x509.Certificate) verify.Check {
+	if cert == nil {
+		return c
+	}
+	c.CertificateIssuer = cert.Issuer.String()
+	if s, err := certificate.SummarizeCertificate(cert); err == nil {
+		c.Subject, c.Issuer = s.SubjectAlternativeName, s.Issuer
+		if s.CertificateIssuer != "" {
+			c.CertificateIssuer = s.CertificateIssuer
+		}
+	}
+	return c
+}
+
+// legacyCert returns the certificate of a legacy signature, nil for one
+// made with a key.
+func legacyCert(sig oci.Signature) *x509.Certificate {
+	if sig == nil {
+		return nil
+	}
+	c, err := sig.Cert()
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// signingTimes is what dated a legacy keyless signature once verified:
+// its RFC 3161 timestamp and its Rekor entry.
+type signingTimes struct {
+	tsa            *time.Time
+	logIndex       *int64
+	integratedTime *time.Time
+}
+
+// add records the times in c.
+func (t signingTimes) add(c verify.Check) verify.Check {
+	if t.tsa != nil {
+		c.Timestamps = append(c.Timestamps, *t.tsa)
+	}
+	c.LogIndex, c.IntegratedTime = t.logIndex, t.integratedTime
+	return c
+}
+
+// withBundleResult adds what sigstore-go verified of a bundle to c: the
+// certificate's summary, the transparency log entry and the RFC 3161
+// timestamps.
+func withBundleResult(c verify.Check, b *sgbundle.Bundle, out *sgverify.VerificationResult) verify.Check {
+	if out == nil {
+		return c
+	}
+	if out.Signature != nil && out.Signature.Certificate != nil {
+		s := out.Signature.Certificate
+		c.Subject, c.Issuer, c.CertificateIssuer = s.SubjectAlternativeName, s.Issuer, s.CertificateIssuer
+	}
+	for _, ts := range out.VerifiedTimestamps {
+		switch ts.Type {
+		case "Tlog":
+			t := ts.Timestamp.UTC()
+			c.IntegratedTime = &t
+		case "TimestampAuthority":
+			c.Timestamps = append(c.Timestamps, ts.Timestamp.UTC())
+		}
+	}
+	if c.IntegratedTime != nil {
+		if entries, err := b.TlogEntries(); err == nil && len(entries) > 0 {
+			i := entries[0].LogIndex()
+			c.LogIndex = &i
+		}
+	}
+	return c
+}
