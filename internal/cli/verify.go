@@ -119,39 +119,9 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 			return usageError("image argument %d: %v", i+1, err)
 		}
 	}
-	var doc *policy.Document
-	var reg *registry.Client
-	var err error
-	if f.policy != "" {
-		doc, reg, err = loadPolicy(f.policy, f.registryCA)
-	} else {
-		reg, err = newRegistry(f.registryCA)
-	}
+	eng, namespace, err := f.engine(ctx, stderr)
 	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	secrets, keys, err := verifySecrets(f, doc, stderr)
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	opts := []policy.CompileOption{policy.WithSecretKeychains(secrets)}
-	if keys != nil {
-		opts = append(opts, policy.WithKeySecrets(keys))
-	}
-	var eng *policy.Engine
-	namespace := ""
-	if f.source == sourceCluster {
-		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr); err != nil {
-			return err
-		}
-	} else if eng, err = policy.Compile(doc, reg, opts...); err != nil {
-		if ie, ok := err.(*policy.InvalidError); ok {
-			ie.Source = f.policy
-		}
-		return &exitError{code: ExitUsage, err: err}
-	}
-	if ins := eng.InsecureRegistries(); len(ins) > 0 {
-		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
+		return err
 	}
 
 	decisions := evaluateAll(ctx, eng, namespace, images, f.timeout)
@@ -166,6 +136,46 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 		printText(stdout, decisions)
 	}
 	return &exitError{code: exitCode(decisions)}
+}
+
+// engine compiles the policy the flags name, and returns the namespace
+// its decisions are for ("" for a file alone).
+func (f *verifyFlags) engine(ctx context.Context, stderr io.Writer) (*policy.Engine, string, error) {
+	var doc *policy.Document
+	var reg *registry.Client
+	var err error
+	if f.policy != "" {
+		doc, reg, err = loadPolicy(f.policy, f.registryCA)
+	} else {
+		reg, err = newRegistry(f.registryCA)
+	}
+	if err != nil {
+		return nil, "", &exitError{code: ExitUsage, err: err}
+	}
+	secrets, keys, err := verifySecrets(f, doc, stderr)
+	if err != nil {
+		return nil, "", &exitError{code: ExitUsage, err: err}
+	}
+	opts := []policy.CompileOption{policy.WithSecretKeychains(secrets)}
+	if keys != nil {
+		opts = append(opts, policy.WithKeySecrets(keys))
+	}
+	var eng *policy.Engine
+	namespace := ""
+	if f.source == sourceCluster {
+		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr); err != nil {
+			return nil, "", err
+		}
+	} else if eng, err = policy.Compile(doc, reg, opts...); err != nil {
+		if ie, ok := err.(*policy.InvalidError); ok {
+			ie.Source = f.policy
+		}
+		return nil, "", &exitError{code: ExitUsage, err: err}
+	}
+	if ins := eng.InsecureRegistries(); len(ins) > 0 {
+		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
+	}
+	return eng, namespace, nil
 }
 
 // verifySecrets says where validators' auth.secretName credentials come
