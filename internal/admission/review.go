@@ -248,7 +248,9 @@ func (r *Reviewer) review(ctx context.Context, eng *policy.Engine, req *admissio
 		patch    []patchOp
 		denials  []string
 		warnings []string
-		out      = outcome{generateName: gn}
+		// firstDenied is the image the denial's hint names.
+		firstDenied string
+		out         = outcome{generateName: gn}
 	)
 	for _, img := range obj.Images {
 		d := decisions[img.Ref]
@@ -273,12 +275,15 @@ func (r *Reviewer) review(ctx context.Context, eng *policy.Engine, req *admissio
 			warnings = append(warnings, "signet would deny "+msg)
 		case policy.ModeAudit:
 		default:
+			if len(denials) == 0 {
+				firstDenied = img.Ref
+			}
 			denials = append(denials, msg)
 		}
 	}
 	if len(denials) > 0 {
 		out.decision, out.reason = "denied", strings.Join(denials, "; ")
-		return deny(fmt.Sprintf("signet denied %d image(s): %s", len(denials), strings.Join(denials, "; "))), out
+		return deny(withHint(fmt.Sprintf("signet denied %d image(s): %s", len(denials), strings.Join(denials, "; ")), firstDenied)), out
 	}
 	out.decision = "allowed"
 	if len(warnings) > 0 {
