@@ -235,23 +235,29 @@ func addCheck(n *node, c verify.Check) {
 	if c.Signer != "" {
 		cn.add("signer: %s", c.Signer)
 	}
-	if c.Subject != "" {
-		cn.add("certificate subject: %s", c.Subject)
+	if e := c.Evidence; e != nil {
+		addEvidence(cn, e)
 	}
-	if c.Issuer != "" {
-		cn.add("OIDC issuer: %s", c.Issuer)
+}
+
+func addEvidence(cn *node, e *verify.Evidence) {
+	if e.Subject != "" {
+		cn.add("certificate subject: %s", e.Subject)
 	}
-	if c.CertificateIssuer != "" {
-		cn.add("certificate issuer: %s", c.CertificateIssuer)
+	if e.Issuer != "" {
+		cn.add("OIDC issuer: %s", e.Issuer)
 	}
-	if c.LogIndex != nil {
-		line := fmt.Sprintf("Rekor log index %d", *c.LogIndex)
-		if c.IntegratedTime != nil {
-			line += ", integrated " + c.IntegratedTime.UTC().Format(time.RFC3339)
+	if e.CertificateIssuer != "" {
+		cn.add("certificate issuer: %s", e.CertificateIssuer)
+	}
+	if e.LogIndex != nil {
+		line := fmt.Sprintf("Rekor log index %d", *e.LogIndex)
+		if e.IntegratedTime != nil {
+			line += ", integrated " + e.IntegratedTime.UTC().Format(time.RFC3339)
 		}
 		cn.add("%s", line)
 	}
-	for _, ts := range c.Timestamps {
+	for _, ts := range e.Timestamps {
 		cn.add("timestamp %s", ts.UTC().Format(time.RFC3339))
 	}
 }

@@ -130,10 +130,6 @@ type Check struct {
 	// Reason explains the result in words.
 	Reason string `json:"reason"`
 
-	// What follows is the evidence the verification libraries read while
-	// checking (cosign, sigstore-go, notation-go, the Notary v1 trust
-	// data), kept for people (signet explain); none of it is decided on.
-
 	// Kind is KindSignature or KindAttestation; empty for steps that
 	// examined neither.
 	Kind string `json:"kind,omitempty"`
@@ -141,13 +137,23 @@ type Check struct {
 	// SourceSigTag, SourceAttTag, SourceReferrer, SourceNotaryV1 or
 	// SourceNotation.
 	Source string `json:"source,omitempty"`
+	// Evidence is what the verification libraries read of the signature
+	// (its fields are the check's in JSON); nil when there is nothing
+	// more to say (a signature made with a key, without a log entry).
+	*Evidence
+}
+
+// Evidence is what cosign, sigstore-go or notation-go read of a signature
+// or attestation while checking it, kept for people (signet explain):
+// nothing is decided on it.
+type Evidence struct {
 	// Subject is the signing certificate's subject: the subject
 	// alternative name of a Fulcio certificate (the signer's identity),
 	// the subject DN of a Notation one.
 	Subject string `json:"subject,omitempty"`
 	// Issuer is the OIDC issuer recorded in a Fulcio certificate.
 	Issuer string `json:"issuer,omitempty"`
-	// CertificateIssuer is the signing certificate's issuer DN.
+	// CertificateIssuer is the signing certificate's issuer.
 	CertificateIssuer string `json:"certificateIssuer,omitempty"`
 	// LogIndex and IntegratedTime are those of the transparency log
 	// (Rekor) entry verified with the signature; nil when none was.
@@ -156,6 +162,14 @@ type Check struct {
 	// Timestamps are the verified RFC 3161 timestamps (or a Notation
 	// signature's authentic signing time).
 	Timestamps []time.Time `json:"timestamps,omitempty"`
+}
+
+// Evidenced returns c's evidence, a new one of c's own when it has none.
+func (c *Check) Evidenced() *Evidence {
+	if c.Evidence == nil {
+		c.Evidence = &Evidence{}
+	}
+	return c.Evidence
 }
 
 // The kinds of evidence a Check examines (Check.Kind).

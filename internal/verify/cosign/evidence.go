@@ -2,6 +2,7 @@ package cosign
 
 import (
 	"crypto/x509"
+	"reflect"
 	"time"
 
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -24,13 +25,14 @@ func withCert(c verify.Check, cert *x509.Certificate) verify.Check {
 	if cert == nil {
 		return c
 	}
-	c.CertificateIssuer = cert.Issuer.String()
+	e := &verify.Evidence{CertificateIssuer: cert.Issuer.String()}
 	if s, err := certificate.SummarizeCertificate(cert); err == nil {
-		c.Subject, c.Issuer = s.SubjectAlternativeName, s.Issuer
+		e.Subject, e.Issuer = s.SubjectAlternativeName, s.Issuer
 		if s.CertificateIssuer != "" {
-			c.CertificateIssuer = s.CertificateIssuer
+			e.CertificateIssuer = s.CertificateIssuer
 		}
 	}
+	c.Evidence = e
 	return c
 }
 
@@ -57,10 +59,14 @@ type signingTimes struct {
 
 // add records the times in c.
 func (t signingTimes) add(c verify.Check) verify.Check {
-	if t.tsa != nil {
-		c.Timestamps = append(c.Timestamps, *t.tsa)
+	if t == (signingTimes{}) {
+		return c
 	}
-	c.LogIndex, c.IntegratedTime = t.logIndex, t.integratedTime
+	e := c.Evidenced()
+	if t.tsa != nil {
+		e.Timestamps = append(e.Timestamps, *t.tsa)
+	}
+	e.LogIndex, e.IntegratedTime = t.logIndex, t.integratedTime
 	return c
 }
 
@@ -68,27 +74,31 @@ func (t signingTimes) add(c verify.Check) verify.Check {
 // certificate's summary, the transparency log entry and the RFC 3161
 // timestamps.
 func withBundleResult(c verify.Check, b *sgbundle.Bundle, out *sgverify.VerificationResult) verify.Check {
-	if out == nil {
+	if out == nil || out.Signature == nil && len(out.VerifiedTimestamps) == 0 {
 		return c
 	}
+	var e verify.Evidence
 	if out.Signature != nil && out.Signature.Certificate != nil {
 		s := out.Signature.Certificate
-		c.Subject, c.Issuer, c.CertificateIssuer = s.SubjectAlternativeName, s.Issuer, s.CertificateIssuer
+		e.Subject, e.Issuer, e.CertificateIssuer = s.SubjectAlternativeName, s.Issuer, s.CertificateIssuer
 	}
 	for _, ts := range out.VerifiedTimestamps {
 		switch ts.Type {
 		case "Tlog":
 			t := ts.Timestamp.UTC()
-			c.IntegratedTime = &t
+			e.IntegratedTime = &t
 		case "TimestampAuthority":
-			c.Timestamps = append(c.Timestamps, ts.Timestamp.UTC())
+			e.Timestamps = append(e.Timestamps, ts.Timestamp.UTC())
 		}
 	}
-	if c.IntegratedTime != nil {
+	if e.IntegratedTime != nil {
 		if entries, err := b.TlogEntries(); err == nil && len(entries) > 0 {
 			i := entries[0].LogIndex()
-			c.LogIndex = &i
+			e.LogIndex = &i
 		}
+	}
+	if !reflect.DeepEqual(e, verify.Evidence{}) {
+		c.Evidence = &e
 	}
 	return c
 }

@@ -86,9 +86,10 @@ func withOutcome(c verify.Check, o *notationgo.VerificationOutcome) verify.Check
 		return c
 	}
 	cert := o.EnvelopeContent.SignerInfo.CertificateChain[0]
-	c.Subject, c.CertificateIssuer = cert.Subject.String(), cert.Issuer.String()
+	e := &verify.Evidence{Subject: cert.Subject.String(), CertificateIssuer: cert.Issuer.String()}
 	if t, err := o.EnvelopeContent.SignerInfo.AuthenticSigningTime(); err == nil && !t.IsZero() {
-		c.Timestamps = append(c.Timestamps, t.UTC())
+		e.Timestamps = append(e.Timestamps, t.UTC())
 	}
+	c.Evidence = e
 	return c
 }
