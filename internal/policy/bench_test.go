@@ -56,6 +56,7 @@ func BenchmarkEvaluateCosign(b *testing.B) {
 			fmt.Fprintf(&trs, "  - name: ci\n    key: |\n        %s\n", indent(signer.PEM))
 			doc := `apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy
+insecureRegistries: [` + reg.Host + `]
 validators:
 - name: signed
   type: cosign

@@ -313,7 +313,12 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 		res.Add(verify.Check{Signature: s.source, Kind: verify.KindSignature, Source: verify.SourceSigTag, Reason: "malformed signature layer (missing annotation or oversized payload)"})
 		return
 	}
-	cert := legacyCert(s.sig)
+	// The certificate of a keyless signature is read when a root is
+	// keyless only: key roots have nothing to match it with.
+	var cert *x509.Certificate
+	if slices.ContainsFunc(roots, func(r active) bool { return r.Identity != nil }) {
+		cert = legacyCert(s.sig)
+	}
 	for _, r := range roots {
 		if v.enough(res, r) {
 			continue
