@@ -182,9 +182,9 @@ const (
 const (
 	SourceSigTag   = "sig tag"
 	SourceAttTag   = "att tag"
-	SourceReferrer = "OCI referrer (Sigstore bundle)"
+	SourceReferrer = "Sigstore bundle, OCI referrer"
 	SourceNotaryV1 = "Notary v1 trust data"
-	SourceNotation = "OCI referrer (Notation)"
+	SourceNotation = "Notation, OCI referrer"
 )
 
 // Add appends a check.

@@ -122,6 +122,10 @@ func TestKeyless(t *testing.T) {
 		t.Parallel()
 		testNotationTSA(t, s)
 	})
+	t.Run("signet explain", func(t *testing.T) {
+		t.Parallel()
+		testExplain(t, s)
+	})
 }
 
 // newCosign is a cosign home of the test's own (parallel tests do not
