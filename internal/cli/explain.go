@@ -225,7 +225,10 @@ func addChecks(n *node, checks []verify.Check) {
 
 func addCheck(n *node, c verify.Check) {
 	what := cmp.Or(c.Kind, "step")
-	if c.Signature != "" {
+	switch {
+	case strings.HasPrefix(c.Signature, what+" "):
+		what = c.Signature // "attestation NAME: …" (attest names the requirement)
+	case c.Signature != "":
 		what += " " + c.Signature
 	}
 	if c.Source != "" {

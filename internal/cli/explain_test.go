@@ -29,11 +29,15 @@ func TestExplain(t *testing.T) {
 	key, other := testutil.NewKey(t), testutil.NewKey(t)
 	testutil.SignLegacy(t, reg.PushImage(t, "demo/app:v1"), key)
 	reg.PushImage(t, "demo/unsigned:v1")
+	built := reg.PushImage(t, "demo/built:v1")
+	testutil.SignLegacy(t, built, key)
+	testutil.AppendAttestation(t, built, key, testutil.StatementOf("https://slsa.dev/provenance/v1", map[string]any{"builder": "ci"}, built), "https://slsa.dev/provenance/v1")
 	down := testutil.NewRegistry(t, false)
 	down.PushImage(t, "demo/app:v1")
 	down.SetDown(true)
 
-	matching := `- {pattern: "` + reg.Host + `/demo/**", validator: signed}
+	matching := `- {pattern: "` + reg.Host + `/demo/built", validator: signed, with: {attestations: [{name: built-by-ci, type: slsaprovenance1, conditions: [{expression: 'predicate.builder == "ci"'}]}]}}
+- {pattern: "` + reg.Host + `/demo/**", validator: signed}
 - {pattern: "` + reg.Host + `/**", validator: deny}
 - {pattern: "**", validator: deny}
 `
@@ -43,6 +47,7 @@ func TestExplain(t *testing.T) {
 		outcome                 verify.Outcome
 	}{
 		{"allowed", key.PEM, matching, reg.Host + "/demo/app:v1", 0, verify.Verified},
+		{"allowed-attested", key.PEM, matching, reg.Host + "/demo/built:v1", 0, verify.Verified},
 		{"denied-wrong-key", other.PEM, matching, reg.Host + "/demo/app:v1", 1, verify.Failed},
 		{"denied-unsigned", key.PEM, matching, reg.Host + "/demo/unsigned:v1", 1, verify.Failed},
 		{"denied-no-rule", key.PEM, `- {pattern: "registry.example.com/**", validator: signed}` + "\n", reg.Host + "/demo/app:v1", 1, verify.Failed},
