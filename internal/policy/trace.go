@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/signet-dev/signet/internal/imageref"
-	"github.com/signet-dev/signet/internal/verify"
 )
 
 // Trace is the whole of one decision as the engine made it, recorded by
@@ -109,24 +108,15 @@ const (
 	DigestFromTrustData = "trust data"
 )
 
-// TraceVerification is one rule's own verdict on the image.
+// TraceVerification is one rule's own decision on the image, as the
+// engine made it before combining the rules that take part (its fields
+// are the Decision's in JSON).
 type TraceVerification struct {
-	Object    *ObjectRef `json:"object,omitempty"`
-	Rule      string     `json:"rule"`
-	Validator string     `json:"validator"`
+	// Object is the rule's policy object (an engine from CompileSet).
+	Object *ObjectRef `json:"object,omitempty"`
 	// Type is the validator's type; "" when the rule names several.
-	Type    string         `json:"type,omitempty"`
-	Digest  string         `json:"digest,omitempty"`
-	Allowed bool           `json:"allowed"`
-	Outcome verify.Outcome `json:"outcome"`
-	Mode    string         `json:"mode"`
-	Cached  bool           `json:"cached,omitempty"`
-	Reason  string         `json:"reason"`
-	Signers []string       `json:"signers,omitempty"`
-	// Checks are every check of the rule's verifiers, with the evidence
-	// each examined.
-	Checks       []verify.Check             `json:"checks"`
-	Attestations []verify.AttestationResult `json:"attestations,omitempty"`
+	Type string `json:"type,omitempty"`
+	Decision
 }
 
 // Explain decides image as EvaluateFor does (Evaluate for an engine from
@@ -226,13 +216,9 @@ func (t *Trace) digest(by *compiledRule, source string, d name.Digest, err error
 	t.Digests = append(t.Digests, td)
 }
 
-// verified records rule's own verdict d.
+// verified records rule's own decision d.
 func (t *Trace) verified(rule *compiledRule, d Decision) {
-	t.Verifications = append(t.Verifications, TraceVerification{
-		Object: objectPtr(rule), Rule: rule.pattern.String(), Validator: rule.validator, Type: rule.vtype,
-		Digest: d.Digest, Allowed: d.Allowed, Outcome: d.Outcome, Mode: d.Mode, Cached: d.Cached, Reason: d.Reason,
-		Signers: d.Signers, Checks: d.Checks, Attestations: d.Attestations,
-	})
+	t.Verifications = append(t.Verifications, TraceVerification{Object: objectPtr(rule), Type: rule.vtype, Decision: d})
 }
 
 // objectPtr returns r's object, nil for a rule of an engine from Compile.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
@@ -18,11 +20,8 @@ import (
 // tracing records the decision, it does not make another.
 func TestExplainIsTheDecision(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t, false)
+	reg, key, signed := signedImage(t)
 	h := reg.Host
-	key := testutil.NewKey(t)
-	signed := reg.PushImage(t, "demo/app:v1")
-	testutil.SignLegacy(t, signed, key)
 	reg.PushImage(t, "demo/unsigned:v1")
 	file := engine(t, key, `- {pattern: "`+h+`/demo/**", validator: signed}
 - {pattern: "`+h+`/demo/unsigned@`+signed.DigestStr()+`", validator: allow}
@@ -63,11 +62,8 @@ func TestExplainIsTheDecision(t *testing.T) {
 // came from; each rule's verification with its checks.
 func TestExplainRules(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t, false)
+	reg, key, img := signedImage(t)
 	h := reg.Host
-	key := testutil.NewKey(t)
-	img := reg.PushImage(t, "demo/app:v1")
-	testutil.SignLegacy(t, img, key)
 	other := reg.PushImage(t, "demo/other:v1")
 	insecure := "insecureRegistries: [" + h + "]\n"
 	eng, errs := compileSet(t, []obj{
@@ -134,10 +130,7 @@ func TestExplainRules(t *testing.T) {
 // registry, then the tag cache.
 func TestExplainDigestSource(t *testing.T) {
 	t.Parallel()
-	reg := testutil.NewRegistry(t, false)
-	key := testutil.NewKey(t)
-	img := reg.PushImage(t, "demo/app:v1")
-	testutil.SignLegacy(t, img, key)
+	reg, key, img := signedImage(t)
 	c, err := cache.New(cache.Config{Metrics: metrics.New()})
 	if err != nil {
 		t.Fatal(err)
@@ -160,4 +153,14 @@ func TestExplainDigestSource(t *testing.T) {
 			t.Errorf("%s: verifications %+v, want cached %v", tc.image, tr.Verifications, tc.cached)
 		}
 	}
+}
+
+// signedImage starts a registry holding demo/app:v1, signed with a new key.
+func signedImage(t *testing.T) (*testutil.Registry, *testutil.Key, name.Digest) {
+	t.Helper()
+	reg := testutil.NewRegistry(t, false)
+	key := testutil.NewKey(t)
+	img := reg.PushImage(t, "demo/app:v1")
+	testutil.SignLegacy(t, img, key)
+	return reg, key, img
 }
