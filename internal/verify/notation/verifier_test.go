@@ -192,6 +192,14 @@ func TestVerify(t *testing.T) {
 			if got := verify.Classify(err); got != tc.want {
 				t.Fatalf("outcome %s, want %s: %v; checks %+v", got, tc.want, err, res.Checks)
 			}
+			for _, c := range res.Checks {
+				// A passing check says what notation-go read of the
+				// signature: where, and the certificate's subject and issuer.
+				if c.Passed && (c.Kind != verify.KindSignature || c.Source != verify.SourceNotation || c.Evidence == nil ||
+					!strings.Contains(c.Subject, "CN=") || !strings.Contains(c.CertificateIssuer, "CN=")) {
+					t.Errorf("passing check without its evidence: %+v %+v", c, c.Evidence)
+				}
+			}
 			if tc.has != "" {
 				all := ""
 				if err != nil {
