@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -243,6 +244,31 @@ func TestNotaryV1(t *testing.T) {
 			}
 		})
 	}
+
+	// signet explain says the digest is the trust data's, not the
+	// registry's (v1 has moved there since it was signed).
+	t.Run("signet explain: the digest from the trust data", func(t *testing.T) {
+		t.Parallel()
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(p, []byte(harness.ListInsecure(good, repo)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(harness.Bin(t, "signet"), "explain", "--policy", p, "--output", "json", repo+":v1")
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+creds)
+		code, stdout, stderr := harness.ExitCode(t, cmd)
+		var tr policy.Trace
+		if err := json.Unmarshal([]byte(stdout), &tr); code != 0 || err != nil {
+			t.Fatalf("exit %d (%v)\n%s\n%s", code, err, stdout, stderr)
+		}
+		if len(tr.Digests) != 1 || tr.Digests[0].Source != policy.DigestFromTrustData || tr.Digests[0].Digest != v1.digest.DigestStr() {
+			t.Errorf("digests %+v, want %s from the trust data", tr.Digests, v1.digest.DigestStr())
+		}
+		if len(tr.Verifications) != 1 || !slices.ContainsFunc(tr.Verifications[0].Checks, func(c verify.Check) bool {
+			return c.Passed && c.Source == verify.SourceNotaryV1 && c.TrustRoot == "release"
+		}) {
+			t.Errorf("verifications %+v", tr.Verifications)
+		}
+	})
 
 	// Rollback: once newer trust data was seen, the older versions the
 	// client had before adding the delegation (valid by themselves) are
