@@ -152,6 +152,9 @@ func explainTree(t *policy.Trace) *node {
 		n.add("specificity: %s", specificityText(r.Specificity))
 	}
 
+	if len(t.Digests) == 0 && t.Reference != nil && t.Reference.Digest == "" && d.Outcome == verify.Static {
+		root.add("digest: the tag was not resolved (a static rule decides without the network)")
+	}
 	if len(t.Digests) > 0 {
 		dn := root.add("digest")
 		for _, g := range t.Digests {

@@ -213,7 +213,9 @@ func (t *Trace) digest(by *compiledRule, source string, d name.Digest, err error
 	} else {
 		td.Digest = d.DigestStr()
 	}
-	t.Digests = append(t.Digests, td)
+	if !slices.Contains(t.Digests, td) { // each rule checks a digest the reference gives
+		t.Digests = append(t.Digests, td)
+	}
 }
 
 // verified records rule's own decision d.

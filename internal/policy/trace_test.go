@@ -114,6 +114,12 @@ func TestExplainRules(t *testing.T) {
 	if len(tr.Verifications) != 3 {
 		t.Fatalf("%d verifications, want 3 (two cluster rules that tie, the namespace's)", len(tr.Verifications))
 	}
+	// By digest: three rules check the digest the reference gives, which
+	// is one fact, recorded once.
+	if byDigest := eng.Explain(context.Background(), "team-a", img.String()); len(byDigest.Digests) != 1 ||
+		byDigest.Digests[0].Source != policy.DigestFromReference || len(byDigest.Verifications) != 3 || !byDigest.Decision.Allowed {
+		t.Errorf("by digest: digests %+v, %d verifications, decision %+v", byDigest.Digests, len(byDigest.Verifications), byDigest.Decision)
+	}
 	for _, v := range tr.Verifications {
 		if !v.Allowed || v.Type != policy.TypeCosign || len(v.Checks) == 0 {
 			t.Errorf("verification %+v", v)
