@@ -11,7 +11,6 @@ import (
 	"github.com/signet-dev/signet/internal/manifest"
 )
 
-
 func findings(t *testing.T, data string) []string {
 	t.Helper()
 	f, err := manifest.Parse(context.Background(), "m.yaml", []byte(data), manifest.Options{})
