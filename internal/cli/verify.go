@@ -51,8 +51,14 @@ const (
 )
 
 func (f *verifyFlags) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML); with --policy-source=cluster, one more ClusterImagePolicy")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	f.addPolicyFlags(cmd)
+}
+
+// addPolicyFlags adds the flags that say where the policy comes from and
+// how images are checked (all of verifyFlags but --output).
+func (f *verifyFlags) addPolicyFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML); with --policy-source=cluster, one more ClusterImagePolicy")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
 	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; signet's own credentials, the Docker config then the cloud keychains, are used instead)")
@@ -119,41 +125,10 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 			return usageError("image argument %d: %v", i+1, err)
 		}
 	}
-	var doc *policy.Document
-	var reg *registry.Client
-	var err error
-	if f.policy != "" {
-		doc, reg, err = loadPolicy(f.policy, f.registryCA)
-	} else {
-		reg, err = newRegistry(f.registryCA)
-	}
+	eng, namespace, err := f.engine(ctx, stderr)
 	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
+		return err
 	}
-	secrets, keys, err := verifySecrets(f, doc, stderr)
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	opts := []policy.CompileOption{policy.WithSecretKeychains(secrets)}
-	if keys != nil {
-		opts = append(opts, policy.WithKeySecrets(keys))
-	}
-	var eng *policy.Engine
-	namespace := ""
-	if f.source == sourceCluster {
-		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr); err != nil {
-			return err
-		}
-	} else if eng, err = policy.Compile(doc, reg, opts...); err != nil {
-		if ie, ok := err.(*policy.InvalidError); ok {
-			ie.Source = f.policy
-		}
-		return &exitError{code: ExitUsage, err: err}
-	}
-	if ins := eng.InsecureRegistries(); len(ins) > 0 {
-		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
-	}
-
 	decisions := evaluateAll(ctx, eng, namespace, images, f.timeout)
 	switch f.output {
 	case "json":
@@ -166,6 +141,48 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 		printText(stdout, decisions)
 	}
 	return &exitError{code: exitCode(decisions)}
+}
+
+// engine builds the policy engine the flags name, and the namespace a
+// workload is decided for ("" with a policy file: the cluster policy
+// alone). With --policy-source=cluster, the ImagePolicies of the extra
+// namespaces take part too.
+func (f *verifyFlags) engine(ctx context.Context, stderr io.Writer, extra ...string) (*policy.Engine, string, error) {
+	var doc *policy.Document
+	var reg *registry.Client
+	var err error
+	if f.policy != "" {
+		doc, reg, err = loadPolicy(f.policy, f.registryCA)
+	} else {
+		reg, err = newRegistry(f.registryCA)
+	}
+	if err != nil {
+		return nil, "", &exitError{code: ExitUsage, err: err}
+	}
+	secrets, keys, err := verifySecrets(f, doc, stderr)
+	if err != nil {
+		return nil, "", &exitError{code: ExitUsage, err: err}
+	}
+	opts := []policy.CompileOption{policy.WithSecretKeychains(secrets)}
+	if keys != nil {
+		opts = append(opts, policy.WithKeySecrets(keys))
+	}
+	var eng *policy.Engine
+	namespace := ""
+	if f.source == sourceCluster {
+		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr, extra...); err != nil {
+			return nil, "", err
+		}
+	} else if eng, err = policy.Compile(doc, reg, opts...); err != nil {
+		if ie, ok := err.(*policy.InvalidError); ok {
+			ie.Source = f.policy
+		}
+		return nil, "", &exitError{code: ExitUsage, err: err}
+	}
+	if ins := eng.InsecureRegistries(); len(ins) > 0 {
+		fmt.Fprintf(stderr, "warning: the policy lets signet reach these registries over plain HTTP (insecureRegistries): %s\n", strings.Join(ins, ", "))
+	}
+	return eng, namespace, nil
 }
 
 // verifySecrets says where validators' auth.secretName credentials come
@@ -215,19 +232,33 @@ func (d dockerConfigKeychain) Secret(context.Context, string) (*registry.Keychai
 // for a workload of namespace ("": the cluster policy alone), and returns
 // the decisions in argument order.
 func evaluateAll(ctx context.Context, eng *policy.Engine, namespace string, images []string, timeout time.Duration) []policy.Decision {
-	out := make([]policy.Decision, len(images))
+	reqs := make([]nsImage, len(images))
+	for i, img := range images {
+		reqs[i] = nsImage{namespace, img}
+	}
+	return evaluateEach(ctx, eng, reqs, timeout)
+}
+
+// nsImage is an image of a workload of a namespace ("": the cluster
+// policy alone).
+type nsImage struct{ namespace, image string }
+
+// evaluateEach evaluates each request concurrently, maxParallel at a time,
+// each under its own deadline, and returns the decisions in order.
+func evaluateEach(ctx context.Context, eng *policy.Engine, reqs []nsImage, timeout time.Duration) []policy.Decision {
+	out := make([]policy.Decision, len(reqs))
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
-	for i, img := range images {
+	for i, r := range reqs {
+		sem <- struct{}{} // at most maxParallel goroutines, however many images
 		wg.Go(func() {
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			ictx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			if namespace == "" {
-				out[i] = eng.Evaluate(ictx, img)
+			if r.namespace == "" {
+				out[i] = eng.Evaluate(ictx, r.image)
 			} else {
-				out[i] = eng.EvaluateFor(ictx, namespace, img)
+				out[i] = eng.EvaluateFor(ictx, r.namespace, r.image)
 			}
 		})
 	}
