@@ -126,7 +126,7 @@ func (f *checkFlags) check(stdin bool) error {
 }
 
 func runCheck(ctx context.Context, f *checkFlags, stdin io.Reader, stdout, stderr io.Writer) error {
-	if slices.Contains(f.files, "-") && strings.Count(strings.Join(f.files, "\x00")+"\x00", "-\x00") > 1 {
+	if n := countOf(f.files, "-"); n > 1 {
 		return usageError("-f - (standard input) given more than once")
 	}
 	if err := f.check(slices.Contains(f.files, "-")); err != nil {
@@ -315,4 +315,14 @@ func decide(ctx context.Context, eng *policy.Engine, namespace string, timeout t
 			report.Results = append(report.Results, check.Result{Finding: fd, Decision: ds[index[k]]})
 		}
 	}
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
 }
