@@ -143,9 +143,6 @@ func runCheck(ctx context.Context, f *checkFlags, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	if namespace == "" {
-		namespace = f.namespace
-	}
 	files := f.parse(ctx, eng, inputs, &report)
 	if f.source == sourceCluster {
 		// The ImagePolicies of the objects' own namespaces take part too.
@@ -163,7 +160,9 @@ func runCheck(ctx context.Context, f *checkFlags, stdin io.Reader, stdout, stder
 			}
 		}
 	}
-	decide(ctx, eng, namespace, f.timeout, files, &report)
+	// A policy file has no namespaced policies: one decision per image,
+	// whatever the objects' namespaces.
+	decide(ctx, eng, namespace, f.source == sourceCluster, f.timeout, files, &report)
 
 	out, reportTo := stdout, stdout
 	if f.pin && !f.write {
@@ -289,16 +288,24 @@ func (f *checkFlags) parse(ctx context.Context, eng *policy.Engine, inputs []inp
 }
 
 // decide decides each distinct (namespace, image) of the files once,
-// concurrently, and adds a Result per finding to the report.
-func decide(ctx context.Context, eng *policy.Engine, namespace string, timeout time.Duration, files []check.File, report *check.Report) {
+// concurrently, and adds a Result per finding to the report. An object is
+// decided for its own namespace, or namespace; without namespaced
+// policies, for none.
+func decide(ctx context.Context, eng *policy.Engine, namespace string, namespaced bool, timeout time.Duration, files []check.File, report *check.Report) {
+	key := func(fd check.Finding) nsImage {
+		switch {
+		case !namespaced:
+			return nsImage{"", fd.Image}
+		case fd.Namespace != "":
+			return nsImage{fd.Namespace, fd.Image}
+		}
+		return nsImage{namespace, fd.Image}
+	}
 	index := map[nsImage]int{}
 	var reqs []nsImage
 	for _, file := range files {
 		for _, fd := range file.Findings() {
-			k := nsImage{namespace, fd.Image}
-			if fd.Namespace != "" {
-				k.namespace = fd.Namespace
-			}
+			k := key(fd)
 			if _, ok := index[k]; !ok {
 				index[k] = len(reqs)
 				reqs = append(reqs, k)
@@ -308,11 +315,7 @@ func decide(ctx context.Context, eng *policy.Engine, namespace string, timeout t
 	ds := evaluateEach(ctx, eng, reqs, timeout)
 	for _, file := range files {
 		for _, fd := range file.Findings() {
-			k := nsImage{namespace, fd.Image}
-			if fd.Namespace != "" {
-				k.namespace = fd.Namespace
-			}
-			report.Results = append(report.Results, check.Result{Finding: fd, Decision: ds[index[k]]})
+			report.Results = append(report.Results, check.Result{Finding: fd, Decision: ds[index[key(fd)]]})
 		}
 	}
 }

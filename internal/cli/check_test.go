@@ -136,7 +136,8 @@ func TestCheck(t *testing.T) {
 
 // TestCheckOneVerificationPerImage: 500 manifests sharing 20 images cost
 // 20 verifications, counted at the registry: one tag look-up and one
-// signature manifest per image.
+// signature manifest per image, whatever namespaces the objects name (a
+// policy file has no namespaced policies).
 func TestCheckOneVerificationPerImage(t *testing.T) {
 	e := newCheckEnv(t)
 	k := testutil.NewKey(t)
@@ -151,8 +152,8 @@ func TestCheckOneVerificationPerImage(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 500 {
 		writeFile(t, dir, fmt.Sprintf("team%d/deploy%03d.yaml", i%7, i), fmt.Sprintf(
-			"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d%d}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: %s}\n      initContainers:\n      - {name: b, image: %s}\n",
-			i, images[i%20], images[(i+7)%20]))
+			"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d%d, namespace: team%d}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: %s}\n      initContainers:\n      - {name: b, image: %s}\n",
+			i, i%3, images[i%20], images[(i+7)%20]))
 	}
 	e.reg.Reset()
 	code, stdout, stderr := e.run("", "-f", dir, "-o", "json")
@@ -283,5 +284,82 @@ func TestCheckPinStdout(t *testing.T) {
 		if code != 1 || stdout != want || !strings.Contains(stderr, "-:9 Pod/a c "+e.signedTag+" → allowed pinned") || !strings.Contains(stderr, "→ denied") {
 			t.Errorf("--pin-format %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stdout:\n%s", tc.format, code, stdout, stderr, want)
 		}
+	}
+}
+
+// TestCheckDeclaredKinds: the kinds the policy declares (spec.resources)
+// are read as the webhook reads them — pod templates and expressions —
+// matched on group and version too; other custom kinds are skipped.
+func TestCheckDeclaredKinds(t *testing.T) {
+	e := newCheckEnv(t)
+	p, _ := os.ReadFile(e.policy)
+	os.WriteFile(e.policy, append(p, []byte(`resources:
+- group: argoproj.io
+  version: v1alpha1
+  kind: Rollout
+  images:
+  - podTemplate: /spec/template
+- group: tekton.dev
+  version: v1
+  kind: Task
+  images:
+  - expression: >-
+      object.spec.steps.transformList(i, s, has(s.image), "/spec/steps/" + string(i) + "/image")
+`)...), 0o600)
+	dir := t.TempDir()
+	writeFile(t, dir, "custom.yaml", `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: canary}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: `+e.signedTag+`}]
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: build}
+spec:
+  steps:
+  - {name: compile, image: `+e.unsigned+`}
+  - {name: script-only}
+---
+apiVersion: argoproj.io/v1beta9
+kind: Rollout
+metadata: {name: other-version}
+spec: {template: {spec: {containers: [{image: skipped}]}}}
+`)
+	code, stdout, stderr := e.run("", "-f", dir)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 1 || len(lines) != 2 || !strings.Contains(lines[0], ":7 Rollout/canary app "+e.signedTag+" → allowed pinned") ||
+		!strings.Contains(lines[1], ":14 Task/build /spec/steps/0/image "+e.unsigned+" → denied") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// TestCheckWalk: a directory is walked in lexical order for *.yaml, *.yml
+// and *.json; other files, .git and symbolic links (to files or
+// directories) are not read.
+func TestCheckWalk(t *testing.T) {
+	e := newCheckEnv(t)
+	dir, outside := t.TempDir(), t.TempDir()
+	writeFile(t, dir, "b/two.yml", pod("two", e.signedTag))
+	writeFile(t, dir, "a.json", `{"kind": "Pod", "metadata": {"name": "one"}, "spec": {"containers": [{"name": "c", "image": "`+e.signedTag+`"}]}}`)
+	writeFile(t, dir, "c/three.YAML", pod("three", e.signedTag))
+	writeFile(t, dir, "notes.txt", "not: [read")
+	writeFile(t, dir, ".git/config.yaml", pod("git", e.unsigned))
+	writeFile(t, outside, "secret.yaml", pod("outside", e.unsigned))
+	os.Symlink(filepath.Join(outside, "secret.yaml"), filepath.Join(dir, "link.yaml"))
+	os.Symlink(outside, filepath.Join(dir, "linkdir"))
+	code, stdout, stderr := e.run("", "-f", dir)
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		names = append(names, strings.Fields(l)[1])
+	}
+	if code != 0 || strings.Join(names, " ") != "Pod/one Pod/two Pod/three" {
+		t.Errorf("exit %d, objects %v, want Pod/one Pod/two Pod/three\n%s\n%s", code, names, stdout, stderr)
+	}
+	// A link given by name is read.
+	if code, _, _ := e.run("", "-f", filepath.Join(dir, "link.yaml")); code != 1 {
+		t.Errorf("-f LINK: exit %d, want 1 (the unsigned image it points to)", code)
 	}
 }
