@@ -122,11 +122,7 @@ func writeAtomic(path string, data []byte) error {
 // also go to stderr, one line each, whatever the format.
 func writeReport(w, stderr io.Writer, format string, r *check.Report) error {
 	for _, e := range r.Errors {
-		loc := e.File
-		if e.Line > 0 {
-			loc += ":" + strconv.Itoa(e.Line)
-		}
-		fmt.Fprintf(stderr, "signet: %s: %s\n", loc, e.Err)
+		fmt.Fprintf(stderr, "signet: %s: %s\n", location(e.File, e.Line), e.Err)
 	}
 	switch format {
 	case "json":
@@ -139,10 +135,6 @@ func writeReport(w, stderr io.Writer, format string, r *check.Report) error {
 		return check.WriteJUnit(w, r)
 	}
 	for _, res := range r.Results {
-		loc := res.File
-		if res.Line > 0 {
-			loc += ":" + strconv.Itoa(res.Line)
-		}
 		d := res.Decision
 		verdict := "allowed"
 		switch {
@@ -157,7 +149,15 @@ func writeReport(w, stderr io.Writer, format string, r *check.Report) error {
 		if image == "" {
 			image = `""`
 		}
-		fmt.Fprintf(w, "%s %s/%s %s %s → %s\n", loc, res.Kind, res.Name, orDash(res.Container), image, verdict)
+		fmt.Fprintf(w, "%s %s/%s %s %s → %s\n", location(res.File, res.Line), res.Kind, res.Name, orDash(res.Container), image, verdict)
 	}
 	return nil
+}
+
+// location is FILE:LINE, or FILE when the line is unknown.
+func location(file string, line int) string {
+	if line > 0 {
+		return file + ":" + strconv.Itoa(line)
+	}
+	return file
 }
