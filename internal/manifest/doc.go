@@ -5,7 +5,9 @@
 // pinned images and nothing else changed.
 //
 // Each document is parsed with the YAML node API (go.yaml.in/yaml/v3).
-// A List (any kind ending in "List" with items) is read item by item; an
+// The items of an object that has a list of them are read item by item,
+// as kubectl expands them, whatever its kind (a List, a PodList, or a
+// ConfigMap hiding a Pod under items); an
 // object of one of the nine workload kinds is encoded to JSON and read by
 // workload.Decode, and an object of a kind the policy declares
 // (spec.resources) by workload.DecodeResource, exactly as admission reads

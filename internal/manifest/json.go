@@ -132,6 +132,14 @@ func (e *encoder) scalar(n *yaml.Node) error {
 				return e.write(string(b))
 			}
 		}
+	case "!!binary":
+		// kubectl sends the decoded bytes: an image written in base64 must
+		// be decided as the image it names.
+		var s string
+		if err := n.Decode(&s); err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		return e.str(s)
 	}
 	return e.str(n.Value)
 }

@@ -220,7 +220,7 @@ func (p *parser) object(n *yaml.Node, where string, lists int) error {
 	case yaml.SequenceNode:
 		return nil
 	case yaml.ScalarNode:
-		if n.ShortTag() == "!!null" {
+		if n.ShortTag() == "!!null" || lists > 0 {
 			return nil
 		}
 		return p.errorAt(n, fmt.Errorf("not a YAML or JSON object: %sa %s value", where, n.ShortTag()))
@@ -233,8 +233,19 @@ func (p *parser) object(n *yaml.Node, where string, lists int) error {
 	if err != nil {
 		return p.errorAt(n, err)
 	}
+	// The fields read before decoding, given once: a reader that kept the
+	// other of two kinds would see another object.
+	seen := map[string]bool{}
+	for _, kv := range pairs {
+		if (kv.key == "kind" || kv.key == "apiVersion" || kv.key == "items") && seen[kv.key] {
+			return p.errorAt(n, fmt.Errorf("%s%q is given twice", where, kv.key))
+		}
+		seen[kv.key] = true
+	}
 	kind := scalarOf(pairs, "kind")
-	if items := valueOf(pairs, "items"); strings.HasSuffix(kind, "List") && items != nil && items.Kind == yaml.SequenceNode {
+	// kubectl expands the items of any object that has a list of them, not
+	// only of kind List; so are they read here, whatever the kind.
+	if items := valueOf(pairs, "items"); items != nil && items.Kind == yaml.SequenceNode {
 		if lists >= MaxListDepth {
 			return p.errorAt(n, fmt.Errorf("%w: Lists nested more than %d deep", ErrLimit, MaxListDepth))
 		}
@@ -243,7 +254,9 @@ func (p *parser) object(n *yaml.Node, where string, lists int) error {
 				return err
 			}
 		}
-		return nil
+		if strings.HasSuffix(kind, "List") {
+			return nil
+		}
 	}
 	var res *workload.Resource
 	if !workload.Supported(kind) {

@@ -57,6 +57,12 @@ func TestParse(t *testing.T) {
 		{"crlf", "kind: Pod\r\nspec:\r\n  containers:\r\n  - image: a:1 # c\r\n", []string{
 			"4:12 Pod/ containers  /spec/containers/0/image a:1",
 		}},
+		{"items of any kind", "kind: ConfigMap\nitems:\n- {kind: Pod, metadata: {name: p}, spec: {containers: [{image: hidden:1}]}}\n- just text\n", []string{
+			"3:64 Pod/p containers  /spec/containers/0/image hidden:1",
+		}},
+		{"binary image", "kind: Pod\nspec:\n  containers:\n  - image: !!binary ZXZpbDox\n", []string{
+			"4:12 Pod/ containers  /spec/containers/0/image evil:1",
+		}},
 		{"skipped", "kind: Service\n---\n- a\n- b\n---\n# nothing\n---\nkind: Deployment\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,6 +87,7 @@ func TestParseErrors(t *testing.T) {
 		{"binary", "\xff\xfe\x00", "not UTF-8", false},
 		{"duplicate key", "kind: Pod\nspec:\n  containers: []\n  containers: [{image: evil}]\n", "duplicate", false},
 		{"image not a string", "kind: Pod\nspec:\n  containers: [{image: 5}]\n", "m.yaml:1:", false},
+		{"two kinds", "kind: ConfigMap\nkind: Pod\nspec: {containers: [{image: evil}]}\n", `m.yaml:1: "kind" is given twice`, false},
 		{"too many documents", strings.Repeat("---\n", manifest.MaxDocuments+1), "more than 10000 documents", true},
 		{"large document", "kind: Pod\nx: " + strings.Repeat("a", manifest.MaxDocumentBytes) + "\n", "m.yaml:1: over signet check's limits: a document of more than", true},
 		{"alias bomb", aliasBomb(), "more than 8388608 bytes of JSON", true},
