@@ -363,3 +363,17 @@ func TestCheckWalk(t *testing.T) {
 		t.Errorf("-f LINK: exit %d, want 1 (the unsigned image it points to)", code)
 	}
 }
+
+// TestCheckPinMutateFalse: an image whose rule says with.mutate: false is
+// allowed and left as written, as the webhook leaves it.
+func TestCheckPinMutateFalse(t *testing.T) {
+	e := newCheckEnv(t)
+	p, _ := os.ReadFile(e.policy)
+	rule := fmt.Sprintf("- {pattern: %q, validator: signed, with: {mutate: false}}\n", e.signed2Tag)
+	os.WriteFile(e.policy, append(p, rule...), 0o600)
+	in := pod("a", e.signed2Tag)
+	code, stdout, stderr := e.run(in, "-f", "-", "--pin")
+	if code != 0 || stdout != in || !strings.Contains(stderr, "→ allowed") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

@@ -42,7 +42,9 @@ func (f *checkFlags) writePinned(files []check.File, data map[string][]byte, rep
 		refs := map[int]string{}
 		for i := range file.Findings() {
 			d := report.Results[k+i].Decision
-			if d.Allowed && d.Digest != "" && d.Pinned != "" {
+			// As the webhook pins: allowed, digest known, and no rule that
+			// took part asked to keep the image as written (with.mutate).
+			if d.Allowed && d.Digest != "" && d.Pinned != "" && d.Mutate {
 				refs[i] = pinRef(report.Results[k+i].Image, d.Digest, f.pinFormat)
 			}
 		}
