@@ -57,6 +57,14 @@ func (e *env) check(t *testing.T, stdin []byte, args ...string) (int, string, st
 	return harness.ExitCode(t, cmd)
 }
 
+// checkFiles runs signet check with args (files named by -f).
+func (e *env) checkFiles(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"check", "--policy", e.policy}, args...)...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
+	return harness.ExitCode(t, cmd)
+}
+
 func run(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(harness.Tool(t, name), args...)

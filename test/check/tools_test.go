@@ -2,6 +2,7 @@ package check
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,4 +136,68 @@ func pin(t *testing.T, e *env, manifests []byte, from, to string, n int) []byte 
 		t.Errorf("%d lines changed, want %d", changed, n)
 	}
 	return []byte(stdout)
+}
+
+// TestPinWriteGitDiff: signet check --pin --write in a Git checkout of
+// hand-written manifests (comments, quotes, CRLF, several documents):
+// git diff shows the allowed image lines and nothing else, the denied
+// image stays, and a second run leaves the tree clean.
+func TestPinWriteGitDiff(t *testing.T) {
+	e := newEnv(t)
+	web := harness.Push(t, e.host, "signed/web:1")
+	e.sign(web)
+	harness.Push(t, e.host, "unsigned/tool:1")
+	dir := t.TempDir()
+	files := map[string]string{
+		"deploy/web.yaml": "# The web tier.\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web   # keep\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: \"" + e.host + "/signed/web:1\"  # quoted\n      - name: tool\n        image: " + e.host + "/unsigned/tool:1\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n",
+		"deploy/job.yml":  "kind: Job\r\nmetadata: {name: once}\r\nspec:\r\n  template:\r\n    spec:\r\n      containers: [{name: once, image: '" + e.host + "/signed/web:1'}]\r\n",
+		"deploy/pod.json": "{\n  \"kind\": \"Pod\",\n  \"metadata\": {\"name\": \"p\"},\n  \"spec\": {\"containers\": [{\"name\": \"c\", \"image\": \"" + e.host + "/signed/web:1\"}]}\n}\n",
+	}
+	for name, content := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+	}
+	gitRun := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "core.autocrlf=false", "-c", "user.name=t", "-c", "user.email=t@example.invalid"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	gitRun("init", "-q")
+	gitRun("add", ".")
+	gitRun("commit", "-qm", "manifests")
+
+	code, stdout, stderr := e.checkFiles(t, "-f", filepath.Join(dir, "deploy"), "--pin", "--write")
+	if code != 1 || strings.Count(stdout, "→ allowed pinned") != 3 || strings.Count(stdout, "→ denied") != 1 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var changed []string
+	for _, l := range strings.Split(gitRun("diff", "-U0", "--no-color"), "\n") {
+		if (strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-")) && !strings.HasPrefix(l, "+++") && !strings.HasPrefix(l, "---") {
+			changed = append(changed, l)
+		}
+	}
+	pinned := e.host + "/signed/web:1@" + web.DigestStr()
+	want := []string{
+		`-      containers: [{name: once, image: '` + e.host + `/signed/web:1'}]` + "\r",
+		`+      containers: [{name: once, image: '` + pinned + `'}]` + "\r",
+		`-  "spec": {"containers": [{"name": "c", "image": "` + e.host + `/signed/web:1"}]}`,
+		`+  "spec": {"containers": [{"name": "c", "image": "` + pinned + `"}]}`,
+		`-        image: "` + e.host + `/signed/web:1"  # quoted`,
+		`+        image: "` + pinned + `"  # quoted`,
+	}
+	if strings.Join(changed, "\n") != strings.Join(want, "\n") {
+		t.Errorf("git diff:\n%s\nwant:\n%s", strings.Join(changed, "\n"), strings.Join(want, "\n"))
+	}
+	gitRun("commit", "-qam", "pinned")
+	if code, _, stderr := e.checkFiles(t, "-f", filepath.Join(dir, "deploy"), "--pin", "--write"); code != 1 {
+		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+	if st := gitRun("status", "--porcelain"); st != "" {
+		t.Errorf("the second --pin --write changed the tree:\n%s", st)
+	}
 }
