@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,16 +52,19 @@ func newEnv(t *testing.T) *env {
 // code and output.
 func (e *env) check(t *testing.T, stdin []byte, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"check", "--policy", e.policy, "-f", "-"}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
-	return harness.ExitCode(t, cmd)
+	return e.signet(t, bytes.NewReader(stdin), append([]string{"-f", "-"}, args...)...)
 }
 
 // checkFiles runs signet check with args (files named by -f).
 func (e *env) checkFiles(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return e.signet(t, nil, args...)
+}
+
+func (e *env) signet(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(harness.Bin(t, "signet"), append([]string{"check", "--policy", e.policy}, args...)...)
+	cmd.Stdin = stdin
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
 	return harness.ExitCode(t, cmd)
 }
