@@ -117,7 +117,8 @@ func Parse(ctx context.Context, name string, data []byte, opts Options) (*File, 
 type parser struct {
 	ctx    context.Context
 	f      *File
-	budget int // JSON bytes left to encode
+	budget int    // JSON bytes left to encode
+	buf    []byte // the JSON an object is encoded to, reused
 	docs   int
 	// The chunk being read: its byte offset and 0-based first line.
 	off, line int
@@ -271,7 +272,10 @@ func (p *parser) object(n *yaml.Node, where string, lists int) error {
 			return nil
 		}
 	}
-	enc.budget = min(MaxObjectJSON, p.budget)
+	// The JSON buffer is the file's, reused object after object: decoding
+	// copies what it keeps.
+	enc.budget, enc.buf = min(MaxObjectJSON, p.budget), p.buf[:0]
+	defer func() { p.buf = enc.buf[:0] }()
 	if err := enc.node(n, 0); err != nil {
 		if p.budget < MaxObjectJSON && errors.Is(err, errTooLarge) {
 			err = fmt.Errorf("%w: the file's objects encode to more than %d bytes of JSON", ErrLimit, MaxEncodedJSON)

@@ -47,7 +47,7 @@ func TestParseMemory(t *testing.T) {
 			}
 			b.WriteString("]\n")
 			return b.String()
-		}, "more than 67108864 bytes of JSON", 800, 512, 1},
+		}, "more than 67108864 bytes of JSON", 400, 400, 1},
 		{"deep nesting", func() string {
 			return "kind: Pod\nspec: " + strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + "\n"
 		}, "nested more than 1000 deep", 64, 32, 1},
