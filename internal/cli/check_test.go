@@ -377,3 +377,26 @@ func TestCheckPinMutateFalse(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// TestWithin: what --write may rewrite besides an input: files under the
+// input's directory or the working directory, links resolved.
+func TestWithin(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	in := writeFile(t, dir, "compose.yaml", "")
+	base := writeFile(t, dir, "common/base.yaml", "")
+	far := writeFile(t, outside, "base.yaml", "")
+	os.Symlink(far, filepath.Join(dir, "link.yaml"))
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{base, true},
+		{far, false},
+		{filepath.Join(dir, "link.yaml"), false},
+		{filepath.Join(dir, "missing.yaml"), false},
+	} {
+		if got := within(tc.path, in); got != tc.want {
+			t.Errorf("within(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}

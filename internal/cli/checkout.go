@@ -76,6 +76,13 @@ func (f *checkFlags) writePinned(files []check.File, data map[string][]byte, rep
 		}
 		slices.Sort(names)
 		for _, name := range names {
+			if name != file.Name() && !within(name, file.Name()) {
+				// A file the input names (a Compose extends) out of the
+				// input's own tree: the input's author does not choose
+				// what this run writes.
+				report.Errors = append(report.Errors, check.FileError{File: name, Err: fmt.Sprintf("pinning: %s names it, but it is neither under %s's directory nor under the working directory: not written", file.Name(), file.Name())})
+				continue
+			}
 			if err := writeAtomic(name, out[name]); err != nil {
 				report.Errors = append(report.Errors, check.FileError{File: name, Err: fmt.Sprintf("pinning: %v", err)})
 			}
@@ -162,4 +169,30 @@ func location(file string, line int) string {
 		return file + ":" + strconv.Itoa(line)
 	}
 	return file
+}
+
+// within reports whether path is under the directory of input or under the
+// working directory, symbolic links resolved.
+func within(path, input string) bool {
+	p, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	p, _ = filepath.Abs(p)
+	var roots []string
+	if in, err := filepath.EvalSymlinks(input); err == nil {
+		in, _ = filepath.Abs(in)
+		roots = append(roots, filepath.Dir(in))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if wd, err := filepath.EvalSymlinks(wd); err == nil {
+			roots = append(roots, wd)
+		}
+	}
+	for _, r := range roots {
+		if rel, err := filepath.Rel(r, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
