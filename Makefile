@@ -71,7 +71,7 @@ tools: ## build the pinned third-party CLIs and the Kubernetes control plane the
 	@# build side by side.
 	@pids=""; \
 	(for t in $(SHARED_TOOLS); do hack/tool.sh $$t >/dev/null || exit 1; done) & pids="$$pids $$!"; \
-	(hack/tool.sh helm >/dev/null && hack/tool.sh sbom >/dev/null && hack/tool.sh controller-gen >/dev/null) & pids="$$pids $$!"; \
+	(hack/tool.sh helm >/dev/null && hack/tool.sh kustomize >/dev/null && hack/tool.sh sbom >/dev/null && hack/tool.sh controller-gen >/dev/null) & pids="$$pids $$!"; \
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
 
@@ -135,6 +135,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResource$$' -fuzztime $(FUZZTIME) ./internal/workload
 	$(GO) test -run '^$$' -fuzz '^FuzzParseStatement$$' -fuzztime $(FUZZTIME) ./internal/attest
 	$(GO) test -run '^$$' -fuzz '^FuzzPullSecret$$' -fuzztime $(FUZZTIME) ./internal/kube
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/manifest
 
 # A crash found here is written to the package's testdata/fuzz/<target>/:
 # fix the bug, and commit the file as a regression seed.

@@ -70,6 +70,6 @@ images to the digest it verified.
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout), newPolicy(stdout, stderr), newAudit(stdout, stderr), newImport(stdout, stderr), newExplain(stdout, stderr))
+	root.AddCommand(newVerify(stdout, stderr), newServe(stderr), newDemo(stdout), newVersion(stdout), newPolicy(stdout, stderr), newAudit(stdout, stderr), newImport(stdout, stderr), newExplain(stdout, stderr), newCheck(stdout, stderr))
 	return root
 }

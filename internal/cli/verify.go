@@ -51,8 +51,14 @@ const (
 )
 
 func (f *verifyFlags) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML); with --policy-source=cluster, one more ClusterImagePolicy")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	f.addPolicyFlags(cmd)
+}
+
+// addPolicyFlags adds the flags that say where the policy comes from and
+// how images are checked (all of verifyFlags but --output).
+func (f *verifyFlags) addPolicyFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.policy, "policy", "p", "", "policy file (ImagePolicy YAML); with --policy-source=cluster, one more ClusterImagePolicy")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultTimeout, "deadline per image, registry requests included")
 	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of CA certificates for registries with a private CA (added to the system roots)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to read validators' auth.secretName Secrets through (default: none; signet's own credentials, the Docker config then the cloud keychains, are used instead)")
@@ -123,7 +129,6 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 	if err != nil {
 		return err
 	}
-
 	decisions := evaluateAll(ctx, eng, namespace, images, f.timeout)
 	switch f.output {
 	case "json":
@@ -138,9 +143,11 @@ func runVerify(ctx context.Context, f *verifyFlags, images []string, stdout, std
 	return &exitError{code: exitCode(decisions)}
 }
 
-// engine compiles the policy the flags name, and returns the namespace
-// its decisions are for ("" for a file alone).
-func (f *verifyFlags) engine(ctx context.Context, stderr io.Writer) (*policy.Engine, string, error) {
+// engine builds the policy engine the flags name, and the namespace a
+// workload is decided for ("" with a policy file: the cluster policy
+// alone). With --policy-source=cluster, the ImagePolicies of the extra
+// namespaces take part too.
+func (f *verifyFlags) engine(ctx context.Context, stderr io.Writer, extra ...string) (*policy.Engine, string, error) {
 	var doc *policy.Document
 	var reg *registry.Client
 	var err error
@@ -163,7 +170,7 @@ func (f *verifyFlags) engine(ctx context.Context, stderr io.Writer) (*policy.Eng
 	var eng *policy.Engine
 	namespace := ""
 	if f.source == sourceCluster {
-		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr); err != nil {
+		if eng, namespace, err = clusterEngine(ctx, f, doc, reg, opts, stderr, extra...); err != nil {
 			return nil, "", err
 		}
 	} else if eng, err = policy.Compile(doc, reg, opts...); err != nil {
@@ -225,19 +232,33 @@ func (d dockerConfigKeychain) Secret(context.Context, string) (*registry.Keychai
 // for a workload of namespace ("": the cluster policy alone), and returns
 // the decisions in argument order.
 func evaluateAll(ctx context.Context, eng *policy.Engine, namespace string, images []string, timeout time.Duration) []policy.Decision {
-	out := make([]policy.Decision, len(images))
+	reqs := make([]nsImage, len(images))
+	for i, img := range images {
+		reqs[i] = nsImage{namespace, img}
+	}
+	return evaluateEach(ctx, eng, reqs, timeout)
+}
+
+// nsImage is an image of a workload of a namespace ("": the cluster
+// policy alone).
+type nsImage struct{ namespace, image string }
+
+// evaluateEach evaluates each request concurrently, maxParallel at a time,
+// each under its own deadline, and returns the decisions in order.
+func evaluateEach(ctx context.Context, eng *policy.Engine, reqs []nsImage, timeout time.Duration) []policy.Decision {
+	out := make([]policy.Decision, len(reqs))
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
-	for i, img := range images {
+	for i, r := range reqs {
+		sem <- struct{}{} // at most maxParallel goroutines, however many images
 		wg.Go(func() {
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			ictx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			if namespace == "" {
-				out[i] = eng.Evaluate(ictx, img)
+			if r.namespace == "" {
+				out[i] = eng.Evaluate(ictx, r.image)
 			} else {
-				out[i] = eng.EvaluateFor(ictx, namespace, img)
+				out[i] = eng.EvaluateFor(ictx, r.namespace, r.image)
 			}
 		})
 	}

@@ -11,13 +11,21 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 )
 
+// maxExtraNamespaces bounds the namespaces whose ImagePolicies signet
+// check lists besides --namespace: each costs a listing of the cluster's
+// policies.
+const maxExtraNamespaces = 64
+
 // clusterEngine lists the policy objects the webhook decides with for a
 // workload of --namespace (default: the kubeconfig context's) — every
 // ClusterImagePolicy and the namespace's ImagePolicies, and doc (the
 // --policy file, when given) as one more ClusterImagePolicy — and compiles
 // them as the webhook does: an object that does not compile is reported
 // on stderr and left out; the file not compiling is a usage error.
-func clusterEngine(ctx context.Context, f *verifyFlags, doc *policy.Document, reg *registry.Client, opts []policy.CompileOption, stderr io.Writer) (*policy.Engine, string, error) {
+//
+// The ImagePolicies of each extra namespace (signet check's objects' own)
+// take part too, at most maxExtraNamespaces of them.
+func clusterEngine(ctx context.Context, f *verifyFlags, doc *policy.Document, reg *registry.Client, opts []policy.CompileOption, stderr io.Writer, extra ...string) (*policy.Engine, string, error) {
 	ns := f.namespace
 	if ns == "" {
 		var err error
@@ -37,6 +45,23 @@ func clusterEngine(ctx context.Context, f *verifyFlags, doc *policy.Document, re
 	if err != nil {
 		// Not a verdict on any image: the policy could not be read.
 		return nil, "", &exitError{code: ExitInconclusive, err: fmt.Errorf("reading the cluster's policies: %w", err)}
+	}
+	if len(extra) > maxExtraNamespaces {
+		return nil, "", usageError("the objects name %d namespaces, more than %d: check them a few namespaces at a time", len(extra), maxExtraNamespaces)
+	}
+	for _, other := range extra {
+		if other == ns {
+			continue
+		}
+		more, err := lister.ListPolicies(ctx, other)
+		if err != nil {
+			return nil, "", &exitError{code: ExitInconclusive, err: fmt.Errorf("reading the cluster's policies: %w", err)}
+		}
+		for _, o := range more.Objects {
+			if o.Ref.Namespace != "" {
+				set.Objects = append(set.Objects, o)
+			}
+		}
 	}
 	file := policy.ObjectRef{Kind: policy.KindCluster, Name: f.policy}
 	if doc != nil {
