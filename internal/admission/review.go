@@ -260,8 +260,12 @@ func (r *Reviewer) review(ctx context.Context, eng *policy.Engine, req *admissio
 		})
 		if d.Allowed {
 			if mutate && pinning(cmp.Or(d.Pinning, eng.Pinning()), kind) && d.Mutate && d.Digest != "" && !unchanged[img.Path] {
+				// An image that already names the verified digest
+				// (repo:tag@sha256:…, as signet check --pin writes it)
+				// is left as written: the digest is what the node pulls,
+				// and the live object stays equal to what GitOps applied.
 				ref, err := imageref.Parse(img.Ref)
-				if err == nil {
+				if err == nil && ref.Digest != d.Digest {
 					if v := ref.PinnedAsWritten(d.Digest); v != img.Ref {
 						patch = append(patch, patchOp{Op: "replace", Path: img.Path, Value: v})
 					}
