@@ -31,6 +31,11 @@ type Finding struct {
 	// Image is the reference as the workload runs it (for Compose, after
 	// interpolation).
 	Image string `json:"image"`
+	// NoPin, when set, says why --pin leaves this reference as written
+	// although the image is checked (a Compose service that is also built
+	// from source: a digest in its image: would break docker compose
+	// build). File.Rewrite skips such an index.
+	NoPin string `json:"noPin,omitempty"`
 }
 
 // File is one parsed input file.

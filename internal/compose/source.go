@@ -1,0 +1,238 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/compose-spec/compose-go/v2/consts"
+	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// source is one file of a Compose project, as its YAML nodes: the Compose
+// file or a file an extends names.
+type source struct {
+	display string // the path reported in findings and Rewrite's keys
+	abs     string
+	data    []byte
+	root    *yaml.Node // the first document's top-level mapping
+}
+
+func parseSource(display string, data []byte) (*source, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", display, err)
+	}
+	root := resolve(&doc)
+	if root != nil && root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = resolve(root.Content[0])
+	}
+	if root == nil || root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s is not a Compose file: not a YAML mapping", display)
+	}
+	return &source{display: display, data: data, root: root}, nil
+}
+
+// sources are the files of one Compose project. It is the loader's only
+// resource loader, so every file an extends names is read here first:
+// resolved against the file that names it (as docker compose does), a
+// regular file of at most MaxFileSize, at most MaxFiles of them, and a
+// YAML mapping; an error names the file, never its content.
+type sources struct {
+	byAbs map[string]*source
+	first *source // the Compose file
+	err   error   // the last file that could not be read
+}
+
+// Accept takes every path: a remote one (git, OCI) is read as a local path
+// and so never fetched.
+func (s *sources) Accept(string) bool { return true }
+
+// Load reads the file at p, named in the file the loader is reading.
+func (s *sources) Load(ctx context.Context, p string) (string, error) {
+	from, _ := ctx.Value(consts.ComposeFileKey{}).(string)
+	src, err := s.open(from, p)
+	if err != nil {
+		s.err = err
+		return "", err
+	}
+	return src.abs, nil
+}
+
+// Dir is the directory relative paths of p resolve against; paths other
+// than images are not read.
+func (s *sources) Dir(p string) string { return filepath.Dir(p) }
+
+// open returns the file at p, named in the file whose path is from.
+func (s *sources) open(from, p string) (*source, error) {
+	abs := p
+	if !filepath.IsAbs(p) {
+		var err error
+		if abs, err = filepath.Abs(filepath.Join(filepath.Dir(from), p)); err != nil {
+			return nil, err
+		}
+	}
+	if src, ok := s.byAbs[abs]; ok {
+		return src, nil
+	}
+	if len(s.byAbs) > MaxFiles {
+		return nil, fmt.Errorf("extends names more than %d files", MaxFiles)
+	}
+	display := p
+	if parent, ok := s.byAbs[from]; ok && !filepath.IsAbs(p) {
+		display = filepath.Join(filepath.Dir(parent.display), p)
+	}
+	data, err := readFile(abs, "extends file")
+	if err != nil {
+		return nil, err
+	}
+	src, err := parseSource(display, data)
+	if err != nil {
+		return nil, errors.New(display + " (extends file) is not a Compose file: not a YAML mapping")
+	}
+	src.abs = abs
+	s.byAbs[abs] = src
+	return src, nil
+}
+
+// location is where a value is written: its scalar node in a source.
+type location struct {
+	src  *source
+	node *yaml.Node
+}
+
+// locate follows the service (or job) name of section from src along its
+// extends until a mapping where at finds the value: where the loader took
+// it from, since the extending service's own keys win over its base's.
+func (s *sources) locate(src *source, section, name string, env types.Mapping, at func(svc *yaml.Node, env types.Mapping) *yaml.Node) *location {
+	for range MaxFiles + MaxServices {
+		svc := mapValue(mapValue(src.root, section), name)
+		if svc == nil || svc.Kind != yaml.MappingNode {
+			return nil
+		}
+		if n := at(svc, env); n != nil {
+			if n.Kind != yaml.ScalarNode {
+				return nil
+			}
+			return &location{src: src, node: n}
+		}
+		ext := mapValue(svc, "extends")
+		switch {
+		case ext == nil:
+			return nil
+		case ext.Kind == yaml.ScalarNode:
+			name = interpolate(ext.Value, env)
+		case ext.Kind == yaml.MappingNode:
+			service := mapValue(ext, "service")
+			if service == nil {
+				return nil
+			}
+			name = interpolate(service.Value, env)
+			if f := mapValue(ext, "file"); f != nil {
+				next, err := s.open(src.abs, interpolate(f.Value, env))
+				if err != nil {
+					return nil
+				}
+				src = next
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+func imageAt(svc *yaml.Node, _ types.Mapping) *yaml.Node { return mapValue(svc, "image") }
+
+// volumeAt finds the source of the image volume mounted at target.
+func volumeAt(target string, env types.Mapping) func(*yaml.Node, types.Mapping) *yaml.Node {
+	return func(svc *yaml.Node, _ types.Mapping) *yaml.Node {
+		vs := mapValue(svc, "volumes")
+		if vs == nil || vs.Kind != yaml.SequenceNode {
+			return nil
+		}
+		for _, v := range vs.Content {
+			v = resolve(v)
+			t, tg := mapValue(v, "type"), mapValue(v, "target")
+			if t == nil || tg == nil || interpolate(t.Value, env) != types.VolumeTypeImage || interpolate(tg.Value, env) != target {
+				continue
+			}
+			return mapValue(v, "source")
+		}
+		return nil
+	}
+}
+
+// interpolate expands s as the loader does; on an error (a required
+// variable unset, which the loader has reported already) s is kept.
+func interpolate(s string, env types.Mapping) string {
+	out, err := template.Substitute(s, func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	if err != nil {
+		return s
+	}
+	return out
+}
+
+// resolve follows an alias to the node it names (where the value is
+// written).
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// mapValue returns the value of key in the mapping m (aliases resolved;
+// keys of its own first, then those of << merges, as YAML merges them), or
+// nil.
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	return mapValueDepth(resolve(m), key, 0)
+}
+
+func mapValueDepth(m *yaml.Node, key string, depth int) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode || depth > 16 {
+		return nil
+	}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		switch {
+		case k.Kind == yaml.ScalarNode && k.Tag == "!!merge":
+			merges = append(merges, m.Content[i+1])
+		case k.Kind == yaml.ScalarNode && k.Value == key:
+			return resolve(m.Content[i+1])
+		}
+	}
+	for _, mg := range merges {
+		mg = resolve(mg)
+		list := []*yaml.Node{mg}
+		if mg.Kind == yaml.SequenceNode {
+			list = mg.Content
+		}
+		for _, one := range list {
+			if v := mapValueDepth(resolve(one), key, depth+1); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// mapping returns the keys of the mapping m, in file order.
+func mapping(m *yaml.Node) []*yaml.Node {
+	m = resolve(m)
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	keys := make([]*yaml.Node, 0, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		keys = append(keys, m.Content[i])
+	}
+	return keys
+}
