@@ -1,0 +1,94 @@
+package compose_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/signet-dev/signet/internal/compose"
+)
+
+// TestLoadMemory loads the largest inputs an attacker-controlled Compose
+// file (and the .env file beside it) can be, and measures what Load
+// allocates: each bound (MaxFileSize, MaxServices, MaxInterpolation) stops
+// the work before it grows, and a file of MaxServices services costs a few
+// hundred bytes of heap per byte of input at most.
+func TestLoadMemory(t *testing.T) {
+	tag := strings.Repeat("t", 1<<10)
+	doubling := func(n int) string { // A0=1 KiB, A1=${A0}${A0}, …: 2^n KiB
+		var b strings.Builder
+		fmt.Fprintf(&b, "A0=%s\n", tag)
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "A%d=${A%d}${A%d}\n", i, i-1, i-1)
+		}
+		return b.String()
+	}
+	services := func(n int, image string) string {
+		var b strings.Builder
+		b.WriteString("services:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  s%d:\n    image: %s\n    labels: {a: \"%s\"}\n", i, image, strings.Repeat("l", 3000))
+		}
+		return b.String()
+	}
+	laughs := func() string { // YAML aliases, each level nine times the last
+		var b strings.Builder
+		b.WriteString("x-a0: &a0 [" + strings.Repeat("x,", 8) + "x]\n")
+		for i := 1; i <= 9; i++ {
+			fmt.Fprintf(&b, "x-a%d: &a%d [%s*a%d]\n", i, i, strings.Repeat(fmt.Sprintf("*a%d,", i-1), 8), i-1)
+		}
+		b.WriteString("services:\n  s:\n    image: app:1\n    command: *a9\n")
+		return b.String()
+	}
+	tests := []struct {
+		name   string
+		files  map[string]string
+		err    string // "" when the load succeeds
+		maxMiB uint64
+	}{
+		{name: "MaxServices services, 3 KiB each", files: map[string]string{"compose.yaml": services(compose.MaxServices, "registry.example/app:${TAG:-1}")}, maxMiB: 320},
+		{name: "one service more", files: map[string]string{"compose.yaml": services(compose.MaxServices+1, "app:1")}, err: "more than 1000", maxMiB: 64},
+		{name: "a file over MaxFileSize", files: map[string]string{"compose.yaml": services(1, "app:1") + "x-pad: \"" + strings.Repeat("p", compose.MaxFileSize) + "\"\n"}, err: "more than the", maxMiB: 1},
+		{name: ".env doubling 40 times", files: map[string]string{"compose.yaml": services(1, "app:${A40}"), ".env": doubling(40)}, err: "variables expand to more than", maxMiB: 64},
+		{name: "interpolation of a 1 MiB variable 1000 times", files: map[string]string{"compose.yaml": services(1000, "app:${A10}"), ".env": doubling(10)}, err: "variables expand to more than", maxMiB: 320},
+		{name: "a billion laughs", files: map[string]string{"compose.yaml": laughs()}, err: "aliasing", maxMiB: 64},
+		{name: "extends /dev/zero", files: map[string]string{"compose.yaml": "services:\n  a:\n    extends: {file: /dev/zero, service: b}\n"}, err: "not a regular file", maxMiB: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeTree(t, tc.files)
+			name := filepath.Join(dir, "compose.yaml")
+			data, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err = compose.Load(name, data, compose.Options{})
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d bytes: %d KiB allocated, %d KiB heap in use; %v", len(data), alloc>>10, after.HeapInuse>>10, firstLine(err))
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("error %v, want %q", firstLine(err), tc.err)
+			}
+			if alloc > tc.maxMiB<<20 {
+				t.Errorf("Load allocated %d KiB, want under %d MiB", alloc>>10, tc.maxMiB)
+			}
+		})
+	}
+}
+
+func firstLine(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
