@@ -1,8 +1,10 @@
 package compose_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,6 +228,20 @@ services:
 			},
 		},
 		{
+			name: "jobs",
+			files: map[string]string{"compose.yaml": `services:
+  app: {image: app:1}
+jobs:
+  migrate:
+    image: registry.example/migrate:${V:-3}
+    triggers: {manual: true}
+`},
+			want: []short{
+				{File: "compose.yaml", Kind: "Service", Name: "app", Path: "services.app.image", Image: "app:1", Line: 2, Column: 16},
+				{File: "compose.yaml", Kind: "Job", Name: "migrate", Path: "jobs.migrate.image", Image: "registry.example/migrate:3", Line: 5, Column: 12},
+			},
+		},
+		{
 			name:  "include is refused",
 			files: map[string]string{"compose.yaml": "include: [other.yaml]\nservices: {}\n"},
 			err:   "include is not supported",
@@ -416,6 +432,44 @@ func TestDetect(t *testing.T) {
 	for _, tc := range tests {
 		if got := compose.Detect([]byte(tc.in)); got != tc.want {
 			t.Errorf("Detect(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestLoadRelative loads a file named relative to the working directory,
+// and standard input, whose extends files resolve against the working
+// directory: findings and rewritten files are named as given.
+func TestLoadRelative(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"stack/compose.yaml": "services:\n  a:\n    extends: {file: ../common/base.yaml, service: b}\n",
+		"common/base.yaml":   "services:\n  b:\n    image: app:1\n",
+	})
+	t.Chdir(dir)
+	data, err := os.ReadFile("stack/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"stack/compose.yaml", "common/base.yaml"},
+		{"-", "../common/base.yaml"},
+	} {
+		if tc.name == "-" {
+			t.Chdir(filepath.Join(dir, "stack"))
+		}
+		f, err := compose.Load(tc.name, data, compose.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := f.Findings()
+		if len(fs) != 1 || fs[0].File != tc.want || fs[0].Line != 3 {
+			t.Fatalf("%s: findings %+v, want one in %s line 3", tc.name, fs, tc.want)
+		}
+		out, err := f.Rewrite(map[int]string{0: "app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := out[tc.want]; !ok || len(out) != 1 {
+			t.Errorf("%s: rewrote %v, want %s", tc.name, slices.Collect(maps.Keys(out)), tc.want)
 		}
 	}
 }
