@@ -235,6 +235,9 @@ func (f *file) append(fd check.Finding, at *location) {
 	fd.File = f.name
 	if at != nil {
 		fd.File, fd.Line, fd.Column = at.src.display, at.node.Line, at.node.Column
+		if _, line, col, err := valueStart(at.src.data, at.node); err == nil {
+			fd.Line, fd.Column = line, col
+		}
 	}
 	f.findings = append(f.findings, fd)
 	f.at = append(f.at, at)

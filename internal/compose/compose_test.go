@@ -223,8 +223,8 @@ services:
     image: *img
 `},
 			want: []short{
-				{File: "compose.yaml", Kind: "Service", Name: "one", Path: "services.one.image", Image: "registry.example/app:1", Line: 2, Column: 10},
-				{File: "compose.yaml", Kind: "Service", Name: "two", Path: "services.two.image", Image: "registry.example/app:1", Line: 2, Column: 10},
+				{File: "compose.yaml", Kind: "Service", Name: "one", Path: "services.one.image", Image: "registry.example/app:1", Line: 2, Column: 15},
+				{File: "compose.yaml", Kind: "Service", Name: "two", Path: "services.two.image", Image: "registry.example/app:1", Line: 2, Column: 15},
 			},
 		},
 		{
@@ -257,6 +257,11 @@ jobs:
 			err:   "secret.txt (extends file) is not a Compose file",
 		},
 		{
+			name:  "extends a host file: read as compose reads it, never shown",
+			files: map[string]string{"compose.yaml": "services:\n  a:\n    extends: {file: /proc/self/environ, service: b}\n"},
+			err:   "/proc/self/environ (extends file) is not a Compose file",
+		},
+		{
 			name:  "not a mapping",
 			files: map[string]string{"compose.yaml": "- a\n- b\n"},
 			err:   "not a YAML mapping",
@@ -275,7 +280,7 @@ jobs:
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)
 				}
-				if strings.Contains(err.Error(), "s3cr3t") {
+				if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "PATH=") {
 					t.Errorf("the error %q shows the file's content", err)
 				}
 				return

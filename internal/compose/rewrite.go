@@ -83,13 +83,15 @@ func (f *file) Rewrite(refs map[int]string) (map[string][]byte, error) {
 	return out, nil
 }
 
-// extent returns the byte range of the scalar n as written in data.
-func extent(data []byte, n *yaml.Node) (int, int, error) {
-	off, err := offset(data, n.Line, n.Column)
+// valueStart returns the byte offset, line and column where the scalar n's
+// value starts in data: the parser places a scalar at its anchor or tag
+// when it has one.
+func valueStart(data []byte, n *yaml.Node) (off, line, col int, err error) {
+	start, err := offset(data, n.Line, n.Column)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	// A scalar's position is that of its anchor or tag, when it has one.
+	off, line, col = start, n.Line, n.Column
 	for off < len(data) && (data[off] == '&' || data[off] == '!') {
 		for off < len(data) && !isSpace(data[off]) {
 			off++
@@ -97,6 +99,23 @@ func extent(data []byte, n *yaml.Node) (int, int, error) {
 		for off < len(data) && isSpace(data[off]) {
 			off++
 		}
+	}
+	if skipped := data[start:off]; len(skipped) > 0 {
+		if nl := bytes.LastIndexByte(skipped, '\n'); nl >= 0 {
+			line += bytes.Count(skipped, []byte("\n"))
+			col = 1 + utf8.RuneCount(skipped[nl+1:])
+		} else {
+			col += utf8.RuneCount(skipped)
+		}
+	}
+	return off, line, col, nil
+}
+
+// extent returns the byte range of the scalar n as written in data.
+func extent(data []byte, n *yaml.Node) (int, int, error) {
+	off, _, _, err := valueStart(data, n)
+	if err != nil {
+		return 0, 0, err
 	}
 	switch n.Style &^ yaml.TaggedStyle {
 	case 0:
