@@ -64,6 +64,12 @@ func shorten(dir string, fs []check.Finding) []short {
 }
 
 func TestLoad(t *testing.T) {
+	profiled := map[string]string{"compose.yaml": `services:
+  app: {image: app:1}
+  debug:
+    image: busybox:1
+    profiles: [debug]
+`}
 	interp := map[string]string{"compose.yaml": `services:
   web:
     image: "nginx:${TAG:-1.25}"
@@ -147,27 +153,17 @@ services:
 			},
 		},
 		{
-			name: "profiles: none given checks every service",
-			files: map[string]string{"compose.yaml": `services:
-  app: {image: app:1}
-  debug:
-    image: busybox:1
-    profiles: [debug]
-`},
+			name:  "profiles: none given checks every service",
+			files: profiled,
 			want: []short{
 				{File: "compose.yaml", Kind: "Service", Name: "app", Path: "services.app.image", Image: "app:1", Line: 2, Column: 16},
 				{File: "compose.yaml", Kind: "Service", Name: "debug", Path: "services.debug.image", Image: "busybox:1", Line: 4, Column: 12},
 			},
 		},
 		{
-			name: "profiles: an inactive profile's service does not run",
-			files: map[string]string{"compose.yaml": `services:
-  app: {image: app:1}
-  debug:
-    image: busybox:1
-    profiles: [debug]
-`},
-			opts: compose.Options{Profiles: []string{"prod"}},
+			name:  "profiles: an inactive profile's service does not run",
+			files: profiled,
+			opts:  compose.Options{Profiles: []string{"prod"}},
 			want: []short{
 				{File: "compose.yaml", Kind: "Service", Name: "app", Path: "services.app.image", Image: "app:1", Line: 2, Column: 16},
 			},
