@@ -66,6 +66,9 @@ type sarifRule struct {
 	DefaultConfiguration struct {
 		Level string `json:"level"`
 	} `json:"defaultConfiguration"`
+	// Properties carry what GitHub code scanning reads: tags (security
+	// alerts need "security") and security-severity (0–10).
+	Properties map[string]any `json:"properties"`
 }
 
 type sarifMessage struct {
@@ -102,24 +105,29 @@ type sarifRegion struct {
 }
 
 var sarifRules = []sarifRule{
-	rule(RuleDenied, "ImageDenied", "error",
+	rule(RuleDenied, "ImageDenied", "error", "8.0",
 		"Image denied by the signet policy",
 		"The image is not signed as the policy requires (no rule matches it, no valid signature from a trusted signer, a required attestation is missing, or a static rule denies it); admission would deny the workload.",
 		"Sign the image as the policy requires, or pin an image that is. `signet explain IMAGE` prints the whole decision: the rule that matched, each signature and trust root tried and what each check concluded."),
-	rule(RuleInconclusive, "ImageInconclusive", "error",
+	rule(RuleInconclusive, "ImageInconclusive", "error", "5.0",
 		"Image verification inconclusive",
 		"The image's signatures could not be verified because a registry, key source or transparency log could not be reached or answered in time; admission would deny the workload until verification succeeds.",
 		"Run the check again; if it persists, run `signet explain IMAGE` to see which request failed."),
-	rule(RuleInput, "InputError", "error",
+	rule(RuleInput, "InputError", "error", "",
 		"File could not be read",
 		"An input file could not be read or parsed as Kubernetes manifests or a Compose file, so its images were not checked.",
 		"Fix the file so that it parses (the message names the problem)."),
 }
 
-func rule(id, name, level, short, full, help string) sarifRule {
+func rule(id, name, level, severity, short, full, help string) sarifRule {
 	r := sarifRule{ID: id, Name: name, ShortDescription: sarifMessage{Text: short}, FullDescription: sarifMessage{Text: full},
-		Help: sarifMessage{Text: strings.ReplaceAll(help, "`", ""), Markdown: help}, HelpURI: signetURI + "/blob/main/docs/cli.md"}
+		Help: sarifMessage{Text: strings.ReplaceAll(help, "`", ""), Markdown: help}, HelpURI: signetURI + "/blob/main/docs/cli.md",
+		Properties: map[string]any{"tags": []string{"supply-chain"}}}
 	r.DefaultConfiguration.Level = level
+	if severity != "" {
+		r.Properties["tags"] = []string{"security", "supply-chain"}
+		r.Properties["security-severity"] = severity
+	}
 	return r
 }
 

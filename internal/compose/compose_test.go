@@ -474,3 +474,15 @@ func TestLoadRelative(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectCost: Detect reads a 64 MiB manifest stream without allocating.
+func TestDetectCost(t *testing.T) {
+	big := []byte("# Source: chart/templates/deploy.yaml\napiVersion: apps/v1\nkind: Deployment\n" + strings.Repeat("  x: y\n", 64<<20/7))
+	json := []byte(`{"kind": "List", "items": [` + strings.Repeat(`{"a": "b"},`, 64<<20/11) + `{}]}`)
+	for _, in := range [][]byte{big, json} {
+		var got bool
+		if n := testing.AllocsPerRun(1, func() { got = compose.Detect(in) }); n != 0 || got {
+			t.Errorf("Detect: %v with %v allocations, want false with none", got, n)
+		}
+	}
+}
