@@ -238,6 +238,16 @@ jobs:
 			},
 		},
 		{
+			name: "env_file and label_file are never read",
+			files: map[string]string{"compose.yaml": `services:
+  app:
+    image: app:1
+    env_file: [/dev/zero, missing.env]
+    label_file: /dev/zero
+`},
+			want: []short{{File: "compose.yaml", Kind: "Service", Name: "app", Path: "services.app.image", Image: "app:1", Line: 3, Column: 12}},
+		},
+		{
 			name:  "include is refused",
 			files: map[string]string{"compose.yaml": "include: [other.yaml]\nservices: {}\n"},
 			err:   "include is not supported",
