@@ -38,7 +38,7 @@ func report() *check.Report {
 				Decision: policy.Decision{Image: "redis:7 <&>", Allowed: false, Outcome: verify.Inconclusive, Mode: policy.ModeEnforce, Rule: "*", Validator: "default", Reason: "resolving the tag: GET https://index.docker.io/v2/: context deadline exceeded."},
 			},
 			{
-				Finding:  check.Finding{File: "compose.yaml", Line: 7, Column: 12, Kind: "Service", Name: "metrics", Path: "services.metrics.image", Image: "registry.example/tools/metrics:2"},
+				Finding:  check.Finding{File: "compose.yaml", Line: 7, Column: 12, Kind: "Service", Name: "metrics", Section: "volumes", Container: "/plugins", Path: "services.metrics.volumes[0].source", Image: "registry.example/tools/metrics:2"},
 				Decision: policy.Decision{Image: "registry.example/tools/metrics:2", Allowed: false, Outcome: verify.Failed, Mode: policy.ModeWarn, Rule: "registry.example/tools/*", Validator: "tools-key", Reason: "no signature verifies with tools-key"},
 			},
 			{
@@ -265,7 +265,7 @@ func TestWriteJUnit(t *testing.T) {
 		"Deployment shop/web, container web: registry.example/shop/web:1.4":      "success",
 		"Deployment shop/web, container migrate: docker.io/library/busybox:1.36": "failed",
 		"Service cache: redis:7 <&>":                                             "error",
-		"Service metrics: registry.example/tools/metrics:2":                      "success",
+		"Service metrics, volume /plugins: registry.example/tools/metrics:2":     "success",
 		"Pod default/debug, container sh: alpine:3.20":                           "success",
 		"read deploy/broken.yaml":                                                "error",
 	}

@@ -211,14 +211,18 @@ func ruleIndex(id string) int {
 	return -1
 }
 
-// object names where an image is: "Deployment team/web, container app" or
-// "Service web".
+// object names where an image is: "Deployment team/web, container app",
+// "Pod db, volume data" or "Service web".
 func object(f Finding) string {
 	s := f.Kind + " " + f.Name
 	if f.Namespace != "" {
 		s = f.Kind + " " + f.Namespace + "/" + f.Name
 	}
-	if f.Container != "" {
+	switch {
+	case f.Container == "":
+	case f.Section == "volumes":
+		s += ", volume " + f.Container
+	default:
 		s += ", container " + f.Container
 	}
 	return s
