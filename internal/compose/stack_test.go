@@ -15,12 +15,11 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestStack loads testdata/stack (interpolation from the environment, .env
-// and defaults; a YAML merge key; extends across files and within the file;
-// an image volume; a service that builds; a profile) as signet check names
-// it, relative to the working directory (the environment's APP_TAG over
-// .env's), and pins every image: the
-// findings and the rewritten files are compared with goldens (go test
-// -update rewrites them).
+// and defaults, the environment's APP_TAG winning over .env's; a YAML merge
+// key; extends across files and within the file; an image volume; a
+// service that builds; a profile) as signet check names it, relative to the
+// working directory, and pins every image: the findings and the rewritten
+// files are compared with goldens (go test -update rewrites them).
 func TestStack(t *testing.T) {
 	name := filepath.Join("testdata", "stack", "compose.yaml")
 	data, err := os.ReadFile(name)
