@@ -22,6 +22,7 @@
 //   - reads: the Compose file, env files and extends files only, each a
 //     bounded regular file; env_file, label_file and include are never
 //     read (include is refused); nothing remote is fetched (sources);
-//   - bounds: MaxFileSize, MaxServices, MaxFiles, MaxInterpolation,
+//   - bounds: MaxFileSize, MaxTotalSize, MaxServices, MaxFiles,
+//     MaxExtendsNodes, MaxInterpolation,
 //     measured by TestLoadMemory.
 package compose

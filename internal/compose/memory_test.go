@@ -12,10 +12,13 @@ import (
 )
 
 // TestLoadMemory loads the largest inputs an attacker-controlled Compose
-// file (and the .env file beside it) can be, and measures what Load
-// allocates: each bound (MaxFileSize, MaxServices, MaxInterpolation) stops
-// the work before it grows, and a file of MaxServices services costs a few
-// hundred bytes of heap per byte of input at most.
+// file (with the .env file beside it and the files its extends name) can
+// be, and measures what Load allocates: each bound (MaxFileSize,
+// MaxTotalSize, MaxServices, MaxExtendsNodes, MaxInterpolation) stops the
+// work before it grows, and what the bounds let through allocates under
+// 256 MiB (compose-go's loader costs some 200 KiB per service; without
+// MaxExtendsNodes, 1,000 services extending a file of 1,000 allocated
+// 1 GiB from 124 KB of YAML).
 func TestLoadMemory(t *testing.T) {
 	tag := strings.Repeat("t", 1<<10)
 	doubling := func(n int) string { // A0=1 KiB, A1=${A0}${A0}, …: 2^n KiB
@@ -30,7 +33,7 @@ func TestLoadMemory(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("services:\n")
 		for i := range n {
-			fmt.Fprintf(&b, "  s%d:\n    image: %s\n    labels: {a: \"%s\"}\n", i, image, strings.Repeat("l", 3000))
+			fmt.Fprintf(&b, "  s%d:\n    image: %s\n    labels: {a: \"%s\"}\n", i, image, strings.Repeat("l", 960))
 		}
 		return b.String()
 	}
@@ -43,17 +46,61 @@ func TestLoadMemory(t *testing.T) {
 		b.WriteString("services:\n  s:\n    image: app:1\n    command: *a9\n")
 		return b.String()
 	}
+	// extended: the Compose file's services each extend a service of its
+	// own file, of nearly MaxFileSize each: the fifth passes MaxTotalSize.
+	extended := map[string]string{}
+	var c strings.Builder
+	c.WriteString("services:\n")
+	for i := range 6 {
+		fmt.Fprintf(&c, "  s%d:\n    extends: {file: base%d.yaml, service: b}\n", i, i)
+		extended[fmt.Sprintf("base%d.yaml", i)] = "services:\n  b:\n    image: app:1\n    labels: {a: \"" + strings.Repeat("l", compose.MaxFileSize-64) + "\"}\n"
+	}
+	extended["compose.yaml"] = c.String()
+	within := map[string]string{"compose.yaml": "services:\n"}
+	for i := range 3 {
+		within["compose.yaml"] += fmt.Sprintf("  s%d:\n    extends: {file: base%d.yaml, service: b}\n", i, i)
+		within[fmt.Sprintf("base%d.yaml", i)] = extended["base0.yaml"]
+	}
+	// quadratic: MaxServices services, each extending one of
+	// MaxServices services of another file (compose-go copies the file's
+	// services for each).
+	quadratic := map[string]string{}
+	var q, qb strings.Builder
+	q.WriteString("services:\n")
+	qb.WriteString("services:\n")
+	for i := range compose.MaxServices {
+		fmt.Fprintf(&q, "  s%d:\n    extends: {file: base.yaml, service: b%d}\n", i, i)
+		fmt.Fprintf(&qb, "  b%d:\n    image: app:%d\n    environment: {A: a, B: b, C: c, D: d}\n", i, i)
+	}
+	quadratic["compose.yaml"], quadratic["base.yaml"] = q.String(), qb.String()
+	// underQuadratic: the same against a file of services of 14 nodes each,
+	// as many as keep the copies just under MaxExtendsNodes.
+	under := (compose.MaxExtendsNodes/compose.MaxServices - 1) / 14
+	var u, ub strings.Builder
+	u.WriteString("services:\n")
+	ub.WriteString("services:\n")
+	for i := range compose.MaxServices {
+		fmt.Fprintf(&u, "  s%d:\n    extends: {file: base.yaml, service: b%d}\n", i, i%under)
+	}
+	for i := range under {
+		fmt.Fprintf(&ub, "  b%d:\n    image: app:%d\n    environment: {A: a, B: b, C: c, D: d}\n", i, i)
+	}
+	underQuadratic := map[string]string{"compose.yaml": u.String(), "base.yaml": ub.String()}
 	tests := []struct {
 		name   string
 		files  map[string]string
 		err    string // "" when the load succeeds
 		maxMiB uint64
 	}{
-		{name: "MaxServices services, 3 KiB each", files: map[string]string{"compose.yaml": services(compose.MaxServices, "registry.example/app:${TAG:-1}")}, maxMiB: 320},
+		{name: "MaxServices services extending as many", files: quadratic, err: "YAML nodes of other files", maxMiB: 64},
+		{name: "MaxServices services extending a file just under MaxExtendsNodes", files: underQuadratic, maxMiB: 256},
+		{name: "extends files up to MaxTotalSize", files: within, maxMiB: 256},
+		{name: "extends files over MaxTotalSize", files: extended, err: "together", maxMiB: 400},
+		{name: "MaxServices services, 1 KiB each", files: map[string]string{"compose.yaml": services(compose.MaxServices, "registry.example/app:${TAG:-1}")}, maxMiB: 256},
 		{name: "one service more", files: map[string]string{"compose.yaml": services(compose.MaxServices+1, "app:1")}, err: "more than 1000", maxMiB: 64},
 		{name: "a file over MaxFileSize", files: map[string]string{"compose.yaml": services(1, "app:1") + "x-pad: \"" + strings.Repeat("p", compose.MaxFileSize) + "\"\n"}, err: "more than the", maxMiB: 1},
 		{name: ".env doubling 40 times", files: map[string]string{"compose.yaml": services(1, "app:${A40}"), ".env": doubling(40)}, err: "variables expand to more than", maxMiB: 64},
-		{name: "interpolation of a 1 MiB variable 1000 times", files: map[string]string{"compose.yaml": services(1000, "app:${A10}"), ".env": doubling(10)}, err: "variables expand to more than", maxMiB: 320},
+		{name: "interpolation of a 1 MiB variable 1000 times", files: map[string]string{"compose.yaml": services(1000, "app:${A10}"), ".env": doubling(10)}, err: "variables expand to more than", maxMiB: 256},
 		{name: "a billion laughs", files: map[string]string{"compose.yaml": laughs()}, err: "aliasing", maxMiB: 64},
 		{name: "extends /dev/zero", files: map[string]string{"compose.yaml": "services:\n  a:\n    extends: {file: /dev/zero, service: b}\n"}, err: "not a regular file", maxMiB: 1},
 	}

@@ -39,11 +39,13 @@ func parseSource(display string, data []byte) (*source, error) {
 // sources are the files of one Compose project. It is the loader's only
 // resource loader, so every file an extends names is read here first:
 // resolved against the file that names it (as docker compose does), a
-// regular file of at most MaxFileSize, at most MaxFiles of them, and a
+// regular file of at most MaxFileSize, at most MaxFiles of them and
+// MaxTotalSize with the Compose file, and a
 // YAML mapping; an error names the file, never its content.
 type sources struct {
 	byAbs map[string]*source
 	first *source // the Compose file
+	total int     // bytes read, the Compose file's included
 	err   error   // the last file that could not be read
 }
 
@@ -88,6 +90,9 @@ func (s *sources) open(from, p string) (*source, error) {
 	data, err := readFile(abs, "extends file")
 	if err != nil {
 		return nil, err
+	}
+	if s.total += len(data); s.total > MaxTotalSize {
+		return nil, fmt.Errorf("the Compose file and the files its extends name are more than %d bytes together", MaxTotalSize)
 	}
 	src, err := parseSource(display, data)
 	if err != nil {
@@ -235,4 +240,81 @@ func mapping(m *yaml.Node) []*yaml.Node {
 		keys = append(keys, m.Content[i])
 	}
 	return keys
+}
+
+// copies counts the YAML nodes compose-go copies while it resolves extends
+// that name files: it copies the named file's whole section (its services,
+// or jobs, aliases expanded) for every service whose extends chain reaches
+// that file, so 1,000 services extending a file of 1,000 services copy a
+// million services. Load refuses more than MaxExtendsNodes before the
+// loader starts; an extends in the Compose file is counted once per
+// service, as the loader keeps what it resolved there.
+func (s *sources) copies(env types.Mapping) error {
+	left := MaxExtendsNodes
+	done := map[string]bool{}
+	var walk func(src *source, section, name string, depth int) error
+	walk = func(src *source, section, name string, depth int) error {
+		if depth > MaxFiles+MaxServices {
+			return nil // a cycle: the loader reports it
+		}
+		if src == s.first {
+			if done[section+"."+name] {
+				return nil
+			}
+			done[section+"."+name] = true
+		}
+		ext := mapValue(mapValue(mapValue(src.root, section), name), "extends")
+		switch {
+		case ext == nil:
+			return nil
+		case ext.Kind == yaml.ScalarNode:
+			return walk(src, section, interpolate(ext.Value, env), depth+1)
+		case ext.Kind != yaml.MappingNode:
+			return nil
+		}
+		service, file := mapValue(ext, "service"), mapValue(ext, "file")
+		if service == nil {
+			return nil
+		}
+		if file == nil {
+			return walk(src, section, interpolate(service.Value, env), depth+1)
+		}
+		next, err := s.open(src.abs, interpolate(file.Value, env))
+		if err != nil {
+			return err
+		}
+		if left -= size(mapValue(next.root, section), left); left < 0 {
+			return fmt.Errorf("extends would copy more than %d YAML nodes of other files", MaxExtendsNodes)
+		}
+		return walk(next, section, interpolate(service.Value, env), depth+1)
+	}
+	for _, section := range []string{"services", "jobs"} {
+		for _, key := range mapping(mapValue(s.first.root, section)) {
+			if err := walk(s.first, section, key.Value, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// size counts the nodes of n with aliases expanded, stopping past limit.
+func size(n *yaml.Node, limit int) int {
+	count := 0
+	var visit func(n *yaml.Node, depth int)
+	visit = func(n *yaml.Node, depth int) {
+		if n == nil || count > limit || depth > 10000 {
+			return
+		}
+		count++
+		if n.Kind == yaml.AliasNode {
+			visit(n.Alias, depth+1)
+			return
+		}
+		for _, c := range n.Content {
+			visit(c, depth+1)
+		}
+	}
+	visit(n, 0)
+	return count
 }
