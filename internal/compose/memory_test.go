@@ -86,6 +86,13 @@ func TestLoadMemory(t *testing.T) {
 		fmt.Fprintf(&ub, "  b%d:\n    image: app:%d\n    environment: {A: a, B: b, C: c, D: d}\n", i, i)
 	}
 	underQuadratic := map[string]string{"compose.yaml": u.String(), "base.yaml": ub.String()}
+	// chain: each service extends the next, the last writes the image.
+	var ch strings.Builder
+	ch.WriteString("services:\n")
+	for i := range compose.MaxServices - 1 {
+		fmt.Fprintf(&ch, "  s%d: {extends: s%d}\n", i, i+1)
+	}
+	fmt.Fprintf(&ch, "  s%d: {image: app:1}\n", compose.MaxServices-1)
 	tests := []struct {
 		name   string
 		files  map[string]string
@@ -94,6 +101,7 @@ func TestLoadMemory(t *testing.T) {
 	}{
 		{name: "MaxServices services extending as many", files: quadratic, err: "YAML nodes of other files", maxMiB: 64},
 		{name: "MaxServices services extending a file just under MaxExtendsNodes", files: underQuadratic, maxMiB: 256},
+		{name: "a chain of MaxServices extends", files: map[string]string{"compose.yaml": ch.String()}, maxMiB: 256},
 		{name: "extends files up to MaxTotalSize", files: within, maxMiB: 256},
 		{name: "extends files over MaxTotalSize", files: extended, err: "together", maxMiB: 400},
 		{name: "MaxServices services, 1 KiB each", files: map[string]string{"compose.yaml": services(compose.MaxServices, "registry.example/app:${TAG:-1}")}, maxMiB: 256},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/consts"
 	"github.com/compose-spec/compose-go/v2/template"
@@ -19,6 +20,31 @@ type source struct {
 	abs     string
 	data    []byte
 	root    *yaml.Node // the first document's top-level mapping
+	// index maps a section ("services", "jobs") to its entries by name,
+	// built on first use: an extends chain is walked once per service.
+	index map[string]map[string]*yaml.Node
+}
+
+// entry returns the service (or job) name of section, or nil.
+func (src *source) entry(section, name string) *yaml.Node {
+	if src.index == nil {
+		src.index = map[string]map[string]*yaml.Node{}
+	}
+	idx, ok := src.index[section]
+	if !ok {
+		m := mapValue(src.root, section)
+		idx = map[string]*yaml.Node{}
+		for _, k := range mapping(m) {
+			if _, seen := idx[k.Value]; !seen && k.Tag != "!!merge" {
+				idx[k.Value] = mapValue(m, k.Value)
+			}
+		}
+		src.index[section] = idx
+	}
+	if n, ok := idx[name]; ok {
+		return n
+	}
+	return mapValue(mapValue(src.root, section), name) // from a << merge
 }
 
 func parseSource(display string, data []byte) (*source, error) {
@@ -114,7 +140,7 @@ type location struct {
 // it from, since the extending service's own keys win over its base's.
 func (s *sources) locate(src *source, section, name string, env types.Mapping, at func(svc *yaml.Node, env types.Mapping) *yaml.Node) *location {
 	for range MaxFiles + MaxServices {
-		svc := mapValue(mapValue(src.root, section), name)
+		svc := src.entry(section, name)
 		if svc == nil || svc.Kind != yaml.MappingNode {
 			return nil
 		}
@@ -174,6 +200,9 @@ func volumeAt(target string, env types.Mapping) func(*yaml.Node, types.Mapping) 
 // interpolate expands s as the loader does; on an error (a required
 // variable unset, which the loader has reported already) s is kept.
 func interpolate(s string, env types.Mapping) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
 	out, err := template.Substitute(s, func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
@@ -263,7 +292,7 @@ func (s *sources) copies(env types.Mapping) error {
 			}
 			done[section+"."+name] = true
 		}
-		ext := mapValue(mapValue(mapValue(src.root, section), name), "extends")
+		ext := mapValue(src.entry(section, name), "extends")
 		switch {
 		case ext == nil:
 			return nil
