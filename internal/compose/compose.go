@@ -2,7 +2,6 @@ package compose
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -78,11 +77,10 @@ func Load(name string, data []byte, opts Options) (check.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mapValue(main.root, "include") != nil {
+	if main.has("include") {
 		return nil, fmt.Errorf("%s: include is not supported: check the included files as Compose files of their own", name)
 	}
-	n := len(mapping(mapValue(main.root, "services"))) + len(mapping(mapValue(main.root, "jobs")))
-	if n > MaxServices {
+	if n := main.count("services") + main.count("jobs"); n > MaxServices {
 		return nil, fmt.Errorf("%s: %d services and jobs, more than %d", name, n, MaxServices)
 	}
 
@@ -127,7 +125,7 @@ func Load(name string, data []byte, opts Options) (check.File, error) {
 		// ${COMPOSE_PROJECT_NAME} depends on it).
 		if n := env["COMPOSE_PROJECT_NAME"]; n != "" {
 			o.SetProjectName(n, true)
-		} else if mapValue(main.root, "name") == nil {
+		} else if !main.has("name") {
 			n = loader.NormalizeProjectName(filepath.Base(dir))
 			if n == "" {
 				n = "default"
@@ -144,7 +142,7 @@ func Load(name string, data []byte, opts Options) (check.File, error) {
 		err = budget.err()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, errors.Join(err, files.err))
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	f := &file{name: name, sources: files}
 	for _, section := range []string{"services", "jobs"} {
@@ -155,8 +153,8 @@ func Load(name string, data []byte, opts Options) (check.File, error) {
 				f.add(project, section, key.Value, env)
 			}
 		}
-		// Those the first document does not name (a later document's)
-		// are checked too, without a place in the file.
+		// Those only a later document names are checked too, without a
+		// place in the file.
 		var rest []string
 		if section == "services" {
 			rest = slices.Sorted(maps.Keys(project.Services))

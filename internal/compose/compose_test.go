@@ -248,6 +248,14 @@ jobs:
 			want: []short{{File: "compose.yaml", Kind: "Service", Name: "app", Path: "services.app.image", Image: "app:1", Line: 3, Column: 12}},
 		},
 		{
+			name:  "a later document's services are checked, not located",
+			files: map[string]string{"compose.yaml": "services:\n  a: {image: app:1}\n---\nservices:\n  b: {image: app:2}\n"},
+			want: []short{
+				{File: "compose.yaml", Kind: "Service", Name: "a", Path: "services.a.image", Image: "app:1", Line: 2, Column: 14},
+				{File: "compose.yaml", Kind: "Service", Name: "b", Path: "services.b.image", Image: "app:2"},
+			},
+		},
+		{
 			name:  "include is refused",
 			files: map[string]string{"compose.yaml": "include: [other.yaml]\nservices: {}\n"},
 			err:   "include is not supported",

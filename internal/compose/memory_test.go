@@ -106,6 +106,7 @@ func TestLoadMemory(t *testing.T) {
 		{name: "extends files over MaxTotalSize", files: extended, err: "together", maxMiB: 400},
 		{name: "MaxServices services, 1 KiB each", files: map[string]string{"compose.yaml": services(compose.MaxServices, "registry.example/app:${TAG:-1}")}, maxMiB: 256},
 		{name: "one service more", files: map[string]string{"compose.yaml": services(compose.MaxServices+1, "app:1")}, err: "more than 1000", maxMiB: 64},
+		{name: "one service more, in a later document", files: map[string]string{"compose.yaml": services(compose.MaxServices, "app:1") + "---\nservices: {x: {image: app:1}}\n"}, err: "more than 1000", maxMiB: 64},
 		{name: "a file over MaxFileSize", files: map[string]string{"compose.yaml": services(1, "app:1") + "x-pad: \"" + strings.Repeat("p", compose.MaxFileSize) + "\"\n"}, err: "more than the", maxMiB: 1},
 		{name: ".env doubling 40 times", files: map[string]string{"compose.yaml": services(1, "app:${A40}"), ".env": doubling(40)}, err: "variables expand to more than", maxMiB: 64},
 		{name: "interpolation of a 1 MiB variable 1000 times", files: map[string]string{"compose.yaml": services(1000, "app:${A10}"), ".env": doubling(10)}, err: "variables expand to more than", maxMiB: 256},

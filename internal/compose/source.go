@@ -1,9 +1,11 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -19,7 +21,8 @@ type source struct {
 	display string // the path reported in findings and Rewrite's keys
 	abs     string
 	data    []byte
-	root    *yaml.Node // the first document's top-level mapping
+	root    *yaml.Node   // the first document's top-level mapping
+	later   []*yaml.Node // those of later documents (rare; not located)
 	// index maps a section ("services", "jobs") to its entries by name,
 	// built on first use: an extends chain is walked once per service.
 	index map[string]map[string]*yaml.Node
@@ -48,18 +51,65 @@ func (src *source) entry(section, name string) *yaml.Node {
 }
 
 func parseSource(display string, data []byte) (*source, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", display, err)
+	src := &source{display: display, data: data}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", display, err)
+		}
+		root := resolve(&doc)
+		if root.Kind == yaml.DocumentNode {
+			if len(root.Content) == 0 {
+				continue // an empty document
+			}
+			root = resolve(root.Content[0])
+		}
+		if root != nil && root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			continue // an empty document
+		}
+		if root == nil || root.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s is not a Compose file: not a YAML mapping", display)
+		}
+		if src.root == nil {
+			src.root = root
+		} else {
+			src.later = append(src.later, root)
+		}
 	}
-	root := resolve(&doc)
-	if root != nil && root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = resolve(root.Content[0])
+	if src.root == nil {
+		return nil, fmt.Errorf("%s is not a Compose file: empty", display)
 	}
-	if root == nil || root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s is not a Compose file: not a YAML mapping", display)
+	return src, nil
+}
+
+// docs returns the top-level mappings of every document, in order (the
+// loader merges them, a later one over an earlier one).
+func (src *source) docs() []*yaml.Node {
+	return append([]*yaml.Node{src.root}, src.later...)
+}
+
+// has reports whether a document of src has the top-level key.
+func (src *source) has(key string) bool {
+	for _, d := range src.docs() {
+		if mapValue(d, key) != nil {
+			return true
+		}
 	}
-	return &source{display: display, data: data, root: root}, nil
+	return false
+}
+
+// count counts the entries of section in every document.
+func (src *source) count(section string) int {
+	n := 0
+	for _, d := range src.docs() {
+		n += len(mapping(mapValue(d, section)))
+	}
+	return n
 }
 
 // sources are the files of one Compose project. It is the loader's only
@@ -72,7 +122,6 @@ type sources struct {
 	byAbs map[string]*source
 	first *source // the Compose file
 	total int     // bytes read, the Compose file's included
-	err   error   // the last file that could not be read
 }
 
 // Accept takes every path: a remote one (git, OCI) is read as a local path
@@ -84,7 +133,6 @@ func (s *sources) Load(ctx context.Context, p string) (string, error) {
 	from, _ := ctx.Value(consts.ComposeFileKey{}).(string)
 	src, err := s.open(from, p)
 	if err != nil {
-		s.err = err
 		return "", err
 	}
 	return src.abs, nil
@@ -312,7 +360,10 @@ func (s *sources) copies(env types.Mapping) error {
 		if err != nil {
 			return err
 		}
-		if left -= size(mapValue(next.root, section), left); left < 0 {
+		for _, d := range next.docs() {
+			left -= size(mapValue(d, section), left)
+		}
+		if left < 0 {
 			return fmt.Errorf("extends would copy more than %d YAML nodes of other files", MaxExtendsNodes)
 		}
 		return walk(next, section, interpolate(service.Value, env), depth+1)
