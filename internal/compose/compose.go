@@ -147,14 +147,12 @@ func Load(name string, data []byte, opts Options) (check.File, error) {
 	f := &file{name: name, sources: files}
 	for _, section := range []string{"services", "jobs"} {
 		seen := map[string]bool{}
-		for _, key := range mapping(mapValue(main.root, section)) {
-			if !seen[key.Value] {
-				seen[key.Value] = true
-				f.add(project, section, key.Value, env)
-			}
+		for _, name := range main.names(section) {
+			seen[name] = true
+			f.add(project, section, name, env)
 		}
-		// Those only a later document names are checked too, without a
-		// place in the file.
+		// Any other the loader found (a << merge of services) is checked
+		// too, in name order.
 		var rest []string
 		if section == "services" {
 			rest = slices.Sorted(maps.Keys(project.Services))

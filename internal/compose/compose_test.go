@@ -248,11 +248,12 @@ jobs:
 			want: []short{{File: "compose.yaml", Kind: "Service", Name: "app", Path: "services.app.image", Image: "app:1", Line: 3, Column: 12}},
 		},
 		{
-			name:  "a later document's services are checked, not located",
-			files: map[string]string{"compose.yaml": "services:\n  a: {image: app:1}\n---\nservices:\n  b: {image: app:2}\n"},
+			name:  "documents: a later one's services, a later one's image",
+			files: map[string]string{"compose.yaml": "services:\n  a: {image: app:1}\n  c: {image: app:3}\n---\nservices:\n  b: {image: app:2}\n  a: {image: app:4}\n"},
 			want: []short{
-				{File: "compose.yaml", Kind: "Service", Name: "a", Path: "services.a.image", Image: "app:1", Line: 2, Column: 14},
-				{File: "compose.yaml", Kind: "Service", Name: "b", Path: "services.b.image", Image: "app:2"},
+				{File: "compose.yaml", Kind: "Service", Name: "a", Path: "services.a.image", Image: "app:4", Line: 7, Column: 14},
+				{File: "compose.yaml", Kind: "Service", Name: "c", Path: "services.c.image", Image: "app:3", Line: 3, Column: 14},
+				{File: "compose.yaml", Kind: "Service", Name: "b", Path: "services.b.image", Image: "app:2", Line: 6, Column: 14},
 			},
 		},
 		{

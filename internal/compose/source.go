@@ -22,32 +22,71 @@ type source struct {
 	abs     string
 	data    []byte
 	root    *yaml.Node   // the first document's top-level mapping
-	later   []*yaml.Node // those of later documents (rare; not located)
-	// index maps a section ("services", "jobs") to its entries by name,
-	// built on first use: an extends chain is walked once per service.
-	index map[string]map[string]*yaml.Node
+	later   []*yaml.Node // those of later documents (rare)
+	// index maps a document and a section ("services", "jobs") to its
+	// entries by name, built on first use: an extends chain is walked once
+	// per service.
+	index map[*yaml.Node]map[string]map[string]*yaml.Node
 }
 
-// entry returns the service (or job) name of section, or nil.
-func (src *source) entry(section, name string) *yaml.Node {
+// entries returns the service (or job) name of section in each document
+// that has it, in document order.
+func (src *source) entries(section, name string) []*yaml.Node {
 	if src.index == nil {
-		src.index = map[string]map[string]*yaml.Node{}
+		src.index = map[*yaml.Node]map[string]map[string]*yaml.Node{}
 	}
-	idx, ok := src.index[section]
-	if !ok {
-		m := mapValue(src.root, section)
-		idx = map[string]*yaml.Node{}
-		for _, k := range mapping(m) {
-			if _, seen := idx[k.Value]; !seen && k.Tag != "!!merge" {
-				idx[k.Value] = mapValue(m, k.Value)
+	var out []*yaml.Node
+	for _, d := range src.docs() {
+		if src.index[d] == nil {
+			src.index[d] = map[string]map[string]*yaml.Node{}
+		}
+		idx, ok := src.index[d][section]
+		if !ok {
+			m := mapValue(d, section)
+			idx = map[string]*yaml.Node{}
+			for _, k := range mapping(m) {
+				if _, seen := idx[k.Value]; !seen && k.Tag != "!!merge" {
+					idx[k.Value] = mapValue(m, k.Value)
+				}
+			}
+			src.index[d][section] = idx
+		}
+		n, ok := idx[name]
+		if !ok {
+			n = mapValue(mapValue(d, section), name) // from a << merge
+		}
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// last returns the value of key in the last of svcs that has it: the
+// loader merges documents, a later one over an earlier one.
+func last(svcs []*yaml.Node, key string) *yaml.Node {
+	for i := len(svcs) - 1; i >= 0; i-- {
+		if v := mapValue(svcs[i], key); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// names returns the names of section's entries over every document, in
+// file order, each once.
+func (src *source) names(section string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range src.docs() {
+		for _, k := range mapping(mapValue(d, section)) {
+			if !seen[k.Value] && k.Tag != "!!merge" {
+				seen[k.Value] = true
+				out = append(out, k.Value)
 			}
 		}
-		src.index[section] = idx
 	}
-	if n, ok := idx[name]; ok {
-		return n
-	}
-	return mapValue(mapValue(src.root, section), name) // from a << merge
+	return out
 }
 
 func parseSource(display string, data []byte) (*source, error) {
@@ -188,17 +227,16 @@ type location struct {
 // it from, since the extending service's own keys win over its base's.
 func (s *sources) locate(src *source, section, name string, env types.Mapping, at func(svc *yaml.Node, env types.Mapping) *yaml.Node) *location {
 	for range MaxFiles + MaxServices {
-		svc := src.entry(section, name)
-		if svc == nil || svc.Kind != yaml.MappingNode {
-			return nil
-		}
-		if n := at(svc, env); n != nil {
-			if n.Kind != yaml.ScalarNode {
-				return nil
+		svcs := src.entries(section, name)
+		for i := len(svcs) - 1; i >= 0; i-- {
+			if n := at(svcs[i], env); n != nil {
+				if n.Kind != yaml.ScalarNode {
+					return nil
+				}
+				return &location{src: src, node: n}
 			}
-			return &location{src: src, node: n}
 		}
-		ext := mapValue(svc, "extends")
+		ext := last(svcs, "extends")
 		switch {
 		case ext == nil:
 			return nil
@@ -340,7 +378,7 @@ func (s *sources) copies(env types.Mapping) error {
 			}
 			done[section+"."+name] = true
 		}
-		ext := mapValue(src.entry(section, name), "extends")
+		ext := last(src.entries(section, name), "extends")
 		switch {
 		case ext == nil:
 			return nil
@@ -369,8 +407,8 @@ func (s *sources) copies(env types.Mapping) error {
 		return walk(next, section, interpolate(service.Value, env), depth+1)
 	}
 	for _, section := range []string{"services", "jobs"} {
-		for _, key := range mapping(mapValue(s.first.root, section)) {
-			if err := walk(s.first, section, key.Value, 0); err != nil {
+		for _, name := range s.first.names(section) {
+			if err := walk(s.first, section, name, 0); err != nil {
 				return err
 			}
 		}
