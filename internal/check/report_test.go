@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -50,24 +50,6 @@ func report() *check.Report {
 	}
 }
 
-// golden compares got with testdata/name, or writes it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (go test -update rewrites it); got:\n%s", path, got)
-	}
-}
-
 // TestWriteSARIF compares the SARIF log with a golden file and validates it
 // against the OASIS SARIF 2.1.0 schema (testdata/sarif-schema-2.1.0.json,
 // see testdata/README.md).
@@ -76,7 +58,7 @@ func TestWriteSARIF(t *testing.T) {
 	if err := check.WriteSARIF(&b, report(), "v1.2.3"); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.sarif", b.Bytes())
+	testutil.Golden(t, filepath.Join("testdata", "report.sarif"), b.Bytes(), *update)
 
 	c := jsonschema.NewCompiler()
 	schema, err := c.Compile(filepath.Join("testdata", "sarif-schema-2.1.0.json"))
@@ -201,7 +183,7 @@ func TestWriteJUnit(t *testing.T) {
 	if err := check.WriteJUnit(&b, report()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.junit.xml", b.Bytes())
+	testutil.Golden(t, filepath.Join("testdata", "report.junit.xml"), b.Bytes(), *update)
 
 	var doc struct {
 		XMLName  xml.Name `xml:"testsuites"`

@@ -1,7 +1,6 @@
 package compose_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/internal/compose"
+	"github.com/signet-dev/signet/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -34,7 +34,7 @@ func TestStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goldenFile(t, filepath.Join("testdata", "stack.findings.json"), append(got, '\n'))
+	testutil.Golden(t, filepath.Join("testdata", "stack.findings.json"), append(got, '\n'), *update)
 
 	refs := map[int]string{}
 	for i, fd := range f.Findings() {
@@ -52,25 +52,6 @@ func TestStack(t *testing.T) {
 		if err != nil || strings.HasPrefix(rel, "..") {
 			t.Fatalf("rewrote %s, outside the stack", p)
 		}
-		goldenFile(t, filepath.Join("testdata", "stack.pinned", rel), b)
-	}
-}
-
-func goldenFile(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, got)
+		testutil.Golden(t, filepath.Join("testdata", "stack.pinned", rel), b, *update)
 	}
 }
