@@ -69,6 +69,12 @@ func environment(dir string, opts Options, b *budget) (types.Mapping, error) {
 // most MaxFileSize bytes: a device, a FIFO or a huge file is refused
 // before it is read.
 func readFile(path, what string) ([]byte, error) {
+	// Stat first: opening a FIFO would wait for a writer.
+	if st, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s %s is not a regular file", what, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)

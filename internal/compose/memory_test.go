@@ -6,10 +6,19 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/compose"
 )
+
+// memoryCase is an input of TestLoadMemory.
+type memoryCase struct {
+	name   string
+	files  map[string]string
+	err    string // "" when the load succeeds
+	maxMiB uint64
+}
 
 // TestLoadMemory loads the largest inputs an attacker-controlled Compose
 // file (with the .env file beside it and the files its extends name) can
@@ -93,12 +102,7 @@ func TestLoadMemory(t *testing.T) {
 		fmt.Fprintf(&ch, "  s%d: {extends: s%d}\n", i, i+1)
 	}
 	fmt.Fprintf(&ch, "  s%d: {image: app:1}\n", compose.MaxServices-1)
-	tests := []struct {
-		name   string
-		files  map[string]string
-		err    string // "" when the load succeeds
-		maxMiB uint64
-	}{
+	tests := []memoryCase{
 		{name: "MaxServices services extending as many", files: quadratic, err: "YAML nodes of other files", maxMiB: 64},
 		{name: "MaxServices services extending a file just under MaxExtendsNodes", files: underQuadratic, maxMiB: 256},
 		{name: "a chain of MaxServices extends", files: map[string]string{"compose.yaml": ch.String()}, maxMiB: 256},
@@ -113,9 +117,15 @@ func TestLoadMemory(t *testing.T) {
 		{name: "a billion laughs", files: map[string]string{"compose.yaml": laughs()}, err: "aliasing", maxMiB: 64},
 		{name: "extends /dev/zero", files: map[string]string{"compose.yaml": "services:\n  a:\n    extends: {file: /dev/zero, service: b}\n"}, err: "not a regular file", maxMiB: 1},
 	}
+	tests = append(tests, memoryCase{name: "extends a FIFO", files: map[string]string{"compose.yaml": "services:\n  a:\n    extends: {file: fifo, service: b}\n"}, err: "not a regular file", maxMiB: 1})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeTree(t, tc.files)
+			if tc.name == "extends a FIFO" {
+				if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+					t.Skip(err)
+				}
+			}
 			name := filepath.Join(dir, "compose.yaml")
 			data, err := os.ReadFile(name)
 			if err != nil {
