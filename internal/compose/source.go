@@ -155,8 +155,8 @@ func (src *source) count(section string) int {
 // resource loader, so every file an extends names is read here first:
 // resolved against the file that names it (as docker compose does), a
 // regular file of at most MaxFileSize, at most MaxFiles of them and
-// MaxTotalSize with the Compose file, and a
-// YAML mapping; an error names the file, never its content.
+// MaxTotalSize with the Compose file, and a YAML mapping; an error names
+// the file, never its content.
 type sources struct {
 	byAbs map[string]*source
 	first *source // the Compose file
