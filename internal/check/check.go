@@ -10,7 +10,9 @@ type Finding struct {
 	// standard input). For a Compose service that extends another file's
 	// service, it is that other file.
 	File string `json:"file"`
-	// Line and Column locate the image's value (1-based); 0 when unknown.
+	// Line and Column locate the image's value (1-based; Column counts
+	// characters, Unicode code points, as the YAML parser does); 0 when
+	// unknown.
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
 	// Kind, Name and Namespace name the object holding the image: a
@@ -31,6 +33,11 @@ type Finding struct {
 	// Image is the reference as the workload runs it (for Compose, after
 	// interpolation).
 	Image string `json:"image"`
+	// NoPin, when set, says why --pin leaves this reference as written
+	// although the image is checked (a Compose service that is also built
+	// from source: a digest in its image: would break docker compose
+	// build). File.Rewrite skips such an index.
+	NoPin string `json:"noPin,omitempty"`
 }
 
 // File is one parsed input file.
