@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,6 +39,14 @@ func pinRef(image, digest, format string) string {
 // reported and left as it is.
 func (f *checkFlags) writePinned(files []check.File, data map[string][]byte, report *check.Report, w io.Writer) error {
 	k := 0 // report.Results holds each file's findings in turn
+	// written holds what this run wrote to each path, and through which
+	// input: two Compose files extending one base file each rewrite it
+	// from its content before this run, so the second would undo the
+	// first's pins.
+	written := map[string]struct {
+		by      string
+		content []byte
+	}{}
 	for _, file := range files {
 		refs := map[int]string{}
 		for i := range file.Findings() {
@@ -83,9 +92,20 @@ func (f *checkFlags) writePinned(files []check.File, data map[string][]byte, rep
 				report.Errors = append(report.Errors, check.FileError{File: name, Err: fmt.Sprintf("pinning: %s names it, but it is neither under %s's directory nor under the working directory: not written", file.Name(), file.Name())})
 				continue
 			}
+			if w, ok := written[name]; ok {
+				if !bytes.Equal(w.content, out[name]) {
+					report.Errors = append(report.Errors, check.FileError{File: name, Err: fmt.Sprintf("pinning: %s and %s both rewrite it; %s's pins were written, run signet check --pin --write again to write the rest", w.by, file.Name(), w.by)})
+				}
+				continue
+			}
 			if err := writeAtomic(name, out[name]); err != nil {
 				report.Errors = append(report.Errors, check.FileError{File: name, Err: fmt.Sprintf("pinning: %v", err)})
+				continue
 			}
+			written[name] = struct {
+				by      string
+				content []byte
+			}{file.Name(), out[name]}
 		}
 	}
 	return nil
@@ -147,6 +167,8 @@ func writeReport(w, stderr io.Writer, format string, r *check.Report) error {
 		d := res.Decision
 		verdict := "allowed"
 		switch {
+		case d.Allowed && d.Digest != "" && res.NoPin != "":
+			verdict += " " + d.Digest + " (not pinned: " + res.NoPin + ")"
 		case d.Allowed && d.Digest != "":
 			verdict += " pinned " + d.Digest
 		case !d.Allowed && d.Outcome == verify.Inconclusive:
