@@ -132,9 +132,11 @@ func (c *policyController) clusterImagePolicy(d node) {
 		if glob == "" {
 			continue
 		}
-		pat, diff, err := pcPattern(glob)
-		if err == nil {
-			_, err = policy.CompilePattern(pat)
+		pats, diff, err := pcPatterns(glob)
+		for _, pat := range pats {
+			if err == nil {
+				_, err = policy.CompilePattern(pat)
+			}
 		}
 		if err != nil {
 			c.add("", im.src, "glob %q is not converted: %v", glob, err)
@@ -142,14 +144,16 @@ func (c *policyController) clusterImagePolicy(d node) {
 		}
 		switch diff {
 		case pcFallback:
-			c.add("", im.src, "glob %q: policy-controller matched it only against an image written exactly so, without registry, tag or digest; %q in signet matches every tag and digest of the repository", glob, pat)
+			c.add("", im.src, "glob %q: policy-controller matched it only against an image written exactly so, without registry, tag or digest; %q in signet matches every tag and digest of the repository", glob, pats[0])
 		case pcLoose:
-			c.add("", im.src, "glob %q: in policy-controller a \"*\" before a literal could also take in the tag; %q in signet matches repository names only there", glob, pat)
+			c.add("", im.src, "glob %q: in policy-controller a \"*\" before a literal could also take in the tag; %q in signet matches repository names only there", glob, pats[0])
 		case pcTag:
 			c.tagNote = true
 		}
-		if !slices.Contains(p.patterns, pat) {
-			p.patterns = append(p.patterns, pat)
+		for _, pat := range pats {
+			if !slices.Contains(p.patterns, pat) {
+				p.patterns = append(p.patterns, pat)
+			}
 		}
 	}
 	if len(p.patterns) == 0 {

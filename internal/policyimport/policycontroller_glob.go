@@ -39,6 +39,28 @@ const (
 // wildcard repository with ":*" ("ghcr.io/acme/*:*") also matches digests
 // ("@sha256:…" holds a ":"): a signet pattern without tag. Otherwise the
 // tag is a signet tag pattern.
+//
+// A glob whose literal start is part of "index.docker.io/" and then "**"
+// ("inde**") matches every Docker Hub image, which signet names
+// docker.io/…: it becomes two patterns.
+func pcPatterns(glob string) (pats []string, diff string, err error) {
+	p, diff, err := pcPattern(glob)
+	if err != nil {
+		return nil, "", err
+	}
+	pats = []string{p}
+	if lit, rest, ok := strings.Cut(glob, "*"); ok && rest == "*" && lit != "" &&
+		strings.HasPrefix("index.docker.io/", lit) && lit != "index.docker.io/" {
+		pats = append(pats, "docker.io/**")
+	}
+	if lit, _, _ := strings.Cut(glob, "*"); lit != "" && !strings.ContainsAny(glob, "/.:") && strings.Contains(glob, "**") &&
+		!strings.HasPrefix("index.docker.io/", lit) {
+		// "foo**" also matched an image written "foo…" (Docker Hub).
+		pats, diff = append(pats, "index.docker.io/library/"+glob), pcFallback
+	}
+	return pats, diff, nil
+}
+
 func pcPattern(glob string) (pat, diff string, err error) {
 	if !pcValidGlob.MatchString(glob) {
 		return "", "", errors.New("not a valid policy-controller glob (letters, digits, '-', '_', ':', '/', '*', '.')")
@@ -53,7 +75,8 @@ func pcPattern(glob string) (pat, diff string, err error) {
 		return "**", "", nil
 	}
 	first, _, multi := strings.Cut(glob, "/")
-	if !strings.ContainsAny(first, ".:*") && first != "localhost" {
+	hostLike := strings.ContainsAny(first, ".:*") || first == "localhost"
+	if !multi && !strings.Contains(glob, "**") || multi && !hostLike {
 		// "nginx", "acme/app": matched only as written, in Docker Hub.
 		diff = pcFallback
 		if multi {
