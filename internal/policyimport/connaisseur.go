@@ -295,6 +295,10 @@ func (c *connaisseur) rules(list node) {
 			continue
 		}
 		base := c.rule(it)
+		if len(c.doc.Rules)+len(pats) > maxRules {
+			c.add("rules", it.src, "more than %d rules: the rest are not converted", maxRules)
+			break
+		}
 		for _, p := range pats {
 			cp, err := policy.CompilePattern(p)
 			if err != nil {
@@ -427,52 +431,58 @@ func (c *connaisseur) rule(n node) policy.Rule {
 	return r
 }
 
+// maxRules bounds the rules a conversion emits (patterns with
+// alternatives become several).
+const maxRules = 10000
+
 // maxPrecedencePairs bounds the rule pairs precedence compares.
 const maxPrecedencePairs = 20000
 
 // precedence notes rules whose precedence differs: Connaisseur prefers the
 // pattern with more components as written ("nginx:*" has one), signet
-// the one with more once normalised ("docker.io/library/nginx:*" has
-// three). For each pair of overlapping rules, an image both match decides.
+// the one more specific once normalised ("docker.io/library/nginx:*" has
+// three). For an image each rule's pattern matches, the rule signet
+// chooses is compared with the one of most components as written.
 func (c *connaisseur) precedence(written []int) {
 	rules := c.doc.Rules
-	if len(rules)*len(rules)/2 > maxPrecedencePairs {
+	if len(rules)*len(rules) > maxPrecedencePairs {
 		c.add("rules", "", "too many rules to compare their precedence with Connaisseur's: review which rule governs each image (signet explain)")
 		return
 	}
+	doc := &policy.Document{APIVersion: policy.APIVersion, Kind: policy.Kind}
+	doc.Validators = []policy.Validator{{Name: "v", Type: policy.TypeStatic, Approve: new(true)}}
 	pats := make([]*policy.Pattern, len(rules))
+	index := map[string]int{}
 	for i, r := range rules {
 		pats[i], _ = policy.CompilePattern(r.Pattern)
+		doc.Rules = append(doc.Rules, policy.Rule{Pattern: r.Pattern, Validator: "v"})
+		index[r.Pattern] = i
 	}
-	for i := range rules {
-		for j := range rules {
-			if i == j || pats[i] == nil || pats[j] == nil || written[i] <= written[j] {
-				continue
-			}
-			// Connaisseur prefers i; does signet prefer j for an image
-			// both match?
-			ref, err := imageref.Parse(connaisseurWitness(pats[j]))
-			if err != nil || !pats[i].Match(ref) || !pats[j].Match(ref) {
-				continue
-			}
-			if winner(pats[i], pats[j], ref) == pats[j].String() {
-				c.add(fmt.Sprintf("rules.%d", j), "", "for images such as %s, Connaisseur applied the rule for %q (more components as written); signet applies this one (more specific once normalised)", ref.String(), rules[i].Pattern)
+	eng, err := policy.Compile(doc, registry.MustNew())
+	if err != nil {
+		return
+	}
+	noted := map[[2]int]bool{}
+	for _, pj := range pats {
+		if pj == nil {
+			continue
+		}
+		ref, err := imageref.Parse(connaisseurWitness(pj))
+		if err != nil {
+			continue
+		}
+		got, _, ok := eng.Match(ref)
+		if !ok {
+			continue
+		}
+		w := index[got]
+		for i, pi := range pats {
+			if pi != nil && written[i] > written[w] && pi.Match(ref) && !noted[[2]int{i, w}] {
+				noted[[2]int{i, w}] = true
+				c.add(fmt.Sprintf("rules.%d", w), "", "for images such as %s, Connaisseur applied the rule for %q (more components as written); signet applies this one (more specific once normalised)", ref.String(), rules[i].Pattern)
 			}
 		}
 	}
-}
-
-// winner returns the pattern signet's engine chooses for ref of two.
-func winner(a, b *policy.Pattern, ref imageref.Ref) string {
-	doc := &policy.Document{APIVersion: policy.APIVersion, Kind: policy.Kind}
-	doc.Validators = []policy.Validator{{Name: "a", Type: policy.TypeStatic, Approve: new(true)}}
-	doc.Rules = []policy.Rule{{Pattern: a.String(), Validator: "a"}, {Pattern: b.String(), Validator: "a"}}
-	eng, err := policy.Compile(doc, registry.MustNew())
-	if err != nil {
-		return ""
-	}
-	p, _, _ := eng.Match(ref)
-	return p
 }
 
 // settings notes the values that are not image policy.
