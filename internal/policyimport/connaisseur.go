@@ -80,6 +80,7 @@ func convertConnaisseur(in []Input) (*policy.Document, []Note, error) {
 	if len(c.doc.Validators) == 0 {
 		c.denyValidator()
 	}
+	repair(&c.doc, &c.notes)
 	return &c.doc, c.notes, nil
 }
 
@@ -152,7 +153,10 @@ func (c *connaisseur) validator(n node) {
 		known = append(known, "trustRoots", "auth", "host", "cert", "isAcr")
 		v.Type = policy.TypeNotaryV1
 		v.Host = n.get("host").str()
-		if v.Host != "" && !strings.Contains(v.Host, "://") {
+		if v.Host == "" {
+			v.Host = "notary.docker.io" // Connaisseur's default
+		}
+		if !strings.Contains(v.Host, "://") {
 			v.Host = "https://" + v.Host
 		}
 		v.Cert = n.get("cert").str()
@@ -176,6 +180,9 @@ func (c *connaisseur) validator(n node) {
 	v.TrustRoots = c.trustRoots(n.get("trustRoots"), path, orig, v.Type)
 	if v.Type == policy.TypeCosign && slices.ContainsFunc(v.TrustRoots, func(tr policy.TrustRoot) bool { return tr.Keyless != nil }) {
 		v.TUF = &policy.TUF{}
+	}
+	if v.Type == policy.TypeCosign && slices.ContainsFunc(v.TrustRoots, func(tr policy.TrustRoot) bool { return tr.Key != "" }) {
+		c.add(path, n.src, "Connaisseur also required a Rekor entry for key signatures (verifyInTransparencyLog, true unless a rule says false); signet verifies key signatures by the key alone")
 	}
 	if v.Type != policy.TypeStatic && len(v.TrustRoots) == 0 {
 		c.add(path, n.src, "a %s validator without trust roots is converted to deny", typ)
@@ -375,43 +382,49 @@ func (c *connaisseur) rule(n node) policy.Rule {
 		}
 		return roots.lookup(s)
 	}
-	if tr := w.get("trustRoot").str(); tr != "" {
-		if tr == policy.AllTrustRoots {
-			r.With.TrustRoot = tr
-			if !w.has("threshold") && c.nroots[name] > 1 {
-				// Connaisseur's "*" requires every trust root.
-				r.With.Threshold = new(c.nroots[name])
-			}
-		} else if s, ok := root(tr); ok {
-			r.With.TrustRoot = s
-		} else {
+	tr := w.get("trustRoot").str()
+	switch {
+	case tr == policy.AllTrustRoots:
+		r.With.TrustRoot = tr
+	case tr != "":
+		s, ok := root(tr)
+		if !ok {
 			c.add(path+".with", w.src, "trust root %q does not exist: the rule denies", tr)
 			c.denyValidator()
 			return policy.Rule{Validator: importDeny}
 		}
+		r.With.TrustRoot = s
 	}
-	if t, ok := w.get("threshold").integer(); ok && t > 0 {
-		if t > c.nroots[name] {
-			c.add(path+".with", w.src, "threshold %d exceeds the validator's %d trust roots: the rule denies", t, c.nroots[name])
-			c.denyValidator()
-			return policy.Rule{Validator: importDeny}
-		}
-		r.With.Threshold = new(t)
-		if r.With.TrustRoot == "" && c.nroots[name] > 1 {
-			r.With.TrustRoot = policy.AllTrustRoots
-		}
-	}
-	for _, req := range w.get("required").strings() {
+	required := w.get("required").strings()
+	for _, req := range required {
 		s, ok := root(req)
-		if !ok {
-			c.add(path+".with", w.src, "required trust root %q does not exist: the rule denies", req)
+		if !ok || tr != policy.AllTrustRoots && req != tr && !(tr == "" && req == policy.DefaultName) {
+			// Connaisseur checks the required roots among those the rule
+			// selects: one outside them never validates.
+			c.add(path+".with", w.src, "required trust root %q is not among the rule's trust roots: the rule denies, as in Connaisseur", req)
 			c.denyValidator()
 			return policy.Rule{Validator: importDeny}
 		}
-		r.With.Required = append(r.With.Required, s)
-		if r.With.TrustRoot == "" && c.nroots[name] > 1 {
-			r.With.TrustRoot = policy.AllTrustRoots
+		if !slices.Contains(r.With.Required, s) {
+			r.With.Required = append(r.With.Required, s)
 		}
+	}
+	t, hasT := w.get("threshold").integer()
+	switch {
+	case tr != policy.AllTrustRoots:
+		if hasT && t > 1 {
+			c.add(path+".with", w.src, "threshold %d is ignored, as Connaisseur ignores it unless trustRoot is \"*\"", t)
+		}
+	case hasT && t > 0:
+		if t > c.nroots[name] {
+			c.add(path+".with", w.src, "threshold %d exceeds the validator's %d trust roots: the rule denies, as in Connaisseur", t, c.nroots[name])
+			c.denyValidator()
+			return policy.Rule{Validator: importDeny}
+		}
+		r.With.Threshold = new(max(t, len(r.With.Required)))
+	case len(required) == 0:
+		// "*" alone: every trust root must validate.
+		r.With.Threshold = new(c.nroots[name])
 	}
 	if typ == policy.TypeCosign {
 		if b, ok := w.get("verifyInTransparencyLog").boolean(); ok && !b {
@@ -503,12 +516,15 @@ func (c *connaisseur) settings(root, app node, layout string) {
 	default:
 		c.add("", features.get("resourceValidationMode").src, "resourceValidationMode %q is not converted", m)
 	}
-	for _, k := range []string{"namespacedValidation", "automaticChildApproval", "automaticUnchangedApproval", "cache", "alerting"} {
+	for _, k := range []string{"namespacedValidation", "automaticChildApproval", "automaticUnchangedApproval", "cache", "alerting", "logLevel"} {
 		f := features.get(k)
-		if k == "alerting" && layout == "application" {
+		switch {
+		case k == "alerting" && root.has(k):
+			f = root.get(k)
+		case k == "alerting" || k == "logLevel":
 			f = app.get(k)
 		}
-		if f.v == nil {
+		if b, ok := f.boolean(); f.v == nil || ok && !b {
 			continue
 		}
 		switch k {
@@ -520,11 +536,13 @@ func (c *connaisseur) settings(root, app node, layout string) {
 			c.add("", f.src, "not converted: cache settings; signet caches verifications in memory (and Redis if configured at install)")
 		case "alerting":
 			c.add("", f.src, "not converted: alerting; signet logs each decision (decision log) and exports metrics to alert on")
+		case "logLevel":
+			c.add("", f.src, "not converted: logLevel is signet serve's --log-level")
 		}
 	}
 	if layout == "application" {
 		c.unknown(features, "", "detectionMode", "resourceValidationMode", "namespacedValidation", "automaticChildApproval", "automaticUnchangedApproval", "cache")
-		c.unknown(app, "", "validators", "policy", "features", "alerting")
+		c.unknown(app, "", "validators", "policy", "features", "alerting", "logLevel")
 	}
 	if r := root.get("redis"); r.v != nil {
 		c.add("", r.src, "not converted: Redis settings belong to signet's install (--redis)")
@@ -532,7 +550,7 @@ func (c *connaisseur) settings(root, app node, layout string) {
 	if layout == "application" {
 		var other []string
 		for _, k := range slices.Sorted(maps.Keys(root.mapping())) {
-			if k != "application" && k != "redis" {
+			if k != "application" && k != "redis" && k != "alerting" {
 				other = append(other, k)
 			}
 		}

@@ -3,6 +3,8 @@ package policyimport
 import (
 	"os"
 	"testing"
+
+	"github.com/signet-dev/signet/internal/policy"
 )
 
 // fuzzImport converts arbitrary input: never a panic, and a converted
@@ -16,8 +18,11 @@ func fuzzImport(f *testing.F, tool, seedFile string) {
 	f.Add([]byte("kind: List\nitems: [{kind: List, items: []}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := Import(tool, []Input{{Name: "fuzz.yaml", Data: data}})
-		if err == nil && len(res.Policy) == 0 {
-			t.Fatal("no policy and no error")
+		if err != nil {
+			return
+		}
+		if r := policy.Lint(res.Policy); !r.Valid() {
+			t.Fatalf("the converted policy does not lint: %v\n%s", r.Errors, res.Policy)
 		}
 	})
 }

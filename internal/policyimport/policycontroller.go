@@ -65,6 +65,7 @@ func convertPolicyController(in []Input) (*policy.Document, []Note, error) {
 	}
 	c.rules()
 	authRegistries(&c.doc, &c.notes)
+	repair(&c.doc, &c.notes)
 	c.add("", "", "images no ClusterImagePolicy matches are denied, as with policy-controller's no-match-policy deny (the default); if yours was allow or warn, add a rule for \"**\" with a static allow validator. Namespaces are checked whether or not they carry policy-controller's opt-in label policy.sigstore.dev/include")
 	return &c.doc, c.notes, nil
 }
@@ -304,9 +305,9 @@ func (c *policyController) authorityOptions(p *pcPolicy, v *policy.Validator, a 
 		if l.has("trustRootRef") {
 			c.add("", l.get("trustRootRef").src, "not converted: trustRootRef; give signet the instance's trusted_root.json in trustedRoot or trustedRootFile")
 		}
-	}
-	if a.has("key") {
-		c.add("", a.src, "signet verifies key signatures without a transparency log (the key is the trust); policy-controller's Rekor check of key signatures is not carried over")
+		if a.has("key") {
+			c.add("", l.src, "signet verifies key signatures by the key alone: the Rekor check of this key authority is not carried over")
+		}
 	}
 	if t := a.get("rfc3161timestamp"); t.v != nil {
 		c.add("", t.src, "not converted: rfc3161timestamp; signet accepts timestamps from the TSAs of the validator's trusted root (trustedRoot for a private TSA)")
