@@ -27,6 +27,7 @@ type pcPolicy struct {
 	// signatures.
 	static   string
 	patterns []string
+	compiled []*policy.Pattern
 	warn     bool
 	with     policy.RuleOptions
 }
@@ -63,7 +64,9 @@ func convertPolicyController(in []Input) (*policy.Document, []Note, error) {
 	if len(c.policies) == 0 {
 		return nil, nil, fmt.Errorf("%s: no ClusterImagePolicy (policy.sigstore.dev) found", in[0].Name)
 	}
-	c.rules()
+	if err := c.rules(); err != nil {
+		return nil, nil, err
+	}
 	authRegistries(&c.doc, &c.notes)
 	repair(&c.doc, &c.notes)
 	c.add("", "", "images no ClusterImagePolicy matches are denied, as with policy-controller's no-match-policy deny (the default); if yours was allow or warn, add a rule for \"**\" with a static allow validator. Namespaces are checked whether or not they carry policy-controller's opt-in label policy.sigstore.dev/include")
@@ -153,7 +156,8 @@ func (c *policyController) clusterImagePolicy(d node) {
 		}
 		for _, pat := range pats {
 			if !slices.Contains(p.patterns, pat) {
-				p.patterns = append(p.patterns, pat)
+				cp, _ := policy.CompilePattern(pat)
+				p.patterns, p.compiled = append(p.patterns, pat), append(p.compiled, cp)
 			}
 		}
 	}
@@ -365,7 +369,7 @@ func (c *policyController) attestations(p *pcPolicy, a node, roots []policy.Trus
 
 // rules makes one rule per distinct pattern, naming every policy whose
 // images cover it: in policy-controller each matching policy must pass.
-func (c *policyController) rules() {
+func (c *policyController) rules() error {
 	var static []string
 	for _, p := range c.policies {
 		if p.static != "" && !slices.Contains(static, p.static) {
@@ -390,29 +394,25 @@ func (c *policyController) rules() {
 			}
 		}
 	}
-	if len(pats)*len(c.policies) > maxPrecedencePairs {
-		c.add("", "", "too many patterns and policies to combine exactly: each pattern keeps its own policies only")
+	total := 0
+	for _, p := range c.policies {
+		total += len(p.patterns)
+	}
+	if len(pats)*total > maxCombine {
+		return fmt.Errorf("%d distinct globs in %d ClusterImagePolicies: more than signet import combines (%d globs × globs at most)", len(pats), len(c.policies), maxCombine)
 	}
 	for _, e := range pats {
 		cp, _ := policy.CompilePattern(e.pattern)
+		ws := witnesses(cp)
 		var applies []*pcPolicy
 		partial := false
 		for _, p := range c.policies {
-			own := false
-			for _, s := range p.patterns {
-				q, _ := policy.CompilePattern(s)
-				if q.Normalised() == e.norm {
-					own = true
-				}
-			}
+			own := slices.ContainsFunc(p.compiled, func(q *policy.Pattern) bool { return q.Normalised() == e.norm })
 			if own {
 				applies = append(applies, p)
 				continue
 			}
-			if len(pats)*len(c.policies) > maxPrecedencePairs {
-				continue
-			}
-			all, some := covers(p.patterns, cp)
+			all, some := covers(p.compiled, ws)
 			if some {
 				applies = append(applies, p)
 				partial = partial || !all
@@ -423,27 +423,20 @@ func (c *policyController) rules() {
 	if c.tagNote {
 		c.add("rules", "", "a tag pattern applies in signet when the tag names the digest that runs, never to a reference by digest alone; policy-controller matched the tag as written (after its own tag resolution, digests only)")
 	}
+	return nil
 }
 
-// covers reports whether some of patterns match every witness of p (all)
-// or at least one (some).
-func covers(patterns []string, p *policy.Pattern) (all, some bool) {
-	ws := witnesses(p)
-	hit := make([]bool, len(ws))
-	for _, s := range patterns {
-		q, err := policy.CompilePattern(s)
-		if err != nil {
-			continue
-		}
-		for i, w := range ws {
-			if q.Match(w) {
-				hit[i] = true
-			}
-		}
-	}
+// maxCombine bounds the work of combining policies: each distinct pattern
+// is compared with every policy's patterns. An input beyond it is refused
+// rather than combined loosely.
+const maxCombine = 4_000_000
+
+// covers reports whether patterns match every witness (all) or at least
+// one (some).
+func covers(patterns []*policy.Pattern, ws []imageref.Ref) (all, some bool) {
 	n := 0
-	for _, h := range hit {
-		if h {
+	for _, w := range ws {
+		if slices.ContainsFunc(patterns, func(q *policy.Pattern) bool { return q.Match(w) }) {
 			n++
 		}
 	}
@@ -508,16 +501,20 @@ func (c *policyController) rule(pattern string, applies []*pcPolicy, partial boo
 		}
 		c.merge(&r.With, p.with, path, len(vs) > 1)
 	}
+	listed := fmt.Sprint(names)
+	if len(names) > 5 {
+		listed = fmt.Sprintf("%v and %d more", names[:5], len(names)-5)
+	}
 	if warn && !enforce {
 		r.With.Mode = policy.ModeWarn
 	} else if warn {
-		c.add(path, "", "ClusterImagePolicies %v apply here, some in warn mode: signet enforces them all (a rule has one mode)", names)
+		c.add(path, "", "ClusterImagePolicies %s apply here, some in warn mode: signet enforces them all (a rule has one mode)", listed)
 	}
 	if len(applies) > 1 {
-		c.add(path, "", "ClusterImagePolicies %v all match these images: each must pass, as in policy-controller", names)
+		c.add(path, "", "ClusterImagePolicies %s all match these images: each must pass, as in policy-controller", listed)
 	}
 	if partial {
-		c.add(path, "", "some of ClusterImagePolicies %v match only part of these images: here they are required for all of them (stricter than policy-controller)", names)
+		c.add(path, "", "some of ClusterImagePolicies %s match only part of these images: here they are required for all of them (stricter than policy-controller)", listed)
 	}
 	c.doc.Rules = append(c.doc.Rules, r)
 }
