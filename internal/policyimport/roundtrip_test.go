@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-dev/signet/internal/fixture"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/testutil"
@@ -13,7 +14,7 @@ import (
 
 // imported converts in with tool, checks that signet policy lint accepts
 // the result, and compiles it for images in the test registry host.
-func imported(t *testing.T, tool, host string, in string) (*policy.Engine, *Result) {
+func imported(t *testing.T, tool, host string, in string, edit ...func(*policy.Document)) (*policy.Engine, *Result) {
 	t.Helper()
 	res, err := Import(tool, []Input{{Name: "in.yaml", Data: []byte(in)}})
 	if err != nil {
@@ -27,6 +28,9 @@ func imported(t *testing.T, tool, host string, in string) (*policy.Engine, *Resu
 		t.Fatal(err)
 	}
 	doc.InsecureRegistries = []string{host}
+	for _, e := range edit {
+		e(doc)
+	}
 	eng, err := policy.Compile(doc, registry.MustNew())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, res.Policy)
@@ -203,6 +207,75 @@ func TestExamplesLint(t *testing.T) {
 		}
 		if len(res.Notes) == 0 {
 			t.Errorf("%s: no notes", file)
+		}
+	}
+}
+
+// TestKeylessRoundTrip: keyless identities, exact and regular
+// expressions, from both tools, against real keyless signatures of an
+// in-memory Sigstore (whose trusted root replaces the public-good one the
+// converters name).
+func TestKeylessRoundTrip(t *testing.T) {
+	t.Parallel()
+	ss, err := fixture.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trJSON, err := ss.TrustedRootJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://issuer.example.test"
+	reg := testutil.NewRegistry(t, false)
+	h := reg.Host
+	for tag, id := range map[string]string{"alice": "alice@example.test", "bob": "bob@example.test", "carol": "carol@example.test"} {
+		d := reg.PushImage(t, "team/app:"+tag)
+		iss := issuer
+		if tag == "carol" {
+			iss = "https://other.example.test"
+		}
+		if err := ss.SignLegacyKeyless(d, id, iss, fixture.KeylessOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	useRoot := func(doc *policy.Document) {
+		for i := range doc.Validators {
+			if doc.Validators[i].TUF != nil {
+				doc.Validators[i].TUF, doc.Validators[i].TrustedRoot = nil, string(trJSON)
+			}
+		}
+	}
+	inputs := map[string]string{
+		"connaisseur": `application:
+  validators:
+  - name: default
+    type: cosign
+    trustRoots:
+    - name: team
+      keyless: {issuer: "` + issuer + `", subjectRegex: "^(alice|carol)@example\\.test$"}
+  policy:
+  - pattern: "` + h + `/team/*:*"
+    with: {verifySCT: false}
+`,
+		"policy-controller": `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: team}
+spec:
+  images: [{glob: "` + h + `/team/**"}]
+  authorities:
+  - keyless:
+      insecureIgnoreSCT: true
+      identities:
+      - {issuer: "` + issuer + `", subjectRegExp: "^(alice|carol)@example\\.test$"}
+`,
+	}
+	for tool, in := range inputs {
+		eng, res := imported(t, tool, h, in, useRoot)
+		for tag, want := range map[string]bool{"alice": true, "bob": false, "carol": false} {
+			d := eng.Evaluate(context.Background(), h+"/team/app:"+tag)
+			if d.Allowed != want {
+				t.Errorf("%s: %s: allowed=%v, want %v (%s)\n%s", tool, tag, d.Allowed, want, d.Reason, res.Policy)
+			}
 		}
 	}
 }
