@@ -188,8 +188,13 @@ func (c *connaisseur) validator(n node) {
 		c.add(path, n.src, "a %s validator without trust roots is converted to deny", typ)
 		v = policy.Validator{Name: name, Type: policy.TypeStatic, Approve: new(false)}
 	}
-	if v.Type != policy.TypeStatic {
+	switch v.Type {
+	case policy.TypeCosign, policy.TypeNotation:
 		v.Auth = c.authOf(n.get("auth"), path)
+	case policy.TypeNotaryV1:
+		if n.has("auth") {
+			c.add(path, n.get("auth").src, "not converted: auth; signet reads a Notary server's credentials from the Docker config file, as for registries (docs/policy.md, type: notaryv1)")
+		}
 	}
 	c.doc.Validators = append(c.doc.Validators, v)
 	c.types[name] = v.Type

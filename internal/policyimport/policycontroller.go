@@ -394,12 +394,19 @@ func (c *policyController) rules() error {
 			}
 		}
 	}
-	total := 0
+	// Each distinct pattern is compared with every policy's patterns, in
+	// time proportional to the product of their lengths.
+	total, distinct := 0, 0
 	for _, p := range c.policies {
-		total += len(p.patterns)
+		for _, q := range p.patterns {
+			total += len(q) + 1
+		}
 	}
-	if len(pats)*total > maxCombine {
-		return fmt.Errorf("%d distinct globs in %d ClusterImagePolicies: more than signet import combines (%d globs × globs at most)", len(pats), len(c.policies), maxCombine)
+	for _, e := range pats {
+		distinct += len(e.pattern) + 1
+	}
+	if distinct*total > maxCombine {
+		return fmt.Errorf("%d distinct globs in %d ClusterImagePolicies: more than signet import combines (%d character pairs at most)", len(pats), len(c.policies), maxCombine)
 	}
 	for _, e := range pats {
 		cp, _ := policy.CompilePattern(e.pattern)
@@ -412,7 +419,13 @@ func (c *policyController) rules() error {
 				applies = append(applies, p)
 				continue
 			}
-			all, some := covers(p.compiled, ws)
+			// A policy is required here when one of its patterns can match
+			// an image this pattern matches and this rule, the more
+			// specific, governs that image (the overlap is exact, so no
+			// image escapes a policy that matches it); where the policy's
+			// pattern is the more specific, its own rule governs.
+			some := slices.ContainsFunc(p.compiled, func(q *policy.Pattern) bool { return cp.MoreSpecific(q) && overlap(q, cp) })
+			all, _ := covers(p.compiled, ws)
 			if some {
 				applies = append(applies, p)
 				partial = partial || !all
@@ -426,10 +439,10 @@ func (c *policyController) rules() error {
 	return nil
 }
 
-// maxCombine bounds the work of combining policies: each distinct pattern
-// is compared with every policy's patterns. An input beyond it is refused
-// rather than combined loosely.
-const maxCombine = 4_000_000
+// maxCombine bounds the work of combining policies, in pairs of pattern
+// characters compared. An input beyond it is refused rather than combined
+// loosely.
+const maxCombine = 400_000_000
 
 // covers reports whether patterns match every witness (all) or at least
 // one (some).

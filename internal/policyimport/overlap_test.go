@@ -1,0 +1,44 @@
+package policyimport
+
+import (
+	"testing"
+
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+func TestOverlap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"ghcr.io/app*", "ghcr.io/*-debug*", true}, // ghcr.io/app-debug
+		{"ghcr.io/app*", "ghcr.io/*/x", false},
+		{"ghcr.io/**", "ghcr.io/a/b/c", true},
+		{"ghcr.io/*", "ghcr.io/a/b", false},
+		{"**", "docker.io/library/nginx:1.25", true},
+		{"ghcr.io/a:v1*", "ghcr.io/a:*-rc", true},
+		{"ghcr.io/a:v1", "ghcr.io/a:v2", false},
+		{"ghcr.io/a:v1", "ghcr.io/a", true},
+		{"ghcr.io/a?c", "ghcr.io/a/c", false},
+		{"*.gcr.io/**", "eu.gcr.io/p/app", true},
+		{"*.gcr.io/**", "ghcr.io/p/app", false},
+		{"ghcr.io/a@" + dg, "ghcr.io/a@sha256:" + "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+		{"ghcr.io/a@" + dg, "ghcr.io/*", true},
+	} {
+		a, err := policy.CompilePattern(tc.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := policy.CompilePattern(tc.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := overlap(a, b); got != tc.want {
+			t.Errorf("overlap(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := overlap(b, a); got != tc.want {
+			t.Errorf("overlap(%s, %s) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
