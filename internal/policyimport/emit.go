@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/internal/policy"
 )
@@ -60,9 +61,33 @@ func Emit(doc *policy.Document, notes []Note) ([]byte, error) {
 // JSON carries; the encoder quotes a string only where YAML needs it.
 func blockStyle(n *yaml.Node) {
 	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && !plainString(n.Value) {
+		n.Style = yaml.SingleQuotedStyle
+	}
 	for _, c := range n.Content {
 		blockStyle(c)
 	}
+}
+
+// plainString reports whether s, written plain, reads back as the string s
+// with the YAML reader policy.Parse uses (sigs.k8s.io/yaml: YAML 1.1,
+// where "Y", "on" and "0777" are not strings, though the encoder, YAML
+// 1.2, writes them plain).
+func plainString(s string) bool {
+	if s == "" || strings.Contains(s, "\n") {
+		return true // quoted or a block scalar anyway
+	}
+	if c := s[0]; len(s) > 5 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+		// YAML 1.1's words (y, on, false…) are shorter, its numbers start
+		// otherwise; what else needs quotes the encoder quotes itself.
+		return true
+	}
+	j, err := sigsyaml.YAMLToJSON([]byte(s))
+	if err != nil {
+		return false
+	}
+	var back string
+	return json.Unmarshal(j, &back) == nil && back == s
 }
 
 // dropEmptyWith removes each rule's "with: {}", which the encoding writes

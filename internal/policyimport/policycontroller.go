@@ -37,7 +37,9 @@ type policyController struct {
 	doc        policy.Document
 	validators *names
 	policies   []*pcPolicy
-	tagNote    bool
+	// found counts the ClusterImagePolicies read, converted or not.
+	found   int
+	tagNote bool
 }
 
 // convertPolicyController converts Sigstore policy-controller
@@ -61,8 +63,14 @@ func convertPolicyController(in []Input) (*policy.Document, []Note, error) {
 	for _, d := range docs {
 		c.object(d, 0)
 	}
-	if len(c.policies) == 0 {
+	switch {
+	case c.found == 0:
 		return nil, nil, fmt.Errorf("%s: no ClusterImagePolicy (policy.sigstore.dev) found", in[0].Name)
+	case len(c.policies) == 0:
+		c.add("rules", "", "no ClusterImagePolicy converted: every image is denied")
+		c.doc.Validators = []policy.Validator{{Name: importDeny, Type: policy.TypeStatic, Approve: new(false)}}
+		c.doc.Rules = []policy.Rule{{Pattern: "**", Validator: importDeny}}
+		return &c.doc, c.notes, nil
 	}
 	if err := c.rules(); err != nil {
 		return nil, nil, err
@@ -88,6 +96,7 @@ func (c *policyController) object(d node, depth int) {
 			c.object(it, depth+1)
 		}
 	case kind == "ClusterImagePolicy" && strings.HasPrefix(api, "policy.sigstore.dev/"):
+		c.found++
 		if len(c.policies) == maxItems {
 			c.add("", d.src, "more than %d ClusterImagePolicies: not converted", maxItems)
 			return
