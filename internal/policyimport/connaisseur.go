@@ -534,11 +534,13 @@ func (c *connaisseur) settings(root, app node, layout string) {
 		}
 		switch k {
 		case "namespacedValidation":
-			c.add("", f.src, "not converted: namespaced validation; exclude namespaces with signet's webhook namespace selector (install.md), or give namespaces their own ImagePolicy resources")
-		case "automaticChildApproval", "automaticUnchangedApproval":
-			c.add("", f.src, "not converted: signet approves children of admitted owners and unchanged images by its own settings (install.md)")
+			c.add("", f.src, "not converted: namespaced validation; exclude namespaces with the chart's webhook.excludeNamespaces (install.md), or give namespaces their own ImagePolicy resources")
+		case "automaticChildApproval":
+			c.add("", f.src, "not converted: signet evaluates every image of a child too (answered from its cache when the owner was pinned); the chart's admission.childApproval only names the owner in the decision log (install.md)")
+		case "automaticUnchangedApproval":
+			c.add("", f.src, "not converted: the chart's admission.unchangedApproval (install.md) admits updates that change no image")
 		case "cache":
-			c.add("", f.src, "not converted: cache settings; signet caches verifications in memory (and Redis if configured at install)")
+			c.add("", f.src, "not converted: cache settings; signet caches verifications in memory (signet serve --cache-ttl), and in Redis with the chart's redis.existingSecret (install.md)")
 		case "alerting":
 			c.add("", f.src, "not converted: alerting; signet logs each decision (decision log) and exports metrics to alert on")
 		case "logLevel":
@@ -550,7 +552,7 @@ func (c *connaisseur) settings(root, app node, layout string) {
 		c.unknown(app, "", "validators", "policy", "features", "alerting", "logLevel")
 	}
 	if r := root.get("redis"); r.v != nil {
-		c.add("", r.src, "not converted: Redis settings belong to signet's install (--redis)")
+		c.add("", r.src, "not converted: Redis settings; see the chart's redis.existingSecret (install.md)")
 	}
 	if layout == "application" {
 		var other []string
