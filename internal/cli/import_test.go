@@ -37,6 +37,14 @@ func TestImportThenLint(t *testing.T) {
 			t.Errorf("%s: signet policy lint: %v\n%s%s", tc.tool, err, stdout.String(), stderr.String())
 		}
 	}
+	// Standard input, the policy on stdout.
+	var stdout, stderr bytes.Buffer
+	root := newRoot(&stdout, &stderr)
+	root.SetIn(strings.NewReader("apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: p}\nspec: {images: [{glob: '**'}], authorities: [{static: {action: pass}}]}\n"))
+	root.SetArgs([]string{"import", "policy-controller", "-"})
+	if err := root.Execute(); err != nil || !strings.Contains(stdout.String(), "pattern: '**'") {
+		t.Errorf("stdin: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("kind: Deployment\n"), 0o644); err != nil {
 		t.Fatal(err)
