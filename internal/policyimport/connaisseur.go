@@ -6,9 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/policy"
-	"github.com/signet-dev/signet/internal/registry"
 )
 
 func init() { register("connaisseur", convertConnaisseur) }
@@ -456,50 +454,55 @@ const maxRules = 10000
 // maxPrecedencePairs bounds the rule pairs precedence compares.
 const maxPrecedencePairs = 20000
 
-// precedence notes rules whose precedence differs: Connaisseur prefers the
-// pattern with more components as written ("nginx:*" has one), signet
-// the one more specific once normalised ("docker.io/library/nginx:*" has
-// three). For an image each rule's pattern matches, the rule signet
-// chooses is compared with the one of most components as written.
+// precedence makes rules take effect as in Connaisseur where their
+// precedence differs: Connaisseur prefers the pattern with more components
+// as written ("docker.io/library/*:*" has three, "nginx:*" one), signet the
+// one more specific once normalised ("docker.io/library/nginx:*"). When a
+// rule's images all match a rule Connaisseur prefers (one with more
+// components as written, no other as many), the rule takes that rule's
+// validator and options, with a note; when only some do, a note says
+// which rule Connaisseur applied to them.
 func (c *connaisseur) precedence(written []int) {
 	rules := c.doc.Rules
 	if len(rules)*len(rules) > maxPrecedencePairs {
 		c.add("rules", "", "too many rules to compare their precedence with Connaisseur's: review which rule governs each image (signet explain)")
 		return
 	}
-	doc := &policy.Document{APIVersion: policy.APIVersion, Kind: policy.Kind}
-	doc.Validators = []policy.Validator{{Name: "v", Type: policy.TypeStatic, Approve: new(true)}}
 	pats := make([]*policy.Pattern, len(rules))
-	index := map[string]int{}
+	order := make([]int, len(rules))
 	for i, r := range rules {
 		pats[i], _ = policy.CompilePattern(r.Pattern)
-		doc.Rules = append(doc.Rules, policy.Rule{Pattern: r.Pattern, Validator: "v"})
-		index[r.Pattern] = i
+		order[i] = i
 	}
-	eng, err := policy.Compile(doc, registry.MustNew())
-	if err != nil {
-		return
-	}
-	noted := map[[2]int]bool{}
-	for _, pj := range pats {
-		if pj == nil {
+	// Most components first, so that a rule taking another's validator
+	// takes its final one.
+	slices.SortStableFunc(order, func(a, b int) int { return written[b] - written[a] })
+	for _, j := range order {
+		if pats[j] == nil {
 			continue
 		}
-		ref, err := imageref.Parse(connaisseurWitness(pj))
-		if err != nil {
-			continue
-		}
-		got, _, ok := eng.Match(ref)
-		if !ok {
-			continue
-		}
-		w := index[got]
+		best, tie := -1, false
 		for i, pi := range pats {
-			if pi != nil && written[i] > written[w] && pi.Match(ref) && !noted[[2]int{i, w}] {
-				noted[[2]int{i, w}] = true
-				c.add(fmt.Sprintf("rules.%d", w), "", "for images such as %s, Connaisseur applied the rule for %q (more components as written); signet applies this one (more specific once normalised)", ref.String(), rules[i].Pattern)
+			if i == j || pi == nil || written[i] <= written[j] || !overlap(pi, pats[j]) {
+				continue
+			}
+			switch {
+			case best < 0 || written[i] > written[best]:
+				best, tie = i, false
+			case written[i] == written[best]:
+				tie = true
 			}
 		}
+		if best < 0 || pats[best].MoreSpecific(pats[j]) {
+			continue // signet too applies the preferred rule to the shared images
+		}
+		path := fmt.Sprintf("rules.%d", j)
+		if !tie && contains(pats[best], pats[j]) {
+			rules[j].Validator, rules[j].Validators, rules[j].With = rules[best].Validator, rules[best].Validators, rules[best].With
+			c.add(path, "", "Connaisseur applied the rule for %q to every image this pattern matches (more components as written): this rule has its validator and options", rules[best].Pattern)
+			continue
+		}
+		c.add(path, "", "for images both match, Connaisseur applied the rule for %q (more components as written); signet applies this one (more specific once normalised)", rules[best].Pattern)
 	}
 }
 

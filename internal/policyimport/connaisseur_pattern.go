@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/signet-dev/signet/internal/policy"
 )
 
 // maxExpansions bounds the signet patterns one pattern with alternatives
@@ -205,16 +203,4 @@ func braceAlternatives(p string, start int) (int, []string, error) {
 		}
 	}
 	return 0, nil, errors.New(`"{" without "}"`)
-}
-
-// connaisseurWitness is an image a signet pattern matches, for comparing
-// which rule governs it: wildcards filled in, "latest" for a pattern
-// without tag or digest.
-func connaisseurWitness(p *policy.Pattern) string {
-	n := p.Normalised()
-	n = strings.NewReplacer("**", "x", "*", "x", "?", "x").Replace(n)
-	if !strings.Contains(n[strings.LastIndexByte(n, '/')+1:], ":") && !strings.Contains(n, "@") {
-		n += ":latest"
-	}
-	return n
 }

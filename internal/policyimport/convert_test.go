@@ -54,8 +54,14 @@ func TestConversions(t *testing.T) {
 		notes:  []string{`is named "my-validator"`, "is 2 rules in signet", "offered to [reg.io] only", "Notary server's credentials", "useKeychain: not converted"},
 	}, {
 		name: "precedence as written", tool: "connaisseur",
-		in:    "application:\n  validators: [{name: allow, type: static, approve: true}, {name: deny, type: static, approve: false}]\n  policy: [{pattern: 'docker.io/library/*:*', validator: deny}, {pattern: 'nginx:*', validator: allow}]\n",
-		notes: []string{`Connaisseur applied the rule for "docker.io/library/**"`},
+		in: "application:\n  validators: [{name: allow, type: static, approve: true}, {name: deny, type: static, approve: false}]\n" +
+			"  policy: [{pattern: 'docker.io/library/*:*', validator: deny}, {pattern: 'nginx:*', validator: allow}, {pattern: 'ghcr.io/a*', validator: deny}, {pattern: 'ghcr.io/app/x', validator: allow}, {pattern: 'ghcr.io/**', validator: allow}]\n",
+		// Connaisseur never applies "nginx:*" where "docker.io/library/*:*"
+		// matches: the rule takes the latter's validator. "ghcr.io/a*"
+		// (ghcr.io/a** in signet) also matches ghcr.io/app/x, where both
+		// prefer the rule of three components: no change.
+		policy: []string{"pattern: nginx:*\n    validator: deny", "pattern: ghcr.io/app/x\n    validator: allow"},
+		notes:  []string{`Connaisseur applied the rule for "docker.io/library/**" to every image`},
 	}, {
 		name: "a key that does not parse", tool: "connaisseur",
 		in:     "application:\n  validators: [{name: default, type: cosign, trustRoots: [{name: a, key: 'not a key'}]}]\n  policy: [{pattern: '*:*'}]\n",

@@ -18,10 +18,21 @@ func overlap(a, b *policy.Pattern) bool {
 	if ad != "" && bd != "" && ad != bd {
 		return false
 	}
+	if la, lb := literal(ar), literal(br); !strings.HasPrefix(la, lb) && !strings.HasPrefix(lb, la) {
+		return false // the common start differs: no need to search
+	}
 	if at != "" && bt != "" && !globsMeet(at, bt) {
 		return false
 	}
 	return globsMeet(ar, br)
+}
+
+// literal is a glob's start before its first wildcard.
+func literal(g string) string {
+	if i := strings.IndexAny(g, "*?"); i >= 0 {
+		return g[:i]
+	}
+	return g
 }
 
 // splitPattern splits a normalised pattern into repository, tag and
@@ -106,4 +117,69 @@ func sameChar(x, y globToken) bool {
 		return x.kind == 'A' || y.c != '/'
 	}
 	return true // two wildcards: any character but '/' will do
+}
+
+// contains reports whether every image reference b matches, a matches
+// too. It is sound, not complete: true is certain; false may be wrong for
+// contrived globs ("?*" within "*?"), and callers only lose exactness
+// there, never safety.
+func contains(a, b *policy.Pattern) bool {
+	ar, at, ad := splitPattern(a.Normalised())
+	br, bt, bd := splitPattern(b.Normalised())
+	switch {
+	case ad != "" && ad != bd:
+		return false
+	case !strings.HasPrefix(literal(br), literal(ar)):
+		return false // b's strings may leave a's literal start
+	case at != "" && (bt == "" || !globCovers(at, bt)):
+		return false
+	}
+	return globCovers(ar, br)
+}
+
+// globCovers reports whether glob a matches every string glob b matches,
+// by matching a against b's tokens: a wildcard of b can only be taken in
+// by a wildcard of a at least as wide.
+func globCovers(a, b string) bool {
+	ta, tb := tokens(a), tokens(b)
+	seen := make([]bool, (len(ta)+1)*(len(tb)+1))
+	var cover func(i, j int) bool
+	cover = func(i, j int) bool {
+		k := i*(len(tb)+1) + j
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		if i == len(ta) {
+			return j == len(tb)
+		}
+		x := ta[i]
+		star := x.kind == '*' || x.kind == 'A'
+		if star && cover(i+1, j) {
+			return true // a's wildcard takes in nothing more
+		}
+		if j == len(tb) {
+			return false
+		}
+		y := tb[j]
+		var ok bool
+		switch x.kind {
+		case 'A':
+			ok = true
+		case '*':
+			ok = y.kind == '*' || y.kind == '?' || y.kind == 'c' && y.c != '/'
+		case '?':
+			ok = y.kind == '?' || y.kind == 'c' && y.c != '/'
+		default:
+			ok = y.kind == 'c' && y.c == x.c
+		}
+		if !ok {
+			return false
+		}
+		if star {
+			return cover(i, j+1) || cover(i+1, j+1)
+		}
+		return cover(i+1, j+1)
+	}
+	return cover(0, 0)
 }

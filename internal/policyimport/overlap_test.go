@@ -42,3 +42,37 @@ func TestOverlap(t *testing.T) {
 		}
 	}
 }
+
+func TestContains(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"docker.io/library/**", "nginx:*", true},
+		{"docker.io/library/**", "docker.io/library/nginx", true},
+		{"docker.io/library/*", "docker.io/library/**", false},
+		{"ghcr.io/**", "ghcr.io/a/*/b?", true},
+		{"ghcr.io/*", "ghcr.io/a*", true},
+		{"ghcr.io/a*", "ghcr.io/*", false},
+		{"ghcr.io/app:*", "ghcr.io/app", false},
+		{"ghcr.io/app", "ghcr.io/app:v1", true},
+		{"ghcr.io/app:v*", "ghcr.io/app:v1*", true},
+		{"**", "ghcr.io/app@" + dg, true},
+		{"ghcr.io/app@" + dg, "ghcr.io/app", false},
+		{"*.gcr.io/**", "eu.gcr.io/p/*", true},
+		{"*.gcr.io/**", "**", false},
+	} {
+		a, err := policy.CompilePattern(tc.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := policy.CompilePattern(tc.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := contains(a, b); got != tc.want {
+			t.Errorf("contains(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/signet-dev/signet/internal/imageref"
 	"github.com/signet-dev/signet/internal/policy"
 )
 
@@ -419,7 +418,6 @@ func (c *policyController) rules() error {
 	}
 	for _, e := range pats {
 		cp, _ := policy.CompilePattern(e.pattern)
-		ws := witnesses(cp)
 		var applies []*pcPolicy
 		partial := false
 		for _, p := range c.policies {
@@ -434,10 +432,9 @@ func (c *policyController) rules() error {
 			// image escapes a policy that matches it); where the policy's
 			// pattern is the more specific, its own rule governs.
 			some := slices.ContainsFunc(p.compiled, func(q *policy.Pattern) bool { return cp.MoreSpecific(q) && overlap(q, cp) })
-			all, _ := covers(p.compiled, ws)
 			if some {
 				applies = append(applies, p)
-				partial = partial || !all
+				partial = partial || !slices.ContainsFunc(p.compiled, func(q *policy.Pattern) bool { return contains(q, cp) })
 			}
 		}
 		c.rule(e.pattern, applies, partial)
@@ -452,38 +449,6 @@ func (c *policyController) rules() error {
 // characters compared. An input beyond it is refused rather than combined
 // loosely.
 const maxCombine = 400_000_000
-
-// covers reports whether patterns match every witness (all) or at least
-// one (some).
-func covers(patterns []*policy.Pattern, ws []imageref.Ref) (all, some bool) {
-	n := 0
-	for _, w := range ws {
-		if slices.ContainsFunc(patterns, func(q *policy.Pattern) bool { return q.Match(w) }) {
-			n++
-		}
-	}
-	return n == len(ws) && n > 0, n > 0
-}
-
-// witnesses are images p matches, its wildcards filled in a few ways.
-func witnesses(p *policy.Pattern) []imageref.Ref {
-	n := p.Normalised()
-	var out []imageref.Ref
-	for _, r := range []*strings.Replacer{
-		strings.NewReplacer("**", "x", "*", "x", "?", "x"),
-		strings.NewReplacer("**", "a/b-c", "*", "zz-9", "?", "q"),
-		strings.NewReplacer("**", "deep/er/path", "*", "0", "?", "0"),
-	} {
-		s := r.Replace(n)
-		if !strings.Contains(s[strings.LastIndexByte(s, '/')+1:], ":") && !strings.Contains(s, "@") {
-			s += ":v1"
-		}
-		if ref, err := imageref.Parse(s); err == nil && p.Match(ref) {
-			out = append(out, ref)
-		}
-	}
-	return out
-}
 
 // rule adds the rule for pattern: every applying policy's validator must
 // pass.
