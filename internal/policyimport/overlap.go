@@ -68,19 +68,32 @@ func tokens(g string) []globToken {
 	return out
 }
 
-// globsMeet reports whether two globs match a common string: a search over
-// pairs of positions (at most (len+1)² of them, patterns being at most 512
-// characters).
-func globsMeet(a, b string) bool {
-	ta, tb := tokens(a), tokens(b)
+// tokenPair returns the tokens of two globs and first, which reports
+// whether a search over pairs of their positions reaches (i, j) for the
+// first time.
+func tokenPair(a, b string) (ta, tb []globToken, first func(i, j int) bool) {
+	ta, tb = tokens(a), tokens(b)
 	seen := make([]bool, (len(ta)+1)*(len(tb)+1))
-	var meet func(i, j int) bool
-	meet = func(i, j int) bool {
+	return ta, tb, func(i, j int) bool {
 		k := i*(len(tb)+1) + j
 		if seen[k] {
 			return false
 		}
 		seen[k] = true
+		return true
+	}
+}
+
+// globsMeet reports whether two globs match a common string: a search over
+// pairs of positions (at most (len+1)² of them, patterns being at most 512
+// characters).
+func globsMeet(a, b string) bool {
+	ta, tb, first := tokenPair(a, b)
+	var meet func(i, j int) bool
+	meet = func(i, j int) bool {
+		if !first(i, j) {
+			return false
+		}
 		if i == len(ta) && j == len(tb) {
 			return true
 		}
@@ -141,15 +154,12 @@ func contains(a, b *policy.Pattern) bool {
 // by matching a against b's tokens: a wildcard of b can only be taken in
 // by a wildcard of a at least as wide.
 func globCovers(a, b string) bool {
-	ta, tb := tokens(a), tokens(b)
-	seen := make([]bool, (len(ta)+1)*(len(tb)+1))
+	ta, tb, first := tokenPair(a, b)
 	var cover func(i, j int) bool
 	cover = func(i, j int) bool {
-		k := i*(len(tb)+1) + j
-		if seen[k] {
+		if !first(i, j) {
 			return false
 		}
-		seen[k] = true
 		if i == len(ta) {
 			return j == len(tb)
 		}

@@ -6,6 +6,20 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 )
 
+// patterns compiles two patterns.
+func patterns(t *testing.T, a, b string) (*policy.Pattern, *policy.Pattern) {
+	t.Helper()
+	pa, err := policy.CompilePattern(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := policy.CompilePattern(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pa, pb
+}
+
 func TestOverlap(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -26,14 +40,7 @@ func TestOverlap(t *testing.T) {
 		{"ghcr.io/a@" + dg, "ghcr.io/a@sha256:" + "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
 		{"ghcr.io/a@" + dg, "ghcr.io/*", true},
 	} {
-		a, err := policy.CompilePattern(tc.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := policy.CompilePattern(tc.b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := patterns(t, tc.a, tc.b)
 		if got := overlap(a, b); got != tc.want {
 			t.Errorf("overlap(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
@@ -63,14 +70,7 @@ func TestContains(t *testing.T) {
 		{"*.gcr.io/**", "eu.gcr.io/p/*", true},
 		{"*.gcr.io/**", "**", false},
 	} {
-		a, err := policy.CompilePattern(tc.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := policy.CompilePattern(tc.b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := patterns(t, tc.a, tc.b)
 		if got := contains(a, b); got != tc.want {
 			t.Errorf("contains(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
