@@ -279,3 +279,52 @@ spec:
 		}
 	}
 }
+
+// TestAttestationRoundTrip: a policy-controller authority's attestation
+// requirement without a policy holds in signet as there: an image needs
+// the signature and an attestation of the type, both by the key; one with
+// a CUE policy denies until it is rewritten in CEL.
+func TestAttestationRoundTrip(t *testing.T) {
+	t.Parallel()
+	key := testutil.NewKey(t)
+	reg := testutil.NewRegistry(t, false)
+	h := reg.Host
+	const slsa1 = "https://slsa.dev/provenance/v1"
+	attested := reg.PushImage(t, "app/x:attested")
+	testutil.SignLegacy(t, attested, key)
+	testutil.AppendAttestation(t, attested, key, testutil.StatementOf(slsa1, map[string]any{"buildDefinition": map[string]any{"buildType": "b"}}, attested), slsa1)
+	signed := reg.PushImage(t, "app/x:signed")
+	testutil.SignLegacy(t, signed, key)
+	cip := func(policy string) string {
+		return `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: p}
+spec:
+  images: [{glob: "` + h + `/app/**"}]
+  authorities:
+  - name: release
+    key:
+      data: |
+        ` + testutil.Indent(key.PEM, 8) + `
+    attestations:
+    - name: provenance
+      predicateType: ` + slsa1 + policy + "\n"
+	}
+	for _, tc := range []struct {
+		name, policy string
+		// want is policy-controller's decision, but for a CUE policy not
+		// yet rewritten, which denies (the placeholder condition).
+		want map[string]bool
+	}{
+		{"no policy", "", map[string]bool{"attested": true, "signed": false}},
+		{"cue policy", "\n      policy: {type: cue, data: 'predicateType: \"" + slsa1 + "\"'}", map[string]bool{"attested": false, "signed": false}},
+	} {
+		eng, res := imported(t, "policy-controller", h, cip(tc.policy))
+		for tag, want := range tc.want {
+			d := eng.Evaluate(context.Background(), h+"/app/x:"+tag)
+			if d.Allowed != want {
+				t.Errorf("%s: %s: allowed=%v, want %v (%s)\n%s", tc.name, tag, d.Allowed, want, d.Reason, res.Policy)
+			}
+		}
+	}
+}
