@@ -28,7 +28,10 @@ type pcPolicy struct {
 	patterns []string
 	compiled []*policy.Pattern
 	warn     bool
-	with     policy.RuleOptions
+	// keyless counts the keyless authorities, ignoreSCT those of them
+	// with insecureIgnoreSCT.
+	keyless, ignoreSCT int
+	with               policy.RuleOptions
 }
 
 type policyController struct {
@@ -236,6 +239,12 @@ func (c *policyController) authorities(p *pcPolicy, list node) {
 	if len(atts) > 0 && len(items) > 1 {
 		c.add("", list.src, "attestations belong to one authority in policy-controller; in signet every listed attestation is required whichever trust root signed the image (stricter)")
 	}
+	switch {
+	case p.ignoreSCT > 0 && p.ignoreSCT == p.keyless:
+		p.with.VerifySCT = new(false)
+	case p.ignoreSCT > 0:
+		c.add("", list.src, "insecureIgnoreSCT is not applied: the policy's other keyless authorities require an SCT, and signet's verifySCT is one for the rule (stricter)")
+	}
 	p.with.Attestations = atts
 	if len(v.TrustRoots) > 1 {
 		p.with.TrustRoot = policy.AllTrustRoots
@@ -278,8 +287,9 @@ func (c *policyController) keyless(p *pcPolicy, v *policy.Validator, roots *name
 			c.add("", k.get(f).src, "not converted: %s; give signet the instance's trusted_root.json in trustedRoot or trustedRootFile instead of tuf", f)
 		}
 	}
+	p.keyless++
 	if b, _ := k.get("insecureIgnoreSCT").boolean(); b {
-		p.with.VerifySCT = new(false)
+		p.ignoreSCT++
 	}
 	ids, cut := k.get("identities").list()
 	c.truncated(cut, "", k.get("identities"))
@@ -365,6 +375,7 @@ func (c *policyController) attestations(p *pcPolicy, a node, roots []policy.Trus
 			att.TrustRoot = roots[0].Name
 		} else {
 			att.TrustRoot, att.Threshold = policy.AllTrustRoots, new(1)
+			c.add("", at.src, "attestation %q may be signed by any of the policy's trust roots in signet; in policy-controller, by this authority's identities only", n)
 		}
 		if pol := at.get("policy"); pol.v != nil {
 			c.add("", pol.src, "not converted: the %s policy of attestation %q; signet evaluates CEL conditions: until it is rewritten as conditions, the placeholder condition false denies", pol.get("type").str(), n)
