@@ -297,6 +297,10 @@ func (p *Pattern) moreSpecific(q *Pattern) bool {
 	return p.norm < q.norm
 }
 
+// MoreSpecific reports whether p takes precedence over q for a reference
+// both apply to (see moreSpecific).
+func (p *Pattern) MoreSpecific(q *Pattern) bool { return p.moreSpecific(q) }
+
 // specificity compares p with q as moreSpecific does but for the last step,
 // the text: 1 when p is more specific, -1 when q is, 0 when they are
 // equally specific (a tie, which CompileSet's engines resolve by requiring

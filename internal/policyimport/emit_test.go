@@ -36,3 +36,25 @@ func TestEmitCommentsAndLint(t *testing.T) {
 		t.Fatalf("emitted policy does not lint: %v\n%s", r.Errors, s)
 	}
 }
+
+// TestEmitQuotesYAML11: strings YAML 1.1 (policy.Parse's reader) would
+// read as something else are quoted.
+func TestEmitQuotesYAML11(t *testing.T) {
+	for _, name := range []string{"Y", "n", "on", "OFF", "yes", "0777", "1_000", "1:20", "0b101", "~", ".5", "+1"} {
+		doc := &policy.Document{APIVersion: policy.APIVersion, Kind: policy.Kind}
+		doc.Validators = []policy.Validator{{Name: name, Type: policy.TypeStatic, Approve: new(true)}}
+		doc.Rules = []policy.Rule{{Pattern: "**", Validator: name}}
+		out, err := Emit(doc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := policy.Parse(out)
+		if err != nil {
+			t.Errorf("%q: %v\n%s", name, err, out)
+			continue
+		}
+		if back.Validators[0].Name != name {
+			t.Errorf("%q read back as %q", name, back.Validators[0].Name)
+		}
+	}
+}

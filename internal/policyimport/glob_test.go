@@ -1,0 +1,222 @@
+package policyimport
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+// signetMatches reports whether any of pats matches image by signet's
+// own pattern code.
+func signetMatches(t *testing.T, pats []string, image string) bool {
+	t.Helper()
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		t.Fatalf("image %s: %v", image, err)
+	}
+	for _, s := range pats {
+		p, err := policy.CompilePattern(s)
+		if err != nil {
+			t.Fatalf("pattern %q does not compile: %v", s, err)
+		}
+		if p.Match(ref) {
+			return true
+		}
+	}
+	return false
+}
+
+// connaisseurMatch is Connaisseur's matching, as its documentation and
+// code describe it, to check the table below against: the pattern, with
+// "*" added before and after unless already there, as a glob where "*"
+// crosses "/", over go-containerregistry's full name of the image (Docker
+// Hub as index.docker.io) with tag and digest.
+func connaisseurMatch(t *testing.T, pattern, image string) bool {
+	t.Helper()
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := ref.Context().Name()
+	if tag, ok := ref.(name.Tag); ok {
+		full += ":" + tag.TagStr()
+	} else {
+		before, _, _ := strings.Cut(image, "@")
+		if i := strings.LastIndexByte(before, ':'); i > strings.LastIndexByte(before, '/') {
+			full += ":" + before[i+1:]
+		}
+		full += "@" + ref.Identifier()
+	}
+	if !strings.HasPrefix(pattern, "*") {
+		pattern = "*" + pattern
+	}
+	if !strings.HasSuffix(pattern, "*") {
+		pattern += "*"
+	}
+	re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
+	return regexp.MustCompile(re).MatchString(full)
+}
+
+const dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestConnaisseurPatterns runs Connaisseur's documented patterns through
+// the translation and signet's matcher: the same images match, but where
+// Connaisseur's implicit "*" around a pattern matched more (anchored: the
+// difference the converter notes).
+func TestConnaisseurPatterns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, image string
+		match          bool // in Connaisseur
+		anchored       bool // Connaisseur's implicit "*" matched; signet's anchored pattern does not
+	}{
+		{"*:*", "nginx", true, false},
+		{"*:*", "ghcr.io/acme/app:v1", true, false},
+		{"*:*", "ghcr.io/acme/app@" + dg, true, false},
+		{"docker.io/library/*:*", "nginx", true, false},
+		{"docker.io/library/*:*", "nginx:1.25", true, false},
+		{"docker.io/library/*:*", "docker.io/library/nginx@" + dg, true, false},
+		{"docker.io/library/*:*", "index.docker.io/library/nginx:1.25@" + dg, true, false},
+		{"docker.io/library/*:*", "acme/app:v1", false, false},
+		{"docker.io/library/*:*", "ghcr.io/library/nginx:1", false, false},
+		{"docker.io/library/*:*", "mirror.example/docker.io/library/nginx:1", true, true},
+		{"docker.io/securesystemsengineering/*:*", "securesystemsengineering/testimage:signed", true, false},
+		{"docker.io/securesystemsengineering/*:*", "securesystemsengineering/testimage@" + dg, true, false},
+		{"k8s.gcr.io/*:*", "k8s.gcr.io/pause:3.9", true, false},
+		{"k8s.gcr.io/*:*", "k8s.gcr.io/sig/pause:3.9", true, false}, // "*" crosses "/"
+		{"k8s.gcr.io/*:*", "registry.k8s.io/pause:3.9", false, false},
+		{"ghcr.io/acme/app:debug-*", "ghcr.io/acme/app:debug-1", true, false},
+		{"ghcr.io/acme/app:debug-*", "ghcr.io/acme/app:v1", false, false},
+		{"ghcr.io/acme/app:debug-*", "ghcr.io/acme/app@" + dg, false, false},
+		{"nginx:*", "nginx:1.25", true, false},
+		{"nginx:*", "nginx@" + dg, false, false},
+		{"nginx:*", "ghcr.io/acme/nginx:1", true, true},
+		{"ghcr.io/acme/app", "ghcr.io/acme/app:v1", true, false},
+		{"ghcr.io/acme/app", "ghcr.io/acme/app@" + dg, true, false},
+		{"ghcr.io/acme/app", "ghcr.io/acme/app-debug:v1", true, true},
+		{"ghcr.io/acme/app", "ghcr.io/acme/other:v1", false, false},
+		{"ghcr.io/acme/{app,web}:*", "ghcr.io/acme/web:v2", true, false},
+		{"ghcr.io/acme/{app,web}:*", "ghcr.io/acme/db:v2", false, false},
+		{"ghcr.io/acme/app-[0-9]:*", "ghcr.io/acme/app-7:v2", true, false},
+		{"ghcr.io/acme/app-[0-9]:*", "ghcr.io/acme/app-x:v2", false, false},
+		{"ghcr.io/acme/app@" + dg, "ghcr.io/acme/app@" + dg, true, false},
+	} {
+		if strings.ContainsAny(tc.pattern, "{[") {
+			// The oracle knows no alternatives; the table says.
+		} else if got := connaisseurMatch(t, tc.pattern, tc.image); got != tc.match {
+			t.Fatalf("table: Connaisseur's %q on %s = %v, the table says %v", tc.pattern, tc.image, got, tc.match)
+		}
+		pats, _, err := connaisseurPatterns(tc.pattern)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.pattern, err)
+		}
+		want := tc.match && !tc.anchored
+		if got := signetMatches(t, pats, tc.image); got != want {
+			t.Errorf("%q → %v on %s: %v, want %v", tc.pattern, pats, tc.image, got, want)
+		}
+	}
+}
+
+// pcMatch is policy-controller's glob matching (its glob package, as
+// documented): "*" and "*/*" are Docker Hub's, "**" any run, "*" any run
+// without "/", over go-containerregistry's name with tag or digest;
+// failing that, over the image as written when that differs.
+func pcMatch(t *testing.T, glob, image string) bool {
+	t.Helper()
+	switch glob {
+	case "*/*":
+		glob = "index.docker.io/*/*"
+	case "*":
+		glob = "index.docker.io/library/*"
+	}
+	re := regexp.QuoteMeta(glob)
+	re = strings.ReplaceAll(re, `\*\*`, "#")
+	re = strings.ReplaceAll(re, `\*`, "[^/]*")
+	re = "^" + strings.ReplaceAll(re, "#", ".*") + "$"
+	ref, err := name.ParseReference(image, name.WeakValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := regexp.MustCompile(re)
+	return rx.MatchString(ref.Name()) || ref.Name() != image && rx.MatchString(image)
+}
+
+// TestPolicyControllerGlobs runs policy-controller's documented glob
+// examples through the translation and signet's matcher.
+func TestPolicyControllerGlobs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		glob, image string
+		match       bool // in policy-controller
+		// wider: policy-controller matched only the spelling without tag
+		// (its deprecated fallback); signet matches every tag and digest
+		// of the repository (noted).
+		wider bool
+	}{
+		{"index.docker.io/library/foo:latest", "foo", true, false},
+		{"index.docker.io/library/foo:*", "foo", true, false},
+		{"index.docker.io/library/*", "foo", true, false},
+		{"index.docker.io/library/*:latest", "foo", true, false},
+		{"index.docker.io/*/*", "foo", true, false},
+		{"index.docker.io/**", "foo", true, false},
+		{"index.docker.**", "foo", true, false},
+		{"inde**", "foo", true, false},
+		{"**", "foo", true, false},
+		{"foo", "foo", true, false},
+		{"foo*", "foo", true, false},
+		{"foo**", "foo", true, false},
+		{"index.docker.io/myuser/myapp:latest", "myuser/myapp", true, false},
+		{"index.docker.io/myuser/*", "myuser/myapp", true, false},
+		{"index.docker.io/*/*", "myuser/myapp", true, false},
+		{"myuser/myapp", "myuser/myapp", true, false},
+		{"myuser/myapp*", "myuser/myapp", true, false},
+		{"ghcr.io/*/*", "ghcr.io/foo/bar", true, false},
+		{"ghcr.io/**", "ghcr.io/foo/bar", true, false},
+		{"ghcr.io/*/*", "ghcr.io/foo", false, false},
+		{"ghcr.io/**", "ghcr.io/foo", true, false},
+		{"ghc**", "ghcr.io/foo", true, false},
+		{"*/**", "ghcr.io/foo", true, false},
+		{"ghcr.io/foo*", "ghcr.io/foo", true, false},
+		{"ghcr.io/foo**", "ghcr.io/foo", true, false},
+		{"ghcr.io/foo", "prefix-ghcr.io/foo", false, false},
+		{"ghcr.io/foo", "ghcr.io/foo-suffix", false, false},
+		{"ghcr.io/**", "ghcrxio/foo", false, false},
+		{"*", "foo", true, false},
+		{"*/*", "myuser/myapp", true, false},
+		// Digests and tags: "*" takes in "@sha256:…" and ":tag".
+		{"ghcr.io/acme/*", "ghcr.io/acme/app@" + dg, true, false},
+		{"ghcr.io/acme/*", "ghcr.io/acme/app:v1", true, false},
+		{"ghcr.io/acme/*", "ghcr.io/acme/team/app:v1", false, false},
+		{"ghcr.io/acme/**", "ghcr.io/acme/team/app:v1", true, false},
+		{"ghcr.io/acme/*:*", "ghcr.io/acme/app@" + dg, true, false},
+		{"ghcr.io/acme/app:*", "ghcr.io/acme/app@" + dg, false, false},
+		{"ghcr.io/acme/app:*", "ghcr.io/acme/app:v1", true, false},
+		{"ghcr.io/acme/app:v1", "ghcr.io/acme/app:v2", false, false},
+		{"ghcr.io/acme/app", "ghcr.io/acme/app:v1", false, true},
+		{"ghcr.io/acme/app", "ghcr.io/acme/app", true, false},
+		{"index.docker.io/library/busybox:*", "busybox:1.36", true, false},
+		{"index.docker.io/library/busybox:*", "docker.io/library/busybox:1.36", true, false},
+	} {
+		if got := pcMatch(t, tc.glob, tc.image); got != tc.match {
+			t.Fatalf("table: policy-controller's %q on %s = %v, the table says %v", tc.glob, tc.image, got, tc.match)
+		}
+		pats, _, err := pcPatterns(tc.glob)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.glob, err)
+		}
+		want := tc.match || tc.wider
+		if got := signetMatches(t, pats, tc.image); got != want {
+			t.Errorf("%q → %v on %s: %v, want %v", tc.glob, pats, tc.image, got, want)
+		}
+	}
+	for _, bad := range []string{".+", "[a-z]*", "ghcr.io/acme/app@" + dg} {
+		if _, _, err := pcPatterns(bad); err == nil {
+			t.Errorf("%q: accepted, policy-controller rejects it", bad)
+		}
+	}
+}
