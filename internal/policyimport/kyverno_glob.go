@@ -1,0 +1,410 @@
+package policyimport
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/signet-dev/signet/internal/imageref"
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+// Kyverno matches imageReferences with a wildcard match ("*" any run of
+// characters, "/" and ":" included; "?" any one character) against the
+// image as it prints it: registry as written (docker.io added to names
+// without one), path ("library/" added to one-component paths), then
+// ":tag" — or "@digest" alone when the reference has a digest, the tag of
+// tag@digest dropped. kyvernoPatterns translates one such pattern into the
+// signet patterns that match the same references: a pattern can stand for
+// several (the "*" of "*nginx*" may fall in the repository or in the tag).
+
+// maxKyvernoPatternLen bounds a Kyverno pattern's length; maxPatternRules
+// the signet patterns one translates into.
+const (
+	maxKyvernoPatternLen = 256
+	maxPatternRules      = 16
+)
+
+// translation is the signet patterns for one Kyverno pattern.
+type translation struct {
+	patterns []string
+	// notes say where the translation is not exact.
+	notes []string
+}
+
+// kyvernoPatterns translates Kyverno pattern p.
+func kyvernoPatterns(p string) translation {
+	var tr translation
+	switch {
+	case p == "":
+		tr.notes = append(tr.notes, "an empty pattern matches no image; not converted")
+		return tr
+	case len(p) > maxKyvernoPatternLen:
+		tr.notes = append(tr.notes, fmt.Sprintf("a pattern longer than %d characters; not converted", maxKyvernoPatternLen))
+		return tr
+	case strings.ContainsAny(p, " \t\r\n"):
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q contains white space and matches no image; not converted", p))
+		return tr
+	}
+	// Runs of "*" mean what one does.
+	for strings.Contains(p, "**") {
+		p = strings.ReplaceAll(p, "**", "*")
+	}
+	type names struct {
+		tags      []string
+		allDigest bool
+		digests   []string
+	}
+	byName := map[string]*names{}
+	var order []string
+	get := func(n string) *names {
+		if byName[n] == nil {
+			byName[n] = &names{}
+			order = append(order, n)
+		}
+		return byName[n]
+	}
+	partialDigest, slashQ := false, false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != ':' && c != '?' && c != '*' && c != '@' {
+			continue
+		}
+		name, rest := p[:i], p[i+1:]
+		if c == '*' {
+			name, rest = p[:i+1], p[i:]
+		}
+		ns := kyvernoName(name)
+		slashQ = slashQ || len(ns) > 0 && strings.Contains(name, "?")
+		for _, n := range ns {
+			// The separator is a tag's ':'.
+			if c != '@' && validTagGlob(rest) {
+				get(n).tags = append(get(n).tags, rest)
+			}
+			// The separator is a digest's '@'.
+			if c != ':' && !strings.ContainsAny(rest, "/@") {
+				switch {
+				case !strings.ContainsAny(rest, "*?"):
+					if imageref.CheckDigest(rest) == nil {
+						get(n).digests = append(get(n).digests, rest)
+					}
+				case coversAllDigests(rest):
+					get(n).allDigest = true
+				case intersects(tokens(rest), tokens("sha256:"+strings.Repeat("?", 64))):
+					// Some digests only: signet names digests in full.
+					get(n).allDigest = true
+					partialDigest = true
+				}
+			}
+		}
+	}
+	broader := false
+	for _, n := range order {
+		e := byName[n]
+		allTags := false
+		for _, t := range e.tags {
+			allTags = allTags || coversAllTags(t)
+		}
+		if e.allDigest {
+			tr.patterns = append(tr.patterns, n)
+			broader = broader || !allTags
+			continue
+		}
+		if allTags {
+			tr.patterns = append(tr.patterns, n+":*")
+		} else {
+			for _, t := range dedupe(e.tags) {
+				tr.patterns = append(tr.patterns, n+":"+t)
+			}
+		}
+		for _, d := range dedupe(e.digests) {
+			tr.patterns = append(tr.patterns, n+"@"+d)
+		}
+	}
+	tr.patterns = dedupe(tr.patterns)
+	if partialDigest {
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q matches some digests only; signet names a digest in full, so the converted pattern matches every digest of the repositories (stricter)", p))
+	}
+	if broader {
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q matches references by digest but only some tags; signet's pattern without a tag also matches the other tags (stricter)", p))
+	}
+	if slashQ {
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q: Kyverno's \"?\" in a repository also matches \"/\"; signet's does not", p))
+	}
+	if len(tr.patterns) > maxPatternRules {
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q stands for %d signet patterns; only the first %d are converted", p, len(tr.patterns), maxPatternRules))
+		tr.patterns = tr.patterns[:maxPatternRules]
+	}
+	if len(tr.patterns) == 0 {
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q matches no image in Kyverno (it compares against names such as docker.io/library/nginx:1.27 and ghcr.io/acme/app@sha256:…); not converted", p))
+	}
+	return tr
+}
+
+// kyvernoName translates the part of a Kyverno pattern that matches the
+// repository name into the signet repository patterns matching the same
+// names; none when it can match no name as Kyverno prints them.
+func kyvernoName(k string) []string {
+	if k == "" {
+		return nil
+	}
+	s := strings.ReplaceAll(k, "*", "**")
+	first, rest, multi := strings.Cut(k, "/")
+	if strings.ContainsAny(first, "*?") {
+		// A wildcard host (or a wildcard spanning the host): signet reads
+		// the first component as a host pattern, as Kyverno's names have one.
+		if strings.ContainsAny(k, "[]{}\\!") {
+			return nil
+		}
+		return []string{s}
+	}
+	if !multi {
+		return nil // Kyverno's names always hold a "/"
+	}
+	// A literal host: Kyverno's names start with a registry host.
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return nil
+	}
+	if strings.ContainsAny(rest, ":[]{}\\!") || strings.ContainsAny(first, "{}\\!") {
+		return nil
+	}
+	if rest == "" || strings.HasPrefix(rest, "/") || strings.Contains(rest, "//") {
+		return nil
+	}
+	host, err := imageref.NormaliseHost(first)
+	if err != nil {
+		return nil
+	}
+	if !strings.ContainsAny(rest, "*?/") {
+		// A one-component path: Kyverno prints it as library/NAME, on every
+		// registry, so a pattern naming it without library/ matches nothing.
+		return nil
+	}
+	if !imageref.IsDockerHub(host) && strings.HasPrefix(rest, "library/") && !strings.Contains(strings.TrimPrefix(rest, "library/"), "/") && !strings.ContainsAny(rest, "*?") {
+		// Kyverno prints signet's ghcr.io/app as ghcr.io/library/app.
+		return []string{host + "/" + rest, host + "/" + strings.TrimPrefix(rest, "library/")}
+	}
+	return []string{strings.ReplaceAll(host+"/"+rest, "*", "**")}
+}
+
+// validTagGlob reports whether Kyverno glob t can match a tag.
+func validTagGlob(t string) bool {
+	if t == "" || strings.ContainsAny(t, "/:@[]{}\\!") {
+		return false
+	}
+	return true
+}
+
+// coversAllTags reports whether glob t matches every tag.
+func coversAllTags(t string) bool { return strings.Trim(t, "*") == "" }
+
+// coversAllDigests reports whether glob d matches every sha256 digest.
+func coversAllDigests(d string) bool {
+	return covers(tokens(d), tokens("sha256:"+strings.Repeat("?", 64)), false)
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// A glob token: a literal byte, or one of the wildcards.
+type token struct {
+	kind byte // 'c' literal, '?' one character but "/", '*' a run without "/", 'A' any run
+	c    byte
+}
+
+// tokens reads a signet glob ("**" any run, "*" a run within a component).
+func tokens(g string) []token {
+	var out []token
+	for i := 0; i < len(g); i++ {
+		switch {
+		case g[i] == '*' && i+1 < len(g) && g[i+1] == '*':
+			out = append(out, token{kind: 'A'})
+			i++
+		case g[i] == '*':
+			out = append(out, token{kind: '*'})
+		case g[i] == '?':
+			out = append(out, token{kind: '?'})
+		default:
+			out = append(out, token{kind: 'c', c: g[i]})
+		}
+	}
+	return out
+}
+
+func (t token) loop() bool { return t.kind == '*' || t.kind == 'A' }
+
+// admits reports whether token t can consume the character that token u
+// stands for (u a literal or "?"; "?" stands for any character but "/").
+func (t token) admits(u token) bool {
+	switch t.kind {
+	case 'A':
+		return true
+	case '*', '?':
+		return u.kind == '?' || u.kind == '*' || u.c != '/'
+	}
+	return u.kind == 'c' && u.c == t.c
+}
+
+// covers reports whether every string glob p matches, glob q matches too
+// (sound, not complete: false may also mean "could not tell").
+// anySlash says whether p's "?" and "*" can stand for "/" (never here:
+// signet's cannot).
+func covers(q, p []token, anySlash bool) bool {
+	memo := map[[2]int]bool{}
+	seen := map[[2]int]bool{}
+	var rec func(i, j int) bool
+	rec = func(i, j int) bool {
+		k := [2]int{i, j}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		var r bool
+		switch {
+		case j == len(p):
+			r = true
+			for _, t := range q[i:] {
+				r = r && t.loop()
+			}
+		case i == len(q):
+			r = false
+		default:
+			qt, pt := q[i], p[j]
+			switch {
+			case qt.kind == 'A':
+				r = rec(i+1, j) || rec(i, j+1)
+			case qt.kind == '*':
+				r = rec(i+1, j) || (pt.kind != 'A' && !(pt.kind == 'c' && pt.c == '/') && !anySlash && rec(i, j+1))
+			case pt.loop():
+				r = false
+			case qt.kind == '?':
+				r = (pt.kind == '?' || pt.c != '/') && rec(i+1, j+1)
+			default:
+				r = pt.kind == 'c' && pt.c == qt.c && rec(i+1, j+1)
+			}
+		}
+		memo[k] = r
+		return r
+	}
+	return rec(0, 0)
+}
+
+// intersects reports whether some string matches both globs.
+func intersects(q, p []token) bool {
+	memo := map[[2]int]bool{}
+	var rec func(i, j int) bool
+	rec = func(i, j int) bool {
+		k := [2]int{i, j}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		memo[k] = false // a cycle adds nothing
+		var r bool
+		switch {
+		case i == len(q) && j == len(p):
+			r = true
+		default:
+			if i < len(q) && q[i].loop() && rec(i+1, j) {
+				r = true
+				break
+			}
+			if j < len(p) && p[j].loop() && rec(i, j+1) {
+				r = true
+				break
+			}
+			if i == len(q) || j == len(p) {
+				break
+			}
+			qt, pt := q[i], p[j]
+			if !charsMeet(qt, pt) {
+				break
+			}
+			ni, nj := i+1, j+1
+			if qt.loop() {
+				ni = i
+			}
+			if pt.loop() {
+				nj = j
+			}
+			if ni == i && nj == j {
+				break
+			}
+			r = rec(ni, nj)
+		}
+		memo[k] = r
+		return r
+	}
+	return rec(0, 0)
+}
+
+// charsMeet reports whether some character is consumed by both tokens.
+func charsMeet(a, b token) bool {
+	switch {
+	case a.kind == 'c' && b.kind == 'c':
+		return a.c == b.c
+	case a.kind == 'c':
+		return b.kind == 'A' || a.c != '/'
+	case b.kind == 'c':
+		return a.kind == 'A' || b.c != '/'
+	}
+	return true
+}
+
+// patternParts splits a normalised signet pattern into repository, tag and
+// digest.
+func patternParts(norm string) (repo, tag, digest string) {
+	rest, digest, _ := strings.Cut(norm, "@")
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
+		return rest[:i], rest[i+1:], digest
+	}
+	return rest, "", digest
+}
+
+// patternCovers reports whether signet pattern q applies to every
+// reference pattern p applies to (both normalised).
+func patternCovers(q, p string) bool {
+	qr, qt, qd := patternParts(q)
+	pr, pt, pd := patternParts(p)
+	if !covers(tokens(qr), tokens(pr), false) {
+		return false
+	}
+	if qt != "" && (pt == "" || !covers(tokens(qt), tokens(pt), false)) {
+		return false
+	}
+	return qd == "" || qd == pd
+}
+
+// patternsOverlap reports whether some reference could match both signet
+// patterns (both normalised).
+func patternsOverlap(q, p string) bool {
+	qr, qt, qd := patternParts(q)
+	pr, pt, pd := patternParts(p)
+	if !intersects(tokens(qr), tokens(pr)) {
+		return false
+	}
+	if qt != "" && pt != "" && !intersects(tokens(qt), tokens(pt)) {
+		return false
+	}
+	return qd == "" || pd == "" || qd == pd
+}
+
+// normalisedPattern compiles a signet pattern and returns its normalised
+// form.
+func normalisedPattern(p string) (string, error) {
+	c, err := policy.CompilePattern(p)
+	if err != nil {
+		return "", err
+	}
+	return c.Normalised(), nil
+}
