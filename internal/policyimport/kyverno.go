@@ -289,4 +289,3 @@ func kyvernoMode(rule, policyAction string, n *entryNotes) string {
 	n.add("validationFailureAction %q is not Enforce or Audit; converted as enforce", a)
 	return policy.ModeEnforce
 }
-

@@ -82,13 +82,13 @@ type kyAttestor struct {
 }
 
 type kyKeys struct {
-	PublicKeys         string `yaml:"publicKeys"`
-	Secret             *struct {
+	PublicKeys string `yaml:"publicKeys"`
+	Secret     *struct {
 		Name      string `yaml:"name"`
 		Namespace string `yaml:"namespace"`
 	} `yaml:"secret"`
-	KMS                string  `yaml:"kms"`
-	SignatureAlgorithm string  `yaml:"signatureAlgorithm"`
+	KMS                string   `yaml:"kms"`
+	SignatureAlgorithm string   `yaml:"signatureAlgorithm"`
 	Rekor              *kyRekor `yaml:"rekor"`
 	CTLog              *kyCTLog `yaml:"ctlog"`
 }
