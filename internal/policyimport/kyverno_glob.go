@@ -2,6 +2,7 @@ package policyimport
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/signet-dev/signet/internal/imageref"
@@ -83,8 +84,10 @@ func kyvernoPatterns(p string) translation {
 			// The separator is a digest's '@'.
 			if c != ':' && !strings.ContainsAny(rest, "/@") {
 				switch {
+				case strings.ContainsFunc(rest, func(r rune) bool { return !strings.ContainsRune("*?sha256:0123456789abcdef", r) }):
+					// A character no sha256 digest holds.
 				case !strings.ContainsAny(rest, "*?"):
-					if imageref.CheckDigest(rest) == nil {
+					if digestRE.MatchString(rest) {
 						get(n).digests = append(get(n).digests, rest)
 					}
 				case coversAllDigests(rest):
@@ -120,7 +123,15 @@ func kyvernoPatterns(p string) translation {
 			tr.patterns = append(tr.patterns, n+"@"+d)
 		}
 	}
-	tr.patterns = dedupe(tr.patterns)
+	var valid []string
+	for _, q := range dedupe(tr.patterns) {
+		if _, err := policy.CompilePattern(q); err != nil {
+			tr.notes = append(tr.notes, fmt.Sprintf("pattern %q translates to %q, which signet refuses (%v); not converted", p, q, err))
+			continue
+		}
+		valid = append(valid, q)
+	}
+	tr.patterns = valid
 	if partialDigest {
 		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q matches some digests only; signet names a digest in full, so the converted pattern matches every digest of the repositories (stricter)", p))
 	}
@@ -144,7 +155,7 @@ func kyvernoPatterns(p string) translation {
 // repository name into the signet repository patterns matching the same
 // names; none when it can match no name as Kyverno prints them.
 func kyvernoName(k string) []string {
-	if k == "" {
+	if k == "" || strings.Contains(k, "@") {
 		return nil
 	}
 	s := strings.ReplaceAll(k, "*", "**")
@@ -152,8 +163,25 @@ func kyvernoName(k string) []string {
 	if strings.ContainsAny(first, "*?") {
 		// A wildcard host (or a wildcard spanning the host): signet reads
 		// the first component as a host pattern, as Kyverno's names have one.
-		if strings.ContainsAny(k, "[]{}\\!") {
-			return nil
+		switch {
+		case strings.ContainsAny(k, "[]{}\\!") || strings.Contains(rest, ":"):
+			return nil // no name has these
+		case !multi && strings.Contains(first, ":"):
+			// "host:5000*": the ':' is the port's (names hold no other), so
+			// the host and port hold no '/', and the last '*' runs on into
+			// the path.
+			// Each '*' of the port may be the one that runs on.
+			host, port, _ := strings.Cut(first, ":")
+			var out []string
+			for j := 0; j < len(port); j++ {
+				if strings.ContainsFunc(port[:j+1], func(r rune) bool { return !strings.ContainsRune("0123456789*?", r) }) {
+					break
+				}
+				if port[j] == '*' {
+					out = append(out, host+":"+port[:j+1]+"/"+strings.ReplaceAll("*"+port[j+1:], "*", "**"))
+				}
+			}
+			return out
 		}
 		return []string{s}
 	}
@@ -185,6 +213,9 @@ func kyvernoName(k string) []string {
 	}
 	return []string{strings.ReplaceAll(host+"/"+rest, "*", "**")}
 }
+
+// digestRE is a sha256 digest, the algorithm image references use.
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // validTagGlob reports whether Kyverno glob t can match a tag.
 func validTagGlob(t string) bool {
