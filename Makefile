@@ -135,6 +135,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResource$$' -fuzztime $(FUZZTIME) ./internal/workload
 	$(GO) test -run '^$$' -fuzz '^FuzzParseStatement$$' -fuzztime $(FUZZTIME) ./internal/attest
 	$(GO) test -run '^$$' -fuzz '^FuzzPullSecret$$' -fuzztime $(FUZZTIME) ./internal/kube
+	$(GO) test -run '^$$' -fuzz '^FuzzImportKyverno$$' -fuzztime $(FUZZTIME) ./internal/policyimport
 
 # A crash found here is written to the package's testdata/fuzz/<target>/:
 # fix the bug, and commit the file as a regression seed.

@@ -64,7 +64,7 @@ func kyvernoPatterns(p string) translation {
 		}
 		return byName[n]
 	}
-	partialDigest, slashQ := false, false
+	partialDigest, slashQ, upper := false, false, false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c != ':' && c != '?' && c != '*' && c != '@' {
@@ -76,6 +76,7 @@ func kyvernoPatterns(p string) translation {
 		}
 		ns := kyvernoName(name)
 		slashQ = slashQ || len(ns) > 0 && strings.Contains(name, "?")
+		upper = upper || len(ns) > 0 && strings.ToLower(name) != name
 		for _, n := range ns {
 			// The separator is a tag's ':'.
 			if c != '@' && validTagGlob(rest) {
@@ -137,6 +138,11 @@ func kyvernoPatterns(p string) translation {
 	}
 	if broader {
 		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q matches references by digest but only some tags; signet's pattern without a tag also matches the other tags (stricter)", p))
+	}
+	if upper {
+		// Repository paths are lower case: an upper-case letter matches a
+		// registry host written so, which signet reads as lower case.
+		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q: Kyverno compares registry hosts as written, signet without regard to case; the converted pattern matches the host in any case (stricter)", p))
 	}
 	if slashQ {
 		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q: Kyverno's \"?\" in a repository also matches \"/\"; signet's does not", p))

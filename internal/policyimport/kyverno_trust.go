@@ -28,7 +28,12 @@ type kyGroup struct {
 }
 
 // entryNotes collects the notes of one entry: messages relative to it.
-type entryNotes struct{ msgs []string }
+type entryNotes struct {
+	msgs []string
+	// tlog is set once the note on Kyverno's Rekor check of key
+	// signatures is made: one per entry.
+	tlog bool
+}
 
 func (n *entryNotes) add(format string, args ...any) {
 	n.msgs = append(n.msgs, fmt.Sprintf(format, args...))
@@ -216,7 +221,8 @@ func (t *kyTrust) addEntry(e kyAttestor, where string, o *kyOptions, n *entryNot
 		if a := strings.ToLower(k.SignatureAlgorithm); a != "" && a != "sha256" {
 			n.add("%s.keys.signatureAlgorithm %s: signet checks cosign signatures over SHA-256; signatures over %s will not verify (stricter)", where, k.SignatureAlgorithm, k.SignatureAlgorithm)
 		}
-		if k.Rekor == nil || !k.Rekor.IgnoreTlog {
+		if (k.Rekor == nil || !k.Rekor.IgnoreTlog) && !n.tlog {
+			n.tlog = true
 			n.add("%s.keys: Kyverno also requires a Rekor entry for key signatures (rekor.ignoreTlog is not set); signet verifies key signatures by the key alone (looser)", where)
 		}
 		rekorNotes(k.Rekor, k.CTLog, where+".keys", n)
