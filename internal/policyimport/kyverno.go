@@ -158,8 +158,13 @@ func (c *kyConverter) entry(v kyVerify, spec kySpec, src string) *kyEntry {
 	if len(refs) == 0 {
 		n.add("no imageReferences: matches no image")
 	}
-	e.patterns = translateAll(refs, "imageReferences", n)
-	e.skips = translateAll(v.SkipImageReferences, "skipImageReferences", n)
+	var err, serr error
+	e.patterns, err = translateAll(refs, "imageReferences", n)
+	e.skips, serr = translateAll(v.SkipImageReferences, "skipImageReferences", n)
+	if err = errors.Join(err, serr); err != nil {
+		c.err = fmt.Errorf("%s: %w", src, err)
+		return e
+	}
 
 	typ := strings.ToLower(v.Type)
 	switch typ {
@@ -251,10 +256,13 @@ func (c *kyConverter) entry(v kyVerify, spec kySpec, src string) *kyEntry {
 
 // translateAll translates Kyverno patterns into normalised signet
 // patterns.
-func translateAll(refs []string, field string, n *entryNotes) []string {
+func translateAll(refs []string, field string, n *entryNotes) ([]string, error) {
 	var out []string
 	for i, r := range refs {
 		tr := kyvernoPatterns(r)
+		if tr.err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", field, i, tr.err)
+		}
 		for _, m := range tr.notes {
 			n.add("%s[%d]: %s", field, i, m)
 		}
@@ -267,7 +275,7 @@ func translateAll(refs []string, field string, n *entryNotes) []string {
 			out = append(out, norm)
 		}
 	}
-	return dedupe(out)
+	return dedupe(out), nil
 }
 
 // kyvernoMode maps validationFailureAction (the rule's failureAction

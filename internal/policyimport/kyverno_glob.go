@@ -30,6 +30,8 @@ type translation struct {
 	patterns []string
 	// notes say where the translation is not exact.
 	notes []string
+	// err: more signet patterns than maxPatternRules.
+	err error
 }
 
 // kyvernoPatterns translates Kyverno pattern p.
@@ -148,8 +150,8 @@ func kyvernoPatterns(p string) translation {
 		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q: Kyverno's \"?\" in a repository also matches \"/\"; signet's does not", p))
 	}
 	if len(tr.patterns) > maxPatternRules {
-		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q stands for %d signet patterns; only the first %d are converted", p, len(tr.patterns), maxPatternRules))
-		tr.patterns = tr.patterns[:maxPatternRules]
+		tr.err = fmt.Errorf("pattern %q stands for %d signet patterns, more than %d", p, len(tr.patterns), maxPatternRules)
+		tr.patterns = nil
 	}
 	if len(tr.patterns) == 0 {
 		tr.notes = append(tr.notes, fmt.Sprintf("pattern %q matches no image in Kyverno (it compares against names such as docker.io/library/nginx:1.27 and ghcr.io/acme/app@sha256:…); not converted", p))
