@@ -415,7 +415,7 @@ func patternParts(norm string) (repo, tag, digest string) {
 func patternCovers(q, p string) bool {
 	qr, qt, qd := patternParts(q)
 	pr, pt, pd := patternParts(p)
-	if !covers(tokens(qr), tokens(pr), false) {
+	if !prefixesAgree(qr, pr) || !covers(tokens(qr), tokens(pr), false) {
 		return false
 	}
 	if qt != "" && (pt == "" || !covers(tokens(qt), tokens(pt), false)) {
@@ -429,13 +429,28 @@ func patternCovers(q, p string) bool {
 func patternsOverlap(q, p string) bool {
 	qr, qt, qd := patternParts(q)
 	pr, pt, pd := patternParts(p)
-	if !intersects(tokens(qr), tokens(pr)) {
+	if !prefixesAgree(qr, pr) || !intersects(tokens(qr), tokens(pr)) {
 		return false
 	}
 	if qt != "" && pt != "" && !intersects(tokens(qt), tokens(pt)) {
 		return false
 	}
 	return qd == "" || pd == "" || qd == pd
+}
+
+// prefixesAgree reports whether the literal prefixes of two globs (up to
+// their first wildcard) are one a prefix of the other: without it, no
+// string matches both. It spares most pairs of rules the comparison.
+func prefixesAgree(a, b string) bool {
+	a, b = a[:literalLen(a)], b[:literalLen(b)]
+	return strings.HasPrefix(a, b) || strings.HasPrefix(b, a)
+}
+
+func literalLen(g string) int {
+	if i := strings.IndexAny(g, "*?"); i >= 0 {
+		return i
+	}
+	return len(g)
 }
 
 // normalisedPattern compiles a signet pattern and returns its normalised
