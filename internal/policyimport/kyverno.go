@@ -50,7 +50,7 @@ func convertKyverno(in []Input) (*policy.Document, []Note, error) {
 	if len(pols) == 0 {
 		return nil, nil, errors.New("no Kyverno ClusterPolicy or Policy (kyverno.io) found in the input")
 	}
-	c := &kyConverter{names: map[string]bool{"allow": true, "deny": true}}
+	c := &kyConverter{names: map[string]bool{"allow": true, "deny": true, policy.ValidatorNamespace: true}, budget: newBudget(conversionBudget)}
 	for _, p := range pols {
 		c.policy(p)
 	}
@@ -71,6 +71,8 @@ type kyConverter struct {
 	// err is a bound exceeded: the input is refused rather than converted
 	// in part (a part left out would be admitted by the catch-all rule).
 	err error
+	// budget bounds the glob comparisons of the whole conversion.
+	budget *budget
 }
 
 func (c *kyConverter) note(source, format string, args ...any) {

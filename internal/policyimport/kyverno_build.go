@@ -60,12 +60,15 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 	}
 	for _, r := range rules {
 		for _, e := range c.entries {
-			if applies(e, r.pattern) {
+			if applies(e, r.pattern, c.budget) {
 				r.entries = append(r.entries, e)
 			}
 		}
 	}
-	b := &docBuilder{doc: doc, validators: map[string]int{}}
+	if c.budget.out {
+		return nil, nil, errTooComplex
+	}
+	b := &docBuilder{doc: doc, validators: map[string]int{}, budget: c.budget}
 	for _, r := range rules {
 		b.rule(r)
 	}
@@ -81,6 +84,9 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 	}
 	b.fixAuth()
 	b.overlaps(rules)
+	if c.budget.out {
+		return nil, nil, errTooComplex
+	}
 	b.checkChoice(rules)
 	b.entryNotes(c.entries)
 	b.modes()
@@ -89,10 +95,10 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 
 // applies reports whether entry e applies to every image pattern p
 // matches: one of its patterns covers p and none of its skips matches it.
-func applies(e *kyEntry, p string) bool {
+func applies(e *kyEntry, p string, b *budget) bool {
 	ok := false
 	for _, q := range e.patterns {
-		if q == p || patternCovers(q, p) {
+		if q == p || patternCovers(q, p, b) {
 			ok = true
 			break
 		}
@@ -101,15 +107,19 @@ func applies(e *kyEntry, p string) bool {
 		return false
 	}
 	for _, s := range e.skips {
-		if s == p || patternCovers(s, p) {
+		if s == p || patternCovers(s, p, b) {
 			return false
 		}
 	}
 	return true
 }
 
+// errTooComplex refuses patterns too many or too intricate to compare.
+var errTooComplex = fmt.Errorf("the image patterns are too many or too intricate to compare within %d steps: simplify or split the input", conversionBudget)
+
 type docBuilder struct {
-	doc *policy.Document
+	doc    *policy.Document
+	budget *budget
 	// validators by name: index in doc.Validators.
 	validators map[string]int
 	notes      []Note
@@ -457,7 +467,7 @@ func (b *docBuilder) overlaps(rules []*outRule) {
 	for i := range rules {
 		for j := i + 1; j < len(rules); j++ {
 			p, q := rules[i].pattern, rules[j].pattern
-			if sameEntries(rules[i].entries, rules[j].entries) || !patternsOverlap(p, q) || patternCovers(p, q) || patternCovers(q, p) {
+			if sameEntries(rules[i].entries, rules[j].entries) || !patternsOverlap(p, q, b.budget) || patternCovers(p, q, b.budget) || patternCovers(q, p, b.budget) {
 				continue
 			}
 			count++

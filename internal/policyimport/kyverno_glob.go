@@ -95,7 +95,7 @@ func kyvernoPatterns(p string) translation {
 					}
 				case coversAllDigests(rest):
 					get(n).allDigest = true
-				case intersects(tokens(rest), tokens("sha256:"+strings.Repeat("?", 64))):
+				case intersects(tokens(rest), tokens("sha256:"+strings.Repeat("?", 64)), newBudget(patternBudget)):
 					// Some digests only: signet names digests in full.
 					get(n).allDigest = true
 					partialDigest = true
@@ -238,7 +238,7 @@ func coversAllTags(t string) bool { return strings.Trim(t, "*") == "" }
 
 // coversAllDigests reports whether glob d matches every sha256 digest.
 func coversAllDigests(d string) bool {
-	return covers(tokens(d), tokens("sha256:"+strings.Repeat("?", 64)), false)
+	return covers(tokens(d), tokens("sha256:"+strings.Repeat("?", 64)), false, newBudget(patternBudget))
 }
 
 func dedupe(s []string) []string {
@@ -252,6 +252,38 @@ func dedupe(s []string) []string {
 	}
 	return out
 }
+
+// budget bounds the steps of glob comparisons: a pattern's translation
+// (patternBudget), a whole conversion (conversionBudget). Past it a
+// comparison cannot tell, and the conversion is refused.
+type budget struct {
+	left int
+	out  bool
+}
+
+const (
+	patternBudget    = 1 << 20
+	conversionBudget = 20 << 20
+)
+
+func newBudget(n int) *budget { return &budget{left: n} }
+
+// spend takes one step, false when none is left.
+func (b *budget) spend() bool { return b.take(1) }
+
+// take takes n steps, false when fewer are left.
+func (b *budget) take(n int) bool {
+	if b.left < n {
+		b.left, b.out = 0, true
+		return false
+	}
+	b.left -= n
+	return true
+}
+
+// memoCost is what a comparison's memo costs, in steps: the bytes it
+// clears, eight to a step.
+func memoCost(q, p []token) int { return 1 + (len(q)+1)*(len(p)+1)/8 }
 
 // A glob token: a literal byte, or one of the wildcards.
 type token struct {
@@ -296,19 +328,20 @@ func (t token) admits(u token) bool {
 // (sound, not complete: false may also mean "could not tell").
 // anySlash says whether p's "?" and "*" can stand for "/" (never here:
 // signet's cannot).
-func covers(q, p []token, anySlash bool) bool {
-	memo := map[[2]int]bool{}
-	seen := map[[2]int]bool{}
+func covers(q, p []token, anySlash bool, b *budget) bool {
+	if !b.take(memoCost(q, p)) {
+		return false
+	}
+	m := newMemo(len(q), len(p))
 	var rec func(i, j int) bool
 	rec = func(i, j int) bool {
-		k := [2]int{i, j}
-		if v, ok := memo[k]; ok {
+		if v, done := m.get(i, j); done {
 			return v
 		}
-		if seen[k] {
+		if !b.spend() {
 			return false
 		}
-		seen[k] = true
+		m.start(i, j)
 		var r bool
 		switch {
 		case j == len(p):
@@ -333,58 +366,78 @@ func covers(q, p []token, anySlash bool) bool {
 				r = pt.kind == 'c' && pt.c == qt.c && rec(i+1, j+1)
 			}
 		}
-		memo[k] = r
+		m.set(i, j, r)
 		return r
 	}
 	return rec(0, 0)
 }
 
 // intersects reports whether some string matches both globs.
-func intersects(q, p []token) bool {
-	memo := map[[2]int]bool{}
+func intersects(q, p []token, b *budget) bool {
+	if !b.take(memoCost(q, p)) {
+		return true // could not tell: the caller refuses the input
+	}
+	m := newMemo(len(q), len(p))
 	var rec func(i, j int) bool
 	rec = func(i, j int) bool {
-		k := [2]int{i, j}
-		if v, ok := memo[k]; ok {
+		if v, done := m.get(i, j); done {
 			return v
 		}
-		memo[k] = false // a cycle adds nothing
+		if !b.spend() {
+			return true // could not tell: the caller refuses the input
+		}
+		m.start(i, j)
 		var r bool
 		switch {
 		case i == len(q) && j == len(p):
 			r = true
-		default:
-			if i < len(q) && q[i].loop() && rec(i+1, j) {
-				r = true
-				break
-			}
-			if j < len(p) && p[j].loop() && rec(i, j+1) {
-				r = true
-				break
-			}
-			if i == len(q) || j == len(p) {
-				break
-			}
-			qt, pt := q[i], p[j]
-			if !charsMeet(qt, pt) {
-				break
-			}
+		case i < len(q) && q[i].loop() && rec(i+1, j):
+			r = true
+		case j < len(p) && p[j].loop() && rec(i, j+1):
+			r = true
+		case i == len(q) || j == len(p):
+		case charsMeet(q[i], p[j]):
 			ni, nj := i+1, j+1
-			if qt.loop() {
+			if q[i].loop() {
 				ni = i
 			}
-			if pt.loop() {
+			if p[j].loop() {
 				nj = j
 			}
-			if ni == i && nj == j {
-				break
-			}
-			r = rec(ni, nj)
+			r = (ni != i || nj != j) && rec(ni, nj)
 		}
-		memo[k] = r
+		m.set(i, j, r)
 		return r
 	}
 	return rec(0, 0)
+}
+
+// memo holds a comparison's states: unknown, in progress (a cycle, which
+// adds nothing: false), false, true.
+type memo struct {
+	w int
+	s []byte
+}
+
+func newMemo(n, m int) memo { return memo{w: m + 1, s: make([]byte, (n+1)*(m+1))} }
+
+func (m memo) get(i, j int) (v, done bool) {
+	switch m.s[i*m.w+j] {
+	case 1, 2:
+		return false, true
+	case 3:
+		return true, true
+	}
+	return false, false
+}
+
+func (m memo) start(i, j int) { m.s[i*m.w+j] = 1 }
+
+func (m memo) set(i, j int, v bool) {
+	m.s[i*m.w+j] = 2
+	if v {
+		m.s[i*m.w+j] = 3
+	}
 }
 
 // charsMeet reports whether some character is consumed by both tokens.
@@ -412,13 +465,13 @@ func patternParts(norm string) (repo, tag, digest string) {
 
 // patternCovers reports whether signet pattern q applies to every
 // reference pattern p applies to (both normalised).
-func patternCovers(q, p string) bool {
+func patternCovers(q, p string, b *budget) bool {
 	qr, qt, qd := patternParts(q)
 	pr, pt, pd := patternParts(p)
-	if !prefixesAgree(qr, pr) || !covers(tokens(qr), tokens(pr), false) {
+	if !prefixesAgree(qr, pr) || !covers(tokens(qr), tokens(pr), false, b) {
 		return false
 	}
-	if qt != "" && (pt == "" || !covers(tokens(qt), tokens(pt), false)) {
+	if qt != "" && (pt == "" || !covers(tokens(qt), tokens(pt), false, b)) {
 		return false
 	}
 	return qd == "" || qd == pd
@@ -426,13 +479,13 @@ func patternCovers(q, p string) bool {
 
 // patternsOverlap reports whether some reference could match both signet
 // patterns (both normalised).
-func patternsOverlap(q, p string) bool {
+func patternsOverlap(q, p string, b *budget) bool {
 	qr, qt, qd := patternParts(q)
 	pr, pt, pd := patternParts(p)
-	if !prefixesAgree(qr, pr) || !intersects(tokens(qr), tokens(pr)) {
+	if !prefixesAgree(qr, pr) || !intersects(tokens(qr), tokens(pr), b) {
 		return false
 	}
-	if qt != "" && pt != "" && !intersects(tokens(qt), tokens(pt)) {
+	if qt != "" && pt != "" && !intersects(tokens(qt), tokens(pt), b) {
 		return false
 	}
 	return qd == "" || pd == "" || qd == pd

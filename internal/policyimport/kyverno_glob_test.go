@@ -233,10 +233,10 @@ func TestGlobContainment(t *testing.T) {
 		{"ghcr.io/a?", "ghcr.io/?b", false, true},
 		{"ghcr.io/a?", "ghcr.io/bb", false, false},
 	} {
-		if got := patternCovers(c.q, c.p); got != c.covers {
+		if got := patternCovers(c.q, c.p, newBudget(patternBudget)); got != c.covers {
 			t.Errorf("patternCovers(%q, %q) = %v", c.q, c.p, got)
 		}
-		if got := patternsOverlap(c.q, c.p); got != c.inters {
+		if got := patternsOverlap(c.q, c.p, newBudget(patternBudget)); got != c.inters {
 			t.Errorf("patternsOverlap(%q, %q) = %v", c.q, c.p, got)
 		}
 	}
