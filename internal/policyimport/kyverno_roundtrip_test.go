@@ -139,3 +139,83 @@ spec:
 		}
 	}
 }
+
+// TestKyvernoRoundTripAttestations: a Kyverno attestation check whose
+// condition converts to CEL decides signed images with real attestations
+// as Kyverno does: the image signed, and an attestation of the type signed
+// by the attestation's attestors whose predicate meets the condition.
+func TestKyvernoRoundTripAttestations(t *testing.T) {
+	t.Parallel()
+	reg := testutil.NewRegistry(t, true)
+	h := reg.Host
+	signer, builder, stranger := testutil.NewKey(t), testutil.NewKey(t), testutil.NewKey(t)
+	const slsa1 = "https://slsa.dev/provenance/v1"
+	const workflow = "https://actions.github.io/buildtypes/workflow/v1"
+	in := `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: provenance
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: built
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    verifyImages:
+    - imageReferences: ["` + h + `/built/*"]
+      attestors:
+      - entries:
+        - keys:
+            publicKeys: |-
+              ` + testutil.Indent(signer.PEM, 14) + `
+      attestations:
+      - predicateType: ` + slsa1 + `
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+                ` + testutil.Indent(builder.PEM, 16) + `
+        conditions:
+        - all:
+          - key: "{{ buildDefinition.buildType }}"
+            operator: Equals
+            value: ` + workflow + `
+`
+	doc, _, out := importKyverno(t, in)
+	doc.InsecureRegistries = []string{h}
+	eng, err := policy.Compile(doc, registry.MustNew())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	image := func(repoTag string, sign bool, by *testutil.Key, buildType string) {
+		d := reg.PushImage(t, repoTag)
+		if sign {
+			testutil.SignLegacy(t, d, signer)
+		}
+		if by != nil {
+			pred := map[string]any{"buildDefinition": map[string]any{"buildType": buildType}}
+			testutil.AppendAttestation(t, d, by, testutil.StatementOf(slsa1, pred, d), slsa1)
+		}
+	}
+	image("built/good:1", true, builder, workflow)
+	image("built/other-build:1", true, builder, "https://evil.example/build")
+	image("built/untrusted-attestation:1", true, stranger, workflow)
+	image("built/no-attestation:1", true, nil, "")
+	image("built/unsigned:1", false, builder, workflow)
+	for _, c := range []struct {
+		image   string
+		kyverno bool
+	}{
+		{"built/good:1", true},
+		{"built/other-build:1", false},
+		{"built/untrusted-attestation:1", false},
+		{"built/no-attestation:1", false},
+		{"built/unsigned:1", false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d := eng.Evaluate(ctx, h+"/"+c.image)
+		cancel()
+		if d.Allowed != c.kyverno {
+			t.Errorf("%s: signet allows %v (%s: %s), Kyverno %v", c.image, d.Allowed, d.Outcome, d.Reason, c.kyverno)
+		}
+	}
+}
