@@ -116,6 +116,7 @@ func TestKyvernoAttestorCounts(t *testing.T) {
 		{"a required set and one of two", attestors(set("1", a, b), set("", c)), 3, "*", 2, 1},
 		{"one PEM block holding two keys", "imageReferences: [\"ghcr.io/acme/*\"]\nattestors:\n- entries:\n  - keys:\n      publicKeys: |-\n        " + testutil.Indent(strings.TrimSpace(a)+"\n"+strings.TrimSpace(b), 8), 2, "*", 2, 0},
 		{"the same key in two sets", attestors(set("", a), set("", a)), 1, "", 0, 0},
+		{"two sets of one of two, sharing a key", attestors(set("1", a, b), set("1", b, c)), 2, "*", 2, 0}, // b and c: stricter, noted
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			doc, _, out := importKyverno(t, kyPolicyYAML("Enforce", c.entry))

@@ -434,16 +434,19 @@ func mergeTrust(ts []*kyTrust) (roots []policy.TrustRoot, q quorum, notes []stri
 		}
 		extra, extraFrom = need, rest
 	}
-	// Roots of a partial group that became required reduce what it needs.
+	// Roots of the partial group that became required count toward it.
 	if extra > 0 {
 		var rest []int
 		for _, r := range extraFrom {
-			if !required[r] {
+			if required[r] {
+				extra--
+			} else {
 				rest = append(rest, r)
 			}
 		}
-		if extra > len(rest) {
-			extra = len(rest)
+		extra = max(extra, 0)
+		if extra == 0 {
+			rest = nil
 		}
 		extraFrom = rest
 	}
