@@ -14,6 +14,8 @@ func init() { register("kyverno", convertKyverno) }
 type kyEntry struct {
 	name   string // its validator's name
 	source string
+	// refs and skipRefs are the Kyverno patterns.
+	refs, skipRefs []string
 	// patterns and skips are normalised signet patterns.
 	patterns, skips []string
 	// trust is nil when the entry checks no signature.
@@ -73,6 +75,8 @@ type kyConverter struct {
 	err error
 	// budget bounds the glob comparisons of the whole conversion.
 	budget *budget
+	// ruleEntries are the entries each converted rule carries, by pattern.
+	ruleEntries map[string][]*kyEntry
 }
 
 func (c *kyConverter) note(source, format string, args ...any) {
@@ -147,7 +151,10 @@ func (c *kyConverter) uniqueName(base string) string {
 
 // entry converts one verifyImages entry.
 func (c *kyConverter) entry(v kyVerify, spec kySpec, src string) *kyEntry {
-	e := &kyEntry{source: src, mutate: true}
+	e := &kyEntry{source: src, mutate: true, refs: v.ImageReferences, skipRefs: v.SkipImageReferences}
+	if v.Image != "" {
+		e.refs = append([]string{v.Image}, e.refs...)
+	}
 	n := &entryNotes{}
 	refs := v.ImageReferences
 	if v.Image != "" {

@@ -55,6 +55,20 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 			add(p, true)
 		}
 	}
+	// Where two patterns overlap without one containing the other, Kyverno
+	// applies both entries to the images of the intersection: a rule for
+	// it, when it is a pattern, carries both.
+	for i := 0; i < len(rules) && len(rules) <= maxOutputRules; i++ {
+		for j := 0; j < i && len(rules) <= maxOutputRules; j++ {
+			p, q := rules[i].pattern, rules[j].pattern
+			if !patternsOverlap(p, q, c.budget) || patternCovers(p, q, c.budget) || patternCovers(q, p, c.budget) {
+				continue
+			}
+			if x, ok := intersection(p, q, c.budget); ok {
+				add(x, rules[i].skip && rules[j].skip)
+			}
+		}
+	}
 	if len(rules) > maxOutputRules {
 		return nil, nil, fmt.Errorf("the image patterns translate into %d signet rules, more than %d: split the input", len(rules), maxOutputRules)
 	}
@@ -69,6 +83,10 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 		return nil, nil, errTooComplex
 	}
 	b := &docBuilder{doc: doc, validators: map[string]int{}, budget: c.budget}
+	c.ruleEntries = map[string][]*kyEntry{}
+	for _, r := range rules {
+		c.ruleEntries[r.pattern] = r.entries
+	}
 	for _, r := range rules {
 		b.rule(r)
 	}
@@ -91,6 +109,54 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 	b.entryNotes(c.entries)
 	b.modes()
 	return doc, b.notes, nil
+}
+
+// intersection returns the pattern of the references both p and q match,
+// when there is one: the narrower repository glob and the narrower tag,
+// when one of each contains the other.
+func intersection(p, q string, b *budget) (string, bool) {
+	pr, pt, pd := patternParts(p)
+	qr, qt, qd := patternParts(q)
+	narrower := func(x, y string) (string, bool) {
+		switch {
+		case x == "":
+			return y, true
+		case y == "":
+			return x, true
+		case prefixesAgree(x, y) && covers(tokens(x), tokens(y), false, b):
+			return y, true
+		case prefixesAgree(x, y) && covers(tokens(y), tokens(x), false, b):
+			return x, true
+		}
+		return "", false
+	}
+	r, ok := narrower(pr, qr)
+	if !ok {
+		return "", false
+	}
+	t, ok := narrower(pt, qt)
+	if !ok {
+		return "", false
+	}
+	d := pd
+	switch {
+	case d == "":
+		d = qd
+	case qd != "" && qd != d:
+		return "", false
+	}
+	x := r
+	if t != "" {
+		x += ":" + t
+	}
+	if d != "" {
+		x += "@" + d
+	}
+	norm, err := normalisedPattern(x)
+	if err != nil {
+		return "", false
+	}
+	return norm, true
 }
 
 // applies reports whether entry e applies to every image pattern p
@@ -470,6 +536,9 @@ func (b *docBuilder) overlaps(rules []*outRule) {
 			if sameEntries(rules[i].entries, rules[j].entries) || !patternsOverlap(p, q, b.budget) || patternCovers(p, q, b.budget) || patternCovers(q, p, b.budget) {
 				continue
 			}
+			if x, ok := intersection(p, q, b.budget); ok && b.hasRule(x) {
+				continue
+			}
 			count++
 			if count > maxOverlapNotes {
 				continue
@@ -480,6 +549,16 @@ func (b *docBuilder) overlaps(rules []*outRule) {
 	if count > maxOverlapNotes {
 		b.notes = append(b.notes, Note{Message: fmt.Sprintf("%d more pairs of overlapping patterns", count-maxOverlapNotes)})
 	}
+}
+
+// hasRule reports whether the document has a rule with pattern p.
+func (b *docBuilder) hasRule(p string) bool {
+	for _, r := range b.doc.Rules {
+		if r.Pattern == p {
+			return true
+		}
+	}
+	return false
 }
 
 func sameEntries(a, b []*kyEntry) bool {

@@ -1,6 +1,7 @@
 package policyimport
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -239,5 +240,89 @@ func TestGlobContainment(t *testing.T) {
 		if got := patternsOverlap(c.q, c.p, newBudget(patternBudget)); got != c.inters {
 			t.Errorf("patternsOverlap(%q, %q) = %v", c.q, c.p, got)
 		}
+	}
+}
+
+// TestKyvernoEntriesAgree generates sets of Kyverno entries (patterns and
+// skips from Kyverno's documented shapes) and checks, for each image, that
+// the rule signet's engine chooses carries exactly the entries Kyverno
+// would apply to it — every entry whose imageReferences match and whose
+// skipImageReferences do not — unless the conversion notes an overlap it
+// cannot express (patterns whose intersection is no pattern: about 4% of
+// these decisions).
+func TestKyvernoEntriesAgree(t *testing.T) {
+	t.Parallel()
+	pats := []string{"ghcr.io/*", "ghcr.io/acme/*", "ghcr.io/acme/app:*", "ghcr.io/acme/app:v1", "*", "ghcr.io/acme/tools/*",
+		"ghcr.io/*/app:*", "docker.io/library/nginx*", "*:v1", "ghcr.io/acme/app*", "localhost:5000/*", "*/app:*"}
+	images := []string{"nginx:1.25", "nginx:v1", "ghcr.io/acme/app:v1", "ghcr.io/acme/app:v2", "ghcr.io/acme/app@" + dig,
+		"ghcr.io/acme/tools/x:v1", "ghcr.io/other/app:v1", "ghcr.io/acme/app-2:v1", "localhost:5000/acme/app:v1", "quay.io/x/y:v1"}
+	rng := rand.New(rand.NewPCG(7, 11))
+	compared, skipped := 0, 0
+	for range 150 {
+		c := &kyConverter{names: map[string]bool{"allow": true, "deny": true}, budget: newBudget(conversionBudget)}
+		for i := range 1 + rng.IntN(4) {
+			v := kyVerify{Attestors: []kyAttestorSet{{Entries: []kyAttestor{{Keys: &kyKeys{KMS: fmt.Sprintf("awskms:///alias/k%d", i)}}}}}, FailureAction: "Enforce"}
+			for range 1 + rng.IntN(2) {
+				v.ImageReferences = append(v.ImageReferences, pats[rng.IntN(len(pats))])
+			}
+			if rng.IntN(3) == 0 {
+				v.SkipImageReferences = []string{pats[rng.IntN(len(pats))]}
+			}
+			e := c.entry(v, kySpec{}, fmt.Sprintf("e%d", i))
+			e.name = fmt.Sprintf("e%d", i)
+			c.entries = append(c.entries, e)
+		}
+		doc, notes, err := c.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		overlap := false
+		for _, n := range notes {
+			overlap = overlap || strings.Contains(n.Message, "overlap") || strings.Contains(n.Message, "more specific")
+		}
+		eng, err := policy.Compile(doc, nil, policy.Offline())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, img := range images {
+			var want []string
+			for _, e := range c.entries {
+				matched := false
+				for _, r := range e.refs {
+					matched = matched || kyvernoMatch(r, kyvernoPrint(img))
+				}
+				for _, s := range e.skipRefs {
+					matched = matched && !kyvernoMatch(s, kyvernoPrint(img))
+				}
+				if matched {
+					want = append(want, e.name)
+				}
+			}
+			ref, _ := imageref.Parse(img)
+			p, _, ok := eng.Match(ref)
+			if !ok {
+				t.Fatalf("%s: no rule", img)
+			}
+			var got []string
+			for _, e := range c.ruleEntries[p] {
+				got = append(got, e.name)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				if overlap {
+					skipped++
+					continue
+				}
+				var desc []string
+				for _, e := range c.entries {
+					desc = append(desc, fmt.Sprintf("%s %q skip %q", e.name, e.refs, e.skipRefs))
+				}
+				t.Errorf("%s: rule %q carries %v, Kyverno applies %v; entries %v", img, p, got, want, desc)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d decisions compared, %d differ where an overlap is noted", compared, skipped)
+	if skipped*10 > compared {
+		t.Errorf("%d of %d decisions differ", skipped, compared)
 	}
 }
