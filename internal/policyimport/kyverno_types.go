@@ -21,8 +21,7 @@ type kyObject struct {
 		Name      string `yaml:"name"`
 		Namespace string `yaml:"namespace"`
 	} `yaml:"metadata"`
-	Spec  kySpec      `yaml:"spec"`
-	Items []yaml.Node `yaml:"items"`
+	Spec kySpec `yaml:"spec"`
 }
 
 type kySpec struct {
