@@ -329,53 +329,64 @@ func (t token) admits(u token) bool {
 // anySlash says whether p's "?" and "*" can stand for "/" (never here:
 // signet's cannot).
 func covers(q, p []token, anySlash bool, b *budget) bool {
-	if !b.take(memoCost(q, p)) {
-		return false
-	}
-	m := newMemo(len(q), len(p))
-	var rec func(i, j int) bool
-	rec = func(i, j int) bool {
-		if v, done := m.get(i, j); done {
-			return v
-		}
-		if !b.spend() {
-			return false
-		}
-		m.start(i, j)
-		var r bool
+	return memoised(q, p, b, false, func(rec func(i, j int) bool, i, j int) bool {
 		switch {
 		case j == len(p):
-			r = true
 			for _, t := range q[i:] {
-				r = r && t.loop()
+				if !t.loop() {
+					return false
+				}
 			}
+			return true
 		case i == len(q):
-			r = false
-		default:
-			qt, pt := q[i], p[j]
-			switch {
-			case qt.kind == 'A':
-				r = rec(i+1, j) || rec(i, j+1)
-			case qt.kind == '*':
-				r = rec(i+1, j) || (pt.kind != 'A' && !(pt.kind == 'c' && pt.c == '/') && !anySlash && rec(i, j+1))
-			case pt.loop():
-				r = false
-			case qt.kind == '?':
-				r = (pt.kind == '?' || pt.c != '/') && rec(i+1, j+1)
-			default:
-				r = pt.kind == 'c' && pt.c == qt.c && rec(i+1, j+1)
-			}
+			return false
 		}
-		m.set(i, j, r)
-		return r
-	}
-	return rec(0, 0)
+		qt, pt := q[i], p[j]
+		switch {
+		case qt.kind == 'A':
+			return rec(i+1, j) || rec(i, j+1)
+		case qt.kind == '*':
+			return rec(i+1, j) || (pt.kind != 'A' && !(pt.kind == 'c' && pt.c == '/') && !anySlash && rec(i, j+1))
+		case pt.loop():
+			return false
+		case qt.kind == '?':
+			return (pt.kind == '?' || pt.c != '/') && rec(i+1, j+1)
+		}
+		return pt.kind == 'c' && pt.c == qt.c && rec(i+1, j+1)
+	})
 }
 
-// intersects reports whether some string matches both globs.
+// intersects reports whether some string matches both globs (true also
+// when the budget runs out: the caller then refuses the input).
 func intersects(q, p []token, b *budget) bool {
+	return memoised(q, p, b, true, func(rec func(i, j int) bool, i, j int) bool {
+		switch {
+		case i == len(q) && j == len(p):
+			return true
+		case i < len(q) && q[i].loop() && rec(i+1, j):
+			return true
+		case j < len(p) && p[j].loop() && rec(i, j+1):
+			return true
+		case i == len(q) || j == len(p) || !charsMeet(q[i], p[j]):
+			return false
+		}
+		ni, nj := i+1, j+1
+		if q[i].loop() {
+			ni = i
+		}
+		if p[j].loop() {
+			nj = j
+		}
+		return (ni != i || nj != j) && rec(ni, nj)
+	})
+}
+
+// memoised compares globs q and p by step over the states (i, j) — the
+// rest of q from i, of p from j — each computed once, within budget b;
+// unknown is the answer when the budget runs out.
+func memoised(q, p []token, b *budget, unknown bool, step func(rec func(i, j int) bool, i, j int) bool) bool {
 	if !b.take(memoCost(q, p)) {
-		return true // could not tell: the caller refuses the input
+		return unknown
 	}
 	m := newMemo(len(q), len(p))
 	var rec func(i, j int) bool
@@ -384,28 +395,10 @@ func intersects(q, p []token, b *budget) bool {
 			return v
 		}
 		if !b.spend() {
-			return true // could not tell: the caller refuses the input
+			return unknown
 		}
 		m.start(i, j)
-		var r bool
-		switch {
-		case i == len(q) && j == len(p):
-			r = true
-		case i < len(q) && q[i].loop() && rec(i+1, j):
-			r = true
-		case j < len(p) && p[j].loop() && rec(i, j+1):
-			r = true
-		case i == len(q) || j == len(p):
-		case charsMeet(q[i], p[j]):
-			ni, nj := i+1, j+1
-			if q[i].loop() {
-				ni = i
-			}
-			if p[j].loop() {
-				nj = j
-			}
-			r = (ni != i || nj != j) && rec(ni, nj)
-		}
+		r := step(rec, i, j)
 		m.set(i, j, r)
 		return r
 	}
