@@ -58,7 +58,7 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 	// Where two patterns overlap without one containing the other, Kyverno
 	// applies both entries to the images of the intersection: a rule for
 	// it, when it is a pattern, carries both.
-	for i := 0; i < len(rules) && len(rules) <= maxOutputRules; i++ {
+	for i := 0; i < len(rules) && len(rules) <= maxOutputRules && !c.budget.out; i++ {
 		for j := 0; j < i && len(rules) <= maxOutputRules; j++ {
 			p, q := rules[i].pattern, rules[j].pattern
 			if !patternsOverlap(p, q, c.budget) || patternCovers(p, q, c.budget) || patternCovers(q, p, c.budget) {
@@ -73,6 +73,9 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 		return nil, nil, fmt.Errorf("the image patterns translate into %d signet rules, more than %d: split the input", len(rules), maxOutputRules)
 	}
 	for _, r := range rules {
+		if c.budget.out {
+			return nil, nil, errTooComplex
+		}
 		for _, e := range c.entries {
 			if applies(e, r.pattern, c.budget) {
 				r.entries = append(r.entries, e)

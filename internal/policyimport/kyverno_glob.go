@@ -459,6 +459,9 @@ func patternParts(norm string) (repo, tag, digest string) {
 // patternCovers reports whether signet pattern q applies to every
 // reference pattern p applies to (both normalised).
 func patternCovers(q, p string, b *budget) bool {
+	if b.out {
+		return false
+	}
 	qr, qt, qd := patternParts(q)
 	pr, pt, pd := patternParts(p)
 	if !prefixesAgree(qr, pr) || !covers(tokens(qr), tokens(pr), false, b) {
@@ -473,6 +476,9 @@ func patternCovers(q, p string, b *budget) bool {
 // patternsOverlap reports whether some reference could match both signet
 // patterns (both normalised).
 func patternsOverlap(q, p string, b *budget) bool {
+	if b.out {
+		return true
+	}
 	qr, qt, qd := patternParts(q)
 	pr, pt, pd := patternParts(p)
 	if !prefixesAgree(qr, pr) || !intersects(tokens(qr), tokens(pr), b) {
