@@ -324,13 +324,14 @@ func (b *docBuilder) rule(r *outRule) {
 
 // attestations adds the entries' attestation requirements to rule out.
 func (b *docBuilder) attestations(out *policy.Rule, path string, atts []kyAtt, names []string, auths []*policy.Auth, entries []*kyEntry) {
-	seen := map[string]int{}
+	used := map[string]bool{}
 	for _, a := range atts {
 		att := a.att
-		seen[att.Name]++
-		if seen[att.Name] > 1 {
-			att.Name = safeName(fmt.Sprintf("%s-%d", truncate(att.Name, 56), seen[att.Name]), "attestation")
+		base := att.Name
+		for k := 2; used[att.Name]; k++ {
+			att.Name = safeName(fmt.Sprintf("%s-%d", truncate(base, 56), k), "attestation")
 		}
+		used[att.Name] = true
 		if a.trust != nil {
 			name, q := b.validator(entries, policy.TypeCosign, []*kyTrust{a.trust}, auths)
 			att.Validator = name
