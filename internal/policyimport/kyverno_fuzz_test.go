@@ -18,6 +18,7 @@ func FuzzImportKyverno(f *testing.F) {
 	small := kyPolicyYAML("Enforce", "imageReferences: [\"ghcr.io/acme/*\"]\nskipImageReferences: [\"ghcr.io/acme/tools/*\"]\nattestors:\n- entries:\n  - keys: {kms: \"awskms:///alias/x\"}")
 	f.Add([]byte(seed), "ghcr.io/acme/*")
 	f.Add([]byte{}, "ghcr.io/*/app:v*")
+	f.Add([]byte{}, "ghcr.io/*,!ghcr.io/acme/tools/*,ghcr.io/acme/*,*:v1")
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- "+strings.ReplaceAll(strings.TrimSpace(seed), "\n", "\n  ")), "*nginx*")
 	f.Add([]byte("{}"), "localhost:5000*?@sha256:*")
 	f.Add([]byte("a: [\n"), "docker.io/library/nginx:1.2?")
@@ -38,6 +39,21 @@ func FuzzImportKyverno(f *testing.F) {
 			// The pattern in a policy, through the whole conversion.
 			q, _ := json.Marshal(pattern)
 			check([]byte(strings.Replace(small, `"ghcr.io/acme/*"`, string(q), 1)))
+		}
+		if strings.Contains(pattern, ",") {
+			// Several entries, one pattern each ("!" before a pattern makes
+			// it the previous entry's skip): which entries each image's
+			// rule carries.
+			var refs, skips [][]string
+			for _, p := range strings.Split(pattern, ",")[:min(4, strings.Count(pattern, ",")+1)] {
+				if s, ok := strings.CutPrefix(p, "!"); ok && len(refs) > 0 {
+					skips[len(skips)-1] = append(skips[len(skips)-1], s)
+					continue
+				}
+				refs, skips = append(refs, []string{p}), append(skips, nil)
+			}
+			entriesAgree(t, refs, skips)
+			return
 		}
 		tr := kyvernoPatterns(pattern)
 		if len(tr.notes) > 0 || strings.ContainsAny(pattern, "\x00") {
