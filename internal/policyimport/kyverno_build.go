@@ -3,6 +3,7 @@ package policyimport
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/signet-dev/signet/internal/imageref"
@@ -64,8 +65,10 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 			if !patternsOverlap(p, q, c.budget) || patternCovers(p, q, c.budget) || patternCovers(q, p, c.budget) {
 				continue
 			}
-			if x, ok := intersection(p, q, c.budget); ok {
-				add(x, rules[i].skip && rules[j].skip)
+			if xs, ok := intersection(p, q, c.budget); ok {
+				for _, x := range xs {
+					add(x, rules[i].skip && rules[j].skip)
+				}
 			}
 		}
 	}
@@ -114,10 +117,12 @@ func (c *kyConverter) build() (*policy.Document, []Note, error) {
 	return doc, b.notes, nil
 }
 
-// intersection returns the pattern of the references both p and q match,
-// when there is one: the narrower repository glob and the narrower tag,
-// when one of each contains the other.
-func intersection(p, q string, b *budget) (string, bool) {
+// intersection returns the patterns of the references both p and q
+// match, when there are such: the narrower repository glob and the
+// narrower tag, when one of each contains the other; for a repository
+// glob with a literal prefix and one with a literal suffix ("ghcr.io/a**"
+// and "**/app"), the names with both.
+func intersection(p, q string, b *budget) ([]string, bool) {
 	pr, pt, pd := patternParts(p)
 	qr, qt, qd := patternParts(q)
 	narrower := func(x, y string) (string, bool) {
@@ -133,33 +138,60 @@ func intersection(p, q string, b *budget) (string, bool) {
 		}
 		return "", false
 	}
-	r, ok := narrower(pr, qr)
-	if !ok {
-		return "", false
-	}
 	t, ok := narrower(pt, qt)
 	if !ok {
-		return "", false
+		return nil, false
 	}
 	d := pd
 	switch {
 	case d == "":
 		d = qd
 	case qd != "" && qd != d:
-		return "", false
+		return nil, false
 	}
-	x := r
-	if t != "" {
-		x += ":" + t
+	var repos []string
+	if r, ok := narrower(pr, qr); ok {
+		repos = []string{r}
+	} else if repos = prefixSuffix(pr, qr); repos == nil {
+		repos = prefixSuffix(qr, pr)
 	}
-	if d != "" {
-		x += "@" + d
+	var out []string
+	for _, r := range repos {
+		x := r
+		if t != "" {
+			x += ":" + t
+		}
+		if d != "" {
+			x += "@" + d
+		}
+		norm, err := normalisedPattern(x)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, norm)
 	}
-	norm, err := normalisedPattern(x)
-	if err != nil {
-		return "", false
+	return out, len(out) > 0
+}
+
+// prefixSuffix returns the repository patterns of the names that start
+// with a's literal prefix and end with b's literal suffix, for a = A"**"
+// and b = "**"B: A"**"B, and A joined with B where they overlap.
+func prefixSuffix(a, b string) []string {
+	pre, ok := strings.CutSuffix(a, "**")
+	if !ok || strings.ContainsAny(pre, "*?") {
+		return nil
 	}
-	return norm, true
+	suf, ok := strings.CutPrefix(b, "**")
+	if !ok || suf == "" || strings.ContainsAny(suf, "*?") {
+		return nil
+	}
+	out := []string{pre + "**" + suf}
+	for k := 1; k <= min(len(pre), len(suf)); k++ {
+		if pre[len(pre)-k:] == suf[:k] {
+			out = append(out, pre+suf[k:])
+		}
+	}
+	return out
 }
 
 // applies reports whether entry e applies to every image pattern p
@@ -540,7 +572,7 @@ func (b *docBuilder) overlaps(rules []*outRule) {
 			if sameEntries(rules[i].entries, rules[j].entries) || !patternsOverlap(p, q, b.budget) || patternCovers(p, q, b.budget) || patternCovers(q, p, b.budget) {
 				continue
 			}
-			if x, ok := intersection(p, q, b.budget); ok && b.hasRule(x) {
+			if xs, ok := intersection(p, q, b.budget); ok && !slices.ContainsFunc(xs, func(x string) bool { return !b.hasRule(x) }) {
 				continue
 			}
 			count++

@@ -249,7 +249,7 @@ func TestGlobContainment(t *testing.T) {
 // the rule signet's engine chooses carries exactly the entries Kyverno
 // would apply to it — every entry whose imageReferences match and whose
 // skipImageReferences do not — unless the conversion notes an overlap it
-// cannot express (patterns whose intersection is no pattern: about 4% of
+// cannot express (patterns whose intersection is no pattern: about 1% of
 // these decisions).
 func TestKyvernoEntriesAgree(t *testing.T) {
 	t.Parallel()
@@ -273,7 +273,7 @@ func TestKyvernoEntriesAgree(t *testing.T) {
 		compared, skipped = compared+c, skipped+d
 	}
 	t.Logf("%d decisions compared, %d differ where an overlap is noted", compared, skipped)
-	if skipped*10 > compared {
+	if skipped*30 > compared {
 		t.Errorf("%d of %d decisions differ", skipped, compared)
 	}
 }
