@@ -11,9 +11,9 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 )
 
-// signetMatches reports whether any of pats matches image by signet's
+// patternsMatch reports whether any of pats matches image by signet's
 // own pattern code.
-func signetMatches(t *testing.T, pats []string, image string) bool {
+func patternsMatch(t *testing.T, pats []string, image string) bool {
 	t.Helper()
 	ref, err := imageref.Parse(image)
 	if err != nil {
@@ -116,7 +116,7 @@ func TestConnaisseurPatterns(t *testing.T) {
 			t.Fatalf("%q: %v", tc.pattern, err)
 		}
 		want := tc.match && !tc.anchored
-		if got := signetMatches(t, pats, tc.image); got != want {
+		if got := patternsMatch(t, pats, tc.image); got != want {
 			t.Errorf("%q → %v on %s: %v, want %v", tc.pattern, pats, tc.image, got, want)
 		}
 	}
@@ -210,7 +210,7 @@ func TestPolicyControllerGlobs(t *testing.T) {
 			t.Fatalf("%q: %v", tc.glob, err)
 		}
 		want := tc.match || tc.wider
-		if got := signetMatches(t, pats, tc.image); got != want {
+		if got := patternsMatch(t, pats, tc.image); got != want {
 			t.Errorf("%q → %v on %s: %v, want %v", tc.glob, pats, tc.image, got, want)
 		}
 	}

@@ -52,7 +52,7 @@ type globToken struct {
 	c    byte
 }
 
-func tokens(g string) []globToken {
+func globTokens(g string) []globToken {
 	var out []globToken
 	for i := 0; i < len(g); i++ {
 		switch {
@@ -72,7 +72,7 @@ func tokens(g string) []globToken {
 // whether a search over pairs of their positions reaches (i, j) for the
 // first time.
 func tokenPair(a, b string) (ta, tb []globToken, first func(i, j int) bool) {
-	ta, tb = tokens(a), tokens(b)
+	ta, tb = globTokens(a), globTokens(b)
 	seen := make([]bool, (len(ta)+1)*(len(tb)+1))
 	return ta, tb, func(i, j int) bool {
 		k := i*(len(tb)+1) + j
