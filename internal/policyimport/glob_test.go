@@ -220,3 +220,109 @@ func TestPolicyControllerGlobs(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobAlgebra checks patternCovers (q applies to every reference p
+// applies to) and patternsOverlap (some reference matches both, in either
+// order), on the normalised patterns, and the compiled-pattern forms the
+// Connaisseur and policy-controller conversions call, contains and
+// overlap.
+func TestGlobAlgebra(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		q, p           string
+		covers, inters bool
+	}{
+		{"ghcr.io/app*", "ghcr.io/*-debug*", false, true}, // ghcr.io/app-debug
+		{"ghcr.io/app*", "ghcr.io/*/x", false, false},
+		{"ghcr.io/**", "ghcr.io/a/b/c", true, true},
+		{"ghcr.io/*", "ghcr.io/a/b", false, false},
+		{"**", "docker.io/library/nginx:1.25", true, true},
+		{"ghcr.io/a:v1*", "ghcr.io/a:*-rc", false, true},
+		{"ghcr.io/a:v1", "ghcr.io/a:v2", false, false},
+		{"ghcr.io/a:v1", "ghcr.io/a", false, true},
+		{"ghcr.io/a?c", "ghcr.io/a/c", false, false},
+		{"*.gcr.io/**", "eu.gcr.io/p/app", true, true},
+		{"*.gcr.io/**", "ghcr.io/p/app", false, false},
+		{"ghcr.io/a@" + dg, "ghcr.io/a@sha256:" + "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false, false},
+		{"ghcr.io/a@" + dg, "ghcr.io/*", false, true},
+		{"docker.io/library/**", "nginx:*", true, true},
+		{"docker.io/library/**", "docker.io/library/nginx", true, true},
+		{"docker.io/library/*", "docker.io/library/**", false, true},
+		{"ghcr.io/**", "ghcr.io/a/*/b?", true, true},
+		{"ghcr.io/*", "ghcr.io/a*", true, true},
+		{"ghcr.io/a*", "ghcr.io/*", false, true},
+		{"ghcr.io/app:*", "ghcr.io/app", false, true},
+		{"ghcr.io/app", "ghcr.io/app:v1", true, true},
+		{"ghcr.io/app:v*", "ghcr.io/app:v1*", true, true},
+		{"**", "ghcr.io/app@" + dg, true, true},
+		{"ghcr.io/app@" + dg, "ghcr.io/app", false, true},
+		{"*.gcr.io/**", "eu.gcr.io/p/*", true, true},
+		{"*.gcr.io/**", "**", false, true},
+		{"ghcr.io/**", "ghcr.io/acme/*", true, true},
+		{"ghcr.io/*", "ghcr.io/acme/*", false, false},
+		{"ghcr.io/acme/*", "ghcr.io/acme/app", true, true},
+		{"ghcr.io/acme/app", "ghcr.io/acme/*", false, true},
+		{"**", "docker.io/library/nginx:1.2?", true, true},
+		{"docker.io/library/nginx:*", "docker.io/library/nginx:1.2?", true, true},
+		{"docker.io/library/nginx:1.*", "docker.io/library/nginx:*", false, true},
+		{"docker.io/library/nginx:1.*", "docker.io/library/nginx:2.*", false, false},
+		{"ghcr.io/acme/*", "ghcr.io/acme/app@" + dig, true, true},
+		{"ghcr.io/acme/*:v1", "ghcr.io/acme/app", false, true},
+		{"ghcr.io/a*", "ghcr.io/*b", false, true},
+		{"ghcr.io/a?", "ghcr.io/?b", false, true},
+		{"ghcr.io/a?", "ghcr.io/bb", false, false},
+	} {
+		q, err := policy.CompilePattern(c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := policy.CompilePattern(c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nq, np := q.Normalised(), p.Normalised()
+		if got := patternCovers(nq, np, newBudget(patternBudget)); got != c.covers {
+			t.Errorf("patternCovers(%q, %q) = %v", nq, np, got)
+		}
+		if got := contains(q, p); got != c.covers {
+			t.Errorf("contains(%s, %s) = %v", c.q, c.p, got)
+		}
+		for _, x := range [][2]*policy.Pattern{{q, p}, {p, q}} {
+			a, b := x[0].Normalised(), x[1].Normalised()
+			if got := patternsOverlap(a, b, newBudget(patternBudget)); got != c.inters {
+				t.Errorf("patternsOverlap(%q, %q) = %v", a, b, got)
+			}
+			if got := overlap(x[0], x[1]); got != c.inters {
+				t.Errorf("overlap(%s, %s) = %v", x[0], x[1], got)
+			}
+		}
+	}
+}
+
+// TestGlobBudget checks that patternBudget suffices for two of signet's
+// longest patterns compared the costliest way, and that a comparison out
+// of budget answers on the safe side: not covered, may overlap.
+func TestGlobBudget(t *testing.T) {
+	t.Parallel()
+	stars := "r.io/" + strings.Repeat("*a", 253)
+	letters := "r.io/" + strings.Repeat("a", 506)
+	for _, pair := range [][2]string{{stars, letters}, {letters, stars}, {stars, stars}, {stars + "b", letters + "c"}} {
+		if len(pair[0]) > 512 || len(pair[1]) > 512 {
+			t.Fatalf("pattern longer than 512 characters")
+		}
+		b := newBudget(patternBudget)
+		patternCovers(pair[0], pair[1], b)
+		patternsOverlap(pair[0], pair[1], b)
+		if b.out {
+			t.Errorf("comparing %.20s… and %.20s… ran out of %d steps", pair[0], pair[1], patternBudget)
+		}
+	}
+	for _, n := range []int{0, 1, 10} {
+		if patternCovers("ghcr.io/**", "ghcr.io/a/b", newBudget(n)) {
+			t.Errorf("patternCovers within %d steps: true", n)
+		}
+		if !patternsOverlap("ghcr.io/a*b", "ghcr.io/a*c", newBudget(n)) {
+			t.Errorf("patternsOverlap within %d steps: false", n)
+		}
+	}
+}

@@ -131,9 +131,9 @@ func intersection(p, q string, b *budget) ([]string, bool) {
 			return y, true
 		case y == "":
 			return x, true
-		case prefixesAgree(x, y) && covers(tokens(x), tokens(y), false, b):
+		case prefixesAgree(x, y) && covers(tokens(x), tokens(y), b):
 			return y, true
-		case prefixesAgree(x, y) && covers(tokens(y), tokens(x), false, b):
+		case prefixesAgree(x, y) && covers(tokens(y), tokens(x), b):
 			return x, true
 		}
 		return "", false

@@ -216,35 +216,6 @@ func TestKyvernoPatternsAgree(t *testing.T) {
 	}
 }
 
-func TestGlobContainment(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		q, p           string
-		covers, inters bool
-	}{
-		{"ghcr.io/**", "ghcr.io/acme/*", true, true},
-		{"ghcr.io/*", "ghcr.io/acme/*", false, false},
-		{"ghcr.io/acme/*", "ghcr.io/acme/app", true, true},
-		{"ghcr.io/acme/app", "ghcr.io/acme/*", false, true},
-		{"**", "docker.io/library/nginx:1.2?", true, true},
-		{"docker.io/library/nginx:*", "docker.io/library/nginx:1.2?", true, true},
-		{"docker.io/library/nginx:1.*", "docker.io/library/nginx:*", false, true},
-		{"docker.io/library/nginx:1.*", "docker.io/library/nginx:2.*", false, false},
-		{"ghcr.io/acme/*", "ghcr.io/acme/app@" + dig, true, true},
-		{"ghcr.io/acme/*:v1", "ghcr.io/acme/app", false, true},
-		{"ghcr.io/a*", "ghcr.io/*b", false, true},
-		{"ghcr.io/a?", "ghcr.io/?b", false, true},
-		{"ghcr.io/a?", "ghcr.io/bb", false, false},
-	} {
-		if got := patternCovers(c.q, c.p, newBudget(patternBudget)); got != c.covers {
-			t.Errorf("patternCovers(%q, %q) = %v", c.q, c.p, got)
-		}
-		if got := patternsOverlap(c.q, c.p, newBudget(patternBudget)); got != c.inters {
-			t.Errorf("patternsOverlap(%q, %q) = %v", c.q, c.p, got)
-		}
-	}
-}
-
 // TestKyvernoEntriesAgree generates sets of Kyverno entries (patterns and
 // skips from Kyverno's documented shapes) and checks, for each image, that
 // the rule signet's engine chooses carries exactly the entries Kyverno
