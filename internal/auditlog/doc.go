@@ -11,21 +11,23 @@
 //
 //	{"seq":N,"prev":"<hex>","time":"<RFC 3339>","type":"<type>",...}
 //
-//   - seq counts lines from the first genesis line of the chain (0) and
-//     goes on across rotated files and restarts;
-//   - prev is the lowercase hex SHA-256 of the previous line's bytes as
-//     they are in the file, without its trailing "\n" (see Hash); "" only
-//     on the very first line of a chain;
-//   - type is one of:
-//     "genesis" (the first line a process writes: genesis.instance, the
-//     host or Pod name, genesis.start, and the checkpoint cadence and key
+// seq counts lines from the first genesis line of the chain (0) and goes
+// on across rotated files and restarts. prev is the lowercase hex SHA-256
+// of the previous line's bytes as they are in the file, without its
+// trailing "\n" (see Hash); "" only on the very first line of a chain.
+// time is RFC 3339 with nanoseconds, UTC. type is one of:
+//
+//   - "genesis": the first line a process writes: genesis.instance (the
+//     host or Pod name), genesis.start, and the checkpoint cadence and key
 //     id in force; prev links to the last line of the file the previous
-//     process left, when there is one),
-//     "rotate" (the first line of a file after rotation: rotate.previous
-//     names the file the chain continues from),
-//     "decision" (decision: the decision log's record; omittedImages counts
-//     images left out to keep the line within MaxLineBytes),
-//     "checkpoint" (below).
+//     process left, when there is one.
+//   - "rotate": the first line of a file after rotation; rotate.previous
+//     names the file the chain continues from.
+//   - "decision": decision is the decision log's record (msg "admission";
+//     re-verification records will be written the same way);
+//     omittedImages counts images left out to keep the line within
+//     MaxLineBytes.
+//   - "checkpoint": below.
 //
 // A verifier hashes bytes, never re-encoded JSON: no canonical JSON form
 // is needed.

@@ -39,8 +39,8 @@ const MaxLineBytes = 256 << 10
 
 // Line is one line of the audit log.
 type Line struct {
-	Seq  uint64    `json:"seq"`
-	Prev string    `json:"prev"`
+	Seq  uint64 `json:"seq"`
+	Prev string `json:"prev"`
 	Time string `json:"time"` // RFC 3339 with nanoseconds, UTC
 	Type string `json:"type"`
 

@@ -199,33 +199,46 @@ func (w *Writer) Write(r *decisionlog.Record) {
 // lineOverhead is room left in a line for everything but the record.
 const lineOverhead = 512
 
-// encodeRecord encodes r, leaving images out from the end until it fits a
-// line.
+// encodeRecord encodes r, leaving images out from the end once the line
+// would grow beyond MaxLineBytes: an image is encoded only while there is
+// room for it, so a record of many images costs no more than a line.
 func encodeRecord(r *decisionlog.Record) ([]byte, int, error) {
+	imgs := r.Images
+	r.Images = []decisionlog.Image{}
 	b, err := json.Marshal(r)
-	if err != nil || len(b) <= MaxLineBytes-lineOverhead {
-		return b, 0, err
+	r.Images = imgs
+	if err != nil {
+		return nil, 0, err
 	}
-	all := r.Images
-	lo, hi := 0, len(all) // largest prefix that fits, by bisection
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		r.Images = all[:mid]
-		if b, err = json.Marshal(r); err != nil {
+	// Every string of r is escaped: only the field itself reads so.
+	at := bytes.Index(b, []byte(`"images":[]`))
+	if at < 0 {
+		return nil, 0, errors.New("record without images")
+	}
+	at += len(`"images":[`)
+	room := MaxLineBytes - lineOverhead - len(b)
+	list := make([]byte, 0, min(room, 64<<10))
+	kept := 0
+	for i := range imgs {
+		ib, err := json.Marshal(&imgs[i])
+		if err != nil {
 			return nil, 0, err
 		}
-		if len(b) <= MaxLineBytes-lineOverhead {
-			lo = mid
-		} else {
-			hi = mid - 1
+		if len(list)+len(ib)+1 > room {
+			break
 		}
+		if kept > 0 {
+			list = append(list, ',')
+		}
+		list = append(list, ib...)
+		kept++
 	}
-	r.Images = all[:lo]
-	b, err = json.Marshal(r)
-	if err == nil && len(b) > MaxLineBytes-lineOverhead {
-		err = fmt.Errorf("record of %d bytes without images", len(b))
+	if room < 0 {
+		return nil, 0, fmt.Errorf("record of %d bytes without images", len(b))
 	}
-	return b, len(all) - lo, err
+	out := make([]byte, 0, len(b)+len(list))
+	out = append(append(append(out, b[:at]...), list...), b[at:]...)
+	return out, len(imgs) - kept, nil
 }
 
 // Queued is the number of bytes waiting to be written.
