@@ -76,7 +76,7 @@ policy (or the cluster could not be listed); 3 an image inconclusive
 		},
 	}
 	f.addFlags(cluster)
-	audit.AddCommand(cluster)
+	audit.AddCommand(cluster, newAuditVerify(stdout))
 	return audit
 }
 
