@@ -48,8 +48,8 @@ func TestAuditVerify(t *testing.T) {
 	os.WriteFile(altered, bytes.Replace(b, []byte(`"uid":"3"`), []byte(`"uid":"4"`), 1), 0o600)
 
 	for _, tc := range []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"--key", pub, log}, 0, "intact: 29 lines in 1 files", ""},
