@@ -131,6 +131,9 @@ func Open(opts Options) (*Writer, error) {
 	if opts.Path == "-" {
 		w.out = opts.Stdout
 	} else {
+		if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
+			return nil, err
+		}
 		if err := w.resume(); err != nil {
 			return nil, err
 		}
@@ -444,10 +447,14 @@ func (w *Writer) openFile() error {
 // Rotated lists the rotated files of the log at path, oldest first.
 func Rotated(path string) ([]string, error) {
 	ext := filepath.Ext(path)
-	m, err := filepath.Glob(globEscape(strings.TrimSuffix(path, ext)) + "-*" + globEscape(ext))
+	m, err := filepath.Glob(globEscape(strings.TrimSuffix(path, ext)) + "-" + rotatedGlob + globEscape(ext))
 	slices.Sort(m)
 	return m, err
 }
+
+// rotatedGlob matches the time renameAside names a rotated file with, and
+// nothing else, so that retention removes no other file.
+const rotatedGlob = "[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]Z"
 
 func globEscape(s string) string {
 	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)

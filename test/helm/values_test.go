@@ -431,3 +431,38 @@ func TestClientCA(t *testing.T) {
 		t.Errorf("an unrelated extra flag: %v %s", err, out[:min(len(out), 300)])
 	}
 }
+
+// TestAuditLog: auditLog values become serve's --audit-* flags, a volume
+// per Pod directory, and the key from its Secret or KMS.
+func TestAuditLog(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		set  []string
+		want []string // in the container's args, env and volumes, printed
+		not  []string
+	}{
+		{nil, nil, []string{"--audit-log", "audit-log", "name:POD_NAME "}},
+		{[]string{"auditLog.enabled=true"}, []string{"--audit-log=/var/log/signet/$(POD_NAME)/audit.jsonl", "--audit-required=false", "--audit-instance=$(POD_NAME)", "name:POD_NAME ", "name:audit-log", "sizeLimit:2Gi"}, []string{"--audit-key"}},
+		{[]string{"auditLog.enabled=true", "auditLog.required=true", "auditLog.key.existingSecret=audit-signing", "auditLog.persistentVolumeClaim=audit", "auditLog.maxFiles=-1"},
+			[]string{"--audit-required=true", "--audit-key=/etc/signet/audit-key/audit.key", "secretName:audit-signing", "claimName:audit", "--audit-log-max-files=-1"}, []string{"emptyDir:map[sizeLimit:2Gi]"}},
+		{[]string{"auditLog.enabled=true", "auditLog.stdout=true", "auditLog.key.kms=awskms:///alias/signet-audit"}, []string{"--audit-log=-", "--audit-key=awskms:///alias/signet-audit"}, []string{"name:audit-log"}},
+	} {
+		o := render(t, tc.set...)
+		got := fmt.Sprint(get(container(o), "args"), get(container(o), "env"), get(container(o), "volumeMounts"), get(o["Deployment/rel-signet"], "spec", "template", "spec", "volumes"))
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("--set %v: %q missing from\n%s", tc.set, w, got)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(got, n) {
+				t.Errorf("--set %v: %q in\n%s", tc.set, n, got)
+			}
+		}
+	}
+	for _, set := range []string{"auditLog.maxFiles=0", "auditLog.checkpointInterval=soon", "auditLog.key.kms=file:///etc/key", "auditLog.enable=true"} {
+		if out, err := helm(t, templateArgs(set)...); err == nil || !strings.Contains(out, "schema") {
+			t.Errorf("--set %s: %v; want a schema error", set, err)
+		}
+	}
+}
