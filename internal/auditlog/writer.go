@@ -384,8 +384,8 @@ func (w *Writer) writeLine(b []byte) error {
 	if err != nil {
 		if n > 0 && w.file != nil {
 			if w.file.Truncate(w.size) != nil {
-				w.file.Close()
-				w.file, w.out = nil, nil
+				// Set the torn file aside: the next line starts a new one.
+				_, _ = w.renameAside()
 			}
 		}
 		return err
