@@ -76,11 +76,12 @@ func chainOrder(files []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		first, err := bufio.NewReaderSize(h, 4096).ReadSlice('\n')
+		var buf []byte
+		first, err := readLine(bufio.NewReader(h), &buf)
 		h.Close()
 		seq := int64(-1)
 		if err == nil {
-			if l, err := ParseLine(bytes.TrimSuffix(first, []byte("\n"))); err == nil {
+			if l, err := ParseLine(first); err == nil {
 				seq = int64(l.Seq)
 			}
 		}

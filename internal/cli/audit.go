@@ -49,7 +49,7 @@ func (f *auditFlags) addFlags(cmd *cobra.Command) {
 func newAudit(stdout, stderr io.Writer) *cobra.Command {
 	audit := &cobra.Command{
 		Use:   "audit",
-		Short: "Check what already runs against a policy",
+		Short: "Check what already runs against a policy, or an audit log",
 		Args:  cobra.NoArgs,
 	}
 	f := &auditFlags{}

@@ -108,7 +108,9 @@ and ImagePolicy resources (signet.dev/v1alpha1), watched: a change is in
 force within 2 seconds, and each object's status says whether it compiled.
 A --policy file given too is one more ClusterImagePolicy ("file:<path>").
 
-Every admission is logged as one JSON line on stderr (--decision-log).`,
+Every admission is logged as one JSON line on stderr (--decision-log);
+with --audit-log, also in a tamper-evident audit log (hash-chained lines,
+signed checkpoints with --audit-key; checked by signet audit verify).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, f, stderr)

@@ -216,9 +216,14 @@ func TestNetworkPolicy(t *testing.T) {
 // metricNames reads the metrics signet exports from internal/metrics.
 func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(root(), "internal", "metrics", "metrics.go"))
-	if err != nil {
-		t.Fatal(err)
+	files, _ := filepath.Glob(filepath.Join(root(), "internal", "metrics", "*.go"))
+	var src []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
 	}
 	names := map[string]bool{}
 	for _, m := range regexp.MustCompile(`Name:\s+"(signet_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
@@ -226,7 +231,7 @@ func metricNames(t *testing.T) map[string]bool {
 		names[m[1]+"_bucket"] = true
 	}
 	if len(names) == 0 {
-		t.Fatal("no metric in internal/metrics/metrics.go")
+		t.Fatal("no metric in internal/metrics")
 	}
 	return names
 }
@@ -459,6 +464,17 @@ func TestAuditLog(t *testing.T) {
 				t.Errorf("--set %v: %q in\n%s", tc.set, n, got)
 			}
 		}
+	}
+	objs := render(t, "metrics.prometheusRule.enabled=true", "auditLog.enabled=true", "auditLog.required=true")
+	found := false
+	for _, r := range get(objs["PrometheusRule/rel-signet"], "spec", "groups", 0, "rules").([]any) {
+		if get(r, "alert") == "SignetAuditLogWriteErrors" {
+			found = get(r, "labels", "severity") == "critical"
+			checkMetrics(t, "SignetAuditLogWriteErrors", get(r, "expr").(string), metricNames(t))
+		}
+	}
+	if !found {
+		t.Error("no critical SignetAuditLogWriteErrors alert with auditLog.required")
 	}
 	for _, set := range []string{"auditLog.maxFiles=0", "auditLog.checkpointInterval=soon", "auditLog.key.kms=file:///etc/key", "auditLog.enable=true"} {
 		if out, err := helm(t, templateArgs(set)...); err == nil || !strings.Contains(out, "schema") {
