@@ -160,11 +160,17 @@ func LoadSigner(ctx context.Context, ref string) (signature.Signer, string, erro
 			return nil, "", fmt.Errorf("audit key %s: %w", ref, err)
 		}
 	}
-	id, err := keysource.Fingerprint(s)
+	return withKeyID(s, "audit key "+ref)
+}
+
+// withKeyID returns v with its key id (keysource.Fingerprint).
+func withKeyID[V signature.Verifier](v V, what string) (V, string, error) {
+	id, err := keysource.Fingerprint(v)
 	if err != nil {
-		return nil, "", fmt.Errorf("audit key %s: %w", ref, err)
+		var zero V
+		return zero, "", fmt.Errorf("%s: %w", what, err)
 	}
-	return s, id, nil
+	return v, id, nil
 }
 
 // LoadVerifier loads a checkpoint verification key: a PEM public key
@@ -190,11 +196,7 @@ func LoadVerifier(ctx context.Context, ref string) (signature.Verifier, string, 
 			return nil, "", fmt.Errorf("key %s: %w", ref, err)
 		}
 	}
-	id, err := keysource.Fingerprint(v)
-	if err != nil {
-		return nil, "", fmt.Errorf("key %s: %w", ref, err)
-	}
-	return v, id, nil
+	return withKeyID(v, "key "+ref)
 }
 
 func isKMS(ref string) bool {

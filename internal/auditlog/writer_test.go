@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,7 +103,7 @@ func TestCheckpointCadence(t *testing.T) {
 // TestStdout: "-" writes the chain to Stdout.
 func TestStdout(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out bytes.Buffer // written by the writer goroutine, read after Close
 	w, err := auditlog.Open(auditlog.Options{Path: "-", Stdout: &out, Instance: "pod-x"})
 	if err != nil {
 		t.Fatal(err)
@@ -122,23 +121,6 @@ func TestStdout(t *testing.T) {
 	if !strings.Contains(string(out.Bytes()), `"instance":"pod-x"`) {
 		t.Errorf("genesis: %s", out.Bytes())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
 }
 
 // TestDiskFull: /dev/full refuses every write: lines are counted as
@@ -224,7 +206,7 @@ func TestBoundedQueue(t *testing.T) {
 // end, counted in omittedImages.
 func TestLineBound(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out bytes.Buffer // written by the writer goroutine, read after Close
 	w, _ := auditlog.Open(auditlog.Options{Path: "-", Stdout: &out})
 	big := record(0)
 	big.Images = make([]decisionlog.Image, 1000)
