@@ -1,7 +1,6 @@
 package auditlog
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -106,9 +105,12 @@ var _ decisionlog.Sink = (*Writer)(nil)
 
 // Open starts a Writer: it rotates away a file left at Path by a previous
 // process (linking the new genesis line to its last line) and writes the
-// genesis line. An error here (the file cannot be created) is returned,
-// so that signet does not start without its audit log.
+// genesis line. A file that cannot be created or written is no error here
+// (Err says so, and each line tries again): only options are.
 func Open(opts Options) (*Writer, error) {
+	if opts.Path == "" || (opts.Path == "-" && opts.Stdout == nil) {
+		return nil, errors.New("audit log: no path, or no stdout for \"-\"")
+	}
 	if opts.MaxFileBytes <= 0 {
 		opts.MaxFileBytes = DefaultMaxFileBytes
 	}
@@ -130,16 +132,10 @@ func Open(opts Options) (*Writer, error) {
 	w := &Writer{opts: opts, queue: make(chan item, QueueLines), done: make(chan struct{}), exited: make(chan struct{})}
 	if opts.Path == "-" {
 		w.out = opts.Stdout
-	} else {
-		if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
-			return nil, err
-		}
-		if err := w.resume(); err != nil {
-			return nil, err
-		}
-		if err := w.openFile(); err != nil {
-			return nil, err
-		}
+	} else if err := w.start(); err != nil {
+		// Counted and logged like any write that fails: the next line
+		// tries again (with --audit-required, admission denies meanwhile).
+		w.fail("write", err)
 	}
 	g := &Genesis{Instance: opts.Instance, Start: opts.Now().UTC(), KeyID: opts.KeyID}
 	if opts.Signer != nil {
@@ -476,6 +472,18 @@ func (w *Writer) prune() {
 	}
 }
 
+// start creates Path's directory, continues the chain of a file left
+// there, and opens the active file.
+func (w *Writer) start() error {
+	if err := os.MkdirAll(filepath.Dir(w.opts.Path), 0o700); err != nil {
+		return err
+	}
+	if err := w.resume(); err != nil {
+		return err
+	}
+	return w.openFile()
+}
+
 // resume continues the chain of a file a previous process left at Path:
 // the seq and hash of its last complete line, and the file renamed aside.
 func (w *Writer) resume() error {
@@ -491,17 +499,15 @@ func (w *Writer) resume() error {
 	if err != nil || st.Size() == 0 {
 		return err
 	}
-	// The last line is within the file's last MaxLineBytes.
-	if _, err := f.Seek(max(0, st.Size()-2*MaxLineBytes), io.SeekStart); err != nil {
+	// The last whole line is within the file's last 2*MaxLineBytes (a
+	// torn line after it, left by a crash, is at most MaxLineBytes).
+	tail := make([]byte, min(st.Size(), 2*MaxLineBytes))
+	if _, err := f.ReadAt(tail, st.Size()-int64(len(tail))); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 2*MaxLineBytes)
-	var last []byte
-	for sc.Scan() {
-		last = append(last[:0], sc.Bytes()...)
-	}
-	if l, err := ParseLine(last); err == nil {
+	tail = tail[:bytes.LastIndexByte(tail, '\n')+1] // without a torn line
+	last := tail[bytes.LastIndexByte(tail[:max(len(tail)-1, 0)], '\n')+1:]
+	if l, err := ParseLine(bytes.TrimSuffix(last, []byte("\n"))); err == nil {
 		w.seq, w.head = l.Seq+1, Hash(last)
 	} else {
 		w.opts.Log.Warn("audit log: the last line of the previous file is unreadable; a new chain starts", "file", w.opts.Path, "error", err.Error())

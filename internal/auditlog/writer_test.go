@@ -3,6 +3,7 @@ package auditlog_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -245,4 +246,48 @@ func errorsTotal(t testing.TB, m *metrics.Metrics, reason string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestRestart: a restart links its genesis line to the last whole line of
+// the file left behind, a torn line after it (a crash mid-write) left out;
+// the torn line is reported, the files after it verify.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	o := auditlog.Options{Path: path, MaxFiles: -1}
+	writeLog(t, o, 10)
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"seq":11,"prev":"ab`) // torn
+	f.Close()
+	files := writeLog(t, o, 10)
+	if len(files) != 2 {
+		t.Fatalf("files %v", files)
+	}
+	_, err := auditlog.Verify(context.Background(), files, nil, "")
+	var te *auditlog.TamperError
+	if !errors.As(err, &te) || te.File != files[0] || te.Line != 12 || !strings.Contains(te.Msg, "incomplete") {
+		t.Errorf("%v, want %s:12 incomplete", err, files[0])
+	}
+	rep, err := auditlog.Verify(context.Background(), files[1:], nil, "")
+	if err != nil || rep.StartSeq != 11 || rep.Lines != 11 {
+		t.Errorf("%+v %v", rep, err)
+	}
+}
+
+// TestUnwritableDirectory: a log whose directory cannot be created starts
+// anyway, counting every line lost, so that admission goes on (or denies,
+// with --audit-required) rather than signet not starting.
+func TestUnwritableDirectory(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	w, err := auditlog.Open(auditlog.Options{Path: "/dev/full/audit/audit.jsonl", Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	w.Write(record(1))
+	waitQueue(t, w)
+	if w.Err() == nil || errorsTotal(t, m, "write") < 2 {
+		t.Errorf("Err %v, errors %v", w.Err(), errorsTotal(t, m, "write"))
+	}
 }

@@ -42,6 +42,7 @@ func TestServeAuditLog(t *testing.T) {
 		allowed  bool
 	}{
 		{"file", "", true, true},
+		{"stdout", "-", false, true},
 		{"disk full", "/dev/full", false, true},
 		{"disk full, required", "/dev/full", true, false},
 	} {
@@ -69,8 +70,8 @@ func TestServeAuditLog(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan int, 1)
-			var stderr bytes.Buffer
-			go func() { done <- cli.Execute(ctx, args, io.Discard, &stderr) }()
+			var stdout, stderr bytes.Buffer
+			go func() { done <- cli.Execute(ctx, args, &stdout, &stderr) }()
 			defer func() { cancel(); <-done }()
 
 			pool := x509.NewCertPool()
@@ -110,14 +111,17 @@ func TestServeAuditLog(t *testing.T) {
 			m, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			failing := strings.Contains(string(m), `signet_audit_write_errors_total{reason="write"}`)
-			if failing != (tc.log != "") {
+			if failing != strings.HasPrefix(tc.log, "/dev/full") {
 				t.Errorf("signet_audit_write_errors_total{reason=\"write\"} present = %v", failing)
 			}
-			if tc.log == "" {
+			if !failing {
 				cancel()
 				<-done
 				done <- 0
 				b, _ := os.ReadFile(log)
+				if tc.log == "-" {
+					b = stdout.Bytes() // Execute has returned
+				}
 				if !strings.Contains(string(b), `"instance":"signet-test"`) || !strings.Contains(string(b), `"uid":"u1"`) {
 					t.Errorf("audit log:\n%s", b)
 				}
