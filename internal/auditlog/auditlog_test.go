@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,7 +235,7 @@ func TestTampering(t *testing.T) {
 			writeLines(t, f[1], ls)
 			return f
 		}, "", "checkpoint signature invalid", 1, -1},
-		{"wrong key", func(_ *testing.T, f []string) []string { return f }, otherPub, "not the given key", 0, -1},
+		{"wrong key", func(_ *testing.T, f []string) []string { return f }, otherPub, "not the given key", 0, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,5 +276,53 @@ func TestTampering(t *testing.T) {
 				t.Errorf("error at %s:%d, want %s:%d: %v", te.File, te.Line, wantFile, tc.line, err)
 			}
 		})
+	}
+}
+
+// TestTailTruncation: lines removed from the end of the log, the last
+// checkpoint with them, cannot be detected from the lines left: the
+// report counts the lines not covered by a checkpoint, and says a
+// checkpoint is missing when they span more than twice the interval.
+func TestTailTruncation(t *testing.T) {
+	t.Parallel()
+	priv, pub := keyPair(t, "ed25519")
+	now := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Second); return now }
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	// 200 lines a second apart: 3m20s; checkpoints every 100 lines only (the
+	// interval's ticker does not fire in the test), and at Close.
+	files := writeLog(t, signerOpts(t, priv, auditlog.Options{Path: path, CheckpointLines: 100, CheckpointInterval: time.Minute, Now: clock}), 200)
+	ls := lines(t, files[0])
+	var ck []int
+	for i, l := range ls {
+		if strings.Contains(l, `"type":"checkpoint"`) {
+			ck = append(ck, i)
+		}
+	}
+	if len(ck) != 3 || ck[2] != len(ls)-1 {
+		t.Fatalf("checkpoints at %v of %d lines", ck, len(ls))
+	}
+	v, id := verifier(t, pub)
+	for _, tc := range []struct {
+		name      string
+		keep      int // lines kept
+		uncovered uint64
+		overdue   bool
+	}{
+		{"intact", len(ls), 0, false},
+		{"last checkpoint removed", ck[2], uint64(ck[2] - ck[1] - 1), false},
+		{"cut 30 lines after a checkpoint (about a minute)", ck[0] + 31, 30, false},
+		// 100 lines about 3 minutes: more than twice the 1m interval
+		{"last two checkpoints and the lines between removed", ck[1], uint64(ck[1] - ck[0] - 1), true},
+	} {
+		writeLines(t, path, ls[:tc.keep])
+		rep, err := auditlog.Verify(context.Background(), files, v, id)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if rep.Uncovered != tc.uncovered || rep.Overdue() != tc.overdue {
+			t.Errorf("%s: %d lines not covered, overdue %v; want %d, %v", tc.name, rep.Uncovered, rep.Overdue(), tc.uncovered, tc.overdue)
+		}
 	}
 }

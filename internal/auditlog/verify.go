@@ -25,6 +25,13 @@ type Report struct {
 	// count, plus the checkpoint itself); Uncovered the lines after it,
 	// which a checkpoint does not yet vouch for.
 	Covered, Uncovered uint64
+	// UncoveredSince is the time of the last checkpoint (or of the first
+	// line, without one); Interval the checkpoint interval the last
+	// genesis line declares (0: none). Lines after the last checkpoint
+	// that span more than twice the interval mean that a checkpoint the
+	// writer would have written is missing (removed, or signing failed).
+	UncoveredSince time.Time
+	Interval       time.Duration
 	// StartSeq is the seq of the first line given: lines before it (older
 	// rotated files, removed by retention or not given) were not checked.
 	StartSeq uint64
@@ -60,6 +67,9 @@ func Verify(ctx context.Context, files []string, v signature.Verifier, keyID str
 		return nil, errors.New("no lines")
 	}
 	st.rep.Uncovered = st.rep.Lines - st.rep.Covered
+	if st.rep.Covered == 0 {
+		st.rep.UncoveredSince = st.rep.First
+	}
 	return st.rep, nil
 }
 
@@ -184,13 +194,19 @@ func (s *state) line(file string, n int, b []byte) error {
 	case l.Prev != s.head:
 		return &TamperError{s.file1, s.line1, fmt.Sprintf("line altered: its hash is not the prev of the next line, %s:%d (or that line's prev was altered)", file, n)}
 	}
-	if l.Type == TypeCheckpoint {
+	t, _ := time.Parse(time.RFC3339Nano, l.Time) // ParseLine checked it
+	switch l.Type {
+	case TypeCheckpoint:
 		if err := s.checkpoint(l); err != nil {
 			return bad("%v", err)
 		}
-		s.rep.Covered = s.n + 1
+		s.rep.Covered, s.rep.UncoveredSince = s.n+1, t
+	case TypeGenesis:
+		if s.v != nil && l.Genesis.KeyID != "" && l.Genesis.KeyID != s.keyID {
+			return bad("this log is signed by key %s, not the given key %s", l.Genesis.KeyID, s.keyID)
+		}
+		s.rep.Interval, _ = time.ParseDuration(l.Genesis.CheckpointInterval)
 	}
-	t, _ := time.Parse(time.RFC3339Nano, l.Time) // ParseLine checked it
 	if s.n == 0 || t.Before(s.rep.First) {
 		s.rep.First = t
 	}
@@ -222,4 +238,11 @@ func (s *state) checkpoint(l *Line) error {
 	}
 	s.rep.Checkpoints++
 	return nil
+}
+
+// Overdue says whether the lines after the last checkpoint span more than
+// twice the checkpoint interval: the writer checkpoints at every interval
+// when lines were written, so one is missing.
+func (r *Report) Overdue() bool {
+	return r.Interval > 0 && r.Uncovered > 0 && r.Last.Sub(r.UncoveredSince) > 2*r.Interval
 }

@@ -75,4 +75,8 @@ func printReport(w io.Writer, r *auditlog.Report, keyed bool) {
 	default:
 		fmt.Fprintf(w, "%d checkpoints signed by the key; %d lines after the last one not yet covered by a checkpoint\n", r.Checkpoints, r.Uncovered)
 	}
+	if keyed && r.Overdue() {
+		fmt.Fprintf(w, "warning: the lines not covered span %s, more than twice the checkpoint interval (%s): a checkpoint is missing (removed, or signing failed: signet_audit_write_errors_total{reason=\"sign\"})\n",
+			r.Last.Sub(r.UncoveredSince).Round(time.Second), r.Interval)
+	}
 }
