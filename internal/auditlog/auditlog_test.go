@@ -66,7 +66,7 @@ func signerOpts(t testing.TB, priv string, o auditlog.Options) auditlog.Options 
 }
 
 func record(i int) *decisionlog.Record {
-	return &decisionlog.Record{UID: fmt.Sprintf("uid-%04d", i), Kind: "Pod", Namespace: "team-a", Name: fmt.Sprintf("web-%d", i),
+	return &decisionlog.Record{Time: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), UID: fmt.Sprintf("uid-%04d", i), Kind: "Pod", Namespace: "team-a", Name: fmt.Sprintf("web-%d", i),
 		Operation: "CREATE", User: "alice", Decision: "allowed", Reason: "verified",
 		Images: []decisionlog.Image{{Path: "/spec/containers/0/image", Image: "registry.example/app:v1", Allowed: true, Outcome: "verified", Mode: "enforce"}}}
 }
@@ -288,9 +288,10 @@ func TestTailTruncation(t *testing.T) {
 	priv, pub := keyPair(t, "ed25519")
 	now := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Second); return now }
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(2 * time.Second); return now }
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	// 200 lines a second apart: 3m20s; checkpoints every 100 lines only (the
+	// 200 lines 2 s apart (the records carry their time: only the writer
+	// reads the clock): 6m40s; checkpoints every 100 lines only (the
 	// interval's ticker does not fire in the test), and at Close.
 	files := writeLog(t, signerOpts(t, priv, auditlog.Options{Path: path, CheckpointLines: 100, CheckpointInterval: time.Minute, Now: clock}), 200)
 	ls := lines(t, files[0])
@@ -312,8 +313,8 @@ func TestTailTruncation(t *testing.T) {
 	}{
 		{"intact", len(ls), 0, false},
 		{"last checkpoint removed", ck[2], uint64(ck[2] - ck[1] - 1), false},
-		{"cut 30 lines after a checkpoint (about a minute)", ck[0] + 31, 30, false},
-		// 100 lines about 3 minutes: more than twice the 1m interval
+		{"cut 30 lines after a checkpoint (a minute)", ck[0] + 31, 30, false},
+		// 100 lines, 200 s: more than twice the 1m interval
 		{"last two checkpoints and the lines between removed", ck[1], uint64(ck[1] - ck[0] - 1), true},
 	} {
 		writeLines(t, path, ls[:tc.keep])
