@@ -216,7 +216,7 @@ func encodeRecord(r *decisionlog.Record) ([]byte, int, error) {
 	}
 	at += len(`"images":[`)
 	room := MaxLineBytes - lineOverhead - len(b)
-	list := make([]byte, 0, min(room, 64<<10))
+	var list []byte
 	kept := 0
 	for i := range imgs {
 		ib, err := json.Marshal(&imgs[i])

@@ -291,3 +291,22 @@ func TestUnwritableDirectory(t *testing.T) {
 		t.Errorf("Err %v, errors %v", w.Err(), errorsTotal(t, m, "write"))
 	}
 }
+
+// BenchmarkWrite: what an admission pays to log a typical decision (the
+// encoding and the queue; the disk is the writer goroutine's).
+func BenchmarkWrite(b *testing.B) {
+	priv, _ := keyPair(b, "ed25519")
+	w, err := auditlog.Open(signerOpts(b, priv, auditlog.Options{Path: filepath.Join(b.TempDir(), "audit.jsonl"), MaxFiles: 2}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	r := record(1)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		w.Write(r)
+		if i%1024 == 1023 {
+			waitQueue(b, w)
+		}
+	}
+}
