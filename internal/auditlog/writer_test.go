@@ -3,6 +3,7 @@ package auditlog_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"errors"
 	"os"
 	"path/filepath"
@@ -129,11 +130,17 @@ func TestStdout(t *testing.T) {
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
-	w, err := auditlog.Open(auditlog.Options{Path: "/dev/full", Metrics: m, MaxFiles: -1})
+	var logged bytes.Buffer // read after Close
+	w, err := auditlog.Open(auditlog.Options{Path: "/dev/full", Metrics: m, MaxFiles: -1, Log: slog.New(slog.NewJSONHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close(context.Background())
+	defer func() {
+		w.Close(context.Background())
+		if n := strings.Count(logged.String(), "a line was not written"); n != 1 {
+			t.Errorf("%d error lines logged, want 1 (rate-limited):\n%s", n, logged.String())
+		}
+	}()
 	start := time.Now()
 	for i := range 100 {
 		w.Write(record(i))
