@@ -57,7 +57,7 @@ func keyPair(t testing.TB, kind string) (priv, pub string) {
 
 func signerOpts(t testing.TB, priv string, o auditlog.Options) auditlog.Options {
 	t.Helper()
-	s, id, err := auditlog.LoadSigner(context.Background(), priv)
+	s, id, err := auditlog.LoadSigner(context.Background(), priv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,10 +128,11 @@ func ParseLine(b []byte) (*Line, error) {
 func timeField(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // LoadSigner loads the checkpoint signing key: a PEM private key file
-// (Ed25519 or ECDSA, unencrypted) or a KMS reference (awskms://,
+// (Ed25519 or ECDSA: PKCS#8, SEC 1, or encrypted — PKCS#8 or cosign's
+// format — with password, nil for none) or a KMS reference (awskms://,
 // gcpkms://, azurekms://, hashivault://, through sigstore's KMS
 // providers, which must be linked in).
-func LoadSigner(ctx context.Context, ref string) (signature.Signer, string, error) {
+func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Signer, string, error) {
 	var s signature.SignerVerifier
 	if strings.HasPrefix(ref, keysource.SecretScheme) {
 		return nil, "", errKeyRef
@@ -147,7 +148,11 @@ func LoadSigner(ctx context.Context, ref string) (signature.Signer, string, erro
 		if err != nil {
 			return nil, "", fmt.Errorf("audit key: %w", err)
 		}
-		priv, err := cryptoutils.UnmarshalPEMToPrivateKey(b, cryptoutils.SkipPassword)
+		pf := cryptoutils.SkipPassword
+		if password != nil {
+			pf = cryptoutils.StaticPasswordFunc(password)
+		}
+		priv, err := cryptoutils.UnmarshalPEMToPrivateKey(b, pf)
 		if err != nil {
 			return nil, "", fmt.Errorf("audit key %s: %w", ref, err)
 		}

@@ -3,6 +3,7 @@ package auditlog_test
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"errors"
 	"log/slog"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/signet-dev/signet/internal/auditlog"
 	"github.com/signet-dev/signet/internal/decisionlog"
@@ -315,5 +318,31 @@ func BenchmarkWrite(b *testing.B) {
 		if i%1024 == 1023 {
 			waitQueue(b, w)
 		}
+	}
+}
+
+// TestEncryptedKey: a key in cosign's encrypted format (cosign
+// generate-key-pair) signs with its password, and is refused without it.
+func TestEncryptedKey(t *testing.T) {
+	t.Parallel()
+	privPEM, pubPEM, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), cryptoutils.StaticPasswordFunc([]byte("s3cret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	priv, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	os.WriteFile(priv, privPEM, 0o600)
+	os.WriteFile(pub, pubPEM, 0o600)
+	if _, _, err := auditlog.LoadSigner(context.Background(), priv, nil); err == nil {
+		t.Error("encrypted key loaded without its password")
+	}
+	s, id, err := auditlog.LoadSigner(context.Background(), priv, []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := writeLog(t, auditlog.Options{Path: filepath.Join(dir, "audit.jsonl"), Signer: s, KeyID: id}, 5)
+	v, vid := verifier(t, pub)
+	if rep, err := auditlog.Verify(context.Background(), files, v, vid); err != nil || rep.Checkpoints != 1 {
+		t.Errorf("%+v %v", rep, err)
 	}
 }

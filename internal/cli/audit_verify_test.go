@@ -30,7 +30,7 @@ func TestAuditVerify(t *testing.T) {
 	priv, pub := filepath.Join(dir, "audit.key"), filepath.Join(dir, "audit.pub")
 	os.WriteFile(priv, privPEM, 0o600)
 	os.WriteFile(pub, pubPEM, 0o600)
-	s, id, err := auditlog.LoadSigner(context.Background(), priv)
+	s, id, err := auditlog.LoadSigner(context.Background(), priv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

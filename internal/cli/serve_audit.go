@@ -13,6 +13,9 @@ import (
 	"github.com/signet-dev/signet/internal/metrics"
 )
 
+// AuditKeyPasswordEnv holds the password of an encrypted --audit-key.
+const AuditKeyPasswordEnv = "SIGNET_AUDIT_KEY_PASSWORD"
+
 // auditFlagsServe are signet serve's audit log flags.
 type auditFlagsServe struct {
 	path               string
@@ -29,7 +32,7 @@ func (f *auditFlagsServe) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.path, "audit-log", "", `tamper-evident audit log: one hash-chained JSON line per decision, in FILE (rotated by size) or "-" for stdout (default: none)`)
 	fl.Int64Var(&f.maxSizeMiB, "audit-log-max-size", auditlog.DefaultMaxFileBytes>>20, "rotate the audit log file before it grows beyond this many MiB")
 	fl.IntVar(&f.maxFiles, "audit-log-max-files", auditlog.DefaultMaxFiles, "rotated audit log files kept beside the active one (older ones are removed; -1 keeps all)")
-	fl.StringVar(&f.key, "audit-key", "", "PEM private key file (Ed25519 or ECDSA) or KMS reference (awskms://, gcpkms://, azurekms://, hashivault://) signing the audit log's checkpoints (default: no checkpoints)")
+	fl.StringVar(&f.key, "audit-key", "", "PEM private key file (Ed25519 or ECDSA; an encrypted one's password in $SIGNET_AUDIT_KEY_PASSWORD) or KMS reference (awskms://, gcpkms://, azurekms://, hashivault://) signing the audit log's checkpoints (default: no checkpoints)")
 	fl.IntVar(&f.checkpointLines, "audit-checkpoint-lines", auditlog.DefaultCheckpointLines, "write a signed checkpoint after this many audit log lines")
 	fl.DurationVar(&f.checkpointInterval, "audit-checkpoint-interval", auditlog.DefaultCheckpointInterval, "write a signed checkpoint this often when audit log lines were written since the last one")
 	fl.BoolVar(&f.required, "audit-required", false, "fail closed: deny admissions (that signet would allow) while the audit log cannot be written")
@@ -83,7 +86,11 @@ func (f *auditFlagsServe) open(ctx context.Context, stdout io.Writer, decisionLo
 		o.Instance, _ = os.Hostname()
 	}
 	if f.key != "" {
-		s, id, err := auditlog.LoadSigner(ctx, f.key)
+		var password []byte // an encrypted key's (cosign generate-key-pair's), from the environment only
+		if p, ok := os.LookupEnv(AuditKeyPasswordEnv); ok {
+			password = []byte(p)
+		}
+		s, id, err := auditlog.LoadSigner(ctx, f.key, password)
 		if err != nil {
 			return nil, &exitError{code: ExitUsage, err: err}
 		}

@@ -450,6 +450,8 @@ func TestAuditLog(t *testing.T) {
 		{[]string{"auditLog.enabled=true"}, []string{"--audit-log=/var/log/signet/$(POD_NAME)/audit.jsonl", "--audit-required=false", "--audit-instance=$(POD_NAME)", "name:POD_NAME ", "name:audit-log", "sizeLimit:2Gi"}, []string{"--audit-key"}},
 		{[]string{"auditLog.enabled=true", "auditLog.required=true", "auditLog.key.existingSecret=audit-signing", "auditLog.persistentVolumeClaim=audit", "auditLog.maxFiles=-1"},
 			[]string{"--audit-required=true", "--audit-key=/etc/signet/audit-key/audit.key", "secretName:audit-signing", "claimName:audit", "--audit-log-max-files=-1"}, []string{"emptyDir:map[sizeLimit:2Gi]"}},
+		{[]string{"auditLog.enabled=true", "auditLog.key.existingSecret=audit-signing", "auditLog.key.secretKey=cosign.key", "auditLog.key.passwordKey=cosign.password"},
+			[]string{"--audit-key=/etc/signet/audit-key/cosign.key", "name:SIGNET_AUDIT_KEY_PASSWORD valueFrom:map[secretKeyRef:map[key:cosign.password name:audit-signing]]"}, nil},
 		{[]string{"auditLog.enabled=true", "auditLog.stdout=true", "auditLog.key.kms=awskms:///alias/signet-audit"}, []string{"--audit-log=-", "--audit-key=awskms:///alias/signet-audit"}, []string{"name:audit-log"}},
 	} {
 		o := render(t, tc.set...)
