@@ -38,6 +38,9 @@ const (
 	QueueBytes = 16 << 20
 )
 
+// SignTimeout bounds one checkpoint signature (a KMS request).
+const SignTimeout = 10 * time.Second
+
 // ErrorLogInterval is the least time between two logged write errors; the
 // ones in between are counted in the next message.
 const ErrorLogInterval = 10 * time.Second
@@ -305,7 +308,11 @@ func (w *Writer) checkpoint() {
 		return
 	}
 	now := w.opts.Now().UTC()
-	sig, err := w.opts.Signer.SignMessage(bytes.NewReader(CheckpointMessage(w.seq, w.head, timeField(now))), options.WithContext(context.Background()))
+	// A KMS that does not answer holds the writer (and so the queue) no
+	// longer than SignTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), SignTimeout)
+	defer cancel()
+	sig, err := w.opts.Signer.SignMessage(bytes.NewReader(CheckpointMessage(w.seq, w.head, timeField(now))), options.WithContext(ctx))
 	if err != nil {
 		w.fail("sign", err)
 		return
