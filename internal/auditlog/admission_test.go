@@ -97,3 +97,34 @@ func TestAdmission(t *testing.T) {
 		})
 	}
 }
+
+// TestRequiredSkipsExcluded: with --audit-required and the log failing, a
+// request signet does not check (an excluded namespace) still passes, so
+// the cluster can repair itself.
+func TestRequiredSkipsExcluded(t *testing.T) {
+	t.Parallel()
+	w, err := auditlog.Open(auditlog.Options{Path: "/dev/full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	waitQueue(t, w)
+	if w.Err() == nil {
+		t.Fatal("/dev/full written")
+	}
+	doc, _ := policy.Parse([]byte(allowAll))
+	eng, err := policy.Compile(doc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := admission.NewReviewer(func() *policy.Engine { return eng }, nil, admission.Options{Decisions: w, Required: w, ExcludedNamespaces: []string{"kube-system"}}, nil, nil)
+	for ns, allowed := range map[string]bool{"kube-system": true, "team-a": false} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"kind":"Pod","version":"v1"},"namespace":"`+ns+`","operation":"CREATE","object":{"spec":{"containers":[{"name":"a","image":"registry.example/app:v1"}]}}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		rv.Handler(false).ServeHTTP(rec, req)
+		if got := strings.Contains(rec.Body.String(), `"allowed":true`); got != allowed {
+			t.Errorf("namespace %s: %s, want allowed %v", ns, rec.Body.String(), allowed)
+		}
+	}
+}
