@@ -60,6 +60,12 @@ type Options struct {
 	// Decisions receives one record per admission (the decision log).
 	// Default: none.
 	Decisions decisionlog.Sink
+	// Required, when set, is asked (an atomic load, never the disk) before
+	// each answer: while its Err is not nil (the audit log cannot be
+	// written, with --audit-required), a request signet would allow or
+	// warn about is denied with that reason. Skipped requests (excluded
+	// namespaces, unchecked operations and kinds) pass as before.
+	Required interface{ Err() error }
 	// Keychains, when set, gives each request the registry credentials of
 	// its workload (pull secrets, service account), tried before the
 	// registry client's own. Default: the client's own only.
@@ -163,6 +169,12 @@ func (r *Reviewer) Review(ctx context.Context, req *admissionv1.AdmissionRequest
 	start := time.Now()
 	eng := r.engine()
 	resp, out := r.review(ctx, eng, req, mutate)
+	if r.opts.Required != nil && resp.Allowed && out.decision != "skipped" {
+		if err := r.opts.Required.Err(); err != nil {
+			reason := "the audit log cannot be written and is required: " + err.Error()
+			resp, out = deny("signet denied the request: "+reason), outcome{decision: "denied", reason: reason, images: out.images, generateName: out.generateName}
+		}
+	}
 	boundResponse(resp)
 	resp.UID = req.UID
 	r.logDecision(req, eng, mutate, out, time.Since(start))

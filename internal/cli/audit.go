@@ -49,7 +49,7 @@ func (f *auditFlags) addFlags(cmd *cobra.Command) {
 func newAudit(stdout, stderr io.Writer) *cobra.Command {
 	audit := &cobra.Command{
 		Use:   "audit",
-		Short: "Check what already runs against a policy",
+		Short: "Check what already runs against a policy, or an audit log",
 		Args:  cobra.NoArgs,
 	}
 	f := &auditFlags{}
@@ -76,7 +76,7 @@ policy (or the cluster could not be listed); 3 an image inconclusive
 		},
 	}
 	f.addFlags(cluster)
-	audit.AddCommand(cluster)
+	audit.AddCommand(cluster, newAuditVerify(stdout))
 	return audit
 }
 

@@ -45,6 +45,7 @@ type serveFlags struct {
 	cache                     cache.Config
 	redisURL                  string
 	pullSecrets               bool
+	audit                     auditFlagsServe
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -75,6 +76,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.cache.FailedTTL, "cache-failed-ttl", cache.DefaultFailedTTL, "how long a failed (definitive) result is reused; inconclusive results are never cached (negative: never)")
 	fl.DurationVar(&f.cache.TagTTL, "tag-ttl", cache.DefaultTagTTL, "how long a tag's digest is reused before asking the registry again (negative: never)")
 	fl.StringVar(&f.redisURL, "redis-url", os.Getenv("SIGNET_REDIS_URL"), "Redis shared by replicas, redis://[:password@]host:port/db or rediss:// (default $SIGNET_REDIS_URL; prefer the variable for passwords)")
+	f.audit.addFlags(fl)
 	fl.BoolVar(&f.pullSecrets, "pull-secrets", true, "verify with each workload's registry credentials: its imagePullSecrets and its service account's (needs get on secrets and serviceaccounts in every namespace)")
 }
 
@@ -106,7 +108,9 @@ and ImagePolicy resources (signet.dev/v1alpha1), watched: a change is in
 force within 2 seconds, and each object's status says whether it compiled.
 A --policy file given too is one more ClusterImagePolicy ("file:<path>").
 
-Every admission is logged as one JSON line on stderr (--decision-log).`,
+Every admission is logged as one JSON line on stderr (--decision-log);
+with --audit-log, also in a tamper-evident audit log (hash-chained lines,
+signed checkpoints with --audit-key; checked by signet audit verify).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, f, stderr)
@@ -137,6 +141,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	// keeps their lines whole.
 	errOut := &lockedWriter{w: stderr}
 	log := slog.New(slog.NewJSONHandler(errOut, &slog.HandlerOptions{Level: level}))
+	m := metrics.New()
 	var decisions decisionlog.Sink = decisionlog.Discard
 	switch f.decisionLog {
 	case "stderr", "stdout":
@@ -151,10 +156,17 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	default:
 		return usageError("--decision-log: want stderr, stdout or off, got %q", f.decisionLog)
 	}
+	audit, err := f.audit.open(cmd.Context(), cmd.OutOrStdout(), f.decisionLog, log, m)
+	if err != nil {
+		return err
+	}
+	if audit != nil {
+		defer audit.close(log)
+		decisions = decisionlog.Tee(decisions, audit.w)
+	}
 	if gc, limit := tuneRuntime(); gc != 0 || limit != 0 {
 		log.Debug("garbage collector tuned", "gcPercent", gc, "memoryLimitBytes", limit)
 	}
-	m := metrics.New()
 	reg, err := newRegistry(f.registryCA, registry.WithMetrics(m))
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
@@ -173,6 +185,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			ExcludedNamespaces: excluded,
 			Timeout:            f.timeout,
 			Decisions:          decisions,
+			Required:           audit.required(),
 		},
 		Log:      log,
 		Registry: reg,

@@ -61,6 +61,17 @@ type discard struct{}
 
 func (discard) Write(*Record) {}
 
+// Tee returns a Sink that writes each record to every sink in turn.
+func Tee(sinks ...Sink) Sink { return tee(sinks) }
+
+type tee []Sink
+
+func (t tee) Write(r *Record) {
+	for _, s := range t {
+		s.Write(r)
+	}
+}
+
 // Writer writes records as JSON lines to an io.Writer, buffered: records
 // are gathered for up to FlushInterval (or BufferSize bytes) and written
 // together, so a busy webhook makes one write a few times a second rather

@@ -128,3 +128,20 @@ func TestBound(t *testing.T) {
 		t.Errorf("Truncate(short) = %q", got)
 	}
 }
+
+// TestTee: every sink gets every record.
+func TestTee(t *testing.T) {
+	var a, b bytes.Buffer
+	wa, wb := decisionlog.New(&a), decisionlog.New(&b)
+	tee := decisionlog.Tee(wa, decisionlog.Discard, wb)
+	for _, uid := range []string{"x", "y"} {
+		tee.Write(&decisionlog.Record{UID: uid})
+	}
+	wa.Flush()
+	wb.Flush()
+	for _, out := range []string{a.String(), b.String()} {
+		if !strings.Contains(out, `"uid":"x"`) || !strings.Contains(out, `"uid":"y"`) {
+			t.Errorf("output %q", out)
+		}
+	}
+}

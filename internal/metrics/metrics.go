@@ -27,6 +27,7 @@ type Metrics struct {
 	verifyLatency *prometheus.HistogramVec
 	registryReqs  *prometheus.CounterVec
 	attestations  *prometheus.CounterVec
+	audit         auditMetrics
 
 	// Label values taken from outside signet's code: the first ones seen
 	// are kept, later ones are counted as "other" (see labelSet).
@@ -99,6 +100,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo, m.policyGen, m.policyObjects,
 		m.cache, m.joins, m.verifyLatency, m.registryReqs, m.attestations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registerAudit()
 	return m
 }
 

@@ -216,9 +216,14 @@ func TestNetworkPolicy(t *testing.T) {
 // metricNames reads the metrics signet exports from internal/metrics.
 func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(root(), "internal", "metrics", "metrics.go"))
-	if err != nil {
-		t.Fatal(err)
+	files, _ := filepath.Glob(filepath.Join(root(), "internal", "metrics", "*.go"))
+	var src []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
 	}
 	names := map[string]bool{}
 	for _, m := range regexp.MustCompile(`Name:\s+"(signet_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
@@ -226,7 +231,7 @@ func metricNames(t *testing.T) map[string]bool {
 		names[m[1]+"_bucket"] = true
 	}
 	if len(names) == 0 {
-		t.Fatal("no metric in internal/metrics/metrics.go")
+		t.Fatal("no metric in internal/metrics")
 	}
 	return names
 }
@@ -429,5 +434,53 @@ func TestClientCA(t *testing.T) {
 	// Overriding another flag leaves the metrics port alone.
 	if out, err := helm(t, templateArgs("webhook.clientCA.secretName=a", `extraArgs=["--metrics-addresses-are-fine=1"]`)...); err != nil {
 		t.Errorf("an unrelated extra flag: %v %s", err, out[:min(len(out), 300)])
+	}
+}
+
+// TestAuditLog: auditLog values become serve's --audit-* flags, a volume
+// per Pod directory, and the key from its Secret or KMS.
+func TestAuditLog(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		set  []string
+		want []string // in the container's args, env and volumes, printed
+		not  []string
+	}{
+		{nil, nil, []string{"--audit-log", "audit-log", "name:POD_NAME "}},
+		{[]string{"auditLog.enabled=true"}, []string{"--audit-log=/var/log/signet/$(POD_NAME)/audit.jsonl", "--audit-required=false", "--audit-instance=$(POD_NAME)", "name:POD_NAME ", "name:audit-log", "sizeLimit:2Gi"}, []string{"--audit-key"}},
+		{[]string{"auditLog.enabled=true", "auditLog.required=true", "auditLog.key.existingSecret=audit-signing", "auditLog.persistentVolumeClaim=audit", "auditLog.maxFiles=-1"},
+			[]string{"--audit-required=true", "--audit-key=/etc/signet/audit-key/audit.key", "secretName:audit-signing", "claimName:audit", "--audit-log-max-files=-1"}, []string{"emptyDir:map[sizeLimit:2Gi]"}},
+		{[]string{"auditLog.enabled=true", "auditLog.key.existingSecret=audit-signing", "auditLog.key.secretKey=cosign.key", "auditLog.key.passwordKey=cosign.password"},
+			[]string{"--audit-key=/etc/signet/audit-key/cosign.key", "name:SIGNET_AUDIT_KEY_PASSWORD valueFrom:map[secretKeyRef:map[key:cosign.password name:audit-signing]]"}, nil},
+		{[]string{"auditLog.enabled=true", "auditLog.stdout=true", "auditLog.key.kms=awskms:///alias/signet-audit"}, []string{"--audit-log=-", "--audit-key=awskms:///alias/signet-audit"}, []string{"name:audit-log"}},
+	} {
+		o := render(t, tc.set...)
+		got := fmt.Sprint(get(container(o), "args"), get(container(o), "env"), get(container(o), "volumeMounts"), get(o["Deployment/rel-signet"], "spec", "template", "spec", "volumes"))
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("--set %v: %q missing from\n%s", tc.set, w, got)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(got, n) {
+				t.Errorf("--set %v: %q in\n%s", tc.set, n, got)
+			}
+		}
+	}
+	objs := render(t, "metrics.prometheusRule.enabled=true", "auditLog.enabled=true", "auditLog.required=true")
+	found := false
+	for _, r := range get(objs["PrometheusRule/rel-signet"], "spec", "groups", 0, "rules").([]any) {
+		if get(r, "alert") == "SignetAuditLogWriteErrors" {
+			found = get(r, "labels", "severity") == "critical"
+			checkMetrics(t, "SignetAuditLogWriteErrors", get(r, "expr").(string), metricNames(t))
+		}
+	}
+	if !found {
+		t.Error("no critical SignetAuditLogWriteErrors alert with auditLog.required")
+	}
+	for _, set := range []string{"auditLog.maxFiles=0", "auditLog.checkpointInterval=soon", "auditLog.key.kms=file:///etc/key", "auditLog.enable=true"} {
+		if out, err := helm(t, templateArgs(set)...); err == nil || !strings.Contains(out, "schema") {
+			t.Errorf("--set %s: %v; want a schema error", set, err)
+		}
 	}
 }
