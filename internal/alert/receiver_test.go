@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,10 +37,10 @@ type receiver struct {
 	arrive chan struct{}
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	t.Helper()
 	r := &receiver{arrive: make(chan struct{}, 100000)}
-	r.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 		r.mu.Lock()
 		r.got = append(r.got, received{path: req.URL.Path, header: req.Header.Clone(), body: body, at: time.Now()})
@@ -52,6 +53,8 @@ func newReceiver(t *testing.T) *receiver {
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
+	r.Config.ErrorLog = log.New(io.Discard, "", 0) // connections cut by Close
+	r.StartTLS()
 	t.Cleanup(r.Close)
 	return r
 }
@@ -106,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	return &env{dir: t.TempDir(), vars: map[string]string{}, logs: &syncBuffer{}, m: metrics.New()}
 }
 
-func (e *env) file(t *testing.T, name, content string) string {
+func (e *env) file(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(e.dir, name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -115,7 +118,7 @@ func (e *env) file(t *testing.T, name, content string) string {
 	return p
 }
 
-func (e *env) open(t *testing.T, config string, tr http.RoundTripper) *alert.Alerter {
+func (e *env) open(t testing.TB, config string, tr http.RoundTripper) *alert.Alerter {
 	t.Helper()
 	a, err := alert.Open(e.file(t, "alerts.yaml", config), alert.Options{
 		Log:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
