@@ -294,9 +294,12 @@ func (a *Alerter) Fire(al *Alert) {
 	}
 }
 
-// Decisions returns a decision sink that writes every record to next and
-// fires denied and warned admissions.
+// Decisions returns a decision sink that writes every record to next (nil:
+// none) and fires denied and warned admissions.
 func (a *Alerter) Decisions(next decisionlog.Sink) decisionlog.Sink {
+	if next == nil {
+		next = decisionlog.Discard
+	}
 	if a == nil {
 		return next
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/alert"
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/kube"
@@ -45,6 +46,7 @@ type serveFlags struct {
 	cache                     cache.Config
 	redisURL                  string
 	pullSecrets               bool
+	alerts                    string
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -75,6 +77,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.cache.FailedTTL, "cache-failed-ttl", cache.DefaultFailedTTL, "how long a failed (definitive) result is reused; inconclusive results are never cached (negative: never)")
 	fl.DurationVar(&f.cache.TagTTL, "tag-ttl", cache.DefaultTagTTL, "how long a tag's digest is reused before asking the registry again (negative: never)")
 	fl.StringVar(&f.redisURL, "redis-url", os.Getenv("SIGNET_REDIS_URL"), "Redis shared by replicas, redis://[:password@]host:port/db or rediss:// (default $SIGNET_REDIS_URL; prefer the variable for passwords)")
+	fl.StringVar(&f.alerts, "alerts", "", "alerts file (YAML): Slack, Teams, Opsgenie and webhook sinks for denials, warnings, policy reload failures and the Redis breaker, reloaded when it changes (docs/operations.md)")
 	fl.BoolVar(&f.pullSecrets, "pull-secrets", true, "verify with each workload's registry credentials: its imagePullSecrets and its service account's (needs get on secrets and serviceaccounts in every namespace)")
 }
 
@@ -155,6 +158,14 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		log.Debug("garbage collector tuned", "gcPercent", gc, "memoryLimitBytes", limit)
 	}
 	m := metrics.New()
+	var alerts *alert.Alerter
+	if f.alerts != "" {
+		var err error
+		if alerts, err = alert.Open(f.alerts, alert.Options{Log: log, Metrics: m}); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		defer alerts.Close()
+	}
 	reg, err := newRegistry(f.registryCA, registry.WithMetrics(m))
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
@@ -172,8 +183,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			UnchangedApproval:  f.unchangedApproval,
 			ExcludedNamespaces: excluded,
 			Timeout:            f.timeout,
-			Decisions:          decisions,
+			Decisions:          alerts.Decisions(decisions),
 		},
+		Alerts:   alerts,
 		Log:      log,
 		Registry: reg,
 		Cache:    f.cache,

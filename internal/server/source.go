@@ -44,6 +44,7 @@ func newPolicy(cfg Config, reg policy.Registry, opts []policy.CompileOption, log
 		if err != nil {
 			return nil, err
 		}
+		pw.alerts = cfg.Alerts
 		return &policySource{engine: pw.Engine, run: func(ctx context.Context, d time.Duration) { go pw.Run(ctx, d) },
 			name: func() string { return pw.Engine().Name() + " " + pw.Hash() }}, nil
 	case SourceCluster:
@@ -70,6 +71,7 @@ func newPolicy(cfg Config, reg policy.Registry, opts []policy.CompileOption, log
 		if err != nil {
 			return nil, err
 		}
+		pw.alerts = cfg.Alerts
 		ps.name = func() string { return "resources+" + policysource.FileName(cfg.PolicyFile) }
 	}
 	ps.run = func(ctx context.Context, d time.Duration) {
