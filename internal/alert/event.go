@@ -1,7 +1,8 @@
 package alert
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -107,7 +108,8 @@ func fromRecord(r *decisionlog.Record) *Alert {
 	default:
 		return nil
 	}
-	a := &Alert{Event: ev, Decision: r.Decision, Namespace: r.Namespace, Object: Object{Kind: r.Kind, Name: r.Name}, User: r.User, Time: r.Time}
+	a := &Alert{Event: ev, Decision: r.Decision, Namespace: r.Namespace, Object: Object{Kind: r.Kind, Name: r.Name}, User: r.User, Time: r.Time,
+		Images: make([]Image, 0, min(len(r.Images), MaxImages))}
 	for i := range r.Images {
 		im := &r.Images[i]
 		if ev == EventDenied && im.Allowed || ev == EventWarned && im.Outcome == "verified" {
@@ -151,10 +153,6 @@ func (a *Alert) normalise(cluster string, now time.Time) {
 		a.MoreImages += len(a.Images) - MaxImages
 		a.Images = a.Images[:MaxImages]
 	}
-	seen := map[string]bool{}
-	for _, r := range a.Reasons {
-		seen[r] = true
-	}
 	for i := range a.Images {
 		im := &a.Images[i]
 		im.Image = clean(im.Image, MaxString)
@@ -162,8 +160,7 @@ func (a *Alert) normalise(cluster string, now time.Time) {
 		im.Outcome = clean(im.Outcome, MaxString)
 		im.Rule = clean(im.Rule, MaxString)
 		im.Reason = clean(im.Reason, MaxReason)
-		if im.Reason != "" && !seen[im.Reason] {
-			seen[im.Reason] = true
+		if im.Reason != "" && len(a.Reasons) < MaxReasons && !slices.Contains(a.Reasons, im.Reason) {
 			a.Reasons = append(a.Reasons, im.Reason)
 		}
 	}
@@ -190,6 +187,11 @@ func (a *Alert) normalise(cluster string, now time.Time) {
 // message.
 func (a *Alert) dedupeKey() string {
 	var b strings.Builder
+	n := len(a.Event) + len(a.Namespace) + len(a.Message) + 2
+	for _, im := range a.Images {
+		n += len(im.Image) + len(im.Outcome) + len(im.Rule) + 3
+	}
+	b.Grow(n)
 	b.WriteString(string(a.Event))
 	b.WriteByte(0)
 	b.WriteString(a.Namespace)
@@ -199,14 +201,20 @@ func (a *Alert) dedupeKey() string {
 		b.WriteString(msg)
 		return b.String()
 	}
-	parts := make([]string, 0, len(a.Images))
-	for _, im := range a.Images {
-		parts = append(parts, im.Image+"\x01"+im.Outcome+"\x01"+im.Rule)
+	images := a.Images
+	if len(images) > 1 {
+		images = slices.Clone(images)
+		slices.SortFunc(images, func(x, y Image) int {
+			return cmp.Or(cmp.Compare(x.Image, y.Image), cmp.Compare(x.Outcome, y.Outcome), cmp.Compare(x.Rule, y.Rule))
+		})
 	}
-	sort.Strings(parts)
-	for _, p := range parts {
+	for _, im := range images {
 		b.WriteByte(0)
-		b.WriteString(p)
+		b.WriteString(im.Image)
+		b.WriteByte(1)
+		b.WriteString(im.Outcome)
+		b.WriteByte(1)
+		b.WriteString(im.Rule)
 	}
 	return b.String()
 }
