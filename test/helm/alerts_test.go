@@ -14,7 +14,10 @@ func TestAlerts(t *testing.T) {
 	t.Parallel()
 	config := `{"cluster":"prod","sinks":[{"name":"slack","type":"slack","urlFrom":{"file":"/etc/signet/alerts-secrets/slack-url"},` +
 		`"events":["denied","policy-reload-failed"],"template":{"title":"{{.Event}} in {{.Namespace}}"}}]}`
-	objs := render(t, "alerts.enabled=true", "alerts.config="+config, "alerts.secretName=signet-alerts")
+	objs := render(t, "alerts.enabled=true", "alerts.config="+config, "alerts.secretName=signet-alerts", "metrics.prometheusRule.enabled=true")
+	if rules := fmt.Sprint(objs["PrometheusRule/rel-signet"]); !strings.Contains(rules, "SignetAlertsLost") {
+		t.Errorf("no SignetAlertsLost rule: %s", rules)
+	}
 	cm := objs["ConfigMap/rel-signet-alerts"]
 	data, _ := get(cm, "data", "alerts.yaml").(string)
 	c, err := alert.Parse([]byte(data))
