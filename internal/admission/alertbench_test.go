@@ -2,7 +2,6 @@ package admission_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,14 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/alert"
-	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/metrics"
-	"github.com/signet-dev/signet/internal/policy"
-	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/internal/testutil"
 )
 
 // BenchmarkDeniedDeadAlertSink: denials of an unsigned image (its failed
@@ -28,43 +22,18 @@ import (
 // answers. Reports the p99 latency of a request besides the mean: a dead
 // sink must leave both where they were.
 func BenchmarkDeniedDeadAlertSink(b *testing.B) {
-	reg := testutil.NewRegistry(b, false)
-	key := testutil.NewKey(b)
-	reg.PushImage(b, "demo/unsigned:v1")
-	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/demo/**", validator: signed}`)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	image, doc := benchImage(b, false)
 	release := make(chan struct{})
 	dead := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
 	defer dead.Close()
 	defer close(release) // before Close, which waits for the handler
-	body, _ := json.Marshal(map[string]any{
-		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-		"request": map[string]any{
-			"uid": "b", "kind": map[string]string{"group": "", "version": "v1", "kind": "Pod"},
-			"resource":  map[string]string{"group": "", "version": "v1", "resource": "pods"},
-			"namespace": "default", "name": "bench", "operation": "CREATE",
-			"userInfo": map[string]string{"username": "bench"},
-			"object": map[string]any{"apiVersion": "v1", "kind": "Pod",
-				"metadata": map[string]string{"name": "bench", "namespace": "default"},
-				"spec":     map[string]any{"containers": []any{map[string]string{"name": "app", "image": reg.Host + "/demo/unsigned:v1"}}}},
-		},
-	})
+	body := benchPodReview(image)
 	for _, bc := range []struct {
 		name   string
 		alerts bool
 	}{{"no alerts", false}, {"dead sink", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			m := metrics.New()
-			c, err := cache.New(cache.Config{Metrics: m})
-			if err != nil {
-				b.Fatal(err)
-			}
-			eng, err := policy.Compile(doc, registry.MustNew(), policy.WithCache(c))
-			if err != nil {
-				b.Fatal(err)
-			}
 			var decisions decisionlog.Sink = decisionlog.New(io.Discard)
 			if bc.alerts {
 				path := filepath.Join(b.TempDir(), "alerts.yaml")
@@ -76,7 +45,7 @@ func BenchmarkDeniedDeadAlertSink(b *testing.B) {
 				defer a.Close()
 				decisions = a.Decisions(decisions)
 			}
-			h := admission.NewReviewer(func() *policy.Engine { return eng }, nil, admission.Options{Decisions: decisions}, nil, m).Handler(true)
+			h := benchHandler(b, doc, decisions, m)
 			var lat []time.Duration
 			b.ReportAllocs()
 			for b.Loop() {

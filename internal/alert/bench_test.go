@@ -25,7 +25,7 @@ func BenchmarkDecisionsDeadSink(b *testing.B) {
 			release := make(chan struct{})
 			defer close(release) // before Close, which waits for the handlers
 			rc.answer = func(int, http.ResponseWriter) bool { <-release; return false }
-			e := &env{dir: b.TempDir(), vars: map[string]string{}, logs: &syncBuffer{}}
+			e := newEnv(b)
 			a := e.open(b, webhookConfig(rc.URL, bc.extra), rc.Client().Transport)
 			defer a.Close()
 			d := a.Decisions(decisionlog.Discard)

@@ -245,13 +245,5 @@ func clean(s string, max int) string {
 			break
 		}
 	}
-	out := b.String()
-	if len(out) <= max {
-		return out
-	}
-	cut := max - len("…")
-	for cut > 0 && !utf8.RuneStart(out[cut]) {
-		cut--
-	}
-	return out[:cut] + "…"
+	return cut(b.String(), max)
 }

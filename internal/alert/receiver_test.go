@@ -1,7 +1,6 @@
 package alert_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log"
@@ -84,29 +83,27 @@ func (r *receiver) wait(t *testing.T, n int) []received {
 type env struct {
 	dir  string
 	vars map[string]string
-	logs *syncBuffer
+	logs logFile
 	m    *metrics.Metrics
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logFile is the Alerter's log: a file, written to concurrently by the
+// sinks (an *os.File is safe for that) and read by the test.
+type logFile struct{ *os.File }
+
+func (l logFile) String() string {
+	b, _ := os.ReadFile(l.Name())
+	return string(b)
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newEnv(t *testing.T) *env {
-	return &env{dir: t.TempDir(), vars: map[string]string{}, logs: &syncBuffer{}, m: metrics.New()}
+func newEnv(t testing.TB) *env {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &env{dir: dir, vars: map[string]string{}, logs: logFile{f}, m: metrics.New()}
 }
 
 func (e *env) file(t testing.TB, name, content string) string {
