@@ -54,7 +54,11 @@ func newPolicy(cfg Config, reg policy.Registry, opts []policy.CompileOption, log
 	if cfg.PolicyClient == nil {
 		return nil, errors.New("the cluster's policy resources need the Kubernetes API")
 	}
-	src := policysource.New(cfg.PolicyClient, policysource.Options{Registry: reg, Compile: opts, Log: log, Metrics: m})
+	po := policysource.Options{Registry: reg, Compile: opts, Log: log, Metrics: m}
+	if cfg.Alerts != nil {
+		po.Rejected = cfg.Alerts.PolicyReloadFailed
+	}
+	src := policysource.New(cfg.PolicyClient, po)
 	ps := &policySource{engine: src.Engine, name: func() string { return "resources" }}
 	var pw *PolicyWatcher
 	if cfg.PolicyFile != "" {
