@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,6 +31,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// LookupEnv reads environment variables; nil: os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// CloseGrace bounds how long Close lets the sinks send what they
+	// hold; 0: DefaultCloseGrace.
+	CloseGrace time.Duration
 }
 
 // Alerter fans events out to the sinks of an alerts file. A nil *Alerter
@@ -62,6 +66,9 @@ func Open(path string, o Options) (*Alerter, error) {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
+	if o.CloseGrace <= 0 {
+		o.CloseGrace = DefaultCloseGrace
+	}
 	if o.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 2
@@ -87,6 +94,9 @@ func (a *Alerter) Path() string { return a.path }
 func (a *Alerter) Reload() (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.ctx.Err() != nil {
+		return false, errors.New("alerts closed")
+	}
 	c, secrets, hash, err := a.load()
 	if err != nil {
 		return false, err
@@ -258,17 +268,36 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// Close stops every sink at once; alerts not yet sent are lost.
+// DefaultCloseGrace is how long Close lets the sinks send what they hold.
+const DefaultCloseGrace = 5 * time.Second
+
+// Close stops the sinks: each sends its open de-duplication groups and
+// its queue, for at most Options.CloseGrace in all; what is left is lost.
 func (a *Alerter) Close() {
 	if a == nil {
 		return
 	}
-	a.cancel()
-	if st := a.state.Load(); st != nil {
-		for _, s := range st.sinks {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.state.Load()
+	if st == nil {
+		return
+	}
+	for _, s := range st.sinks {
+		close(s.stop)
+	}
+	a.state.Store(nil)
+	grace := time.NewTimer(a.opts.CloseGrace)
+	defer grace.Stop()
+	for _, s := range st.sinks {
+		select {
+		case <-s.done:
+		case <-grace.C:
+			a.cancel()
 			<-s.done
 		}
 	}
+	a.cancel()
 }
 
 // Wants says whether any sink fires on e: callers skip building an
@@ -284,10 +313,13 @@ func (a *Alerter) Wants(e Event) bool {
 // Fire hands al to every sink that fires on its event. It never blocks;
 // al must not be used afterwards.
 func (a *Alerter) Fire(al *Alert) {
-	if !a.Wants(al.Event) {
+	if a == nil {
 		return
 	}
 	st := a.state.Load()
+	if st == nil || st.events&al.Event.bit() == 0 {
+		return
+	}
 	al.normalise(st.cluster, time.Now())
 	for _, s := range st.sinks {
 		s.offer(al)

@@ -178,3 +178,28 @@ func TestDedupeGroupsBounded(t *testing.T) {
 		t.Errorf("dropped %v, want 90", got)
 	}
 }
+
+// TestCloseFlushes: alerts waiting in a de-duplication window are sent
+// when signet stops, not lost.
+func TestCloseFlushes(t *testing.T) {
+	rc := newReceiver(t)
+	e := newEnv(t)
+	a := e.open(t, webhookConfig(rc.URL, "    dedupeWindow: 1h\n"), rc.Client().Transport)
+	for i := range 3 {
+		a.Decisions(decisionlog.Discard).Write(denial(fmt.Sprint(i), "registry.example/bad:1", "no"))
+	}
+	a.Close()
+	got := rc.requests()
+	if len(got) != 1 {
+		t.Fatalf("%d requests, want 1", len(got))
+	}
+	var p alert.Alert
+	decodeJSON(t, got[0].body, &p)
+	if p.Count != 3 {
+		t.Errorf("count %d, want 3", p.Count)
+	}
+	a.Decisions(decisionlog.Discard).Write(denial("late", "registry.example/bad:1", "no")) // after Close: nothing, no panic
+	if _, err := a.Reload(); err == nil {
+		t.Error("reloaded after Close")
+	}
+}

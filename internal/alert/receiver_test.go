@@ -118,10 +118,11 @@ func (e *env) file(t testing.TB, name, content string) string {
 func (e *env) open(t testing.TB, config string, tr http.RoundTripper) *alert.Alerter {
 	t.Helper()
 	a, err := alert.Open(e.file(t, "alerts.yaml", config), alert.Options{
-		Log:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics:   e.m,
-		Transport: tr,
-		LookupEnv: func(k string) (string, bool) { v, ok := e.vars[k]; return v, ok },
+		Log:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:    e.m,
+		Transport:  tr,
+		LookupEnv:  func(k string) (string, bool) { v, ok := e.vars[k]; return v, ok },
+		CloseGrace: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

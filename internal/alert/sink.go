@@ -93,10 +93,25 @@ func (s *sink) offer(a *Alert) {
 	s.mu.Unlock()
 	time.AfterFunc(s.window, func() {
 		s.mu.Lock()
+		if s.groups[g.key] != &g { // flushed when the sink stopped
+			s.mu.Unlock()
+			return
+		}
 		delete(s.groups, g.key)
 		s.mu.Unlock() // g is no longer shared
 		s.push(&g)
 	})
+}
+
+// flush queues every open group at once (the sink is stopping).
+func (s *sink) flush() {
+	s.mu.Lock()
+	groups := s.groups
+	s.groups = map[string]*Alert{}
+	s.mu.Unlock()
+	for _, g := range groups {
+		s.push(g)
+	}
 }
 
 // push queues a, or drops it when the queue is full.
@@ -119,6 +134,7 @@ func (s *sink) run(ctx context.Context) {
 		case a := <-s.queue:
 			s.deliver(ctx, a)
 		case <-s.stop:
+			s.flush()
 			for {
 				select {
 				case a := <-s.queue:
