@@ -31,8 +31,8 @@ type Options struct {
 	Transport http.RoundTripper
 	// LookupEnv reads environment variables; nil: os.LookupEnv.
 	LookupEnv func(string) (string, bool)
-	// CloseGrace bounds how long Close lets the sinks send what they
-	// hold; 0: DefaultCloseGrace.
+	// CloseGrace bounds how long a sink stopped by Close or a reload
+	// sends what it holds; 0: DefaultCloseGrace.
 	CloseGrace time.Duration
 }
 
@@ -118,7 +118,9 @@ func (a *Alerter) Reload() (bool, error) {
 			delete(old, fp)
 		} else {
 			s = a.newSink(&c.Sinks[i], secrets[i], fp)
-			go s.run(a.ctx)
+			var ctx context.Context
+			ctx, s.cancel = context.WithCancel(a.ctx)
+			go s.run(ctx)
 		}
 		next.sinks = append(next.sinks, s)
 		next.events |= s.events
@@ -126,7 +128,7 @@ func (a *Alerter) Reload() (bool, error) {
 	a.state.Store(next)
 	a.hash = hash
 	for _, s := range old {
-		close(s.stop)
+		s.halt(a.opts.CloseGrace)
 	}
 	return true, nil
 }
@@ -284,18 +286,11 @@ func (a *Alerter) Close() {
 		return
 	}
 	for _, s := range st.sinks {
-		close(s.stop)
+		s.halt(a.opts.CloseGrace)
 	}
 	a.state.Store(nil)
-	grace := time.NewTimer(a.opts.CloseGrace)
-	defer grace.Stop()
 	for _, s := range st.sinks {
-		select {
-		case <-s.done:
-		case <-grace.C:
-			a.cancel()
-			<-s.done
-		}
+		<-s.done // each within the grace, all at once
 	}
 	a.cancel()
 }

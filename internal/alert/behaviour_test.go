@@ -203,3 +203,36 @@ func TestCloseFlushes(t *testing.T) {
 		t.Error("reloaded after Close")
 	}
 }
+
+// TestReloadStopsOldSinks: a sink replaced by a reload ends within the
+// grace even while its receiver never answers: reloads do not pile up
+// goroutines.
+func TestReloadStopsOldSinks(t *testing.T) {
+	release := make(chan struct{})
+	rc := newReceiver(t)
+	rc.answer = func(int, http.ResponseWriter) bool { <-release; return false }
+	t.Cleanup(func() { close(release) })
+	e := newEnv(t)
+	a := e.open(t, webhookConfig(rc.URL, "    dedupeWindow: 0s\n    timeout: 1m\n"), rc.Client().Transport)
+	a.Decisions(decisionlog.Discard).Write(denial("p", "registry.example/bad:1", "no"))
+	rc.wait(t, 1)
+	for i := range 20 {
+		e.file(t, "alerts.yaml", webhookConfig(rc.URL, fmt.Sprintf("    dedupeWindow: 0s\n    timeout: 1m\n    queueSize: %d\n", i+1)))
+		if _, err := a.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		a.Decisions(decisionlog.Discard).Write(denial("p", "registry.example/bad:1", "no"))
+	}
+	e.waitCount(t, "hook", alert.OutcomeFailed, 20) // each cut off by its grace (1 s)
+	// The receiver's handlers stay blocked; the sinks' goroutines must not.
+	for deadline := time.Now().Add(10 * time.Second); sinkGoroutines() > 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sink goroutines, want the one in force", sinkGoroutines())
+		}
+	}
+}
+
+func sinkGoroutines() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "alert.(*sink).run(")
+}

@@ -56,8 +56,9 @@ type sink struct {
 	mu        sync.Mutex
 	groups    map[string]*Alert
 
-	stop chan struct{}
-	done chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc // the sink's context, under the Alerter's
 }
 
 func (s *sink) count(outcome string) { s.metrics.Alert(s.name, outcome) }
@@ -123,8 +124,8 @@ func (s *sink) push(a *Alert) {
 	}
 }
 
-// run sends queued alerts until stopped, then sends what is queued and
-// returns; ctx ends it at once.
+// run sends queued alerts until ctx (the sink's) is done. Once stopped
+// (halt), it sends its open groups and what is queued, then returns.
 func (s *sink) run(ctx context.Context) {
 	defer close(s.done)
 	for {
@@ -135,7 +136,7 @@ func (s *sink) run(ctx context.Context) {
 			s.deliver(ctx, a)
 		case <-s.stop:
 			s.flush()
-			for {
+			for ctx.Err() == nil {
 				select {
 				case a := <-s.queue:
 					s.deliver(ctx, a)
@@ -143,8 +144,16 @@ func (s *sink) run(ctx context.Context) {
 					return
 				}
 			}
+			return
 		}
 	}
+}
+
+// halt stops the sink: it sends what it holds for at most grace, a send
+// in flight included, and its goroutine ends.
+func (s *sink) halt(grace time.Duration) {
+	close(s.stop)
+	time.AfterFunc(grace, s.cancel)
 }
 
 // deliver sends one alert, retrying network errors, 429 and 5xx with
