@@ -79,6 +79,8 @@ type Alert struct {
 	Namespace string   `json:"namespace,omitempty"`
 	Object    Object   `json:"object"`
 	User      string   `json:"user,omitempty"`
+	// DryRun: the request was a dry run (nothing was to be created).
+	DryRun bool `json:"dryRun,omitempty"`
 	// Rule is the rule of the first image.
 	Rule string `json:"rule,omitempty"`
 	// Message says what went wrong for policy-reload-failed and
@@ -108,7 +110,7 @@ func fromRecord(r *decisionlog.Record) *Alert {
 	default:
 		return nil
 	}
-	a := &Alert{Event: ev, Decision: r.Decision, Namespace: r.Namespace, Object: Object{Kind: r.Kind, Name: r.Name}, User: r.User, Time: r.Time,
+	a := &Alert{Event: ev, Decision: r.Decision, Namespace: r.Namespace, Object: Object{Kind: r.Kind, Name: r.Name}, User: r.User, DryRun: r.DryRun, Time: r.Time,
 		Images: make([]Image, 0, min(len(r.Images), MaxImages))}
 	for i := range r.Images {
 		im := &r.Images[i]

@@ -121,7 +121,7 @@ func TestSinkPayloads(t *testing.T) {
 			}
 			decodeJSON(t, r.body, &p)
 			if p.Event != alert.EventDenied || p.Decision != "denied" || p.Count != 1 || p.Namespace != "team-a" || p.Object.Kind != "Pod" ||
-				p.Cluster != "prod-eu" || p.User == "" || p.Rule != "registry.example/**" || len(p.Images) != 2 || p.Title == "" {
+				p.Cluster != "prod-eu" || p.User == "" || !p.DryRun || p.Rule != "registry.example/**" || len(p.Images) != 2 || p.Title == "" {
 				t.Errorf("alert object: %s", r.body)
 			}
 			if strings.ContainsRune(p.Images[0].Reason, '\u202e') || strings.ContainsRune(p.Images[0].Reason, '\x07') {
@@ -143,6 +143,7 @@ func TestSinkPayloads(t *testing.T) {
 			sink := strings.ReplaceAll(tt.sink, "%URL%", rc.URL)
 			a := e.open(t, fmt.Sprintf("cluster: prod-eu\nsinks:\n  - name: s\n    dedupeWindow: 0s\n    %s\n", sink), rc.Client().Transport)
 			rec := denial("web-1", "registry.example/bad:1", hostileReason)
+			rec.DryRun = true
 			rec.Images[1] = decisionlog.Image{Image: long, Allowed: false, Outcome: "inconclusive", Reason: "timeout"}
 			a.Decisions(decisionlog.Discard).Write(rec)
 			r := rc.wait(t, 1)
