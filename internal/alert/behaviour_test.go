@@ -16,13 +16,27 @@ func webhookConfig(url, extra string) string {
 	return "sinks:\n  - name: hook\n    type: webhook\n    url: " + url + "\n" + extra
 }
 
+// openWebhook opens an Alerter with one webhook sink, "hook", posting to a
+// new receiver; extra is more of the sink's fields.
+func openWebhook(t *testing.T, extra string) (*receiver, *env, *alert.Alerter) {
+	t.Helper()
+	rc := newReceiver(t)
+	e := newEnv(t)
+	return rc, e, e.open(t, webhookConfig(rc.URL, extra), rc.Client().Transport)
+}
+
+// denyDistinct writes n denials, each of another image.
+func denyDistinct(a *alert.Alerter, n int) {
+	for i := range n {
+		a.Decisions(decisionlog.Discard).Write(denial("p", fmt.Sprintf("registry.example/img%d:1", i), "no"))
+	}
+}
+
 // TestDedupe: the same image denied 500 times within the window, for Pods
 // of different names, is one alert with count 500, sent when the window
 // ends; another image is another alert.
 func TestDedupe(t *testing.T) {
-	rc := newReceiver(t)
-	e := newEnv(t)
-	a := e.open(t, webhookConfig(rc.URL, "    dedupeWindow: 500ms\n"), rc.Client().Transport)
+	rc, e, a := openWebhook(t, "    dedupeWindow: 500ms\n")
 	d := a.Decisions(decisionlog.Discard)
 	for i := range 500 {
 		d.Write(denial(fmt.Sprintf("web-%d", i), "registry.example/bad:1", fmt.Sprintf("no signature (attempt %d)", i)))
@@ -52,12 +66,8 @@ func TestDedupe(t *testing.T) {
 
 // TestRateLimit: beyond the rate limit alerts are dropped and counted.
 func TestRateLimit(t *testing.T) {
-	rc := newReceiver(t)
-	e := newEnv(t)
-	a := e.open(t, webhookConfig(rc.URL, "    dedupeWindow: 0s\n    rateLimit: {count: 2, per: 1h}\n"), rc.Client().Transport)
-	for i := range 5 {
-		a.Decisions(decisionlog.Discard).Write(denial("p", fmt.Sprintf("registry.example/img%d:1", i), "no"))
-	}
+	rc, e, a := openWebhook(t, "    dedupeWindow: 0s\n    rateLimit: {count: 2, per: 1h}\n")
+	denyDistinct(a, 5)
 	e.waitCount(t, "hook", alert.OutcomeDropped, 3)
 	e.waitCount(t, "hook", alert.OutcomeSent, 2)
 	if n := len(rc.requests()); n != 2 {
@@ -168,12 +178,8 @@ func TestDeadSink(t *testing.T) {
 // TestDedupeGroupsBounded: distinct alerts in a window open at most
 // queueSize groups; beyond that they are dropped, not held.
 func TestDedupeGroupsBounded(t *testing.T) {
-	rc := newReceiver(t)
-	e := newEnv(t)
-	a := e.open(t, webhookConfig(rc.URL, "    dedupeWindow: 1h\n    queueSize: 10\n"), rc.Client().Transport)
-	for i := range 100 {
-		a.Decisions(decisionlog.Discard).Write(denial("p", fmt.Sprintf("registry.example/img%d:1", i), "no"))
-	}
+	_, e, a := openWebhook(t, "    dedupeWindow: 1h\n    queueSize: 10\n")
+	denyDistinct(a, 100)
 	if got := e.count(t, "hook", alert.OutcomeDropped); got != 90 {
 		t.Errorf("dropped %v, want 90", got)
 	}
@@ -182,9 +188,7 @@ func TestDedupeGroupsBounded(t *testing.T) {
 // TestCloseFlushes: alerts waiting in a de-duplication window are sent
 // when signet stops, not lost.
 func TestCloseFlushes(t *testing.T) {
-	rc := newReceiver(t)
-	e := newEnv(t)
-	a := e.open(t, webhookConfig(rc.URL, "    dedupeWindow: 1h\n"), rc.Client().Transport)
+	rc, _, a := openWebhook(t, "    dedupeWindow: 1h\n")
 	for i := range 3 {
 		a.Decisions(decisionlog.Discard).Write(denial(fmt.Sprint(i), "registry.example/bad:1", "no"))
 	}
