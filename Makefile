@@ -141,6 +141,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in
 	$(GO) test -run '^$$' -fuzz '^FuzzImportPolicyController$$' -fuzztime $(FUZZTIME) ./internal/policyimport
 	$(GO) test -run '^$$' -fuzz '^FuzzImportKyverno$$' -fuzztime $(FUZZTIME) ./internal/policyimport
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) ./internal/auditlog
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/alert
 
 # A crash found here is written to the package's testdata/fuzz/<target>/:
 # fix the bug, and commit the file as a regression seed.

@@ -21,37 +21,9 @@ import (
 // a signed image whose verification is cached, through the HTTP handler,
 // with the decision log and metrics on.
 func BenchmarkHandlerWarm(b *testing.B) {
-	reg := testutil.NewRegistry(b, false)
-	key := testutil.NewKey(b)
-	img := reg.PushImage(b, "demo/app:v1")
-	testutil.SignLegacy(b, img, key)
-	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/demo/**", validator: signed}`)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := metrics.New()
-	c, err := cache.New(cache.Config{Metrics: m})
-	if err != nil {
-		b.Fatal(err)
-	}
-	eng, err := policy.Compile(doc, registry.MustNew(), policy.WithCache(c))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rv := admission.NewReviewer(func() *policy.Engine { return eng }, nil, admission.Options{Decisions: decisionlog.New(io.Discard)}, nil, m)
-	h := rv.Handler(true)
-	body, _ := json.Marshal(map[string]any{
-		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-		"request": map[string]any{
-			"uid": "b", "kind": map[string]string{"group": "", "version": "v1", "kind": "Pod"},
-			"resource":  map[string]string{"group": "", "version": "v1", "resource": "pods"},
-			"namespace": "default", "name": "bench", "operation": "CREATE",
-			"userInfo": map[string]string{"username": "bench"},
-			"object": map[string]any{"apiVersion": "v1", "kind": "Pod",
-				"metadata": map[string]string{"name": "bench", "namespace": "default"},
-				"spec":     map[string]any{"containers": []any{map[string]string{"name": "app", "image": reg.Host + "/demo/app:v1"}}}},
-		},
-	})
+	image, doc := benchImage(b, true)
+	h := benchHandler(b, doc, decisionlog.New(io.Discard), metrics.New())
+	body := benchPodReview(image)
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, "/mutate?timeout=10s", bytes.NewReader(body))
@@ -62,4 +34,53 @@ func BenchmarkHandlerWarm(b *testing.B) {
 			b.Fatalf("HTTP %d: %s", rec.Code, rec.Body.String())
 		}
 	}
+}
+
+// benchImage pushes an image, signed or not, to a local registry and
+// returns it with a policy requiring its signature.
+func benchImage(b *testing.B, signed bool) (string, *policy.Document) {
+	b.Helper()
+	reg := testutil.NewRegistry(b, false)
+	key := testutil.NewKey(b)
+	img := reg.PushImage(b, "demo/app:v1")
+	if signed {
+		testutil.SignLegacy(b, img, key)
+	}
+	doc, err := policy.Parse([]byte(testutil.Policy(key.PEM, `- {pattern: "`+reg.Host+`/demo/**", validator: signed}`)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return reg.Host + "/demo/app:v1", doc
+}
+
+// benchHandler is the mutating handler of doc's engine, its cache warm
+// after the first request.
+func benchHandler(b *testing.B, doc *policy.Document, decisions decisionlog.Sink, m *metrics.Metrics) http.Handler {
+	b.Helper()
+	c, err := cache.New(cache.Config{Metrics: m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := policy.Compile(doc, registry.MustNew(), policy.WithCache(c))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return admission.NewReviewer(func() *policy.Engine { return eng }, nil, admission.Options{Decisions: decisions}, nil, m).Handler(true)
+}
+
+// benchPodReview is the AdmissionReview of a Pod CREATE running image.
+func benchPodReview(image string) []byte {
+	body, _ := json.Marshal(map[string]any{
+		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+		"request": map[string]any{
+			"uid": "b", "kind": map[string]string{"group": "", "version": "v1", "kind": "Pod"},
+			"resource":  map[string]string{"group": "", "version": "v1", "resource": "pods"},
+			"namespace": "default", "name": "bench", "operation": "CREATE",
+			"userInfo": map[string]string{"username": "bench"},
+			"object": map[string]any{"apiVersion": "v1", "kind": "Pod",
+				"metadata": map[string]string{"name": "bench", "namespace": "default"},
+				"spec":     map[string]any{"containers": []any{map[string]string{"name": "app", "image": image}}}},
+		},
+	})
+	return body
 }

@@ -29,6 +29,10 @@ type Redis struct {
 	// failing is true between a failure and the next success, so each
 	// outage is logged once.
 	failing atomic.Bool
+	// Opened, when set before first use, is told of each outage once, as
+	// the breaker first opens; it is called on the caller's goroutine and
+	// must not block (package alert's RedisBreakerOpen does not).
+	Opened func(err error)
 }
 
 // NewRedis connects lazily to the Redis at url
@@ -56,6 +60,9 @@ func (r *Redis) fail(err error) {
 	r.openUntil.Store(time.Now().Add(BreakerOpen).UnixNano())
 	if !r.failing.Swap(true) {
 		r.log.Warn("redis cache unavailable; answering from memory", "err", err.Error(), "retryIn", BreakerOpen.String())
+		if r.Opened != nil {
+			r.Opened(err)
+		}
 	}
 }
 

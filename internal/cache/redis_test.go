@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/cache"
@@ -25,6 +26,8 @@ func TestRedisBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	var opened atomic.Int32
+	r.Opened = func(error) { opened.Add(1) }
 	m := metrics.New()
 	c, err := cache.New(cache.Config{Redis: r, Metrics: m})
 	if err != nil {
@@ -42,6 +45,9 @@ func TestRedisBreaker(t *testing.T) {
 	}
 	if r.Available() {
 		t.Error("breaker still closed after Redis failed")
+	}
+	if n := opened.Load(); n != 1 {
+		t.Errorf("Opened called %d times, want once per outage", n)
 	}
 	if n := inner.calls.Load(); n != 1 {
 		t.Errorf("verifications = %d, want 1 (memory answers while Redis is down)", n)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/alert"
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/kube"
@@ -46,6 +47,7 @@ type serveFlags struct {
 	redisURL                  string
 	pullSecrets               bool
 	audit                     auditFlagsServe
+	alerts                    string
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -77,6 +79,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.DurationVar(&f.cache.TagTTL, "tag-ttl", cache.DefaultTagTTL, "how long a tag's digest is reused before asking the registry again (negative: never)")
 	fl.StringVar(&f.redisURL, "redis-url", os.Getenv("SIGNET_REDIS_URL"), "Redis shared by replicas, redis://[:password@]host:port/db or rediss:// (default $SIGNET_REDIS_URL; prefer the variable for passwords)")
 	f.audit.addFlags(fl)
+	fl.StringVar(&f.alerts, "alerts", "", "alerts file (YAML): Slack, Teams, Opsgenie and webhook sinks for denials, warnings, policy reload failures and the Redis breaker, reloaded when it changes (docs/operations.md)")
 	fl.BoolVar(&f.pullSecrets, "pull-secrets", true, "verify with each workload's registry credentials: its imagePullSecrets and its service account's (needs get on secrets and serviceaccounts in every namespace)")
 }
 
@@ -167,6 +170,14 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	if gc, limit := tuneRuntime(); gc != 0 || limit != 0 {
 		log.Debug("garbage collector tuned", "gcPercent", gc, "memoryLimitBytes", limit)
 	}
+	var alerts *alert.Alerter
+	if f.alerts != "" {
+		var err error
+		if alerts, err = alert.Open(f.alerts, alert.Options{Log: log, Metrics: m}); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		defer alerts.Close()
+	}
 	reg, err := newRegistry(f.registryCA, registry.WithMetrics(m))
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
@@ -184,9 +195,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			UnchangedApproval:  f.unchangedApproval,
 			ExcludedNamespaces: excluded,
 			Timeout:            f.timeout,
-			Decisions:          decisions,
+			Decisions:          alerts.Decisions(decisions),
 			Required:           audit.required(),
 		},
+		Alerts:   alerts,
 		Log:      log,
 		Registry: reg,
 		Cache:    f.cache,

@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,6 +53,24 @@ func TestServePolicySourceFlags(t *testing.T) {
 		code := cli.Execute(context.Background(), append(append([]string{"serve"}, tls...), tc.args...), &stdout, &stderr)
 		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestServeAlertsFlag: an alerts file that does not load stops signet
+// serve before it starts, as a usage error naming the line.
+func TestServeAlertsFlag(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "alerts.yaml")
+	os.WriteFile(bad, []byte("sinks:\n  - name: s\n    type: pager\n"), 0o600)
+	for _, tc := range []struct{ file, want string }{
+		{bad, "line 3: sinks[0].type"},
+		{"/nonexistent/alerts.yaml", "reading alerts"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli.Execute(context.Background(), []string{"serve", "--policy", "p.yaml", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--alerts", tc.file}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", tc.file, code, stderr.String(), tc.want)
 		}
 	}
 }

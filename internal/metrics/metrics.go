@@ -28,6 +28,8 @@ type Metrics struct {
 	registryReqs  *prometheus.CounterVec
 	attestations  *prometheus.CounterVec
 	audit         auditMetrics
+	alerts        *prometheus.CounterVec
+	alertReloads  *prometheus.CounterVec
 
 	// Label values taken from outside signet's code: the first ones seen
 	// are kept, later ones are counted as "other" (see labelSet).
@@ -96,9 +98,17 @@ func New() *Metrics {
 			Name: "signet_attestation_checks_total",
 			Help: "Attestation requirements checked for image decisions, by requirement name (the rule's with.attestations[].name) and outcome (verified, failed, inconclusive).",
 		}, []string{"requirement", "outcome"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_alerts_total",
+			Help: "Alerts by sink (its name in the alerts file) and outcome (sent; dropped: queue full, rate limit or too many open de-duplication groups; failed: refused or retries exhausted; deduplicated: folded into an alert waiting in its window).",
+		}, []string{"sink", "outcome"}),
+		alertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_alerts_config_reloads_total",
+			Help: "Reloads of the alerts file (--alerts) by result (success, error; an error keeps the sinks in force).",
+		}, []string{"result"}),
 	}
 	m.Registry.MustRegister(m.requests, m.latency, m.inFlight, m.verifications, m.reloads, m.policyInfo, m.policyGen, m.policyObjects,
-		m.cache, m.joins, m.verifyLatency, m.registryReqs, m.attestations,
+		m.cache, m.joins, m.verifyLatency, m.registryReqs, m.attestations, m.alerts, m.alertReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registerAudit()
 	return m
@@ -211,4 +221,25 @@ func (m *Metrics) RegistryRequest(registry, status string) {
 		return
 	}
 	m.registryReqs.WithLabelValues(m.registries.value(registry), statusLabel(status)).Inc()
+}
+
+// Alert records what became of one alert at a sink. The sink names come
+// from the alerts file (at most 32 sinks).
+func (m *Metrics) Alert(sink, outcome string) {
+	if m == nil {
+		return
+	}
+	m.alerts.WithLabelValues(sink, outcome).Inc()
+}
+
+// AlertsReload records a reload of the alerts file.
+func (m *Metrics) AlertsReload(ok bool) {
+	if m == nil {
+		return
+	}
+	r := "success"
+	if !ok {
+		r = "error"
+	}
+	m.alertReloads.WithLabelValues(r).Inc()
 }

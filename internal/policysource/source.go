@@ -42,6 +42,10 @@ type Options struct {
 	NoStatus bool
 	Log      *slog.Logger
 	Metrics  *metrics.Metrics
+	// Rejected, when set, is told of each generation of an object that
+	// does not compile (package alert's PolicyReloadFailed); it must not
+	// block.
+	Rejected func(object string, err error)
 }
 
 // Source serves the engine assembled from the policy resources.
@@ -256,6 +260,9 @@ func (s *Source) sync(ctx context.Context) {
 				msg = "no generation of it compiled: it has no rules in force"
 			}
 			s.opts.Log.Error("policy resource rejected; "+msg, "object", ref(k, e.seen).String(), "error", e.problems)
+			if s.opts.Rejected != nil {
+				s.opts.Rejected(ref(k, e.seen).String(), err)
+			}
 			continue
 		}
 		e.unit, e.problems = u, ""

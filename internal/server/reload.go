@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/signet-dev/signet/internal/alert"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 )
@@ -27,6 +28,7 @@ type PolicyWatcher struct {
 	compile func(*policy.Document, string) (*policy.Engine, error)
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	alerts  *alert.Alerter // nil: none
 
 	current atomic.Pointer[policy.Engine]
 	mu      sync.Mutex
@@ -92,6 +94,7 @@ func (w *PolicyWatcher) Run(ctx context.Context, interval time.Duration) {
 	poll(ctx, interval, w.reload, func(err error) {
 		w.log.Error("policy rejected; the previous policy stays in force", "path", w.path, "error", err.Error())
 		w.metrics.Reload(false)
+		w.alerts.PolicyReloadFailed(w.path, err)
 	}, func() {
 		w.log.Info("policy reloaded", "path", w.path, "policy", w.Engine().Name(), "hash", w.Hash())
 		w.metrics.Reload(true)

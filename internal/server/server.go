@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/alert"
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/metrics"
@@ -111,7 +112,11 @@ type Config struct {
 	SecretKeychains policy.SecretKeychains
 	// KeySecrets reads k8s:// trust-root keys; nil leaves them unresolvable.
 	KeySecrets keysource.Secrets
-	Log        *slog.Logger
+	// Alerts, when set, is told of policy reloads that fail and of the
+	// Redis breaker opening, and its file is reloaded like the policy's
+	// (admission decisions reach it through Admission.Decisions).
+	Alerts *alert.Alerter
+	Log    *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
@@ -167,6 +172,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer r.Close()
+		if cfg.Alerts != nil {
+			r.Opened = cfg.Alerts.RedisBreakerOpen
+		}
 		cc.Redis = r
 	}
 	vc, err := cache.New(cc)
@@ -275,6 +283,9 @@ func Run(ctx context.Context, cfg Config) error {
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	pol.run(bg, cfg.ReloadInterval)
+	if cfg.Alerts != nil {
+		go runAlerts(bg, cfg.Alerts, cfg.ReloadInterval, log, m)
+	}
 	go certs.Run(bg)
 	if clientCAs != nil {
 		go clientCAs.Run(bg, cfg.ReloadInterval)

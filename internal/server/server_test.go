@@ -52,7 +52,9 @@ func writeCert(t *testing.T, dir string) []byte {
 	return c
 }
 
-func start(t *testing.T) *running {
+// start serves policyAllow (allowing) from a file, with each opt applied
+// to the configuration.
+func start(t *testing.T, opts ...func(*server.Config)) *running {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM := writeCert(t, dir)
@@ -63,13 +65,15 @@ func start(t *testing.T) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{dir: dir, pool: pool, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
-	go func() {
-		r.done <- server.Run(ctx, server.Config{
-			PolicyFile: pol, CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
-			Addr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ReloadInterval: 50 * time.Millisecond, ShutdownGrace: 5 * time.Second,
-			Ready: func(a, m string) { r.addr, r.metricsAddr = a, m; close(ready) },
-		})
-	}()
+	cfg := server.Config{
+		PolicyFile: pol, CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
+		Addr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ReloadInterval: 50 * time.Millisecond, ShutdownGrace: 5 * time.Second,
+		Ready: func(a, m string) { r.addr, r.metricsAddr = a, m; close(ready) },
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	go func() { r.done <- server.Run(ctx, cfg) }()
 	select {
 	case <-ready:
 	case err := <-r.done:

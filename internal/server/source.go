@@ -44,6 +44,7 @@ func newPolicy(cfg Config, reg policy.Registry, opts []policy.CompileOption, log
 		if err != nil {
 			return nil, err
 		}
+		pw.alerts = cfg.Alerts
 		return &policySource{engine: pw.Engine, run: func(ctx context.Context, d time.Duration) { go pw.Run(ctx, d) },
 			name: func() string { return pw.Engine().Name() + " " + pw.Hash() }}, nil
 	case SourceCluster:
@@ -53,7 +54,11 @@ func newPolicy(cfg Config, reg policy.Registry, opts []policy.CompileOption, log
 	if cfg.PolicyClient == nil {
 		return nil, errors.New("the cluster's policy resources need the Kubernetes API")
 	}
-	src := policysource.New(cfg.PolicyClient, policysource.Options{Registry: reg, Compile: opts, Log: log, Metrics: m})
+	po := policysource.Options{Registry: reg, Compile: opts, Log: log, Metrics: m}
+	if cfg.Alerts != nil {
+		po.Rejected = cfg.Alerts.PolicyReloadFailed
+	}
+	src := policysource.New(cfg.PolicyClient, po)
 	ps := &policySource{engine: src.Engine, name: func() string { return "resources" }}
 	var pw *PolicyWatcher
 	if cfg.PolicyFile != "" {
@@ -70,6 +75,7 @@ func newPolicy(cfg Config, reg policy.Registry, opts []policy.CompileOption, log
 		if err != nil {
 			return nil, err
 		}
+		pw.alerts = cfg.Alerts
 		ps.name = func() string { return "resources+" + policysource.FileName(cfg.PolicyFile) }
 	}
 	ps.run = func(ctx context.Context, d time.Duration) {
