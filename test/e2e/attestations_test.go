@@ -27,6 +27,7 @@ const (
 // one whose provenance names another builder is denied with the
 // condition's message.
 func TestAttestations(t *testing.T) {
+	t.Parallel()
 	c := setup(t)
 	ctx := context.Background()
 

@@ -85,6 +85,7 @@ type auditOutput struct {
 // objects it allows (over ListPageSize of them, so the listing pages), and
 // checks that `signet audit cluster` names exactly the denied ones.
 func TestAuditCluster(t *testing.T) {
+	t.Parallel()
 	env, cs := startAPIServer(t, nil)
 	ctx := context.Background()
 	reg, pol, signed, unsigned := signedImages(t)
@@ -209,6 +210,7 @@ func TestAuditCluster(t *testing.T) {
 // of JSON), so doubling the cluster must add well under half of what was
 // added (measured: 75 MiB, then 80 MiB).
 func TestAuditClusterMemory(t *testing.T) {
+	t.Parallel()
 	env, cs := startAPIServer(t, nil)
 	ctx := context.Background()
 	_, pol, signed, _ := signedImages(t)

@@ -28,6 +28,7 @@ import (
 // through it, and a client without that certificate — any Pod of the
 // cluster — cannot reach the webhook.
 func TestClientCA(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	work := t.TempDir()
 	write := func(name string, b []byte) string {

@@ -41,6 +41,7 @@ const dogfoodVersion = "v0.0.0-dogfood"
 // copied without its signatures to a repository the same value covers is
 // denied.
 func TestDogfood(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and releases signet's image")
 	}

@@ -19,6 +19,7 @@ import (
 )
 
 func TestE2E(t *testing.T) {
+	t.Parallel()
 	c := setup(t)
 	ctx := context.Background()
 	pinned := c.reg + "/e2e/app@" + c.signed.DigestStr()

@@ -34,6 +34,7 @@ import (
 // instead of creating another CA. signet runs as the chart's service
 // account, with only the RBAC the chart renders for tls.mode=managed.
 func TestManagedTLS(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env, cs := startAPIServer(t, nil)
 	reg, pol, signed, _ := signedImages(t)

@@ -50,6 +50,7 @@ func policyObject(t *testing.T, kind, namespace, name, spec string) *unstructure
 // admissions, the objects' status, an invalid update keeping the last
 // valid policy, deletion failing closed, and how fast a change is in force.
 func TestPolicySource(t *testing.T) {
+	t.Parallel()
 	env, cs := startAPIServer(t, nil)
 	ctx := context.Background()
 	dc := dynamic.NewForConfigOrDie(env.Config)

@@ -60,6 +60,7 @@ func startWithCRDs(t *testing.T) (*envtest.Environment, *rest.Config) {
 // in team-a, not in team-b; an object that does not compile is reported
 // and left out). Last, with signet down, creating a policy fails closed.
 func TestPolicyWebhook(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env, cfg := startWithCRDs(t)
 	cs := kubernetes.NewForConfigOrDie(cfg)

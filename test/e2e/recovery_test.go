@@ -49,6 +49,7 @@ import (
 // configurations: the restore below creates them as it replaces them)
 // and "Whole-cluster restarts".
 func TestRecovery(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env, cs := startAPIServer(t, nil)
 	startControllers(t, env, assets(t))

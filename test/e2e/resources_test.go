@@ -88,6 +88,7 @@ func rollout(name, image, initImage string) *unstructured.Unstructured {
 // pinned to the verified digests; changing a stored Rollout's image to an
 // unsigned one is denied too.
 func TestResources(t *testing.T) {
+	t.Parallel()
 	env, cs := startAPIServer(t, nil)
 	ctx := context.Background()
 	crd := rolloutCRD(t)

@@ -70,6 +70,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// TestMain runs the tests, then stops what the harness started. Every test
+// starts a control plane, registries and signet of its own and runs in
+// parallel with the others: they mostly wait on their processes, so two at
+// a time take about 70 s instead of 100.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	harness.Cleanup()
