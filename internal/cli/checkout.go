@@ -43,10 +43,11 @@ func (f *checkFlags) writePinned(files []check.File, data map[string][]byte, rep
 	// input: two Compose files extending one base file each rewrite it
 	// from its content before this run, so the second would undo the
 	// first's pins.
-	written := map[string]struct {
-		by      string
+	type write struct {
+		by      string // the input whose pins were written
 		content []byte
-	}{}
+	}
+	written := map[string]write{}
 	for _, file := range files {
 		refs := map[int]string{}
 		for i := range file.Findings() {
@@ -102,10 +103,7 @@ func (f *checkFlags) writePinned(files []check.File, data map[string][]byte, rep
 				report.Errors = append(report.Errors, check.FileError{File: name, Err: fmt.Sprintf("pinning: %v", err)})
 				continue
 			}
-			written[name] = struct {
-				by      string
-				content []byte
-			}{file.Name(), out[name]}
+			written[name] = write{file.Name(), out[name]}
 		}
 	}
 	return nil
