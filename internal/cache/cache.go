@@ -102,6 +102,13 @@ type keys struct {
 // only) Redis.
 func (c *Cache) get(ctx context.Context, k keys) (Entry, bool) {
 	now := c.cfg.Now()
+	maxAge, revalidating := revalidation(ctx)
+	// stale says whether a verified entry is older than a re-verification
+	// accepts (its age is known from its expiry: every verified entry is
+	// stored for TTL).
+	stale := func(e Entry) bool {
+		return revalidating && e.Outcome == verify.Verified && (maxAge == 0 || now.Sub(e.Expires.Add(-c.cfg.TTL)) > maxAge)
+	}
 	for _, l := range []struct {
 		key  string
 		want verify.Outcome
@@ -111,6 +118,7 @@ func (c *Cache) get(ctx context.Context, k keys) (Entry, bool) {
 		case !ok:
 		case !now.Before(e.Expires):
 			c.mem.Remove(l.key)
+		case stale(e):
 		case e.Outcome == l.want:
 			c.cfg.Metrics.CacheLookup("memory", "hit")
 			return e, true
@@ -133,7 +141,7 @@ func (c *Cache) get(ctx context.Context, k keys) (Entry, bool) {
 	var e Entry
 	// Only verified results are shared through Redis (an older version
 	// stored failed ones under the same key: they are ignored).
-	if err := json.Unmarshal(b, &e); err != nil || !now.Before(e.Expires) || e.Outcome != verify.Verified {
+	if err := json.Unmarshal(b, &e); err != nil || !now.Before(e.Expires) || e.Outcome != verify.Verified || stale(e) {
 		c.cfg.Metrics.CacheLookup("redis", "miss")
 		return Entry{}, false
 	}
@@ -153,6 +161,15 @@ func (c *Cache) put(ctx context.Context, k keys, res *verify.Result, err error) 
 	case verify.Verified:
 	case verify.Failed:
 		ttl, key, e.Reason = c.cfg.FailedTTL, k.own, err.Error()
+		if _, revalidating := revalidation(ctx); revalidating {
+			// A re-verification found the image failing: its verified
+			// result, anyone's, is withdrawn, so the next admission of
+			// it verifies again.
+			c.mem.Remove(k.shared)
+			if c.cfg.Redis != nil {
+				c.cfg.Redis.del(ctx, k.shared)
+			}
+		}
 	default:
 		return // inconclusive: never remembered
 	}
@@ -166,6 +183,24 @@ func (c *Cache) put(ctx context.Context, k keys, res *verify.Result, err error) 
 			c.cfg.Redis.set(ctx, key, b, ttl)
 		}
 	}
+}
+
+type revalidateKey struct{}
+
+// Revalidate returns a context under which cached verifiers (Wrap) do not
+// answer from verified results stored more than maxAge ago (in memory or
+// in Redis; 0: from none), and under which a definitive failure withdraws the image's
+// verified result for every caller: what a re-verification of running
+// images needs, so that an image whose signature was deleted is denied at
+// its next admission instead of being admitted from the cache.
+func Revalidate(ctx context.Context, maxAge time.Duration) context.Context {
+	return context.WithValue(ctx, revalidateKey{}, max(maxAge, 0))
+}
+
+// revalidation returns Revalidate's maxAge, and whether ctx has one.
+func revalidation(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(revalidateKey{}).(time.Duration)
+	return d, ok
 }
 
 // Len is the number of in-memory verification entries.

@@ -18,7 +18,7 @@ import (
 // counting is a verifier whose outcome the test sets, counting calls.
 type counting struct {
 	calls atomic.Int32
-	err   atomic.Value // error to return (nil stored as errNone)
+	err   atomic.Pointer[error] // error to return (nil stored as errNone)
 	gate  chan struct{}
 }
 
@@ -34,7 +34,7 @@ func (c *counting) set(err error) {
 	if err == nil {
 		err = errNone
 	}
-	c.err.Store(err)
+	c.err.Store(&err)
 }
 
 func (c *counting) Verify(ctx context.Context, img verify.Image) (*verify.Result, error) {
@@ -46,7 +46,7 @@ func (c *counting) Verify(ctx context.Context, img verify.Image) (*verify.Result
 			return &verify.Result{}, &verify.InconclusiveError{Reason: "gate", Err: ctx.Err()}
 		}
 	}
-	err := c.err.Load().(error)
+	err := *c.err.Load()
 	if err == errNone {
 		return &verify.Result{Signers: []string{"ci"}}, nil
 	}

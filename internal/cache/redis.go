@@ -104,5 +104,18 @@ func (r *Redis) set(ctx context.Context, key string, val []byte, ttl time.Durati
 	r.ok()
 }
 
+func (r *Redis) del(ctx context.Context, key string) {
+	if r.open() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CallTimeout)
+	defer cancel()
+	if err := r.client.Del(ctx, keyPrefix+key).Err(); err != nil {
+		r.fail(err)
+		return
+	}
+	r.ok()
+}
+
 // Available says whether the breaker lets calls through.
 func (r *Redis) Available() bool { return !r.open() }
