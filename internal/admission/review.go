@@ -70,6 +70,11 @@ type Options struct {
 	// its workload (pull secrets, service account), tried before the
 	// registry client's own. Default: the client's own only.
 	Keychains Keychains
+	// Untrusted, when set, says whether a workload object (by UID) had an
+	// image fail re-verification (package reverify): such an owner is not
+	// named as vouching for its children, whose images are verified on
+	// their own like every image.
+	Untrusted func(uid string) bool
 	// Parallelism bounds the images of one request decided at once (a
 	// worker pool). Default DefaultParallelism.
 	Parallelism int
@@ -429,6 +434,9 @@ func pinning(mode, kind string) bool {
 func (r *Reviewer) childOf(ctx context.Context, namespace string, obj *workload.Object) string {
 	owner := obj.Metadata.Controller()
 	if !r.opts.ChildApproval || r.owners == nil || owner == nil || !sameImages(obj.Images, obj.Images, true) {
+		return ""
+	}
+	if r.opts.Untrusted != nil && r.opts.Untrusted(owner.UID) {
 		return ""
 	}
 	o, err := r.owners.Get(ctx, namespace, *owner)

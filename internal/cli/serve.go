@@ -48,6 +48,7 @@ type serveFlags struct {
 	pullSecrets               bool
 	audit                     auditFlagsServe
 	alerts                    string
+	reverify                  reverifyFlags
 }
 
 func (f *serveFlags) addFlags(cmd *cobra.Command) {
@@ -80,6 +81,7 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.redisURL, "redis-url", os.Getenv("SIGNET_REDIS_URL"), "Redis shared by replicas, redis://[:password@]host:port/db or rediss:// (default $SIGNET_REDIS_URL; prefer the variable for passwords)")
 	f.audit.addFlags(fl)
 	fl.StringVar(&f.alerts, "alerts", "", "alerts file (YAML): Slack, Teams, Opsgenie and webhook sinks for denials, warnings, policy reload failures and the Redis breaker, reloaded when it changes (docs/operations.md)")
+	f.reverify.addFlags(fl)
 	fl.BoolVar(&f.pullSecrets, "pull-secrets", true, "verify with each workload's registry credentials: its imagePullSecrets and its service account's (needs get on secrets and serviceaccounts in every namespace)")
 }
 
@@ -131,6 +133,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		return usageError("--policy is required (or --policy-source=cluster)")
 	}
 	if err := f.tls.check(f.certFile, f.keyFile, f.namespace); err != nil {
+		return err
+	}
+	if err := f.reverify.check(); err != nil {
 		return err
 	}
 	if f.clientCA != "" && f.metricsAddr == "" {
@@ -229,7 +234,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		}
 	}
 	if err != nil {
-		log.Warn("no Kubernetes API access: child approval's owner lookups and registry credentials from Secrets are off", "error", err.Error())
+		log.Warn("no Kubernetes API access: child approval's owner lookups, registry credentials from Secrets and re-verification are off", "error", err.Error())
 	} else {
 		if f.childApproval {
 			if cfg.Owners, err = kube.NewOwners(rc); err != nil {
@@ -245,6 +250,16 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		cfg.SecretKeychains = kcs
 		if f.pullSecrets {
 			cfg.Admission.Keychains = kcs
+		}
+		if cfg.Reverify, err = f.reverify.options(rc, f.namespace); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		if cfg.Reverify != nil {
+			o := cfg.Reverify
+			o.Excluded, o.Decisions, o.Alerts, o.Metrics, o.Log = excluded, decisions, alerts, m, log
+			if f.pullSecrets {
+				o.Keychains = kcs
+			}
 		}
 	}
 	err = server.Run(cmd.Context(), cfg)

@@ -28,6 +28,7 @@ type Metrics struct {
 	registryReqs  *prometheus.CounterVec
 	attestations  *prometheus.CounterVec
 	audit         auditMetrics
+	reverify      reverifyMetrics
 	alerts        *prometheus.CounterVec
 	alertReloads  *prometheus.CounterVec
 
@@ -111,6 +112,7 @@ func New() *Metrics {
 		m.cache, m.joins, m.verifyLatency, m.registryReqs, m.attestations, m.alerts, m.alertReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registerAudit()
+	m.registerReverify()
 	return m
 }
 

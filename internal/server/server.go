@@ -23,6 +23,7 @@ import (
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/reverify"
 	"github.com/signet-dev/signet/internal/version"
 )
 
@@ -116,7 +117,11 @@ type Config struct {
 	// Redis breaker opening, and its file is reloaded like the policy's
 	// (admission decisions reach it through Admission.Decisions).
 	Alerts *alert.Alerter
-	Log    *slog.Logger
+	// Reverify, when set, re-verifies the images of running workloads
+	// (package reverify) under the engine in force (Run sets its Engine;
+	// admission's child approval then asks it which owners failed).
+	Reverify *reverify.Options
+	Log      *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
@@ -210,6 +215,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		tlsConfig.GetConfigForClient = clientCAs.GetConfigForClient
 	}
+	var re *reverify.Reverifier
+	if cfg.Reverify != nil {
+		o := *cfg.Reverify
+		o.Engine = pol.engine
+		if re, err = reverify.New(o); err != nil {
+			return err
+		}
+		cfg.Admission.Untrusted = re.Untrusted
+	}
 	rv := admission.NewReviewer(pol.engine, cfg.Owners, cfg.Admission, log, m)
 
 	var ready atomic.Bool
@@ -287,6 +301,13 @@ func Run(ctx context.Context, cfg Config) error {
 		go runAlerts(bg, cfg.Alerts, cfg.ReloadInterval, log, m)
 	}
 	go certs.Run(bg)
+	if re != nil {
+		go func() {
+			if err := re.Run(bg); err != nil {
+				log.Error("re-verification stopped", "error", err.Error())
+			}
+		}()
+	}
 	if clientCAs != nil {
 		go clientCAs.Run(bg, cfg.ReloadInterval)
 	}
