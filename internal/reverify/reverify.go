@@ -252,7 +252,7 @@ func (r *Reverifier) lead(ctx context.Context) {
 		eng := r.opts.Engine()
 		if eng != nil {
 			last = eng
-			r.round(ctx, inv, eng, why)
+			r.round(ctx, inv.snapshot(), eng, why)
 		}
 		next := time.NewTimer(r.jittered())
 		poll := time.NewTicker(policyPoll)

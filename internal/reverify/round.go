@@ -58,10 +58,10 @@ type group struct {
 	errs []string
 }
 
-// round re-verifies every image in use once, then reports.
-func (r *Reverifier) round(ctx context.Context, inv *inventory, eng *policy.Engine, why string) {
+// round re-verifies every image of objs (what the informers hold) once,
+// then reports.
+func (r *Reverifier) round(ctx context.Context, objs []*object, eng *policy.Engine, why string) {
 	start := r.opts.Now()
-	objs := inv.snapshot()
 	byUID := make(map[types.UID]*object, len(objs))
 	for _, o := range objs {
 		byUID[o.UID] = o
@@ -173,12 +173,12 @@ func outcomeOf(d policy.Decision) Outcome {
 	switch {
 	case d.Outcome == verify.Inconclusive:
 		return Error
-	case !d.Allowed:
-		return Fail
-	case d.Outcome == verify.Failed:
-		return Warn // denied, but the rule's mode is warn or audit
+	case d.Allowed:
+		return Pass
+	case d.Mode == policy.ModeWarn || d.Mode == policy.ModeAudit:
+		return Warn // denied, but admission only warns or logs
 	}
-	return Pass
+	return Fail
 }
 
 // report turns the decisions into results per workload and publishes
