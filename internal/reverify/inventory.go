@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -11,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/signet-dev/signet/internal/workload"
@@ -171,13 +172,24 @@ type inventory struct {
 }
 
 // newInventory makes the informers (not started).
-func newInventory(client dynamic.Interface) (*inventory, error) {
+func newInventory(client dynamic.Interface, log *slog.Logger) (*inventory, error) {
 	inv := &inventory{}
 	for _, w := range watched {
-		inf := dynamicinformer.NewFilteredDynamicInformer(client, w.gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+		ri, resource := client.Resource(w.gvr), w.gvr.Resource
+		inf := cache.NewSharedIndexInformer(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return ri.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return ri.Watch(ctx, o)
+			},
+		}, &unstructured.Unstructured{}, 0, cache.Indexers{})
 		if err := inf.SetTransform(trim(w.kind, w.gvr.GroupVersion().String())); err != nil {
 			return nil, err
 		}
+		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			log.Error("re-verification: reading workloads (retried with backoff)", "resource", resource, "error", err.Error())
+		})
 		inv.informers = append(inv.informers, inf)
 	}
 	return inv, nil

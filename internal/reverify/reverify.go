@@ -225,7 +225,7 @@ func (r *Reverifier) reset() {
 
 // lead watches and re-verifies until ctx is done.
 func (r *Reverifier) lead(ctx context.Context) {
-	inv, err := newInventory(r.opts.Client)
+	inv, err := newInventory(r.opts.Client, r.opts.Log)
 	if err != nil {
 		r.opts.Log.Error("re-verification not started", "error", err.Error())
 		return
