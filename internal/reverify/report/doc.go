@@ -8,7 +8,9 @@
 // writes only what changed: it remembers a hash of the report it last
 // wrote for each workload it was told about (Forget drops it), and, the
 // first time it sees a workload, compares with the report already stored,
-// so neither a restart nor a new leader rewrites every report.
+// so neither a restart nor a new leader rewrites every report. It assumes
+// it alone writes them: a replica that regains the leadership calls Reset,
+// as another leader may have written meanwhile.
 //
 // Where the cluster has no PolicyReport CRD, the Writer says so once and
 // does nothing, looking again at most once a minute (RecheckInterval), so

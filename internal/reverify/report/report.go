@@ -100,6 +100,17 @@ func New(client dynamic.Interface, opts Options) *Writer {
 	return w
 }
 
+// Reset forgets what the Writer knows of stored reports, so that the next
+// Report of each workload compares with the stored one again. A Writer
+// assumes that it alone writes signet's reports; call Reset when another
+// may have written meanwhile, such as when this replica becomes the
+// re-verifier's leader again.
+func (w *Writer) Reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.written)
+}
+
 // Name is the name of the report about the workload with this UID.
 func Name(uid string) string { return NamePrefix + uid }
 

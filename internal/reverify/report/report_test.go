@@ -377,3 +377,22 @@ func TestIsNoResource(t *testing.T) {
 		}
 	}
 }
+
+// TestReset: after Reset, the next Report compares with the stored report.
+func TestReset(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newFake()
+	w := New(c, Options{})
+	if err := w.Report(ctx, deploy, passed); err != nil {
+		t.Fatal(err)
+	}
+	verbs(c)
+	w.Reset()
+	if err := w.Report(ctx, deploy, passed); err != nil {
+		t.Fatal(err)
+	}
+	if got := verbs(c); !cmp.Equal(got, []string{"get"}) {
+		t.Errorf("API calls %v, want [get]", got)
+	}
+}
