@@ -42,7 +42,7 @@ func assets(t *testing.T) string {
 }
 
 // start starts kube-apiserver and etcd, without the PolicyReport CRD.
-func start(t *testing.T) *rest.Config {
+func start(t *testing.T) (*envtest.Environment, *rest.Config) {
 	t.Helper()
 	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second}
 	cfg, err := env.Start()
@@ -50,7 +50,7 @@ func start(t *testing.T) *rest.Config {
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)
 	}
 	t.Cleanup(func() { env.Stop() })
-	return cfg
+	return env, cfg
 }
 
 type syncBuffer struct {
@@ -79,7 +79,7 @@ func (s *syncBuffer) String() string {
 func TestPolicyReports(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg := start(t)
+	_, cfg := start(t)
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	dc := dynamic.NewForConfigOrDie(cfg)
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}, metav1.CreateOptions{}); err != nil {
