@@ -113,7 +113,7 @@ func TestLint(t *testing.T) {
 	// Every optional object at once.
 	if out, err := helm(t, "lint", "--strict", chart(), "--namespace", "signet-system", "--set", "webhook.ignoreLabel=signet.dev/ignore",
 		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true",
-		"--set", "tls.mode=certManager,registryCA.secretName=corp-ca,redis.existingSecret=r,webhook.clientCA.secretName=apiserver-ca", "--set-json", `registryAuth.pullSecrets={"namespaces":["a"]}`); err != nil {
+		"--set", "tls.mode=certManager,registryCA.secretName=corp-ca,redis.existingSecret=r,webhook.clientCA.secretName=apiserver-ca,reverify.action=evict", "--set-json", `registryAuth.pullSecrets={"namespaces":["a"]}`); err != nil {
 		t.Fatalf("helm lint, every option: %v\n%s", err, out)
 	}
 }
@@ -166,18 +166,24 @@ func TestDefaults(t *testing.T) {
 			}
 		}
 	}
-	// Least privilege: get on owner kinds; no Secret outside signet's
-	// namespace unless registryAuth.pullSecrets grants it.
+	// Least privilege: read-only on workloads (get for child approval;
+	// list and watch for the re-verifier), writes only to Events and
+	// PolicyReports (the re-verifier's); no Secret outside signet's
+	// namespace unless registryAuth.pullSecrets grants it, no eviction
+	// unless reverify.action is evict (TestReverify).
 	for _, r := range get(objs["ClusterRole/rel-signet"], "rules").([]any) {
-		if v := get(r, "verbs").([]any); len(v) != 1 || v[0] != "get" {
-			t.Errorf("ClusterRole verbs %v", v)
+		writes := strings.Contains(" events policyreports ", " "+fmt.Sprint(get(r, "resources", 0))+" ")
+		for _, v := range get(r, "verbs").([]any) {
+			if !writes && v != "get" && v != "list" && v != "watch" {
+				t.Errorf("ClusterRole verbs %v on %v", get(r, "verbs"), get(r, "resources"))
+			}
 		}
 	}
-	if got := rbacResources(objs["ClusterRole/rel-signet"]); strings.Contains(got, " secrets ") || strings.Contains(got, " serviceaccounts ") || !strings.Contains(got, " deployments ") {
+	if got := rbacResources(objs["ClusterRole/rel-signet"]); strings.Contains(got, " secrets ") || strings.Contains(got, " serviceaccounts ") || strings.Contains(got, "eviction") || !strings.Contains(got, " deployments ") {
 		t.Errorf("ClusterRole resources:%s", got)
 	}
-	if got := rbacResources(objs["Role/rel-signet"]); strings.Trim(strings.ReplaceAll(got, "secrets", ""), " ") != "" || get(objs["Role/rel-signet"], "metadata", "namespace") != "signet-system" {
-		t.Errorf("Role in %v on%s, want secrets in signet-system only", get(objs["Role/rel-signet"], "metadata", "namespace"), got)
+	if got := rbacResources(objs["Role/rel-signet"]); strings.Trim(strings.NewReplacer("secrets", "", "leases", "").Replace(got), " ") != "" || get(objs["Role/rel-signet"], "metadata", "namespace") != "signet-system" {
+		t.Errorf("Role in %v on%s, want secrets and leases in signet-system only", get(objs["Role/rel-signet"], "metadata", "namespace"), got)
 	}
 	args := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "args"))
 	env := fmt.Sprint(get(dep, "spec", "template", "spec", "containers", 0, "env"))
@@ -246,7 +252,7 @@ func TestPullSecrets(t *testing.T) {
 			t.Errorf("%v: the pull-secrets ClusterRole grants%s", tc.set, rbacResources(objs["ClusterRole/rel-signet-pull-secrets"]))
 		}
 	}
-	if objs := render(t, "admission.childApproval=false"); objs["ClusterRole/rel-signet"] != nil || objs["ClusterRoleBinding/rel-signet"] != nil {
+	if objs := render(t, "admission.childApproval=false", "reverify.enabled=false"); objs["ClusterRole/rel-signet"] != nil || objs["ClusterRoleBinding/rel-signet"] != nil {
 		t.Error("a ClusterRole with nothing to grant is rendered")
 	}
 }
@@ -434,7 +440,9 @@ func TestSchemaRejects(t *testing.T) {
 		"registryAuth.pullSecrets=true", "registryAuth.pullSecrets.clusterWide=maybe", `registryAuth.pullSecrets.namespaces=["Not A Namespace"]`,
 		"cache.ttl=forever", "decisionLog=syslog", "redis.url=redis://x", "metrics.serviceMonitor=true", "networkPolicy.enabled=maybe",
 		`networkPolicy.apiServer.cidrs=["everywhere"]`, `extraArgs=["serve"]`, "webhook.ignoreLabel=not a label", `webhook.ignoreLabelGroups=[]`,
-		"hostNetwork=yes", "registryCA.key=../etc/passwd", `podLabels={"a":1}`} {
+		"hostNetwork=yes", "registryCA.key=../etc/passwd", `podLabels={"a":1}`,
+		"reverify.action=delete", "reverify.interval=hourly", "reverify.concurrency=0", "reverify.evictionsPerMinute=0", "reverify.keyCheckInterval=-1s",
+		"reverify.policyReports=true", "reverify.leaseName=Not_A_Name"} {
 		out, err := helm(t, templateArgs(set)...)
 		if err == nil {
 			t.Errorf("--set %s rendered; want a schema error\n%s", set, out[:min(len(out), 200)])

@@ -446,7 +446,7 @@ func TestAuditLog(t *testing.T) {
 		want []string // in the container's args, env and volumes, printed
 		not  []string
 	}{
-		{nil, nil, []string{"--audit-log", "audit-log", "name:POD_NAME "}},
+		{[]string{"reverify.enabled=false"}, nil, []string{"--audit-log", "audit-log", "name:POD_NAME "}},
 		{[]string{"auditLog.enabled=true"}, []string{"--audit-log=/var/log/signet/$(POD_NAME)/audit.jsonl", "--audit-required=false", "--audit-instance=$(POD_NAME)", "name:POD_NAME ", "name:audit-log", "sizeLimit:2Gi"}, []string{"--audit-key"}},
 		{[]string{"auditLog.enabled=true", "auditLog.required=true", "auditLog.key.existingSecret=audit-signing", "auditLog.persistentVolumeClaim=audit", "auditLog.maxFiles=-1"},
 			[]string{"--audit-required=true", "--audit-key=/etc/signet/audit-key/audit.key", "secretName:audit-signing", "claimName:audit", "--audit-log-max-files=-1"}, []string{"emptyDir:map[sizeLimit:2Gi]"}},

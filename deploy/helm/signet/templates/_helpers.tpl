@@ -156,3 +156,8 @@ signet.plural does not guess). */ -}}
   scope: "*"
 {{- end }}
 {{- end -}}
+
+{{- /* signet.reverifyLease: the Lease the re-verifier's replicas elect a leader with. */ -}}
+{{- define "signet.reverifyLease" -}}
+{{- .Values.reverify.leaseName | default (printf "%s-reverifier" (include "signet.fullname" .)) -}}
+{{- end -}}
