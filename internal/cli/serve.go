@@ -251,7 +251,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 		if f.pullSecrets {
 			cfg.Admission.Keychains = kcs
 		}
-		if cfg.Reverify, err = f.reverify.options(rc, f.namespace); err != nil {
+		if cfg.Reverify, err = f.reverify.options(rc, f.namespace, log); err != nil {
 			return &exitError{code: ExitUsage, err: err}
 		}
 		if cfg.Reverify != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"log/slog"
 	"os"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/reverify"
+	"github.com/signet-dev/signet/internal/reverify/report"
 )
 
 // reverifyFlags are signet serve's re-verification flags.
@@ -58,7 +60,7 @@ func (f *reverifyFlags) check() error {
 
 // options returns the re-verifier's options, nil when it is off. rc is the
 // API's config.
-func (f *reverifyFlags) options(rc *rest.Config, namespace string) (*reverify.Options, error) {
+func (f *reverifyFlags) options(rc *rest.Config, namespace string, log *slog.Logger) (*reverify.Options, error) {
 	if f.interval == 0 {
 		return nil, nil
 	}
@@ -74,9 +76,13 @@ func (f *reverifyFlags) options(rc *rest.Config, namespace string) (*reverify.Op
 	if id == "" {
 		id, _ = os.Hostname()
 	}
-	return &reverify.Options{
+	o := &reverify.Options{
 		Client: client, Config: c, Namespace: namespace, Identity: id, LeaseName: f.lease,
 		Interval: f.interval, Concurrency: f.concurrency,
 		Evict: f.action == reverifyEvict, EvictionsPerMinute: f.evictionsPerMinute,
-	}, nil
+	}
+	if f.policyReports {
+		o.Reporter = report.New(client, report.Options{Log: log})
+	}
+	return o, nil
 }

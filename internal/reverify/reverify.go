@@ -225,6 +225,11 @@ func (r *Reverifier) reset() {
 
 // lead watches and re-verifies until ctx is done.
 func (r *Reverifier) lead(ctx context.Context) {
+	if rs, ok := r.opts.Reporter.(interface{ Reset() }); ok {
+		// Another replica may have written reports while this one did
+		// not lead: what this one wrote before says nothing now.
+		rs.Reset()
+	}
 	inv, err := newInventory(r.opts.Client, r.opts.Log)
 	if err != nil {
 		r.opts.Log.Error("re-verification not started", "error", err.Error())
