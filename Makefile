@@ -27,7 +27,7 @@ PKGS_UNIT := ./internal/... ./cmd/... ./hack/...
 # SDKs) doubles a cold CI run. `make test-race` runs it everywhere.
 RACE_PKGS := ./internal/cache/... ./internal/registry/... ./internal/keysource/... ./internal/imageref/... ./internal/workload/... ./internal/metrics/...
 
-.PHONY: generate image release soak sbom all build test test-checks test-suites test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
+.PHONY: generate image release soak bench-reverify sbom all build test test-checks test-suites test-fast test-race test-unit test-interop test-e2e tools demo demo-cluster bench fuzz fuzz-short lint vuln fmt clean help
 
 all: build
 
@@ -121,6 +121,18 @@ bench: build ## Go benchmarks of the hot path, then the load generator against s
 SOAK ?= 1000000
 soak: build ## one million admissions (cached, uncached, denied) through signet serve; RSS and goroutines sampled (writes docs/benchmarks.md)
 	$(GO) run ./test/bench -signet $(BIN) -soak $(SOAK) -write docs/benchmarks.md
+
+# The re-verifier against a real kube-apiserver (envtest; hack/k8s.sh builds
+# it on first use): 10,000 Pods of 1,000 ReplicaSets, 800 images in an
+# in-process registry. Prints baseline and re-verifying RSS, the start-up
+# and policy-change rounds' seconds, CPU and registry requests; the figures
+# go into docs/benchmarks.md by hand. make test runs the same at a tenth of
+# the size (TestScaleSmall), asserting counts and a memory bound.
+# REVERIFY_PPROF=DIR saves a CPU profile of the start-up round and a heap
+# profile after it.
+REVERIFY_PPROF ?=
+bench-reverify: ## re-verification at 10,000 Pods / 800 images through a real kube-apiserver: RSS, CPU, registry requests (figures for docs/benchmarks.md)
+	SIGNET_REVERIFY_SCALE=1 SIGNET_REVERIFY_PPROF='$(REVERIFY_PPROF)' $(GO) test -count=1 -timeout 40m -run '^TestScale$$' -v ./test/reverify/
 
 FUZZTIME ?= 60s
 FUZZTIME_SHORT ?= 3s
