@@ -151,7 +151,7 @@ rules:
 		t.Helper()
 		s := harness.StartServe(t, policy(pub), "--kubeconfig", kubeconfig, "--namespace", signetNamespace,
 			"--reverify-interval", "3s", "--key-check-interval", "1s", "--reload-interval", "500ms", "--alerts", alertsFile,
-			"--cache-ttl", "10m")
+			"--cache-ttl", "10m", "--pull-secrets=false")
 		_ = id
 		return s
 	}
@@ -188,7 +188,6 @@ rules:
 	}
 
 	report := func(n string) (string, map[string]any) {
-		t.Helper()
 		r, err := dc.Resource(policyReports).Namespace("team").Get(ctx, "signet-"+string(rss[n].UID), metav1.GetOptions{})
 		if err != nil {
 			return "", nil
@@ -200,7 +199,7 @@ rules:
 		res := results[0].(map[string]any)
 		return fmt.Sprint(res["result"]), res
 	}
-	waitReport := func(n, want string) map[string]any {
+	waitReport := func(t *testing.T, n, want string) map[string]any {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -215,16 +214,16 @@ rules:
 		}
 	}
 	for _, n := range []string{"deleted", "rotated", "tightened"} {
-		waitReport(n, "pass")
+		waitReport(t, n, "pass")
 	}
 	if got := gauge(t, s1.MetricsAddr, `signet_running_images{outcome="pass"}`); got != 3 {
 		t.Errorf(`signet_running_images{outcome="pass"} = %v, want 3`, got)
 	}
 
 	// broken checks everything a failure must cause.
-	broken := func(n, trigger string) {
+	broken := func(t *testing.T, n, trigger string) {
 		t.Helper()
-		res := waitReport(n, "fail")
+		res := waitReport(t, n, "fail")
 		if res["policy"] != "signet" || !strings.Contains(fmt.Sprint(res["message"]), "") {
 			t.Errorf("result: %v", res)
 		}
@@ -276,18 +275,18 @@ rules:
 		if err := remote.Delete(sig.Context().Digest(desc.Digest.String())); err != nil {
 			t.Fatal(err)
 		}
-		broken("deleted", "")
+		broken(t, "deleted", "")
 		if got := gauge(t, s1.MetricsAddr, `signet_running_images{outcome="fail"}`); got < 1 {
 			t.Errorf(`signet_running_images{outcome="fail"} = %v`, got)
 		}
 	})
 	t.Run("key rotated in its Secret", func(t *testing.T) {
 		setKeySecret(otherPub)
-		broken("rotated", "key")
+		broken(t, "rotated", "key")
 	})
 	t.Run("policy tightened", func(t *testing.T) {
 		harness.ReplaceFile(t, s1.PolicyFile, []byte(policy(otherPub)))
-		broken("tightened", "policy")
+		broken(t, "tightened", "policy")
 	})
 
 	t.Run("two replicas, one lease", func(t *testing.T) {
