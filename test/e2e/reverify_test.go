@@ -26,7 +26,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -151,8 +150,7 @@ rules:
 		t.Helper()
 		s := harness.StartServe(t, policy(pub), "--kubeconfig", kubeconfig, "--namespace", signetNamespace,
 			"--reverify-interval", "3s", "--key-check-interval", "1s", "--reload-interval", "500ms", "--alerts", alertsFile,
-			"--cache-ttl", "10m", "--pull-secrets=false")
-		_ = id
+			"--cache-ttl", "10m", "--pull-secrets=false", "--audit-log", filepath.Join(dir, id+"-audit.log"))
 		return s
 	}
 	s1 := start("one")
@@ -279,6 +277,24 @@ rules:
 		if got := gauge(t, s1.MetricsAddr, `signet_running_images{outcome="fail"}`); got < 1 {
 			t.Errorf(`signet_running_images{outcome="fail"} = %v`, got)
 		}
+		// The audit log has the re-verification's decision (written by a
+		// background writer: waited for).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(dir, "one-audit.log"))
+			found := false
+			for _, line := range strings.Split(string(b), "\n") {
+				found = found || strings.Contains(line, `"webhook":"reverify"`) && strings.Contains(line, `"operation":"REVERIFY"`) &&
+					strings.Contains(line, `"name":"deleted"`) && strings.Contains(line, `"decision":"denied"`)
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no re-verification record in the audit log:\n%s", b)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	})
 	t.Run("key rotated in its Secret", func(t *testing.T) {
 		setKeySecret(otherPub)
@@ -318,5 +334,4 @@ rules:
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
-	_ = testutil.Indent
 }
