@@ -207,12 +207,13 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			Decisions:          alerts.Decisions(decisions),
 			Required:           audit.required(),
 		},
-		Alerts:   alerts,
-		Log:      log,
-		Registry: reg,
-		Cache:    f.cache,
-		Metrics:  m,
-		RedisURL: f.redisURL,
+		Alerts:           alerts,
+		KeyCheckInterval: f.reverify.keyCheckInterval,
+		Log:              log,
+		Registry:         reg,
+		Cache:            f.cache,
+		Metrics:          m,
+		RedisURL:         f.redisURL,
 	}
 	rc, err := kube.Config(f.kubeconfig)
 	if f.tls.mode == tlsModeManaged {
