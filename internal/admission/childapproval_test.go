@@ -106,6 +106,17 @@ func TestChildApprovalUnderThePolicyInForce(t *testing.T) {
 	}
 	child = pod(podSpec([]container{{"app", pin}}, nil, nil), "rs", true)
 
+	// An owner whose images failed re-verification vouches for nothing:
+	// the child stands on its own verification.
+	untrusted := admission.NewReviewer(inForce.Load, owners{"rs": replicaSet(t, []container{{"app", pin}})},
+		admission.Options{ChildApproval: true, Timeout: 3 * time.Second, Decisions: dl, Untrusted: func(uid string) bool { return uid == "uid-rs" }}, nil, nil)
+	rv, untrusted = untrusted, rv
+	resp, rec = review()
+	if !resp.Allowed || rec["reason"] != "" || outcome(rec) != "verified" {
+		t.Errorf("child of an owner that failed re-verification: allowed %v, log %v", resp.Allowed, rec)
+	}
+	rv = untrusted
+
 	steps := []struct {
 		name    string
 		engine  *policy.Engine

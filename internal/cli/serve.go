@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/alert"
@@ -149,6 +150,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	// keeps their lines whole.
 	errOut := &lockedWriter{w: stderr}
 	log := slog.New(slog.NewJSONHandler(errOut, &slog.HandlerOptions{Level: level}))
+	// client-go (informers, leader election) logs through klog: one
+	// format, one destination.
+	klog.SetSlogLogger(log)
 	m := metrics.New()
 	var decisions decisionlog.Sink = decisionlog.Discard
 	switch f.decisionLog {
@@ -203,12 +207,13 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 			Decisions:          alerts.Decisions(decisions),
 			Required:           audit.required(),
 		},
-		Alerts:   alerts,
-		Log:      log,
-		Registry: reg,
-		Cache:    f.cache,
-		Metrics:  m,
-		RedisURL: f.redisURL,
+		Alerts:           alerts,
+		KeyCheckInterval: f.reverify.keyCheckInterval,
+		Log:              log,
+		Registry:         reg,
+		Cache:            f.cache,
+		Metrics:          m,
+		RedisURL:         f.redisURL,
 	}
 	rc, err := kube.Config(f.kubeconfig)
 	if f.tls.mode == tlsModeManaged {

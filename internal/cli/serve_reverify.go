@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -72,9 +74,13 @@ func (f *reverifyFlags) options(rc *rest.Config, namespace string, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	// The Lease holder's identity must be unique among replicas: the Pod
+	// name is; outside a Pod, the host name and a random suffix (two
+	// processes on one host must not both believe they lead).
 	id := os.Getenv("POD_NAME")
 	if id == "" {
-		id, _ = os.Hostname()
+		host, _ := os.Hostname()
+		id = fmt.Sprintf("%s_%08x", host, rand.Uint32())
 	}
 	o := &reverify.Options{
 		Client: client, Config: c, Namespace: namespace, Identity: id, LeaseName: f.lease,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -40,6 +41,12 @@ type Secrets interface {
 	Get(ctx context.Context, namespace, name string) (map[string][]byte, error)
 }
 
+// FreshSecrets is a Secrets that can also read a Secret past its cache
+// (kube.SecretData). Refresh reads with it when the Secrets has it.
+type FreshSecrets interface {
+	GetFresh(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
 // ParseKey turns a public key (PEM) into a verifier.
 type ParseKey func(pemBytes []byte) (signature.Verifier, error)
 
@@ -55,6 +62,10 @@ type Source struct {
 	ref  string
 	now  func() time.Time
 	lazy *ttl.Lazy[resolved]
+
+	mu sync.Mutex
+	// seen is the fingerprint the last successful Refresh found, "" before.
+	seen string
 }
 
 // resolved is a key and its fingerprint.
@@ -76,18 +87,20 @@ func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, 
 	for _, o := range opts {
 		o(s)
 	}
-	var resolve func(ctx context.Context) (signature.Verifier, error)
+	// resolve reads the key; fresh is the resolution of Refresh (past any
+	// Secret cache).
+	var resolve, fresh func(ctx context.Context) (signature.Verifier, error)
 	switch {
 	case strings.HasPrefix(ref, SecretScheme):
 		ns, name, key, err := parseSecretRef(ref)
 		if err != nil {
 			return nil, err
 		}
-		resolve = func(ctx context.Context) (signature.Verifier, error) {
+		read := func(ctx context.Context, get func(ctx context.Context, namespace, name string) (map[string][]byte, error)) (signature.Verifier, error) {
 			if secrets == nil {
 				return nil, errors.New("k8s:// keys are read through the Kubernetes API, which is not available here (signet verify: pass --kubeconfig)")
 			}
-			data, err := secrets.Get(ctx, ns, name)
+			data, err := get(ctx, ns, name)
 			if err != nil {
 				return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
 			}
@@ -96,6 +109,15 @@ func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, 
 				return nil, fmt.Errorf("Secret %s/%s has no key %q", ns, name, key)
 			}
 			return parse(pem)
+		}
+		resolve = func(ctx context.Context) (signature.Verifier, error) {
+			return read(ctx, func(ctx context.Context, ns, name string) (map[string][]byte, error) {
+				return secrets.Get(ctx, ns, name)
+			})
+		}
+		fresh = resolve
+		if fs, ok := secrets.(FreshSecrets); ok {
+			fresh = func(ctx context.Context) (signature.Verifier, error) { return read(ctx, fs.GetFresh) }
 		}
 	case slices.ContainsFunc(KMSSchemes, func(p string) bool { return strings.HasPrefix(ref, p) }):
 		if len(ref) == strings.Index(ref, "://")+3 {
@@ -120,17 +142,23 @@ func New(ref string, secrets Secrets, parse ParseKey, opts ...Option) (*Source, 
 			}
 			return parse(pemBytes)
 		}
+		fresh = resolve // no cache: every read asks the KMS
 	default:
 		return nil, fmt.Errorf("unsupported key reference %q: want an inline PEM key, %s<namespace>/<secret>[/<key>] or a KMS URI (%s)", ref, SecretScheme, strings.Join(KMSSchemes, ", "))
 	}
-	s.lazy = ttl.NewLazy(func(ctx context.Context) (resolved, error) {
-		k, err := resolve(ctx)
-		fp := ""
-		if err == nil {
-			fp, err = Fingerprint(k)
+	withFingerprint := func(resolve func(ctx context.Context) (signature.Verifier, error)) func(ctx context.Context) (resolved, error) {
+		return func(ctx context.Context) (resolved, error) {
+			k, err := resolve(ctx)
+			fp := ""
+			if err == nil {
+				fp, err = Fingerprint(k)
+			}
+			return resolved{key: k, fp: fp}, err
 		}
-		return resolved{key: k, fp: fp}, err
-	}, ttl.LazyOptions[resolved]{Refresh: TTL, RetryAfter: RetryAfter, Timeout: resolveTimeout, Now: s.now})
+	}
+	s.lazy = ttl.NewLazy(withFingerprint(resolve), ttl.LazyOptions[resolved]{
+		Refresh: TTL, RetryAfter: RetryAfter, Timeout: resolveTimeout, Now: s.now, Fresh: withFingerprint(fresh),
+	})
 	return s, nil
 }
 
@@ -152,6 +180,58 @@ func (s *Source) Verifier(ctx context.Context) (signature.Verifier, error) {
 func (s *Source) Fingerprint(ctx context.Context) (string, error) {
 	_, fp, err := s.current(ctx)
 	return fp, err
+}
+
+// Refresh resolves the key now, past the TTL and any Secret cache (a
+// FreshSecrets, which also updates that cache), and puts it in use when
+// it resolved: verifications from then on use it, and results cached
+// under the old key's fingerprint are no longer served.
+//
+// changed reports that the key resolved differs (by fingerprint) from the
+// one the previous successful Refresh found or, before any, from the key
+// in use. It is false when the source never had a key before: nothing was
+// verified with another key of it, so there is nothing to verify again
+// (the first pass of Watch after signet starts reports no change). A key
+// that a background resolution (TTL) swapped in since the last Refresh is
+// still reported as changed, once.
+//
+// A failure leaves the key in use as it was (until its TTL, as when a
+// background resolution fails) and is returned as an
+// *verify.InconclusiveError naming the key, never its material.
+func (s *Source) Refresh(ctx context.Context) (changed bool, err error) {
+	inUse, _ := s.lazy.Peek()
+	r, err := s.lazy.Refresh(ctx)
+	if err != nil {
+		return false, &verify.InconclusiveError{Reason: "could not load key " + s.ref, Err: err}
+	}
+	return s.saw(inUse.fp, r.fp), nil
+}
+
+// saw records fp as the fingerprint a Refresh found and reports whether it
+// differs from the one the previous Refresh found or, before any, from
+// inUse ("" when there was no key).
+func (s *Source) saw(inUse, fp string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.seen
+	if before == "" {
+		before = inUse
+	}
+	s.seen = fp
+	return before != "" && before != fp
+}
+
+// adopt puts in use the key from resolved by a Refresh of another Source
+// of the same reference (Watch resolves each reference once), and reports
+// whether it changed, as Refresh does.
+func (s *Source) adopt(from *Source) bool {
+	r, ok := from.lazy.Peek()
+	if !ok {
+		return false
+	}
+	inUse, _ := s.lazy.Peek()
+	s.lazy.Set(r)
+	return s.saw(inUse.fp, r.fp)
 }
 
 // current returns the key and its fingerprint, resolving them if needed.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -93,10 +94,28 @@ func NewSecretsForConfig(cfg *rest.Config, cacheTTL time.Duration) (*Secrets, er
 // Get returns the Secret namespace/name. Errors wrap the API's, so
 // apierrors.IsNotFound and IsForbidden work on them.
 func (s *Secrets) Get(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	key := namespace + "/" + name
-	if sec, ok := s.cache.Get(key); ok {
+	if sec, ok := s.cache.Get(namespace + "/" + name); ok {
 		return sec, nil
 	}
+	return s.read(ctx, namespace, name)
+}
+
+// GetFresh reads the Secret namespace/name through the API, whatever is
+// cached, and replaces the cached copy, so that Get returns the new data
+// too: for a reader that learned, or suspects, that it changed (a rotated
+// key). A Secret found gone is dropped from the cache. Errors are Get's.
+func (s *Secrets) GetFresh(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	sec, err := s.read(ctx, namespace, name)
+	if apierrors.IsNotFound(err) {
+		s.cache.Remove(namespace + "/" + name)
+	}
+	return sec, err
+}
+
+// read reads a Secret through the API and caches it when it is small
+// enough.
+func (s *Secrets) read(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	key := namespace + "/" + name
 	read := new(corev1.Secret)
 	if err := get(ctx, s.client, secretsResource, namespace, name, read); err != nil {
 		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
@@ -112,17 +131,30 @@ func (s *Secrets) Get(ctx context.Context, namespace, name string) (*corev1.Secr
 	}
 	if size <= MaxCachedSecretBytes {
 		s.cache.Add(key, sec)
+	} else {
+		s.cache.Remove(key) // grown past the bound since it was cached
 	}
 	return sec, nil
 }
 
 // SecretData adapts Secrets to readers that need a Secret's data only: the
-// k8s://namespace/name trust-root keys of package keysource.
+// k8s://namespace/name trust-root keys of package keysource (a
+// keysource.Secrets and keysource.FreshSecrets).
 type SecretData struct{ S *Secrets }
 
 // Get returns the data of Secret namespace/name.
 func (d SecretData) Get(ctx context.Context, namespace, name string) (map[string][]byte, error) {
 	s, err := d.S.Get(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Data, nil
+}
+
+// GetFresh returns the data of Secret namespace/name read through the API
+// (Secrets.GetFresh).
+func (d SecretData) GetFresh(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	s, err := d.S.GetFresh(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/signet-dev/signet/internal/keysource"
 )
 
 func opaqueSecret(ns, name string, size int) *corev1.Secret {
@@ -90,5 +93,64 @@ func TestSecretsCacheBounded(t *testing.T) {
 	// 16 KiB = 32 MiB.
 	if after := heap(); after > full+4<<20 {
 		t.Errorf("heap grew from %d to %d bytes after the bound was reached", full, after)
+	}
+}
+
+// SecretData is a keysource.FreshSecrets.
+var _ keysource.FreshSecrets = SecretData{}
+
+// TestSecretsGetFresh: GetFresh reads through the API whatever is cached
+// and replaces the cached copy, so that Get returns the new data too; a
+// Secret found gone is dropped from the cache.
+func TestSecretsGetFresh(t *testing.T) {
+	t.Parallel()
+	cs := fakeAPI(t, opaqueSecret("ns", "key", 10))
+	d := SecretData{S: NewSecrets(cs, time.Hour)}
+	ctx := context.Background()
+	reads := func() int {
+		n := 0
+		for _, a := range cs.Actions() {
+			if a.GetVerb() == "get" {
+				n++
+			}
+		}
+		return n
+	}
+	rotated := opaqueSecret("ns", "key", 20)
+	rotated.ResourceVersion = "2"
+	steps := []struct {
+		name    string
+		do      func() (map[string][]byte, error)
+		wantLen int // len(data["k"]); 0: not found
+		reads   int // API reads so far
+	}{
+		{"Get reads and caches", func() (map[string][]byte, error) { return d.Get(ctx, "ns", "key") }, 10, 1},
+		{"rotated: Get serves the cache", func() (map[string][]byte, error) {
+			if _, err := cs.Resource(secretsResource).Namespace("ns").Update(ctx, unstructuredSecret(t, rotated), metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			return d.Get(ctx, "ns", "key")
+		}, 10, 1},
+		{"GetFresh reads the rotated data", func() (map[string][]byte, error) { return d.GetFresh(ctx, "ns", "key") }, 20, 2},
+		{"Get serves it from the cache", func() (map[string][]byte, error) { return d.Get(ctx, "ns", "key") }, 20, 2},
+		{"deleted: GetFresh finds it gone", func() (map[string][]byte, error) {
+			if err := cs.Resource(secretsResource).Namespace("ns").Delete(ctx, "key", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			return d.GetFresh(ctx, "ns", "key")
+		}, 0, 3},
+		{"Get no longer serves it", func() (map[string][]byte, error) { return d.Get(ctx, "ns", "key") }, 0, 4},
+	}
+	for _, s := range steps {
+		data, err := s.do()
+		switch {
+		case s.wantLen == 0 && !apierrors.IsNotFound(err):
+			t.Errorf("%s: %v, want not found", s.name, err)
+		case s.wantLen > 0 && (err != nil || len(data["k"]) != s.wantLen):
+			t.Errorf("%s: %d bytes, %v; want %d", s.name, len(data["k"]), err, s.wantLen)
+		}
+		if n := reads(); n != s.reads {
+			t.Errorf("%s: %d API reads, want %d", s.name, n, s.reads)
+		}
 	}
 }

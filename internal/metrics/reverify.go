@@ -50,6 +50,12 @@ func (m *Metrics) registerReverify() {
 		r.running.WithLabelValues(o)
 		r.total.WithLabelValues(o)
 	}
+	for _, t := range []string{"start", "schedule", "policy", "key"} {
+		r.rounds.WithLabelValues(t)
+	}
+	for _, e := range []string{"evicted", "refused", "error"} {
+		r.evictions.WithLabelValues(e)
+	}
 	m.Registry.MustRegister(r.running, r.total, r.leader, r.rounds, r.evictions, r.lastRound, r.workloads)
 }
 

@@ -34,6 +34,10 @@ type compileOptions struct {
 	// authRegistries maps a validator with auth to the registry hosts its
 	// credentials are for (normalised by registryHost).
 	authRegistries map[string][]string
+	// keyRefs holds the key sources compiled so far, by reference: a key
+	// named by several trust roots is one Source, resolved (and refreshed)
+	// once. Compile makes it; CompileSet shares one among its objects.
+	keyRefs map[string]*keysource.Source
 }
 
 // WithKeySecrets lets trust roots name keys held in Kubernetes Secrets

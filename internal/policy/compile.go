@@ -54,6 +54,9 @@ type compiledRule struct {
 	// unit is the policy object of the rule in an engine from
 	// CompileSet; nil in one from Compile.
 	unit *Unit
+	// keys are the key sources (k8s://, KMS) of the validators the rule
+	// verifies with, attestations' included (Engine.KeySources).
+	keys []*keysource.Source
 }
 
 func validMode(m string) bool { return m == ModeEnforce || m == ModeWarn || m == ModeAudit }
@@ -65,6 +68,9 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 	var o compileOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.keyRefs == nil {
+		o.keyRefs = map[string]*keysource.Source{}
 	}
 	var p problems
 	if doc == nil {
@@ -284,10 +290,14 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 			continue
 		}
 		if keysource.IsRef(tr.Key) {
-			src, err := keysource.New(tr.Key, o.keys, cosign.ParsePublicKey)
-			if err != nil {
-				p.add(tf+".key", "%v", err)
-				continue
+			src := o.keyRefs[tr.Key]
+			if src == nil {
+				var err error
+				if src, err = keysource.New(tr.Key, o.keys, cosign.ParsePublicKey); err != nil {
+					p.add(tf+".key", "%v", err)
+					continue
+				}
+				o.keyRefs[tr.Key] = src
 			}
 			distinct.keyRef(j, tr.Key, p)
 			keys = append(keys, cosign.TrustRoot{Name: tr.Name, KeyRef: src})
@@ -537,6 +547,7 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		cr.verifier = attest.NewVerifier(cr.verifier, reqs)
 	}
 	cr.hash = ruleHash(r, specs)
+	cr.keys = ruleKeys(specs, validators)
 	cr.where = fmt.Sprintf("rule %q (validator %q)", pat.String(), cr.validator)
 	return cr
 }
@@ -730,4 +741,22 @@ func ruleHash(r Rule, v []Validator) string {
 	}{r, v})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// ruleKeys returns the key sources of the validators named by specs, each
+// once.
+func ruleKeys(specs []Validator, validators map[string]*validatorSpec) []*keysource.Source {
+	var keys []*keysource.Source
+	for _, v := range specs {
+		spec := validators[v.Name]
+		if spec == nil {
+			continue
+		}
+		for _, tr := range spec.roots {
+			if src, ok := tr.KeyRef.(*keysource.Source); ok && !slices.Contains(keys, src) {
+				keys = append(keys, src)
+			}
+		}
+	}
+	return keys
 }

@@ -248,8 +248,10 @@ type objectSet struct {
 func CompileSet(set Set, reg Registry, opts ...CompileOption) (*Engine, []ObjectError) {
 	var units []*Unit
 	var errs []ObjectError
+	keyRefs := map[string]*keysource.Source{} // one Source per key across the objects
+	unitOpts := append(slices.Clip(opts), func(o *compileOptions) { o.keyRefs = keyRefs })
 	for _, obj := range set.Objects {
-		u, err := CompileUnit(obj, reg, opts...)
+		u, err := CompileUnit(obj, reg, unitOpts...)
 		if err != nil {
 			errs = append(errs, ObjectError{Object: obj.Ref, Err: err})
 			continue
@@ -400,4 +402,36 @@ func mergeResources(into, from map[string]*workload.Resource) map[string]*worklo
 		into[k] = m
 	}
 	return into
+}
+
+// KeySources returns the key sources (k8s:// Secrets and KMS keys) of
+// every rule of the engine, the trust roots of its attestation
+// requirements and the rules of its namespaced ImagePolicies included,
+// each once: the keys to watch for rotation (keysource.Watch). An engine
+// from Compile or CompileSet has one Source per reference; one Assembled
+// from units compiled apart may have several Sources of one reference
+// (one per object naming it), all listed, which keysource.Watch reads
+// once.
+func (e *Engine) KeySources() []*keysource.Source {
+	var out []*keysource.Source
+	seen := map[*keysource.Source]bool{}
+	add := func(rules []*compiledRule) {
+		for _, r := range rules {
+			for _, k := range r.keys {
+				if !seen[k] {
+					seen[k] = true
+					out = append(out, k)
+				}
+			}
+		}
+	}
+	add(e.rules)
+	if e.set != nil {
+		for _, u := range e.set.units {
+			if u.ref.Namespace != "" {
+				add(u.rules)
+			}
+		}
+	}
+	return out
 }

@@ -3,22 +3,18 @@ package reverify
 import (
 	"context"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/metrics"
 )
-
-var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // podRef names a Pod to evict (the UID is a precondition: a new Pod that
 // took the name is not evicted).
@@ -33,7 +29,7 @@ type podRef struct {
 // more than the Pods the inventory holds, and a Pod that passes again or
 // is gone is not evicted.
 type evictor struct {
-	client  dynamic.Interface
+	client  rest.Interface // core/v1
 	limiter *rate.Limiter
 	metrics *metrics.Metrics
 	log     *slog.Logger
@@ -43,7 +39,7 @@ type evictor struct {
 	wake    chan struct{}
 }
 
-func newEvictor(client dynamic.Interface, perMinute int, m *metrics.Metrics, log *slog.Logger) *evictor {
+func newEvictor(client rest.Interface, perMinute int, m *metrics.Metrics, log *slog.Logger) *evictor {
 	return &evictor{client: client, limiter: rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), 1), metrics: m, log: log, wake: make(chan struct{}, 1)}
 }
 
@@ -98,17 +94,15 @@ func (e *evictor) run(ctx context.Context) {
 
 func (e *evictor) evict(ctx context.Context, p podRef) {
 	uid := p.uid
-	ev := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "policy/v1",
-		"kind":       "Eviction",
-		"metadata":   map[string]any{"name": p.name, "namespace": p.namespace},
-		"deleteOptions": map[string]any{
-			"preconditions": map[string]any{"uid": string(uid)},
-		},
-	}}
+	ev := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Name: p.name, Namespace: p.namespace},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := e.client.Resource(podsResource).Namespace(p.namespace).Create(ctx, ev, metav1.CreateOptions{}, "eviction")
+	// No retries: a budget's refusal (429) is an answer, tried again next
+	// round, not something to wait out here.
+	err := e.client.Post().Namespace(p.namespace).Resource("pods").Name(p.name).SubResource("eviction").Body(ev).MaxRetries(0).Do(ctx).Error()
 	switch {
 	case err == nil:
 		e.metrics.ReverifyEviction("evicted")
@@ -122,11 +116,4 @@ func (e *evictor) evict(ctx context.Context, p podRef) {
 		e.metrics.ReverifyEviction("error")
 		e.log.Warn("eviction failed", "pod", p.namespace+"/"+p.name, "error", err.Error())
 	}
-}
-
-// queued returns the Pods waiting (tests).
-func (e *evictor) queued() map[types.UID]podRef {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return maps.Clone(e.pending)
 }

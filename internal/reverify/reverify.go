@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	coordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -138,7 +139,14 @@ func New(opts Options) (*Reverifier, error) {
 	}
 	r := &Reverifier{opts: opts, trigger: make(chan string, 1), state: newState()}
 	if opts.Evict {
-		r.evictor = newEvictor(opts.Client, opts.EvictionsPerMinute, opts.Metrics, opts.Log)
+		if opts.Config == nil {
+			return nil, errors.New("eviction needs the Kubernetes API's config")
+		}
+		c, err := typedcorev1.NewForConfig(opts.Config)
+		if err != nil {
+			return nil, err
+		}
+		r.evictor = newEvictor(c.RESTClient(), opts.EvictionsPerMinute, opts.Metrics, opts.Log)
 	}
 	return r, nil
 }

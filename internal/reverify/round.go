@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -124,12 +125,13 @@ func (r *Reverifier) round(ctx context.Context, objs []*object, eng *policy.Engi
 
 // evaluate decides every key, Concurrency at a time.
 func (r *Reverifier) evaluate(ctx context.Context, eng *policy.Engine, evals map[evalKey]*policy.Decision) {
+	keys := slices.Collect(maps.Keys(evals))
+	out := make([]policy.Decision, len(keys))
 	var (
-		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, r.opts.Concurrency)
 	)
-	for k := range evals {
+	for i, k := range keys {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -138,14 +140,14 @@ func (r *Reverifier) evaluate(ctx context.Context, eng *policy.Engine, evals map
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			d := r.evaluateOne(ctx, eng, k)
-			r.opts.Metrics.Reverification(string(outcomeOf(d)))
-			mu.Lock()
-			evals[k] = &d
-			mu.Unlock()
+			out[i] = r.evaluateOne(ctx, eng, k)
+			r.opts.Metrics.Reverification(string(outcomeOf(out[i])))
 		})
 	}
 	wg.Wait()
+	for i, k := range keys {
+		evals[k] = &out[i]
+	}
 }
 
 // evaluateOne decides one image as admission would, with its workload's

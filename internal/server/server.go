@@ -121,7 +121,12 @@ type Config struct {
 	// (package reverify) under the engine in force (Run sets its Engine;
 	// admission's child approval then asks it which owners failed).
 	Reverify *reverify.Options
-	Log      *slog.Logger
+	// KeyCheckInterval is how often the policy's keys in Secrets and KMS
+	// are read again (keysource.Watch): a rotated key is used at once and,
+	// with Reverify, running images are re-verified. 0: never (keys are
+	// read again when their cache expires).
+	KeyCheckInterval time.Duration
+	Log              *slog.Logger
 	// Ready, when set, receives the bound addresses once serving.
 	Ready func(addr, metricsAddr string)
 }
@@ -301,6 +306,19 @@ func Run(ctx context.Context, cfg Config) error {
 		go runAlerts(bg, cfg.Alerts, cfg.ReloadInterval, log, m)
 	}
 	go certs.Run(bg)
+	if cfg.KeyCheckInterval > 0 {
+		go keysource.Watch(bg, func() []*keysource.Source {
+			if e := pol.engine(); e != nil {
+				return e.KeySources()
+			}
+			return nil
+		}, keysource.WatchOptions{Interval: cfg.KeyCheckInterval, Log: log, Changed: func(src *keysource.Source) {
+			log.Info("key changed: in use now; re-verifying running workloads", "key", src.String())
+			if re != nil {
+				re.Trigger("key")
+			}
+		}})
+	}
 	if re != nil {
 		go func() {
 			if err := re.Run(bg); err != nil {

@@ -14,8 +14,10 @@
 //     carries its own expiry: at half its remaining validity), may be served
 //     while a refresh fails up to a maximum age, and a failure is remembered
 //     briefly so that an unreachable source costs callers an immediate
-//     answer, not a wait each.
+//     answer, not a wait each. Refresh resolves it at once (a key known
+//     to have rotated), Set puts in a value resolved elsewhere.
 //
 // Bounds: a Cache holds at most its size; a Lazy runs at most one
-// resolution at a time (one goroutine), each bounded by its timeout.
+// background resolution at a time (one goroutine), besides those its
+// Refresh callers run in their own goroutines, each bounded by its timeout.
 package ttl

@@ -27,6 +27,9 @@ type LazyOptions[T any] struct {
 	Expiry func(T) time.Time
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Fresh, when set, is the resolution Refresh runs instead of resolve:
+	// one that bypasses whatever caches resolve reads through.
+	Fresh func(ctx context.Context) (T, error)
 }
 
 // Lazy is a value resolved on first use, in the background, shared by
@@ -43,6 +46,10 @@ type Lazy[T any] struct {
 	err      error     // the last resolution's error, nil after a success
 	failed   time.Time
 	inflight chan struct{} // closed when the running resolution ends
+	// seq numbers the resolutions as they start (background ones and
+	// Refresh); valSeq and errSeq are those of val and err. A resolution
+	// that ends after a later one never replaces the later one's outcome.
+	seq, valSeq, errSeq uint64
 }
 
 // NewLazy returns a Lazy resolving with resolve. Nothing runs before the
@@ -97,7 +104,8 @@ func (l *Lazy[T]) Get(ctx context.Context) (T, error) {
 	}
 	if l.inflight == nil && (l.err == nil || now.Sub(l.failed) >= l.opts.RetryAfter) {
 		l.inflight = make(chan struct{})
-		go l.run(l.inflight)
+		l.seq++
+		go l.run(l.inflight, l.seq)
 	}
 	done, v := l.inflight, l.val
 	if usable || done == nil {
@@ -170,34 +178,98 @@ func (l *Lazy[T]) unusable() error {
 	return &StaleError{Resolved: l.resolved, StaleAt: l.staleAt(), Err: l.err}
 }
 
-func (l *Lazy[T]) run(done chan struct{}) {
+func (l *Lazy[T]) run(done chan struct{}, seq uint64) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if l.opts.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, l.opts.Timeout)
 	}
 	defer cancel()
-	v, err := l.call(ctx)
+	v, err := l.call(ctx, l.resolve)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err != nil {
-		l.err, l.failed = err, l.opts.Now()
-	} else {
-		l.val, l.has, l.resolved, l.err = v, true, l.opts.Now(), nil
-		l.expires = time.Time{}
-		if l.opts.Expiry != nil {
-			l.expires = l.opts.Expiry(v)
-		}
-	}
+	l.store(seq, v, err)
 	l.inflight = nil
 	close(done)
 }
 
+// store records the outcome of resolution seq unless a later resolution's
+// outcome is already recorded (l.mu held).
+func (l *Lazy[T]) store(seq uint64, v T, err error) {
+	if seq <= l.valSeq {
+		return
+	}
+	if err != nil {
+		if seq > l.errSeq {
+			l.err, l.failed, l.errSeq = err, l.opts.Now(), seq
+		}
+		return
+	}
+	l.val, l.has, l.resolved, l.valSeq = v, true, l.opts.Now(), seq
+	if seq > l.errSeq {
+		l.err = nil
+	}
+	l.expires = time.Time{}
+	if l.opts.Expiry != nil {
+		l.expires = l.opts.Expiry(v)
+	}
+}
+
+// Refresh resolves the value now, within ctx (and the Timeout), with
+// LazyOptions.Fresh when set, and puts it in use when the resolution
+// succeeds: callers of Get see it at once, and the refresh interval starts
+// again. A resolution under way in the background is not waited for, and
+// its outcome, when it ends later, does not replace this one's. A failure
+// leaves the value in use as it was (served until its maximum age, as when
+// a background refresh fails), is remembered like one, and is returned as
+// resolve returned it.
+func (l *Lazy[T]) Refresh(ctx context.Context) (T, error) {
+	l.mu.Lock()
+	l.seq++
+	seq := l.seq
+	l.mu.Unlock()
+	if l.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.opts.Timeout)
+		defer cancel()
+	}
+	resolve := l.resolve
+	if l.opts.Fresh != nil {
+		resolve = l.opts.Fresh
+	}
+	v, err := l.call(ctx, resolve)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.store(seq, v, err)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// Peek returns the value resolved last, whatever its age, without
+// resolving anything; ok is false when none was ever resolved.
+func (l *Lazy[T]) Peek() (v T, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.val, l.has
+}
+
+// Set puts v in use as if a resolution had just returned it: for a value
+// resolved elsewhere (another Lazy of the same source).
+func (l *Lazy[T]) Set(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	l.store(l.seq, v, nil)
+}
+
 // call runs resolve; a panic is a failure, not a crash of the process.
-func (l *Lazy[T]) call(ctx context.Context) (v T, err error) {
+func (l *Lazy[T]) call(ctx context.Context, resolve func(context.Context) (T, error)) (v T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("resolution panicked: %v", r)
 		}
 	}()
-	return l.resolve(ctx)
+	return resolve(ctx)
 }

@@ -311,3 +311,185 @@ func TestLazyPanic(t *testing.T) {
 		t.Error("no error from a resolution that panicked")
 	}
 }
+
+// TestLazyRefresh: Refresh resolves at once, puts the value in use and
+// restarts the refresh interval; a failure keeps the value in use; Fresh,
+// when set, is what Refresh runs.
+func TestLazyRefresh(t *testing.T) {
+	t.Parallel()
+	errDown := errors.New("down")
+	type step struct {
+		at      time.Duration
+		val     int
+		err     error
+		refresh bool // Refresh, then Get; else Get only
+		want    int  // Get's value
+		wantErr bool // Refresh fails
+		calls   int32
+		fresh   int32 // Fresh resolutions so far
+	}
+	tests := []struct {
+		name  string
+		fresh bool // set LazyOptions.Fresh
+		steps []step
+	}{
+		{"before the first Get", false, []step{
+			{at: 0, val: 1, refresh: true, want: 1, calls: 1},
+			{at: 30 * time.Second, val: 2, want: 1, calls: 1},
+		}},
+		{"within the refresh interval, which starts again", false, []step{
+			{at: 0, val: 1, want: 1, calls: 1},
+			{at: 30 * time.Second, val: 2, refresh: true, want: 2, calls: 2},
+			{at: time.Minute, val: 3, want: 2, calls: 2},
+			{at: 90 * time.Second, val: 3, want: 3, calls: 3},
+		}},
+		{"a failure keeps the value in use", false, []step{
+			{at: 0, val: 1, want: 1, calls: 1},
+			{at: 30 * time.Second, err: errDown, refresh: true, wantErr: true, want: 1, calls: 2},
+			{at: 50 * time.Second, val: 2, refresh: true, want: 2, calls: 3},
+		}},
+		{"Fresh instead of resolve", true, []step{
+			{at: 0, val: 1, want: 1, calls: 1},
+			{at: time.Second, val: 2, refresh: true, want: 2, calls: 1, fresh: 1},
+			{at: 2 * time.Second, val: 3, refresh: true, want: 3, calls: 1, fresh: 2},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			t0 := time.Unix(1e9, 0)
+			clk := &clock{now: t0}
+			r, f := &resolver{}, &resolver{}
+			opts := LazyOptions[value]{Refresh: time.Minute, RetryAfter: 10 * time.Second, Now: clk.Now}
+			if tc.fresh {
+				opts.Fresh = func(ctx context.Context) (value, error) {
+					r.mu.Lock()
+					f.val, f.err = r.val, r.err
+					r.mu.Unlock()
+					return f.resolve(ctx)
+				}
+			}
+			l := NewLazy(r.resolve, opts)
+			for i, s := range tc.steps {
+				clk.mu.Lock()
+				clk.now = t0.Add(s.at)
+				clk.mu.Unlock()
+				r.set(s.val, s.err)
+				if s.refresh {
+					v, err := l.Refresh(context.Background())
+					switch {
+					case s.wantErr && !errors.Is(err, errDown):
+						t.Errorf("step %d: Refresh() error %v, want %v", i, err, errDown)
+					case !s.wantErr && (err != nil || v.n != s.val):
+						t.Errorf("step %d: Refresh() = %d, %v; want %d", i, v.n, err, s.val)
+					}
+				}
+				v, err := l.Get(context.Background())
+				l.Wait()
+				if err != nil || v.n != s.want {
+					t.Errorf("step %d: Get() = %d, %v; want %d", i, v.n, err, s.want)
+				}
+				if n := r.calls.Load(); n != s.calls {
+					t.Errorf("step %d: %d resolutions, want %d", i, n, s.calls)
+				}
+				if n := f.calls.Load(); n != s.fresh {
+					t.Errorf("step %d: %d fresh resolutions, want %d", i, n, s.fresh)
+				}
+			}
+		})
+	}
+}
+
+// TestLazyRefreshOutlivesBackground: a background resolution that started
+// before a Refresh and ends after it does not put its older value back.
+func TestLazyRefreshOutlivesBackground(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	calls := 0
+	var mu sync.Mutex
+	resolve := func(ctx context.Context) (int, error) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			close(started)
+			<-release // the background resolution reads the old value
+			return 1, nil
+		}
+		return 2, nil
+	}
+	l := NewLazy(resolve, LazyOptions[int]{Refresh: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Get(ctx); err == nil {
+		t.Fatal("Get with a done context returned no error while the resolution is blocked")
+	}
+	<-started
+	if v, err := l.Refresh(context.Background()); err != nil || v != 2 {
+		t.Fatalf("Refresh() = %d, %v; want 2", v, err)
+	}
+	close(release)
+	l.Wait()
+	if v, err := l.Get(context.Background()); err != nil || v != 2 {
+		t.Errorf("Get() after the older resolution ended = %d, %v; want 2", v, err)
+	}
+}
+
+// TestLazyPeekSet: Peek reads without resolving; Set puts a value in use.
+func TestLazyPeekSet(t *testing.T) {
+	t.Parallel()
+	r := &resolver{val: 1}
+	l := NewLazy(r.resolve, LazyOptions[value]{Refresh: time.Minute})
+	if _, ok := l.Peek(); ok {
+		t.Error("Peek() found a value before any resolution")
+	}
+	l.Set(value{n: 5})
+	if v, ok := l.Peek(); !ok || v.n != 5 {
+		t.Errorf("Peek() = %d, %v; want 5", v.n, ok)
+	}
+	if v, err := l.Get(context.Background()); err != nil || v.n != 5 {
+		t.Errorf("Get() = %d, %v; want 5", v.n, err)
+	}
+	if n := r.calls.Load(); n != 0 {
+		t.Errorf("%d resolutions, want 0", n)
+	}
+}
+
+// TestLazyRefreshConcurrent (run under -race): Refresh and Get from many
+// goroutines; every Get sees a value some resolution returned.
+func TestLazyRefreshConcurrent(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	l := NewLazy(func(context.Context) (int, error) { return int(n.Add(1)), nil }, LazyOptions[int]{Refresh: time.Millisecond, Timeout: time.Minute})
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var v int
+			var err error
+			if i%2 == 0 {
+				v, err = l.Refresh(context.Background())
+			} else {
+				v, err = l.Get(context.Background())
+			}
+			if err == nil && v < 1 {
+				err = fmt.Errorf("got %d", v)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	l.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if v, ok := l.Peek(); !ok || v < 1 || v > int(n.Load()) {
+		t.Errorf("Peek() = %d, %v after %d resolutions", v, ok, n.Load())
+	}
+}

@@ -26,7 +26,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -151,8 +150,7 @@ rules:
 		t.Helper()
 		s := harness.StartServe(t, policy(pub), "--kubeconfig", kubeconfig, "--namespace", signetNamespace,
 			"--reverify-interval", "3s", "--key-check-interval", "1s", "--reload-interval", "500ms", "--alerts", alertsFile,
-			"--cache-ttl", "10m")
-		_ = id
+			"--cache-ttl", "10m", "--pull-secrets=false", "--audit-log", filepath.Join(dir, id+"-audit.log"))
 		return s
 	}
 	s1 := start("one")
@@ -188,7 +186,6 @@ rules:
 	}
 
 	report := func(n string) (string, map[string]any) {
-		t.Helper()
 		r, err := dc.Resource(policyReports).Namespace("team").Get(ctx, "signet-"+string(rss[n].UID), metav1.GetOptions{})
 		if err != nil {
 			return "", nil
@@ -200,7 +197,7 @@ rules:
 		res := results[0].(map[string]any)
 		return fmt.Sprint(res["result"]), res
 	}
-	waitReport := func(n, want string) map[string]any {
+	waitReport := func(t *testing.T, n, want string) map[string]any {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -215,16 +212,16 @@ rules:
 		}
 	}
 	for _, n := range []string{"deleted", "rotated", "tightened"} {
-		waitReport(n, "pass")
+		waitReport(t, n, "pass")
 	}
 	if got := gauge(t, s1.MetricsAddr, `signet_running_images{outcome="pass"}`); got != 3 {
 		t.Errorf(`signet_running_images{outcome="pass"} = %v, want 3`, got)
 	}
 
 	// broken checks everything a failure must cause.
-	broken := func(n, trigger string) {
+	broken := func(t *testing.T, n, trigger string) {
 		t.Helper()
-		res := waitReport(n, "fail")
+		res := waitReport(t, n, "fail")
 		if res["policy"] != "signet" || !strings.Contains(fmt.Sprint(res["message"]), "") {
 			t.Errorf("result: %v", res)
 		}
@@ -276,18 +273,36 @@ rules:
 		if err := remote.Delete(sig.Context().Digest(desc.Digest.String())); err != nil {
 			t.Fatal(err)
 		}
-		broken("deleted", "")
+		broken(t, "deleted", "")
 		if got := gauge(t, s1.MetricsAddr, `signet_running_images{outcome="fail"}`); got < 1 {
 			t.Errorf(`signet_running_images{outcome="fail"} = %v`, got)
+		}
+		// The audit log has the re-verification's decision (written by a
+		// background writer: waited for).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(dir, "one-audit.log"))
+			found := false
+			for _, line := range strings.Split(string(b), "\n") {
+				found = found || strings.Contains(line, `"webhook":"reverify"`) && strings.Contains(line, `"operation":"REVERIFY"`) &&
+					strings.Contains(line, `"name":"deleted"`) && strings.Contains(line, `"decision":"denied"`)
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no re-verification record in the audit log:\n%s", b)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 	t.Run("key rotated in its Secret", func(t *testing.T) {
 		setKeySecret(otherPub)
-		broken("rotated", "key")
+		broken(t, "rotated", "key")
 	})
 	t.Run("policy tightened", func(t *testing.T) {
 		harness.ReplaceFile(t, s1.PolicyFile, []byte(policy(otherPub)))
-		broken("tightened", "policy")
+		broken(t, "tightened", "policy")
 	})
 
 	t.Run("two replicas, one lease", func(t *testing.T) {
@@ -319,5 +334,4 @@ rules:
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
-	_ = testutil.Indent
 }

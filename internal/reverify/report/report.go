@@ -77,6 +77,10 @@ type Writer struct {
 	// recheck.
 	absent  bool
 	recheck time.Time
+	// listed: the stored reports were listed into written (once after New
+	// or Reset: a term's first round then costs a few list pages, not one
+	// read per workload).
+	listed bool
 }
 
 // state is what the Writer knows of one stored report: the hash of its
@@ -84,6 +88,9 @@ type Writer struct {
 type state struct {
 	hash            [sha256.Size]byte
 	resourceVersion string
+	// listed: known from prefill's list, not written by this Writer; a
+	// report that differs is read and merged, not overwritten.
+	listed bool
 }
 
 var _ reverify.Reporter = (*Writer)(nil)
@@ -109,6 +116,7 @@ func (w *Writer) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	clear(w.written)
+	w.listed = false
 }
 
 // Name is the name of the report about the workload with this UID.
@@ -125,6 +133,10 @@ func (w *Writer) Report(ctx context.Context, wl reverify.Workload, results []rev
 	if w.skip() {
 		return nil
 	}
+	w.prefill(ctx)
+	if w.skip() {
+		return nil
+	}
 	want := build(wl, results)
 	hash := want.hash()
 	st, known := w.written[wl.UID]
@@ -134,11 +146,11 @@ func (w *Writer) Report(ctx context.Context, wl reverify.Workload, results []rev
 	// Forgotten until written: an error leaves the next call to Get.
 	delete(w.written, wl.UID)
 	reports := w.client.Resource(Resource).Namespace(wl.Namespace)
-	if known {
+	if known && !st.listed {
 		got, err := reports.Update(ctx, want.object(st.resourceVersion), metav1.UpdateOptions{FieldManager: managedBy})
 		switch {
 		case err == nil:
-			w.written[wl.UID] = state{hash, got.GetResourceVersion()}
+			w.written[wl.UID] = state{hash: hash, resourceVersion: got.GetResourceVersion()}
 			return nil
 		case w.crdAbsent(err):
 			return nil
@@ -165,7 +177,7 @@ func (w *Writer) Report(ctx context.Context, wl reverify.Workload, results []rev
 		return fmt.Errorf("reading PolicyReport %s/%s: %w", wl.Namespace, want.Name, err)
 	default:
 		if have, err := fromObject(stored); err == nil && have.hash() == hash {
-			w.written[wl.UID] = state{hash, stored.GetResourceVersion()}
+			w.written[wl.UID] = state{hash: hash, resourceVersion: stored.GetResourceVersion()}
 			return nil
 		}
 		got, err = reports.Update(ctx, want.merge(stored), metav1.UpdateOptions{FieldManager: managedBy})
@@ -176,7 +188,7 @@ func (w *Writer) Report(ctx context.Context, wl reverify.Workload, results []rev
 			return fmt.Errorf("updating PolicyReport %s/%s: %w", wl.Namespace, want.Name, err)
 		}
 	}
-	w.written[wl.UID] = state{hash, got.GetResourceVersion()}
+	w.written[wl.UID] = state{hash: hash, resourceVersion: got.GetResourceVersion()}
 	return nil
 }
 
@@ -222,7 +234,53 @@ func (w *Writer) crdAbsent(err error) bool {
 	w.recheck = w.now().Add(RecheckInterval)
 	// Reports written before the CRD went are gone with it.
 	clear(w.written)
+	w.listed = false
 	return true
+}
+
+// listPage is the page size of prefill's list.
+const listPage = 500
+
+// prefill lists signet's stored reports into written, once after New or
+// Reset. A report it missed (written by another replica since) is read
+// when it is reported on, as without it; a failed list leaves every report
+// to that.
+func (w *Writer) prefill(ctx context.Context) {
+	if w.listed {
+		return
+	}
+	opts := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy, Limit: listPage}
+	found := map[string]state{}
+	for {
+		page, err := w.client.Resource(Resource).Namespace(metav1.NamespaceAll).List(ctx, opts)
+		if w.crdAbsent(err) {
+			return
+		}
+		if err != nil {
+			w.log.Warn("listing PolicyReports: each is read when reported on", "error", err.Error())
+			w.listed = true
+			return
+		}
+		for i := range page.Items {
+			u := &page.Items[i]
+			uid, ok := strings.CutPrefix(u.GetName(), NamePrefix)
+			if !ok {
+				continue
+			}
+			if have, err := fromObject(u); err == nil {
+				found[uid] = state{have.hash(), u.GetResourceVersion(), true}
+			}
+		}
+		if opts.Continue = page.GetContinue(); opts.Continue == "" {
+			break
+		}
+	}
+	for uid, st := range found {
+		if _, ok := w.written[uid]; !ok {
+			w.written[uid] = st
+		}
+	}
+	w.listed = true
 }
 
 // isNoResource: a 404 about the resource rather than an object of it (an

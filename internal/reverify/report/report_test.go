@@ -153,7 +153,7 @@ func TestWrites(t *testing.T) {
 		verbs   []string
 		results []reverify.Result // the stored report's (nil: none stored)
 	}{
-		{"create", func() error { return w.Report(ctx, deploy, passed) }, []string{"get", "create"}, passed},
+		{"create", func() error { return w.Report(ctx, deploy, passed) }, []string{"list", "get", "create"}, passed},
 		{"unchanged", func() error { return w.Report(ctx, deploy, passed) }, nil, passed},
 		{"changed", func() error { return w.Report(ctx, deploy, failed) }, []string{"update"}, failed},
 		{"unchanged again", func() error { return w.Report(ctx, deploy, failed) }, nil, failed},
@@ -194,8 +194,8 @@ func TestStart(t *testing.T) {
 		report []reverify.Result
 		verbs  []string
 	}{
-		{"equal", passed, passed, []string{"get"}},
-		{"different", passed, failed, []string{"get", "update"}},
+		{"equal", passed, passed, []string{"list"}},
+		{"different", passed, failed, []string{"list", "get", "update"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -331,12 +331,12 @@ func TestCRDAbsent(t *testing.T) {
 		do      func() error
 		verbs   []string
 	}{
-		{"first", 0, false, func() error { return w.Report(ctx, deploy, passed) }, []string{"get"}},
+		{"first", 0, false, func() error { return w.Report(ctx, deploy, passed) }, []string{"list"}},
 		{"within the minute", 30 * time.Second, false, func() error { return w.Report(ctx, other, passed) }, nil},
 		{"forget within the minute", 0, false, func() error { return w.Forget(ctx, deploy) }, nil},
-		{"re-check, still absent", 31 * time.Second, false, func() error { return w.Report(ctx, deploy, passed) }, []string{"get"}},
+		{"re-check, still absent", 31 * time.Second, false, func() error { return w.Report(ctx, deploy, passed) }, []string{"list"}},
 		{"installed, not yet re-checked", 10 * time.Second, true, func() error { return w.Report(ctx, deploy, passed) }, nil},
-		{"re-check, installed", time.Minute, true, func() error { return w.Report(ctx, deploy, passed) }, []string{"get", "create"}},
+		{"re-check, installed", time.Minute, true, func() error { return w.Report(ctx, deploy, passed) }, []string{"list", "get", "create"}},
 		{"written", 0, true, func() error { return w.Report(ctx, other, failed) }, []string{"get", "create"}},
 	} {
 		now = now.Add(step.advance)
@@ -392,7 +392,7 @@ func TestReset(t *testing.T) {
 	if err := w.Report(ctx, deploy, passed); err != nil {
 		t.Fatal(err)
 	}
-	if got := verbs(c); !cmp.Equal(got, []string{"get"}) {
-		t.Errorf("API calls %v, want [get]", got)
+	if got := verbs(c); !cmp.Equal(got, []string{"list"}) {
+		t.Errorf("API calls %v, want [list] (the stored report read back in one list)", got)
 	}
 }
