@@ -81,6 +81,9 @@ type Writer struct {
 	// or Reset: a term's first round then costs a few list pages, not one
 	// read per workload).
 	listed bool
+	// complete: that list succeeded, so a workload it did not find has no
+	// report (unless one was made since).
+	complete bool
 }
 
 // state is what the Writer knows of one stored report: the hash of its
@@ -159,6 +162,21 @@ func (w *Writer) Report(ctx context.Context, wl reverify.Workload, results []rev
 		}
 		// Changed or deleted by someone else: start again from what is
 		// stored.
+	}
+	if !known && w.complete {
+		// The list found no report for this workload: create it without
+		// reading first (half the requests of a term's first round); one
+		// made since by another replica is read and merged below.
+		got, err := reports.Create(ctx, want.object(""), metav1.CreateOptions{FieldManager: managedBy})
+		switch {
+		case err == nil:
+			w.written[wl.UID] = state{hash: hash, resourceVersion: got.GetResourceVersion()}
+			return nil
+		case w.crdAbsent(err):
+			return nil
+		case !apierrors.IsAlreadyExists(err):
+			return fmt.Errorf("creating PolicyReport %s/%s: %w", wl.Namespace, want.Name, err)
+		}
 	}
 	stored, err := reports.Get(ctx, want.Name, metav1.GetOptions{})
 	var got *unstructured.Unstructured
@@ -258,7 +276,7 @@ func (w *Writer) prefill(ctx context.Context) {
 		}
 		if err != nil {
 			w.log.Warn("listing PolicyReports: each is read when reported on", "error", err.Error())
-			w.listed = true
+			w.listed, w.complete = true, false
 			return
 		}
 		for i := range page.Items {
@@ -280,7 +298,7 @@ func (w *Writer) prefill(ctx context.Context) {
 			w.written[uid] = st
 		}
 	}
-	w.listed = true
+	w.listed, w.complete = true, true
 }
 
 // isNoResource: a 404 about the resource rather than an object of it (an
