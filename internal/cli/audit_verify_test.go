@@ -72,19 +72,30 @@ func TestServeAuditUsage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(good, []byte("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators: [{name: s, type: static, approve: true}]\nrules: [{pattern: \"**\", validator: s}]\n"), 0o600)
-	base := []string{"serve", "-p", good, "--tls-cert", filepath.Join(dir, "c.pem"), "--tls-key", filepath.Join(dir, "k.pem"), "--metrics-addr", ""}
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
+	checkServeUsage(t, dir, good, []usageCase{
 		{[]string{"--audit-required"}, "need --audit-log"},
 		{[]string{"--audit-log", "-", "--decision-log", "stdout"}, "share stdout"},
 		{[]string{"--audit-log", filepath.Join(dir, "a.jsonl"), "--audit-log-max-files", "0"}, "must be positive"},
 		{[]string{"--audit-log", filepath.Join(dir, "a.jsonl"), "--audit-key", filepath.Join(dir, "none.pem")}, "none.pem"},
 		{[]string{"--audit-log", filepath.Join(dir, "a.jsonl"), "--audit-key", good}, "audit key"},
 		{[]string{"--audit-log", filepath.Join(dir, "a.jsonl"), "--audit-key", "k8s://ns/name"}, "mount the Secret"},
-	} {
+	})
+}
+
+// usageCase is signet serve's extra arguments and what its usage error
+// (exit 2) must say.
+type usageCase struct {
+	args []string
+	want string
+}
+
+// checkServeUsage runs signet serve with a valid policy (written to good)
+// and each case's arguments, and wants exit 2 with the case's message.
+func checkServeUsage(t *testing.T, dir, good string, cases []usageCase) {
+	t.Helper()
+	os.WriteFile(good, []byte("apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators: [{name: s, type: static, approve: true}]\nrules: [{pattern: \"**\", validator: s}]\n"), 0o600)
+	base := []string{"serve", "-p", good, "--tls-cert", filepath.Join(dir, "c.pem"), "--tls-key", filepath.Join(dir, "k.pem"), "--metrics-addr", ""}
+	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer
 		code := cli.Execute(context.Background(), append(base, tc.args...), &stdout, &stderr)
 		if code != cli.ExitUsage || !strings.Contains(stderr.String(), tc.want) {

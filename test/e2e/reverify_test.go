@@ -24,7 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/signet-dev/signet/test/harness"
 )
@@ -72,13 +71,7 @@ func (a *alertReceiver) find(event, name string) map[string]any {
 // when it stops.
 func TestReverify(t *testing.T) {
 	t.Parallel()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second,
-		CRDInstallOptions: envtest.CRDInstallOptions{Paths: []string{filepath.Join(harness.Root, "deploy", "helm", "signet", "files", "policyreport-crd")}}}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd: %v", err)
-	}
-	t.Cleanup(func() { env.Stop() })
+	env, cfg := harness.StartAPIServer(t, filepath.Join(harness.Root, "deploy", "helm", "signet", "files", "policyreport-crd"))
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	dc := dynamic.NewForConfigOrDie(cfg)
 	ctx := context.Background()

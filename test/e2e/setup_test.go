@@ -81,17 +81,7 @@ func TestMain(m *testing.M) {
 }
 
 // assets builds (first use) and returns the control-plane binaries.
-func assets(t *testing.T) string {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(harness.Root, "hack", "k8s.sh"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hack/k8s.sh: %v\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
+func assets(t *testing.T) string { t.Helper(); return harness.K8sAssets(t) }
 
 func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string {
 	t.Helper()
@@ -102,19 +92,7 @@ func writeKubeconfig(t *testing.T, env *envtest.Environment, user string) string
 // certificate of the API server's CA) and returns its path.
 func writeUserKubeconfig(t *testing.T, env *envtest.Environment, user envtest.User) string {
 	t.Helper()
-	u, err := env.AddUser(user, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return harness.Kubeconfig(t, env, user)
 }
 
 // fileWriter returns a function that writes a file into dir and returns

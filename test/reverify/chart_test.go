@@ -31,18 +31,7 @@ func TestChartCRD(t *testing.T) {
 	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "signet-system"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.Kubeconfig(t, env, envtest.User{Name: "admin", Groups: []string{"system:masters"}})
 	rendered := func() bool {
 		t.Helper()
 		out, err := exec.Command(harness.Tool(t, "helm"), "template", "rel", filepath.Join(harness.Root, "deploy", "helm", "signet"),
@@ -56,7 +45,7 @@ func TestChartCRD(t *testing.T) {
 	if !rendered() {
 		t.Error("no PolicyReport CRD in the cluster: not rendered")
 	}
-	b, err = os.ReadFile(filepath.Join(crdDir, "wgpolicyk8s.io_policyreports.yaml"))
+	b, err := os.ReadFile(filepath.Join(crdDir, "wgpolicyk8s.io_policyreports.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package reverify
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,45 +26,10 @@ import (
 // crdDir holds the PolicyReport CRD the chart installs.
 var crdDir = filepath.Join(harness.Root, "deploy", "helm", "signet", "files", "policyreport-crd")
 
-func assets(t *testing.T) string {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(harness.Root, "hack", "k8s.sh"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hack/k8s.sh: %v\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // start starts kube-apiserver and etcd, without the PolicyReport CRD.
 func start(t *testing.T) (*envtest.Environment, *rest.Config) {
 	t.Helper()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd: %v", err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	return env, cfg
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return harness.StartAPIServer(t)
 }
 
 // TestPolicyReports: signet starts before the CRD exists (reports are
@@ -105,7 +67,7 @@ func TestPolicyReports(t *testing.T) {
 
 	now := time.Now()
 	clock := func() time.Time { return now }
-	var logs syncBuffer
+	var logs harness.LogBuffer
 	w := report.New(dc, report.Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), Now: clock})
 	reports := dc.Resource(report.Resource).Namespace("team-a")
 

@@ -185,14 +185,8 @@ func (sc scale) expected() (evals, results, fails int) {
 func measure(t *testing.T, sc scale, pprofDir string) *figures {
 	t.Helper()
 	ctx := context.Background()
-	env := &envtest.Environment{BinaryAssetsDirectory: assets(t), ControlPlaneStartTimeout: 60 * time.Second, ControlPlaneStopTimeout: 30 * time.Second,
-		CRDInstallOptions: envtest.CRDInstallOptions{Paths: []string{crdDir}}}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd: %v", err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	kubeconfig := adminKubeconfig(t, env)
+	env, cfg := harness.StartAPIServer(t, crdDir)
+	kubeconfig := harness.Kubeconfig(t, env, envtest.User{Name: "admin", Groups: []string{"system:masters"}})
 
 	// The images, in the in-process registry of internal/testutil, signed
 	// in process (a cosign legacy signature each).
@@ -339,24 +333,6 @@ func parallel(t *testing.T, n, workers int, f func(int) error) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d failed, first: %v", len(errs), n, errs[0])
 	}
-}
-
-// adminKubeconfig writes a kubeconfig for a member of system:masters.
-func adminKubeconfig(t *testing.T, env *envtest.Environment) string {
-	t.Helper()
-	u, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // stop stops a signet serve process (SIGTERM) and waits for it.

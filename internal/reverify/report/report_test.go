@@ -290,23 +290,6 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCRDAbsent: without the CRD (the API server's 404 for the resource),
 // Report and Forget return nil, a warning is logged once, the API is not
 // asked again before RecheckInterval; once the CRD is there, reports are
@@ -320,7 +303,7 @@ func TestCRDAbsent(t *testing.T) {
 	installed := false
 	c.PrependReactor("*", "policyreports", func(k8stesting.Action) (bool, runtime.Object, error) { return !installed, nil, noResource })
 	now := seen
-	var logs syncBuffer
+	var logs bytes.Buffer // one goroutine writes
 	w := New(c, Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
 	other := deploy
 	other.UID, other.Name = "1c9c5b0e-3c1f-4a5e-9d7e-6f2a1b3c4d5e", "api"
