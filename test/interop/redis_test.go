@@ -78,3 +78,54 @@ func TestRedisSharedCache(t *testing.T) {
 		t.Errorf("verifications = %d, want 5", n)
 	}
 }
+
+// TestRedisRevalidationWithdraws: a re-verification on one replica that
+// finds an image failing (its signature deleted) deletes the verified
+// result shared through a real redis-server, so another replica that had
+// not cached it in memory verifies again instead of admitting from Redis.
+func TestRedisRevalidationWithdraws(t *testing.T) {
+	t.Parallel()
+	srv := harness.StartRedis(t)
+	var signed atomic.Bool
+	signed.Store(true)
+	var calls atomic.Int32
+	inner := verify.Func(func(ctx context.Context, img verify.Image) (*verify.Result, error) {
+		calls.Add(1)
+		if !signed.Load() {
+			return &verify.Result{}, verify.Failf("no signatures")
+		}
+		return &verify.Result{Signers: []string{"ci"}}, nil
+	})
+	instance := func() verify.Verifier {
+		r, err := cache.NewRedis("redis://"+srv.Host+"/0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		c, err := cache.New(cache.Config{Redis: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Wrap(inner, "rule", "signed")
+	}
+	leader, other := instance(), instance()
+	d, err := name.NewDigest("reg.example/app@sha256:" + strings.Repeat("cd", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := verify.Image{Ref: d}
+	if _, err := leader.Verify(context.Background(), img); err != nil {
+		t.Fatal(err)
+	}
+	signed.Store(false) // the signature is deleted from the registry
+	if _, err := leader.Verify(cache.Revalidate(context.Background(), 0), img); verify.Classify(err) != verify.Failed {
+		t.Fatalf("revalidation: %v, want failed", err)
+	}
+	res, err := other.Verify(context.Background(), img)
+	if verify.Classify(err) != verify.Failed || res.Cached {
+		t.Errorf("the other replica: %v (cached %v), want a fresh failure, not the withdrawn verified result", err, res.Cached)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("verifications = %d, want 3", n)
+	}
+}
