@@ -319,12 +319,16 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}})
 	}
+	reDone := make(chan struct{})
 	if re != nil {
 		go func() {
+			defer close(reDone)
 			if err := re.Run(bg); err != nil {
 				log.Error("re-verification stopped", "error", err.Error())
 			}
 		}()
+	} else {
+		close(reDone)
 	}
 	if clientCAs != nil {
 		go clientCAs.Run(bg, cfg.ReloadInterval)
@@ -351,6 +355,13 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	ready.Store(false)
+	// The re-verifier stops first and releases its Lease, so another
+	// replica takes it over at once rather than after it expires.
+	stopBg()
+	select {
+	case <-reDone:
+	case <-time.After(5 * time.Second):
+	}
 	log.Info("shutting down: draining requests", "grace", cfg.ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -306,7 +307,7 @@ rules:
 
 	t.Run("two replicas, one lease", func(t *testing.T) {
 		s2 := start("two")
-		time.Sleep(4 * time.Second)
+		time.Sleep(time.Second) // it has tried the Lease (every 2 s) and found it held
 		if l1, l2 := gauge(t, s1.MetricsAddr, "signet_reverify_leader"), gauge(t, s2.MetricsAddr, "signet_reverify_leader"); l1 != 1 || l2 != 0 {
 			t.Fatalf("leaders: first %v, second %v; want 1, 0", l1, l2)
 		}
@@ -316,8 +317,24 @@ rules:
 		if before != 0 || after != 0 {
 			t.Errorf("the replica without the lease re-verified: %v then %v", before, after)
 		}
-		// The leader stops (releasing the Lease): the other takes over.
+		// The leader stops and releases the Lease on its way out (else the
+		// other would wait for it to expire): once it has exited, the
+		// Lease no longer names it.
+		m := regexp.MustCompile(`"re-verification lease acquired[^\n]*"identity":"([^"]+)"`).FindStringSubmatch(s1.Log.String())
+		if m == nil {
+			t.Fatal("the first replica's identity is not in its log")
+		}
 		s1.Signal(t, syscall.SIGTERM)
+		if _, ok := s1.Wait(40 * time.Second); !ok {
+			t.Fatal("the first replica did not exit")
+		}
+		lease, err := cs.CoordinationV1().Leases(signetNamespace).Get(ctx, "signet-reverifier", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := lease.Spec.HolderIdentity; h != nil && *h == m[1] {
+			t.Errorf("the Lease still names the replica that stopped (%s): not released", *h)
+		}
 		deadline := time.Now().Add(30 * time.Second)
 		for gauge(t, s2.MetricsAddr, "signet_reverify_leader") != 1 {
 			if time.Now().After(deadline) {
