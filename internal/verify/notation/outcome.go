@@ -22,7 +22,11 @@ import (
 // What the levels may waive is only what notation's documentation says
 // they are for: expiry, the authentic timestamp, and a revocation status
 // that could not be established.
-func signerOf(o *notationgo.VerificationOutcome) (string, error) {
+//
+// The one exception is a rule that logs revocation explicitly
+// (revocationValidations: log, logRevoked): a revoked certificate is then
+// logged in the check's reason, as Notation would.
+func signerOf(o *notationgo.VerificationOutcome, logRevoked bool) (string, error) {
 	if o == nil || o.Error != nil {
 		return "", errors.New("no verification outcome")
 	}
@@ -32,7 +36,7 @@ func signerOf(o *notationgo.VerificationOutcome) (string, error) {
 			continue
 		}
 		ran[r.Type] = true
-		if r.Error != nil && !waivable(r) {
+		if r.Error != nil && !waivable(r) && !(logRevoked && r.Type == trustpolicy.TypeRevocation && r.Action == trustpolicy.ActionLog) {
 			return "", fmt.Errorf("%s check failed (%v); such a signature never counts as signed, whatever the verification level", r.Type, r.Error)
 		}
 	}

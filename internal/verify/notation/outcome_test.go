@@ -56,7 +56,7 @@ func TestSignerOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		o := &notationgo.VerificationOutcome{VerificationLevel: trustpolicy.LevelAudit, VerificationResults: tc.results, EnvelopeContent: tc.content}
-		s, err := signerOf(o)
+		s, err := signerOf(o, false)
 		switch {
 		case tc.err == "" && (err != nil || !strings.HasPrefix(s, "key sha256:")):
 			t.Errorf("%s: signer %q, %v", tc.name, s, err)
@@ -64,10 +64,10 @@ func TestSignerOf(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
 		}
 	}
-	if _, err := signerOf(nil); err == nil {
+	if _, err := signerOf(nil, false); err == nil {
 		t.Error("nil outcome: a signer")
 	}
-	if _, err := signerOf(&notationgo.VerificationOutcome{Error: errors.New("x"), VerificationResults: ok, EnvelopeContent: content}); err == nil {
+	if _, err := signerOf(&notationgo.VerificationOutcome{Error: errors.New("x"), VerificationResults: ok, EnvelopeContent: content}, false); err == nil {
 		t.Error("outcome with an error: a signer")
 	}
 }

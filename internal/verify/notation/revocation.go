@@ -230,13 +230,17 @@ func (v *Verifier) revocationContext(ctx context.Context) (context.Context, *rev
 	return withRevocationBudget(ctx)
 }
 
-// revocationAction is the trust policy's revocation action: skipped unless
-// the rule checks revocation, then enforced (at the permissive level too,
-// where Notation would only log it: a rule that asks for revocation
-// checking means it).
-func revocationAction(on bool) map[trustpolicy.ValidationType]trustpolicy.ValidationAction {
-	if !on {
-		return map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: trustpolicy.ActionSkip}
+// revocationAction is the trust policy's revocation override: skipped
+// unless the rule checks revocation, then enforced (at the permissive
+// level too, where Notation would only log it: a rule that asks for
+// revocation checking means it) or logged, as the rule says.
+func revocationAction(action string) map[trustpolicy.ValidationType]trustpolicy.ValidationAction {
+	a := trustpolicy.ActionSkip
+	switch action {
+	case RevocationEnforce:
+		a = trustpolicy.ActionEnforce
+	case RevocationLog:
+		a = trustpolicy.ActionLog
 	}
-	return map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: trustpolicy.ActionEnforce}
+	return map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: a}
 }

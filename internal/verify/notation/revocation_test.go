@@ -93,22 +93,26 @@ func TestRevocation(t *testing.T) {
 		{name: "off, strict, untrusted signer", attacker: true, want: verify.Failed, ocsp: revokedOCSP, requests: none},
 		{name: "off, permissive, untrusted signer", attacker: true, opts: notation.Options{Level: notation.LevelPermissive}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
 		{name: "off, audit, untrusted signer", attacker: true, opts: notation.Options{Level: notation.LevelAudit}, anyOK: true, ocsp: revokedOCSP, requests: none},
-		{name: "on, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Revocation: true}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
-		{name: "on, permissive, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Level: notation.LevelPermissive, Revocation: true}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
-		{name: "on, OCSP good", opts: notation.Options{Revocation: true}, want: verify.Verified, ocsp: goodOCSP, requests: exactly(1)},
-		{name: "on, OCSP revoked", opts: notation.Options{Revocation: true}, want: verify.Failed, has: "revoked", ocsp: revokedOCSP, requests: exactly(1)},
-		{name: "on, permissive, OCSP revoked", opts: notation.Options{Level: notation.LevelPermissive, Revocation: true}, want: verify.Failed, has: "revoked", ocsp: revokedOCSP, requests: exactly(1)},
-		{name: "on, no OCSP answer, CRL good", opts: notation.Options{Revocation: true}, want: verify.Verified, crl: goodCRL, requests: exactly(2)},
-		{name: "on, no OCSP answer, CRL revoked", opts: notation.Options{Revocation: true}, want: verify.Failed, has: "revoked", crl: revokedCRL, requests: exactly(2)},
-		{name: "on, responder stalls: inconclusive", opts: notation.Options{Revocation: true}, want: verify.Inconclusive, ocsp: always(stall), crl: always(stall), requests: atMost(2)},
-		{name: "on, responder fails: inconclusive", opts: notation.Options{Revocation: true}, want: verify.Inconclusive,
+		{name: "on, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "on, permissive, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Level: notation.LevelPermissive, Revocation: notation.RevocationEnforce}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "on, OCSP good", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Verified, ocsp: goodOCSP, requests: exactly(1)},
+		{name: "on, OCSP revoked", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Failed, has: "revoked", ocsp: revokedOCSP, requests: exactly(1)},
+		{name: "on, permissive, OCSP revoked", opts: notation.Options{Level: notation.LevelPermissive, Revocation: notation.RevocationEnforce}, want: verify.Failed, has: "revoked", ocsp: revokedOCSP, requests: exactly(1)},
+		{name: "log, OCSP revoked: counted, logged", opts: notation.Options{Revocation: notation.RevocationLog}, want: verify.Verified, has: "logged, not enforced", ocsp: revokedOCSP, requests: exactly(1)},
+		{name: "log, no OCSP answer, CRL revoked: counted, logged", opts: notation.Options{Revocation: notation.RevocationLog}, want: verify.Verified, has: "is revoked", crl: revokedCRL, requests: exactly(2)},
+		{name: "log, untrusted signer: nothing fetched", attacker: true, opts: notation.Options{Revocation: notation.RevocationLog}, want: verify.Failed, ocsp: revokedOCSP, requests: none},
+		{name: "skip: nothing fetched", opts: notation.Options{Revocation: notation.RevocationSkip}, want: verify.Verified, ocsp: revokedOCSP, requests: none},
+		{name: "on, no OCSP answer, CRL good", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Verified, crl: goodCRL, requests: exactly(2)},
+		{name: "on, no OCSP answer, CRL revoked", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Failed, has: "revoked", crl: revokedCRL, requests: exactly(2)},
+		{name: "on, responder stalls: inconclusive", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Inconclusive, ocsp: always(stall), crl: always(stall), requests: atMost(2)},
+		{name: "on, responder fails: inconclusive", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Inconclusive,
 			ocsp: always(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }),
 			crl:  always(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }), requests: atMost(2)},
-		{name: "on, endless CRL", opts: notation.Options{Revocation: true}, want: verify.Failed, has: "revocation status is unknown", crl: always(endless), requests: exactly(2)},
-		{name: "on, responder redirects: not followed", opts: notation.Options{Revocation: true}, want: verify.Failed,
+		{name: "on, endless CRL", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Failed, has: "revocation status is unknown", crl: always(endless), requests: exactly(2)},
+		{name: "on, responder redirects: not followed", opts: notation.Options{Revocation: notation.RevocationEnforce}, want: verify.Failed,
 			ocsp: always(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/redirected", http.StatusFound) }),
 			crl:  always(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/redirected", http.StatusFound) }), requests: exactly(2)},
-		{name: "on, 50 OCSP URLs: requests bounded", opts: notation.Options{Revocation: true}, many: 49, want: verify.Inconclusive,
+		{name: "on, 50 OCSP URLs: requests bounded", opts: notation.Options{Revocation: notation.RevocationEnforce}, many: 49, want: verify.Inconclusive,
 			ocsp: always(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }), requests: atMost(notation.MaxRevocationRequests)},
 	}
 	for _, tc := range tests {
@@ -192,7 +196,7 @@ func TestRevocationAuditRejected(t *testing.T) {
 	t.Parallel()
 	p := newRevocablePKI(t, "ca", nil, nil)
 	_, err := notation.New(registry.MustNew(), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{p.ca}}},
-		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Level: notation.LevelAudit, Revocation: true})
+		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Level: notation.LevelAudit, Revocation: notation.RevocationEnforce})
 	if err == nil || !strings.Contains(err.Error(), "audit") {
 		t.Fatalf("New = %v, want an error about the audit level", err)
 	}
@@ -210,7 +214,7 @@ func TestRevocationMemory(t *testing.T) {
 	img := reg.PushImage(t, "demo/app:v1")
 	p.sign(t, img, img, notation.MediaTypeJWS)
 	v, err := notation.New(registry.MustNew(registry.WithInsecureRegistries(reg.Host)), []notation.TrustRoot{{Name: "ca", CAs: []*x509.Certificate{p.ca}}},
-		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Revocation: true})
+		verify.Quorum{Roots: []string{"ca"}, Threshold: 1}, notation.Options{Revocation: notation.RevocationEnforce})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -55,11 +56,64 @@ type Registry interface {
 	Options(ctx context.Context) []remote.Option
 }
 
+// Trust store kinds of a trust root, as signet's policy names them.
+const (
+	// StoreSigningService holds the root CAs of signatures made with the
+	// Notary Project signing scheme notary.x509 (the notation CLI, and
+	// signing services reached through its plugins): notation's trust
+	// store type "ca". The default.
+	StoreSigningService = "signingService"
+	// StoreSigningAuthority holds the roots of a signing authority:
+	// signatures made with the signing scheme notary.x509.signingAuthority,
+	// whose signing time the authority vouches for (no TSA needed):
+	// notation's trust store type "signingAuthority".
+	StoreSigningAuthority = "signingAuthority"
+)
+
+// Wildcard is the trusted identity matching every signing certificate.
+const Wildcard = "*"
+
 // TrustRoot is a named set of CA certificates, with optional TSA roots.
 type TrustRoot struct {
 	Name string
 	CAs  []*x509.Certificate
 	TSAs []*x509.Certificate
+	// Store is StoreSigningService (default) or StoreSigningAuthority.
+	Store string
+	// Identities are the trust policy's trustedIdentities: "*" (default)
+	// or "x509.subject: <DN>" entries, matched by notation-go's rules.
+	Identities []string
+}
+
+// storeType is notation's trust store type of a trust root's kind.
+func storeType(kind string) (truststore.Type, error) {
+	switch kind {
+	case "", StoreSigningService:
+		return truststore.TypeCA, nil
+	case StoreSigningAuthority:
+		return truststore.TypeSigningAuthority, nil
+	}
+	return "", fmt.Errorf("trust store must be %q or %q, got %q", StoreSigningService, StoreSigningAuthority, kind)
+}
+
+// CheckTrustedIdentities checks trusted identities with notation-go's own
+// trust policy validation: "*" alone, or x509.subject entries whose
+// distinguished names parse and do not overlap.
+func CheckTrustedIdentities(ids []string) error {
+	doc := &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
+		Name: "check", RegistryScopes: []string{"*"},
+		SignatureVerification: trustpolicy.SignatureVerification{VerificationLevel: LevelStrict},
+		TrustStores:           []string{"ca:check"}, TrustedIdentities: ids,
+	}}}
+	if err := doc.Validate(); err != nil {
+		return errors.New(strings.TrimPrefix(strings.Replace(err.Error(), `trust policy statement "check" `, "", 1), "trust policy: "))
+	}
+	for _, id := range ids {
+		if id != Wildcard && !strings.HasPrefix(id, "x509.subject:") {
+			return fmt.Errorf("trusted identity %q: only x509.subject identities (or \"*\") are supported", id)
+		}
+	}
+	return nil
 }
 
 // Options select how strictly signatures are verified.
@@ -68,12 +122,55 @@ type Options struct {
 	Level string
 	// VerifyTimestamp is always (default) or afterCertExpiry.
 	VerifyTimestamp string
-	// Revocation checks the signing and timestamping chains with the
-	// OCSP responders and CRLs their certificates name, within the
-	// bounds of revocation.go; a revoked or unknown status denies. Off,
-	// nothing is fetched at any level. Not at the audit level, where
-	// certificates are not authenticated first.
-	Revocation bool
+	// Revocation is the trust policy's revocation action. RevocationEnforce
+	// and RevocationLog check the signing and timestamping chains with the
+	// OCSP responders and CRLs their certificates name, within the bounds
+	// of revocation.go: enforced, a revoked or unknown status denies;
+	// logged, it is recorded in the check's reason and the signature
+	// counts. RevocationSkip or "" (default): nothing is fetched at any
+	// level. Not at the audit level, where certificates are not
+	// authenticated first.
+	Revocation string
+	// Override is the trust policy's signatureVerification.override for
+	// the other checks: authenticTimestamp and expiry may be enforce, log
+	// or skip; authenticity only enforce (signet never counts a signature
+	// whose certificate is not authenticated); integrity and revocation
+	// are not overridden here.
+	Override map[string]string
+}
+
+// Revocation actions (Options.Revocation), as in a Notation trust policy.
+const (
+	RevocationEnforce = "enforce"
+	RevocationLog     = "log"
+	RevocationSkip    = "skip"
+)
+
+// CheckOverride checks a signatureVerification override: the validation
+// types it may name and the actions they may take in signet.
+func CheckOverride(o map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(o)) {
+		a := o[k]
+		switch trustpolicy.ValidationType(k) {
+		case trustpolicy.TypeIntegrity:
+			return fmt.Errorf("%s: integrity cannot be overridden", k)
+		case trustpolicy.TypeRevocation:
+			return fmt.Errorf("%s: set revocationValidations instead", k)
+		case trustpolicy.TypeAuthenticity:
+			if a != RevocationEnforce {
+				return fmt.Errorf("%s: only %q: a signature whose certificate is not authenticated never counts as signed in signet (use a static validator to admit unsigned images)", k, RevocationEnforce)
+			}
+		case trustpolicy.TypeAuthenticTimestamp, trustpolicy.TypeExpiry:
+			switch a {
+			case RevocationEnforce, RevocationLog, RevocationSkip:
+			default:
+				return fmt.Errorf("%s: must be %q, %q or %q, got %q", k, RevocationEnforce, RevocationLog, RevocationSkip, a)
+			}
+		default:
+			return fmt.Errorf("unknown validation %q (want %s, %s or %s)", k, trustpolicy.TypeAuthenticity, trustpolicy.TypeAuthenticTimestamp, trustpolicy.TypeExpiry)
+		}
+	}
+	return nil
 }
 
 type boundRoot struct {
@@ -87,6 +184,9 @@ type Verifier struct {
 	roots      []boundRoot
 	quorum     verify.Quorum
 	revocation bool
+	// logRevoked: the rule logs a revoked certificate instead of denying
+	// (revocationValidations: log).
+	logRevoked bool
 	// level is the rule's verification level, named in reasons (the trust
 	// policy notation-go sees may carry overrides, which it calls custom).
 	level string
@@ -100,23 +200,44 @@ func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verif
 	if opts.VerifyTimestamp == "" {
 		opts.VerifyTimestamp = TimestampAlways
 	}
-	if opts.Revocation && opts.Level == LevelAudit {
+	switch opts.Revocation {
+	case "", RevocationSkip, RevocationEnforce, RevocationLog:
+	default:
+		return nil, fmt.Errorf("revocation action must be %q, %q or %q, got %q", RevocationEnforce, RevocationLog, RevocationSkip, opts.Revocation)
+	}
+	if err := CheckOverride(opts.Override); err != nil {
+		return nil, err
+	}
+	on := opts.Revocation == RevocationEnforce || opts.Revocation == RevocationLog
+	if on && opts.Level == LevelAudit {
 		return nil, errors.New("revocation checking needs the strict or permissive level: at the audit level, the certificates whose OCSP and CRL URLs would be fetched are not authenticated")
 	}
-	v := &Verifier{reg: reg, quorum: q, revocation: opts.Revocation, level: opts.Level}
+	v := &Verifier{reg: reg, quorum: q, revocation: on, logRevoked: opts.Revocation == RevocationLog, level: opts.Level}
 	var client *http.Client
-	if opts.Revocation {
+	if on {
 		client = newRevocationClient()
 	}
-	vopts, err := revocationValidators(opts.Revocation, client)
+	vopts, err := revocationValidators(on, client)
 	if err != nil {
 		return nil, err
+	}
+	override := revocationAction(opts.Revocation)
+	for k, a := range opts.Override {
+		override[trustpolicy.ValidationType(k)] = trustpolicy.ValidationAction(a)
 	}
 	for _, r := range roots {
 		if !slices.Contains(q.Roots, r.Name) {
 			continue
 		}
-		stores := []string{"ca:" + r.Name}
+		typ, err := storeType(r.Store)
+		if err != nil {
+			return nil, fmt.Errorf("trust root %q: %w", r.Name, err)
+		}
+		ids := r.Identities
+		if len(ids) == 0 {
+			ids = []string{Wildcard}
+		}
+		stores := []string{string(typ) + ":" + r.Name}
 		if len(r.TSAs) > 0 {
 			stores = append(stores, "tsa:"+r.Name)
 		}
@@ -126,10 +247,10 @@ func New(reg Registry, roots []TrustRoot, q verify.Quorum, opts Options) (*Verif
 			SignatureVerification: trustpolicy.SignatureVerification{
 				VerificationLevel: opts.Level,
 				VerifyTimestamp:   trustpolicy.TimestampOption(opts.VerifyTimestamp),
-				Override:          revocationAction(opts.Revocation),
+				Override:          override,
 			},
 			TrustStores:       stores,
-			TrustedIdentities: []string{"*"},
+			TrustedIdentities: ids,
 		}}}
 		nv, err := nverifier.NewWithOptions(doc, store{r}, nil, vopts)
 		if err != nil {
@@ -150,8 +271,9 @@ func (s store) GetCertificates(_ context.Context, t truststore.Type, name string
 	if name != s.r.Name {
 		return nil, fmt.Errorf("no trust store %s:%s", t, name)
 	}
+	typ, _ := storeType(s.r.Store)
 	switch t {
-	case truststore.TypeCA:
+	case typ:
 		return s.r.CAs, nil
 	case truststore.TypeTSA:
 		return s.r.TSAs, nil
@@ -197,10 +319,13 @@ func (v *Verifier) Verify(ctx context.Context, img verify.Image) (*verify.Result
 			c := withOutcome(verify.Check{TrustRoot: r.name, Signature: e.source, Kind: verify.KindSignature, Source: verify.SourceNotation}, outcome)
 			if err != nil {
 				c.Reason = "does not verify: " + err.Error()
+				if c.Evidence != nil {
+					c.Reason += " (signing certificate " + c.Subject + ")"
+				}
 				res.Add(c)
 				continue
 			}
-			signer, err := signerOf(outcome)
+			signer, err := signerOf(outcome, v.logRevoked)
 			if err != nil {
 				c.Reason = "does not verify: " + err.Error()
 				res.Add(c)
