@@ -271,8 +271,8 @@ func compileTrustRoots(f, typ string, trs []TrustRoot, o compileOptions, p *prob
 			}
 			continue
 		}
-		if tr.Cert != "" || tr.TSCert != "" {
-			p.add(tf, "cert and tsCert are for notation validators; a cosign trust root has a key or a keyless identity")
+		if tr.Cert != "" || tr.TSCert != "" || len(tr.TrustedIdentities) > 0 || tr.TrustStore != "" {
+			p.add(tf, "cert, tsCert, trustedIdentities and trustStore are for notation validators; a cosign trust root has a key or a keyless identity")
 		}
 		if tr.Keyless != nil {
 			if tr.Key != "" {
@@ -442,7 +442,20 @@ func compileRootKeys(f string, trs []TrustRoot, p *problems) []notaryv1.TrustRoo
 
 // compileCA parses a notation trust root's certificates.
 func compileCA(tf string, tr TrustRoot, p *problems) (notation.TrustRoot, bool) {
-	r := notation.TrustRoot{Name: tr.Name}
+	r := notation.TrustRoot{Name: tr.Name, Store: tr.TrustStore, Identities: tr.TrustedIdentities}
+	ok := true
+	switch tr.TrustStore {
+	case "", notation.StoreSigningService, notation.StoreSigningAuthority:
+	default:
+		p.add(tf+".trustStore", "must be %q or %q, got %q", notation.StoreSigningService, notation.StoreSigningAuthority, tr.TrustStore)
+		ok = false
+	}
+	if len(tr.TrustedIdentities) > 0 {
+		if err := notation.CheckTrustedIdentities(tr.TrustedIdentities); err != nil {
+			p.add(tf+".trustedIdentities", "%v", err)
+			ok = false
+		}
+	}
 	if tr.Cert == "" {
 		p.add(tf+".cert", "is required (PEM CA certificates)")
 		return r, false
@@ -458,7 +471,7 @@ func compileCA(tf string, tr TrustRoot, p *problems) (notation.TrustRoot, bool) 
 			return r, false
 		}
 	}
-	return r, true
+	return r, ok
 }
 
 func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Registry, o compileOptions, seen map[string]int, p *problems) *compiledRule {
@@ -675,7 +688,28 @@ func notationOptions(f string, w RuleOptions, p *problems) (notation.Options, bo
 		p.add(f+".verifyTimestamp", "must be %q or %q, got %q", notation.TimestampAlways, notation.TimestampAfterCertExpiry, w.VerifyTimestamp)
 		ok = false
 	}
-	return notation.Options{Level: w.VerificationLevel, VerifyTimestamp: w.VerifyTimestamp, Revocation: w.VerifyRevocation}, ok
+	rev := w.RevocationValidations
+	switch rev {
+	case "", notation.RevocationEnforce, notation.RevocationLog, notation.RevocationSkip:
+	default:
+		p.add(f+".revocationValidations", "must be %q, %q or %q, got %q", notation.RevocationEnforce, notation.RevocationLog, notation.RevocationSkip, rev)
+		ok = false
+	}
+	if w.VerifyRevocation {
+		switch rev {
+		case "":
+			rev = notation.RevocationEnforce
+		case notation.RevocationEnforce:
+		default:
+			p.add(f+".revocationValidations", "%q contradicts verifyRevocation: true (which means %q); keep one of them", rev, notation.RevocationEnforce)
+			ok = false
+		}
+	}
+	if err := notation.CheckOverride(w.VerificationOverride); err != nil {
+		p.add(f+".verificationOverride", "%v", err)
+		ok = false
+	}
+	return notation.Options{Level: w.VerificationLevel, VerifyTimestamp: w.VerifyTimestamp, Revocation: rev, Override: w.VerificationOverride}, ok
 }
 
 // compileQuorum resolves trustRoot, threshold and required against the

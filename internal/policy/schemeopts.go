@@ -26,6 +26,19 @@ func schemeOptionsApply(f string, w RuleOptions, v Validator, p *problems) bool 
 		p.add(f+".verifyRevocation", "applies to notation validators only (validator %q is %s)", v.Name, v.Type)
 		ok = false
 	}
+	if w.RevocationValidations != "" && v.Type != TypeNotation {
+		p.add(f+".revocationValidations", "applies to notation validators only (validator %q is %s)", v.Name, v.Type)
+		ok = false
+	}
+	if len(w.VerificationOverride) > 0 && v.Type != TypeNotation {
+		p.add(f+".verificationOverride", "applies to notation validators only (validator %q is %s)", v.Name, v.Type)
+		ok = false
+	}
+	checking := w.RevocationValidations == notation.RevocationEnforce || w.RevocationValidations == notation.RevocationLog
+	if checking && w.VerificationLevel == notation.LevelAudit {
+		p.add(f+".revocationValidations", "%q needs verificationLevel %q or %q: at %q, certificates are not authenticated before their OCSP and CRL URLs would be fetched", w.RevocationValidations, notation.LevelStrict, notation.LevelPermissive, notation.LevelAudit)
+		ok = false
+	}
 	if w.VerifyRevocation && w.VerificationLevel == notation.LevelAudit {
 		p.add(f+".verifyRevocation", "needs verificationLevel %q or %q: at %q, certificates are not authenticated before their OCSP and CRL URLs would be fetched", notation.LevelStrict, notation.LevelPermissive, notation.LevelAudit)
 		ok = false

@@ -38,11 +38,38 @@ func TestSchemeOptionErrors(t *testing.T) {
 			`rules[0].with.verifyReference: applies to cosign validators only (validator "nt" is notation: a Notation signature signs the image's descriptor only`},
 		{"verifyRevocation at the audit level", `- {pattern: "**", validator: nt, with: {verifyRevocation: true, verificationLevel: audit}}`,
 			`rules[0].with.verifyRevocation: needs verificationLevel "strict" or "permissive"`},
+		{"revocationValidations on a cosign validator", `- {pattern: "**", validator: signed, with: {revocationValidations: log}}`,
+			`rules[0].with.revocationValidations: applies to notation validators only (validator "signed" is cosign)`},
+		{"verificationOverride on a cosign validator", `- {pattern: "**", validator: signed, with: {verificationOverride: {expiry: log}}}`,
+			`rules[0].with.verificationOverride: applies to notation validators only`},
+		{"revocationValidations at the audit level", `- {pattern: "**", validator: nt, with: {revocationValidations: log, verificationLevel: audit}}`,
+			`rules[0].with.revocationValidations: "log" needs verificationLevel "strict" or "permissive"`},
+		{"revocationValidations contradicting verifyRevocation", `- {pattern: "**", validator: nt, with: {revocationValidations: skip, verifyRevocation: true}}`,
+			`rules[0].with.revocationValidations: "skip" contradicts verifyRevocation: true`},
+		{"revocationValidations unknown", `- {pattern: "**", validator: nt, with: {revocationValidations: warn}}`,
+			`rules[0].with.revocationValidations: must be "enforce", "log" or "skip", got "warn"`},
+		{"verificationOverride of integrity", `- {pattern: "**", validator: nt, with: {verificationOverride: {integrity: skip}}}`,
+			`rules[0].with.verificationOverride: integrity: integrity cannot be overridden`},
+		{"verificationOverride of revocation", `- {pattern: "**", validator: nt, with: {verificationOverride: {revocation: log}}}`,
+			`rules[0].with.verificationOverride: revocation: set revocationValidations instead`},
+		{"verificationOverride logging authenticity", `- {pattern: "**", validator: nt, with: {verificationOverride: {authenticity: log}}}`,
+			`rules[0].with.verificationOverride: authenticity: only "enforce"`},
+		{"trustedIdentities with a bad DN", `- {pattern: "**", validator: nt2}`,
+			`validators[4].trustRoots[0].trustedIdentities: has trusted identity "x509.subject: C=US, O=Acme, CN=release" with invalid identity value`},
+		{"trustedIdentities with the wildcard and a subject", `- {pattern: "**", validator: nt3}`,
+			`validators[5].trustRoots[0].trustedIdentities: uses a wildcard trusted identity '*', a wildcard identity cannot be used in conjunction with other values`},
+		{"trustStore unknown", `- {pattern: "**", validator: nt3}`,
+			`validators[5].trustRoots[1].trustStore: must be "signingService" or "signingAuthority", got "tsa"`},
+		{"trustedIdentities on a cosign trust root", `- {pattern: "**", validator: signed}`,
+			`validators[6].trustRoots[0]: cert, tsCert, trustedIdentities and trustStore are for notation validators`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			y := strings.Replace(testutil.Policy(key.PEM, tc.rules), "\nrules:\n", "\n- {name: nt, type: notation, trustRoots: [{name: a, cert: x}]}\nrules:\n", 1)
+			y := strings.Replace(testutil.Policy(key.PEM, tc.rules), "\nrules:\n", "\n- {name: nt, type: notation, trustRoots: [{name: a, cert: x}]}"+
+				"\n- {name: nt2, type: notation, trustRoots: [{name: a, cert: x, trustedIdentities: [\"x509.subject: C=US, O=Acme, CN=release\"]}]}"+
+				"\n- {name: nt3, type: notation, trustRoots: [{name: a, cert: x, trustedIdentities: [\"*\", \"x509.subject: C=US, ST=WA, O=Acme, CN=release\"]}, {name: b, cert: x, trustStore: tsa}]}"+
+				"\n- {name: cs, type: cosign, trustRoots: [{name: a, key: x, trustedIdentities: [\"*\"]}]}\nrules:\n", 1)
 			doc, err := policy.Parse([]byte(y))
 			if err != nil {
 				t.Fatal(err)

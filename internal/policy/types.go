@@ -144,6 +144,13 @@ type Validator struct {
 	Auth *Auth `json:"auth,omitempty"`
 	// TrustRoots are the keys, identities or CAs the validator trusts.
 	TrustRoots []TrustRoot `json:"trustRoots,omitempty"`
+	// TrustPolicyFile is the path of a notation trustpolicy.json used
+	// verbatim instead of trustRoots (notation, with TrustStoreDir).
+	TrustPolicyFile string `json:"trustPolicyFile,omitempty"`
+	// TrustStoreDir is the path of a notation x509 trust store directory
+	// ({ca,signingAuthority,tsa}/<name>/<certificate files>) the
+	// trustPolicyFile's trustStores name.
+	TrustStoreDir string `json:"trustStoreDir,omitempty"`
 }
 
 // TUF locates a Sigstore TUF repository.
@@ -202,6 +209,22 @@ type TrustRoot struct {
 	// TSCert is one or more PEM timestamping-authority root certificates
 	// (notation, optional).
 	TSCert string `json:"tsCert,omitempty"`
+	// TrustedIdentities are the signing certificates this notation trust
+	// root accepts, in the Notary Project trust policy's syntax and
+	// matching rules: "x509.subject: C=US, ST=WA, O=Acme, CN=release"
+	// (C, ST and O at least; matched as a subset of the certificate's
+	// subject), or "*" alone for any certificate the CAs issued.
+	// Default: ["*"].
+	// +kubebuilder:validation:MaxItems=64
+	TrustedIdentities []string `json:"trustedIdentities,omitempty"`
+	// TrustStore is the kind of notation trust store Cert is:
+	// signingService (default; notation's "ca" store, for signatures made
+	// with the notary.x509 signing scheme, as the notation CLI and its
+	// signing-service plugins make) or signingAuthority (notation's
+	// "signingAuthority" store, for the notary.x509.signingAuthority
+	// scheme).
+	// +kubebuilder:validation:Enum=signingService;signingAuthority
+	TrustStore string `json:"trustStore,omitempty"`
 }
 
 // Rule binds images matching Pattern to a validator.
@@ -261,6 +284,19 @@ type RuleOptions struct {
 	// certificates with the OCSP responders and CRLs they name (strict and
 	// permissive levels). Default: false, nothing is fetched.
 	VerifyRevocation bool `json:"verifyRevocation,omitempty"`
+	// RevocationValidations is the Notation trust policy's revocation
+	// action: enforce (a revoked or unknown status denies), log (checked,
+	// recorded in the reason, not enforced) or skip (nothing fetched).
+	// Default: enforce when verifyRevocation is true, else skip.
+	// verifyRevocation: true with another value is an error.
+	// +kubebuilder:validation:Enum=enforce;log;skip
+	RevocationValidations string `json:"revocationValidations,omitempty"`
+	// VerificationOverride is the Notation trust policy's
+	// signatureVerification.override: authenticTimestamp and expiry may be
+	// enforce, log or skip; authenticity only enforce; integrity cannot be
+	// overridden and revocation is revocationValidations.
+	// +kubebuilder:validation:MaxProperties=4
+	VerificationOverride map[string]string `json:"verificationOverride,omitempty"`
 	// Delegations lists Notary v1 delegation roles (targets/releases, …)
 	// that must have signed the tag (notaryv1).
 	Delegations []string `json:"delegations,omitempty"`

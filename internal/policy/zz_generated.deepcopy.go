@@ -170,6 +170,13 @@ func (in *RuleOptions) DeepCopyInto(out *RuleOptions) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.VerificationOverride != nil {
+		in, out := &in.VerificationOverride, &out.VerificationOverride
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.Delegations != nil {
 		in, out := &in.Delegations, &out.Delegations
 		*out = make([]string, len(*in))
@@ -262,6 +269,11 @@ func (in *TrustRoot) DeepCopyInto(out *TrustRoot) {
 		in, out := &in.Keyless, &out.Keyless
 		*out = new(Keyless)
 		**out = **in
+	}
+	if in.TrustedIdentities != nil {
+		in, out := &in.TrustedIdentities, &out.TrustedIdentities
+		*out = make([]string, len(*in))
+		copy(*out, *in)
 	}
 }
 
