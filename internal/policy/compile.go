@@ -148,7 +148,9 @@ type validatorSpec struct {
 	nroots   []notation.TrustRoot
 	kroots   []notaryv1.TrustRoot
 	material cosign.Material // keyless cosign roots
-	ok       bool
+	// ncfg is a notation validator's trustPolicyFile and trustStoreDir.
+	ncfg *notation.Config
+	ok   bool
 	// versions is the rollback floor shared by a notaryv1 validator's rules.
 	versions *notaryv1.Versions
 }
@@ -185,6 +187,11 @@ func compileValidators(vs []Validator, o compileOptions, p *problems) map[string
 				p.add(f+".approve", "only allowed for a static validator")
 			}
 			n := len(*p)
+			if v.Type == TypeNotation && (v.TrustPolicyFile != "" || v.TrustStoreDir != "") {
+				spec.ncfg = compileNotationConfig(f, v, p)
+				spec.ok = len(*p) == n
+				break
+			}
 			spec.roots, spec.nroots = compileTrustRoots(f, v.Type, v.TrustRoots, o, p)
 			if v.Type == TypeCosign {
 				spec.material = compileMaterial(f, v, p)
@@ -236,6 +243,8 @@ func checkValidatorFields(f string, v Validator, o compileOptions, p *problems) 
 	set("trustedRoot", v.TrustedRoot != "", TypeCosign)
 	set("trustedRootFile", v.TrustedRootFile != "", TypeCosign)
 	set("tuf", v.TUF != nil, TypeCosign)
+	set("trustPolicyFile", v.TrustPolicyFile != "", TypeNotation)
+	set("trustStoreDir", v.TrustStoreDir != "", TypeNotation)
 	set("auth", v.Auth != nil, TypeCosign, TypeNotation)
 	if v.Auth != nil && v.Type != TypeStatic {
 		switch {
@@ -599,6 +608,9 @@ func bindValidator(f string, r Rule, spec *validatorSpec, reg Registry, o compil
 			ok = false
 		}
 		opts, nok := notationOptions(f+".with", r.With, p)
+		if spec.v.Type == TypeNotation && (spec.v.TrustPolicyFile != "" || spec.v.TrustStoreDir != "") {
+			return bindNotationConfig(f, r, spec, reg, opts, ok && nok, o, p)
+		}
 		q, qok := compileQuorum(f+".with", r.With, spec, p)
 		ref, rok := compileReferenceCheck(f+".with", r.With, p)
 		if !ok || !qok || !nok || !rok || !spec.ok {
@@ -793,4 +805,58 @@ func ruleKeys(specs []Validator, validators map[string]*validatorSpec) []*keysou
 		}
 	}
 	return keys
+}
+
+// compileNotationConfig reads a notation validator's trustPolicyFile and
+// trustStoreDir (used instead of trustRoots).
+func compileNotationConfig(f string, v Validator, p *problems) *notation.Config {
+	ok := true
+	if v.TrustPolicyFile == "" {
+		p.add(f+".trustPolicyFile", "is required with trustStoreDir (the path of a notation trustpolicy.json)")
+		ok = false
+	}
+	if v.TrustStoreDir == "" {
+		p.add(f+".trustStoreDir", "is required with trustPolicyFile (the path of notation's x509 trust store directory, holding ca/, signingAuthority/ and tsa/)")
+		ok = false
+	}
+	if len(v.TrustRoots) > 0 {
+		p.add(f+".trustRoots", "not allowed with trustPolicyFile: the trust policy's trust stores and trusted identities are the trust roots")
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	c, err := notation.LoadConfig(v.TrustPolicyFile, v.TrustStoreDir)
+	if err != nil {
+		p.add(f+".trustPolicyFile", "%v", err)
+		return nil
+	}
+	return c
+}
+
+// bindNotationConfig builds a rule's verifier over a notation validator's
+// trust policy file: the file says everything but revocation, which stays
+// the rule's.
+func bindNotationConfig(f string, r Rule, spec *validatorSpec, reg Registry, opts notation.Options, ok bool, o compileOptions, p *problems) verify.Verifier {
+	w := r.With
+	if w.TrustRoot != "" || w.Threshold != nil || len(w.Required) > 0 {
+		p.add(f+".with", "trustRoot, threshold and required do not apply to validator %q: its trust policy file selects the statement for each image", spec.v.Name)
+		ok = false
+	}
+	if w.VerificationLevel != "" || w.VerifyTimestamp != "" || len(w.VerificationOverride) > 0 {
+		p.add(f+".with", "verificationLevel, verifyTimestamp and verificationOverride do not apply to validator %q: its trust policy file says them", spec.v.Name)
+		ok = false
+	}
+	if !ok || !spec.ok || spec.ncfg == nil {
+		return nil // the validator's problems are already reported
+	}
+	v, err := notation.NewFromConfig(reg, spec.ncfg, notation.Options{Revocation: opts.Revocation})
+	if err != nil {
+		p.add(f+".with", "%v", err)
+		return nil
+	}
+	if a := spec.v.Auth; a != nil && a.SecretName != "" && o.secrets != nil {
+		return withAuth(spec.v.Name, a.SecretName, o.authRegistries[spec.v.Name], o.secrets, v)
+	}
+	return v
 }

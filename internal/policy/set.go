@@ -168,6 +168,9 @@ func checkNamespaced(doc *Document, ns string) problems {
 		if v.TrustedRootFile != "" {
 			p.add(f+".trustedRootFile", "a file on signet's host; an ImagePolicy gives trustedRoot inline or tuf")
 		}
+		if v.TrustPolicyFile != "" || v.TrustStoreDir != "" {
+			p.add(f+".trustPolicyFile", "files on signet's host; an ImagePolicy gives notation trustRoots inline")
+		}
 		for j, tr := range v.TrustRoots {
 			rest, ok := strings.CutPrefix(tr.Key, keysource.SecretScheme)
 			if other, _, _ := strings.Cut(rest, "/"); ok && other != ns {
@@ -188,16 +191,19 @@ func checkNamespaced(doc *Document, ns string) problems {
 }
 
 // withoutFiles returns doc without the files its validators name
-// (trustedRootFile), which checkNamespaced reports: an ImagePolicy never
+// (trustedRootFile, trustPolicyFile, trustStoreDir), which checkNamespaced reports: an ImagePolicy never
 // makes signet read a file of its host.
 func withoutFiles(doc *Document) *Document {
-	if !slices.ContainsFunc(doc.Validators, func(v Validator) bool { return v.TrustedRootFile != "" }) {
+	if !slices.ContainsFunc(doc.Validators, func(v Validator) bool {
+		return v.TrustedRootFile != "" || v.TrustPolicyFile != "" || v.TrustStoreDir != ""
+	}) {
 		return doc
 	}
 	c := *doc
 	c.Validators = slices.Clone(doc.Validators)
 	for i := range c.Validators {
 		c.Validators[i].TrustedRootFile = ""
+		c.Validators[i].TrustPolicyFile, c.Validators[i].TrustStoreDir = "", ""
 	}
 	return &c
 }

@@ -7,6 +7,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +91,94 @@ func TestNotationTrustedIdentities(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNotationTrustPolicyFile: a notation configuration made by the
+// notation CLI itself (`notation cert add`, `notation policy import`) is
+// used verbatim through trustPolicyFile and trustStoreDir, and signet
+// decides every image as `notation verify` does with that configuration.
+func TestNotationTrustPolicyFile(t *testing.T) {
+	t.Parallel()
+	reg := harness.StartReferrersRegistry(t)
+	ca, caKey := testCA(t)
+	rel, dev := &notationEnv{dir: t.TempDir()}, &notationEnv{dir: t.TempDir()}
+	k := rel.installLeaf(t, ca, caKey, acmeLeaf("release"), 2)
+	dev.installLeaf(t, ca, caKey, acmeLeaf("dev"), 3)
+	images := map[string]name.Digest{}
+	for _, s := range []struct {
+		n    *notationEnv
+		repo string
+	}{{rel, "demo/app:release"}, {dev, "demo/app:dev"}, {rel, "other/app:release"}} {
+		img := harness.Push(t, reg.Host, s.repo)
+		s.n.run(t, "sign", "--insecure-registry", "--force-referrers-tag=false", img.String())
+		images[s.repo] = img
+	}
+	unsigned := harness.Push(t, reg.Host, "demo/app:unsigned")
+	images["demo/app:unsigned"] = unsigned
+
+	// The user's configuration, made by the CLI.
+	cfg := &notationEnv{dir: t.TempDir()}
+	caFile := filepath.Join(t.TempDir(), "acme.crt")
+	if err := os.WriteFile(caFile, []byte(k.caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.run(t, "cert", "add", "--type", "ca", "--store", "acme", caFile)
+	policyJSON := `{"version": "1.0", "trustPolicies": [{
+		"name": "release-only", "registryScopes": ["` + reg.Host + `/demo/app"],
+		"signatureVerification": {"level": "strict"},
+		"trustStores": ["ca:acme"], "trustedIdentities": ["x509.subject: C=US, ST=WA, O=Acme, CN=release"]}]}`
+	pf := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(pf, []byte(policyJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.run(t, "policy", "import", "--force", pf)
+	trustPolicy := filepath.Join(cfg.dir, "notation", "trustpolicy.json")
+	if _, err := os.Stat(trustPolicy); err != nil {
+		trustPolicy = filepath.Join(cfg.dir, "notation", "trustpolicy.oci.json")
+	}
+	policy := "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n" +
+		"- {name: notary, type: notation, trustPolicyFile: " + trustPolicy + ", trustStoreDir: " + filepath.Join(cfg.dir, "notation", "truststore", "x509") + "}\n" +
+		"rules:\n- {pattern: \"" + reg.Host + "/**\", validator: notary}\n"
+
+	for _, tc := range []struct {
+		repo string
+		code int
+		want verify.Outcome
+		has  string
+	}{
+		{"demo/app:release", 0, verify.Verified, ""},
+		{"demo/app:dev", 1, verify.Failed, "X.509 trusted identities"},
+		{"other/app:release", 1, verify.Failed, "no applicable trust policy"},
+		{"demo/app:unsigned", 1, verify.Failed, "no Notation signatures found"},
+	} {
+		t.Run(tc.repo, func(t *testing.T) {
+			img := images[tc.repo]
+			code, ds, se := signet(t, policy, img.String())
+			d := one(t, ds)
+			expect(t, code, d, se, tc.code, tc.want, img.DigestStr())
+			all := d.Reason
+			for _, c := range d.Checks {
+				all += " " + c.Reason
+			}
+			if !strings.Contains(all, tc.has) {
+				t.Errorf("%q not in %s", tc.has, all)
+			}
+			// As notation would.
+			cmd := exec.Command(harness.Tool(t, "notation"), "verify", "--insecure-registry", img.String())
+			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+cfg.dir, "HOME="+cfg.dir)
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != (tc.code == 0) {
+				t.Errorf("notation verify: %v\n%s\nsignet: exit %d", err, out, code)
+			}
+		})
+	}
+
+	// A broken file is a policy error.
+	broken := filepath.Join(t.TempDir(), "trustpolicy.json")
+	os.WriteFile(broken, []byte(`{"version": "1.0", "trustPolicies": [{"name": "x", "registryScopes": ["*"], "signatureVerification": {"level": "strict"}, "trustStores": ["ca:missing"], "trustedIdentities": ["*"]}]}`), 0o600)
+	code, _, se := signet(t, strings.Replace(policy, trustPolicy, broken, 1), images["demo/app:release"].String())
+	if code == 0 || !strings.Contains(se, "validators[0].trustPolicyFile") || !strings.Contains(se, "ca:missing") {
+		t.Errorf("broken trust policy: exit %d\n%s", code, se)
 	}
 }

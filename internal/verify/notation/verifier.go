@@ -187,6 +187,8 @@ type Verifier struct {
 	// logRevoked: the rule logs a revoked certificate instead of denying
 	// (revocationValidations: log).
 	logRevoked bool
+	// fingerprint identifies a trust policy file's content (NewFromConfig).
+	fingerprint string
 	// level is the rule's verification level, named in reasons (the trust
 	// policy notation-go sees may carry overrides, which it calls custom).
 	level string
