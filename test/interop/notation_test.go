@@ -121,8 +121,9 @@ func TestNotation(t *testing.T) {
 			want     verify.Outcome
 		}{
 			{"", 1, verify.Failed}, // strict: expiry is enforced
-			{"{verifyTimestamp: afterCertExpiry}", 1, verify.Failed}, // expired and no timestamp to vouch for it
-			{"{verificationLevel: permissive}", 0, verify.Verified},  // permissive: expiry is only logged
+			{"{verifyTimestamp: afterCertExpiry}", 1, verify.Failed},                               // expired and no timestamp to vouch for it
+			{"{verificationLevel: permissive}", 0, verify.Verified},                                // permissive: expiry is only logged
+			{"{verificationOverride: {expiry: log, authenticTimestamp: log}}", 0, verify.Verified}, // strict, expiry and the timestamp check logged
 		} {
 			code, ds, se := signet(t, notationPolicy(reg.Host+"/**", certs, c.with), img.String())
 			d := one(t, ds)
