@@ -104,6 +104,22 @@ rules:
 			`rules[3].with.required[0]: trust root "k2" is not among the rule's trust roots [k1]`,
 			`rules[4].with.threshold: must be at least 1`,
 			`rules[5].with: trustRoot, threshold, required, verificationLevel and verifyTimestamp do not apply to static validator "s"`}},
+		{"notation trust policy file errors", `
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+validators:
+- {name: nofile, type: notation, trustPolicyFile: /nonexistent/trustpolicy.json, trustStoreDir: /nonexistent/x509}
+- {name: nodir, type: notation, trustPolicyFile: /nonexistent/trustpolicy.json}
+- {name: both, type: notation, trustPolicyFile: /a, trustStoreDir: /b, trustRoots: [{name: a, cert: x}]}
+- {name: cs, type: cosign, trustPolicyFile: /a, trustRoots: [{name: a, key: x}]}
+rules:
+- {pattern: "a/*", validator: nofile, with: {verificationLevel: audit, threshold: 1}}`, []string{
+			`validators[0].trustPolicyFile: reading trust policy: open /nonexistent/trustpolicy.json`,
+			`validators[1].trustStoreDir: is required with trustPolicyFile`,
+			`validators[2].trustRoots: not allowed with trustPolicyFile`,
+			`validators[3].trustPolicyFile: not allowed for a cosign validator (only notation)`,
+			`rules[0].with: trustRoot, threshold and required do not apply to validator "nofile"`,
+			`rules[0].with: verificationLevel, verifyTimestamp and verificationOverride do not apply to validator "nofile"`}},
 		{"validator lists", `
 apiVersion: signet.dev/v1alpha1
 kind: ImagePolicy

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify/notation"
 )
 
@@ -84,4 +85,42 @@ func manyFiles(b []byte, n int) map[string][]byte {
 		m[fmt.Sprintf("ca/acme/%03d.crt", i)] = b
 	}
 	return m
+}
+
+// TestNewFromConfigRevocation: with revocation checking on, a statement
+// that does not enforce authenticity is refused (its certificates' URLs
+// would be fetched unauthenticated); the rule's level options do not apply.
+func TestNewFromConfigRevocation(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	p := newPKI(t, "release", now.Add(-time.Hour), now.Add(time.Hour))
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "x509", "ca", "acme"), 0o700)
+	os.WriteFile(filepath.Join(dir, "x509", "ca", "acme", "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw}), 0o600)
+	load := func(sv string) *notation.Config {
+		pf := filepath.Join(t.TempDir(), "trustpolicy.json")
+		os.WriteFile(pf, []byte(`{"version": "1.0", "trustPolicies": [{"name": "s", "registryScopes": ["*"], "signatureVerification": `+sv+`, "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}`), 0o600)
+		c, err := notation.LoadConfig(pf, filepath.Join(dir, "x509"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		sv   string
+		opts notation.Options
+		want string
+	}{
+		{`{"level": "strict"}`, notation.Options{Revocation: notation.RevocationEnforce}, ""},
+		{`{"level": "audit"}`, notation.Options{}, ""},
+		{`{"level": "audit"}`, notation.Options{Revocation: notation.RevocationLog}, "needs authenticity enforced"},
+		{`{"level": "strict", "override": {"authenticity": "log"}}`, notation.Options{Revocation: notation.RevocationEnforce}, "needs authenticity enforced"},
+		{`{"level": "strict"}`, notation.Options{Level: notation.LevelPermissive}, "the trust policy file's"},
+	}
+	for _, tc := range tests {
+		_, err := notation.NewFromConfig(registry.MustNew(), load(tc.sv), tc.opts)
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %+v: NewFromConfig = %v, want %q", tc.sv, tc.opts, err, tc.want)
+		}
+	}
 }

@@ -9,8 +9,15 @@
 // As for cosign, signatures are fetched once per image, with signet's own
 // registry client, and every trust root is tested against the same
 // envelopes: one notation-go verifier per trust root, bound at compile time
-// to a trust policy whose only trust store is that root's CA (and TSA)
-// certificates. notation-go does the cryptography and the Notary Project
-// trust-policy checks (integrity, authenticity, expiry, timestamps,
-// revocation) at the verification level the rule asks for.
+// to a trust policy whose only trust stores are that root's CA (a "ca" or
+// "signingAuthority" store: signingService or signingAuthority) and TSA
+// certificates, and whose trustedIdentities are the root's. notation-go
+// does the cryptography and the Notary Project trust-policy checks
+// (integrity, authenticity, trusted identities, expiry, timestamps,
+// revocation) at the verification level and overrides the rule asks for.
+//
+// Alternatively (LoadConfig, NewFromConfig) a user's notation
+// configuration — trustpolicy.json and the x509 trust store directory — is
+// read within bounds and evaluated as written, but for revocation, which
+// stays the rule's.
 package notation
