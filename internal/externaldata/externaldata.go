@@ -194,4 +194,3 @@ func reply(w http.ResponseWriter, code int, resp *ProviderResponse) {
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
-

@@ -221,4 +221,3 @@ func TestEngine(t *testing.T) {
 		t.Errorf("no policy: %+v", resp)
 	}
 }
-
