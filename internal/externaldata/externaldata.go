@@ -34,7 +34,8 @@ const (
 	// tag and a digest).
 	MaxBodyBytes = 1 << 20
 	// MaxErrorBytes bounds each item's error (a reason quotes the
-	// reference and registry answers).
+	// reference and registry answers); a longer one is cut there and ends
+	// with a note of how much was cut ("…(+N bytes)", under 32 bytes).
 	MaxErrorBytes = decisionlog.MaxReasonBytes
 	// DefaultTimeout is Handler's deadline for all the keys of one
 	// request: below the chart's Provider timeout (3 s, the limit of

@@ -221,3 +221,53 @@ func TestEngine(t *testing.T) {
 		t.Errorf("no policy: %+v", resp)
 	}
 }
+
+// longReasons answers every key with a failure whose reason quotes it
+// ten times, as registry errors quoting a reference can.
+type longReasons struct{}
+
+func (longReasons) Decide(_ context.Context, _ string, refs []string) (map[string]policy.Decision, error) {
+	out := make(map[string]policy.Decision, len(refs))
+	for _, r := range refs {
+		out[r] = policy.Decision{Outcome: verify.Failed, Reason: strings.Repeat(r, 10)}
+	}
+	return out, nil
+}
+
+// TestBounds: a request at the limits — MaxKeys keys in about
+// MaxBodyBytes — is answered with every error cut at MaxErrorBytes, so
+// the answer stays within MaxKeys × (key + MaxErrorBytes).
+func TestBounds(t *testing.T) {
+	t.Parallel()
+	keys := make([]string, externaldata.MaxKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("reg.example/%0990d:v1", i)
+	}
+	body := request(keys...)
+	if len(body) > externaldata.MaxBodyBytes {
+		t.Fatalf("test body %d bytes, over the limit", len(body))
+	}
+	req := httptest.NewRequest(http.MethodPost, "/externaldata", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	(&externaldata.Handler{Decider: longReasons{}}).ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %.300s", rec.Code, rec.Body.String())
+	}
+	var resp externaldata.ProviderResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Response.Items) != externaldata.MaxKeys {
+		t.Fatalf("%d items", len(resp.Response.Items))
+	}
+	for _, it := range resp.Response.Items {
+		if len(it.Error) > externaldata.MaxErrorBytes+32 || !strings.Contains(it.Error, "…(+") || !strings.HasPrefix(it.Error, "failed: ") {
+			t.Fatalf("error of %d bytes: %.100s", len(it.Error), it.Error)
+		}
+	}
+	if n, limit := rec.Body.Len(), externaldata.MaxKeys*(1024+externaldata.MaxErrorBytes+64); n > limit {
+		t.Errorf("answer of %d bytes, want at most %d", n, limit)
+	}
+	t.Logf("%d keys in %d bytes answered in %d bytes", len(keys), len(body), rec.Body.Len())
+}
