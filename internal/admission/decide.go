@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/workload"
 )
@@ -26,6 +27,11 @@ var ErrBusy = errors.New("signet was reviewing as many requests as it may at onc
 // same cache); what they mean — modes, pinning — is the caller's. Other
 // front ends than the AdmissionReview webhook (package externaldata) use
 // it so the process's limits stay shared.
+//
+// Each call with refs is one record of the decision log (Options.Decisions),
+// webhook "externaldata", with every image's decision; while
+// Options.Required reports an error (--audit-required and an audit log that
+// cannot be written) nothing is decided and that error is returned.
 func (r *Reviewer) Decide(ctx context.Context, namespace string, refs []string) (map[string]policy.Decision, error) {
 	eng := r.engine()
 	if eng == nil {
@@ -33,6 +39,14 @@ func (r *Reviewer) Decide(ctx context.Context, namespace string, refs []string) 
 	}
 	if len(refs) == 0 {
 		return map[string]policy.Decision{}, nil
+	}
+	start := time.Now()
+	if r.opts.Required != nil {
+		if err := r.opts.Required.Err(); err != nil {
+			err = fmt.Errorf("the audit log cannot be written and is required: %w", err)
+			r.logDecide(eng, namespace, "denied", err.Error(), nil, time.Since(start))
+			return nil, err
+		}
 	}
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.opts.Timeout {
 		var cancel context.CancelFunc
@@ -47,5 +61,34 @@ func (r *Reviewer) Decide(ctx context.Context, namespace string, refs []string) 
 	for i, ref := range refs {
 		imgs[i] = workload.Image{Ref: ref}
 	}
-	return r.evaluate(ctx, eng, namespace, imgs), nil
+	decisions := r.evaluate(ctx, eng, namespace, imgs)
+	images := make([]ImageResult, 0, len(decisions))
+	denied := 0
+	for _, ref := range refs {
+		d, ok := decisions[ref]
+		if !ok {
+			continue
+		}
+		if !d.Allowed {
+			denied++
+		}
+		images = append(images, ImageResult{Image: ref, Digest: d.Digest, Pinned: d.Pinned, Allowed: d.Allowed,
+			Outcome: string(d.Outcome), Mode: d.Mode, Rule: d.Rule, Validator: d.Validator, Reason: d.Reason})
+	}
+	decision, reason := "allowed", fmt.Sprintf("%d image(s) allowed", len(images))
+	if denied > 0 {
+		decision, reason = "denied", fmt.Sprintf("%d of %d image(s) denied", denied, len(images))
+	}
+	r.logDecide(eng, namespace, decision, reason, images, time.Since(start))
+	return decisions, nil
+}
+
+// logDecide writes Decide's decision record.
+func (r *Reviewer) logDecide(eng *policy.Engine, namespace, decision, reason string, images []ImageResult, latency time.Duration) {
+	rec := &decisionlog.Record{
+		Webhook: "externaldata", Namespace: namespace, Decision: decision, Reason: reason, Images: images,
+		LatencyMs: float64(latency.Microseconds()) / 1000, PolicyGeneration: eng.Generation(), PolicyHash: eng.Hash(),
+	}
+	rec.Bound()
+	r.opts.Decisions.Write(rec)
 }

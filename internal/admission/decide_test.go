@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/decisionlog"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -89,5 +90,48 @@ func TestDecideErrors(t *testing.T) {
 	<-first
 	if !errors.Is(err, admission.ErrBusy) {
 		t.Errorf("busy: %v", err)
+	}
+}
+
+// recordSink keeps the records written.
+type recordSink struct {
+	mu      sync.Mutex
+	records []decisionlog.Record
+}
+
+func (s *recordSink) Write(r *decisionlog.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records = append(s.records, *r)
+}
+
+type requiredErr struct{ err error }
+
+func (r *requiredErr) Err() error { return r.err }
+
+// TestDecideLogged: each Decide is one decision record, webhook
+// "externaldata", with every image; while the audit log is required and
+// cannot be written, nothing is decided.
+func TestDecideLogged(t *testing.T) {
+	t.Parallel()
+	sink := &recordSink{}
+	required := &requiredErr{}
+	rv := admission.NewReviewer(engine(t, `- {pattern: "static.example/**", validator: allow}`), nil, admission.Options{Decisions: sink, Required: required}, nil, nil)
+	if _, err := rv.Decide(context.Background(), "", []string{"static.example/a:v1", "other.example/b:v1"}); err != nil {
+		t.Fatal(err)
+	}
+	required.err = errors.New("disk full")
+	if _, err := rv.Decide(context.Background(), "", []string{"static.example/a:v1"}); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("with the audit log failing: %v", err)
+	}
+	if len(sink.records) != 2 {
+		t.Fatalf("%d records", len(sink.records))
+	}
+	r := sink.records[0]
+	if r.Webhook != "externaldata" || r.Decision != "denied" || r.Reason != "1 of 2 image(s) denied" || len(r.Images) != 2 || !r.Images[0].Allowed || r.Images[1].Allowed {
+		t.Errorf("record %+v", r)
+	}
+	if r := sink.records[1]; r.Decision != "denied" || !strings.Contains(r.Reason, "audit log") {
+		t.Errorf("record %+v", r)
 	}
 }
