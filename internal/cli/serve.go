@@ -18,6 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/alert"
 	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/decisionlog"
+	"github.com/signet-dev/signet/internal/externaldata"
 	"github.com/signet-dev/signet/internal/kube"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
@@ -37,6 +38,8 @@ type serveFlags struct {
 	childApproval             bool
 	unchangedApproval         bool
 	timeout                   time.Duration
+	externalDataClientCA      string
+	externalDataTimeout       time.Duration
 	reloadInterval            time.Duration
 	shutdownGrace             time.Duration
 	logLevel                  string
@@ -60,6 +63,8 @@ func (f *serveFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.keyFile, "tls-key", "", "serving key (PEM), reloaded when it changes (required with --tls-mode=files)")
 	f.tls.addFlags(fl)
 	fl.StringVar(&f.clientCA, "client-ca", "", "PEM CA bundle: require a client certificate chaining to it on --addr (the API server's, from its AdmissionConfiguration), reloaded when it changes; probes then use /healthz and /readyz on --metrics-addr")
+	fl.StringVar(&f.externalDataClientCA, "externaldata-client-ca", "", "PEM CA bundle: answer Gatekeeper's external-data requests at POST /externaldata on --addr, only to clients presenting a certificate chaining to it (Gatekeeper's), reloaded when it changes; unset, /externaldata answers 403")
+	fl.DurationVar(&f.externalDataTimeout, "externaldata-timeout", externaldata.DefaultTimeout, "deadline for one external-data request's verifications (keep below the Gatekeeper Provider's timeout)")
 	fl.StringVar(&f.addr, "addr", ":8443", "HTTPS address for /mutate, /validate, /healthz, /readyz")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `HTTP address for /metrics, /healthz and /readyz ("" to disable; required with --client-ca)`)
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for API lookups (default: in-cluster; none: child approval off)")
@@ -95,6 +100,8 @@ func newServe(stderr io.Writer) *cobra.Command {
 
   POST /mutate     verify every image and pin allowed tags to their digests
   POST /validate   verify only (for a validating webhook after other mutators)
+  POST /externaldata  Gatekeeper's external-data provider protocol (with
+                   --externaldata-client-ca; 403 without)
   GET  /healthz    liveness
   GET  /readyz     readiness (unready while draining)
   GET  /metrics    Prometheus metrics, on --metrics-addr (with /healthz
@@ -102,7 +109,9 @@ func newServe(stderr io.Writer) *cobra.Command {
 
 With --client-ca, only clients presenting a certificate from that CA (the
 API server, configured with an AdmissionConfiguration) get past the TLS
-handshake on --addr.
+handshake on --addr. With --externaldata-client-ca, /externaldata is
+answered only to clients presenting a certificate from that CA (Gatekeeper,
+mutual TLS); each CA's certificates are accepted on its own paths only.
 
 With --tls-mode=managed, signet keeps its own CA and serving certificate
 in the Secret --tls-secret of its namespace, renews them before they
@@ -197,6 +206,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stderr io.Writer) error {
 	}
 	cfg := server.Config{
 		PolicyFile: f.policy, PolicySource: f.policySource, CertFile: f.certFile, KeyFile: f.keyFile, ClientCAFile: f.clientCA,
+		ExternalDataClientCAFile: f.externalDataClientCA, ExternalDataTimeout: f.externalDataTimeout,
 		Addr: f.addr, MetricsAddr: f.metricsAddr, Profiling: f.profiling, ReleaseStartupPages: f.releasePages,
 		ReloadInterval: f.reloadInterval, ShutdownGrace: f.shutdownGrace,
 		Admission: admission.Options{

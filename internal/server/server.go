@@ -19,6 +19,7 @@ import (
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/alert"
 	"github.com/signet-dev/signet/internal/cache"
+	"github.com/signet-dev/signet/internal/externaldata"
 	"github.com/signet-dev/signet/internal/keysource"
 	"github.com/signet-dev/signet/internal/metrics"
 	"github.com/signet-dev/signet/internal/policy"
@@ -56,6 +57,10 @@ const (
 	MaxReceiveBuffer = 128 << 10
 )
 
+// ExternalDataPath is where Gatekeeper's external-data requests are
+// answered on the webhook listener.
+const ExternalDataPath = "/externaldata"
+
 // Config is everything `signet serve` is told.
 type Config struct {
 	// PolicyFile is the policy file, watched; "" with PolicySource
@@ -81,6 +86,19 @@ type Config struct {
 	// then reach /healthz and /readyz on MetricsAddr (served there
 	// always, without client authentication), which must be set.
 	ClientCAFile string
+
+	// ExternalDataClientCAFile, when set, serves Gatekeeper's external-data
+	// provider protocol at POST /externaldata on Addr (package
+	// externaldata) to clients presenting a certificate chaining to this
+	// PEM CA bundle (the one Gatekeeper's client certificate is issued
+	// by), reloaded like ClientCAFile. Unset, /externaldata answers 403:
+	// signet never answers for its verifications to an unauthenticated
+	// client.
+	ExternalDataClientCAFile string
+	// ExternalDataTimeout bounds the verifications of one external-data
+	// request (default externaldata.DefaultTimeout); keep it below the
+	// Provider's timeout.
+	ExternalDataTimeout time.Duration
 
 	// Certificates, when set, serves the TLS certificate instead of
 	// CertFile and KeyFile (signet-managed TLS, package certs); it is
@@ -214,8 +232,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// because a client CA bundle hands each handshake a copy of this.
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
 	var clientCAs *ClientCAReloader
-	if cfg.ClientCAFile != "" {
-		if clientCAs, err = NewClientCAReloader(cfg.ClientCAFile, tlsConfig.Clone(), log); err != nil {
+	if cfg.ClientCAFile != "" || cfg.ExternalDataClientCAFile != "" {
+		if clientCAs, err = NewClientCAReloader(cfg.ClientCAFile, cfg.ExternalDataClientCAFile, tlsConfig.Clone(), log); err != nil {
 			return err
 		}
 		tlsConfig.GetConfigForClient = clientCAs.GetConfigForClient
@@ -250,7 +268,18 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.Handle("/mutate", rv.Handler(true))
 	mux.Handle("/validate", rv.Handler(false))
 	mux.Handle("/validate-policy", rv.PolicyHandler())
+	if cfg.ExternalDataClientCAFile != "" {
+		mux.Handle(ExternalDataPath, &externaldata.Handler{Decider: rv, Timeout: cfg.ExternalDataTimeout, Log: log})
+	} else {
+		mux.HandleFunc(ExternalDataPath, func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "external data is off: start signet serve with --externaldata-client-ca (the CA of Gatekeeper's client certificate)", http.StatusForbidden)
+		})
+	}
 	health(mux)
+	var handler http.Handler = mux
+	if clientCAs != nil {
+		handler = clientCAs.Authorize(ExternalDataPath, mux)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -261,7 +290,7 @@ func Run(ctx context.Context, cfg Config) error {
 		timeout = admission.DefaultTimeout
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
