@@ -47,6 +47,8 @@ type compiledRule struct {
 	hash      string
 	mode      string
 	mutate    bool
+	// platforms is with.platforms: which manifests of an index verify.
+	platforms platformRule
 	// where names the rule in reasons: `rule "pattern" (validator "v")`.
 	where string
 	// delegate is set for validator: namespace (set.go).
@@ -522,6 +524,10 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		specs = append(specs, spec.v)
 		vtype = spec.v.Type
 	}
+	var types []string
+	for _, v := range specs {
+		types = append(types, v.Type)
+	}
 	var reqs []attest.Requirement
 	if len(r.With.Attestations) > 0 {
 		if ok && len(members) == 1 && vtype == TypeStatic {
@@ -534,10 +540,11 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		ok = ok && aok
 		specs = append(specs, aspecs...)
 	}
-	if !ok || len(members) != len(names) {
+	plat, pok := compilePlatforms(f, r.With.Platforms, types, p)
+	if !ok || !pok || len(members) != len(names) {
 		return nil
 	}
-	cr := &compiledRule{index: i, pattern: pat, validator: strings.Join(names, "+"), vtype: vtype, verifier: members[0].Verifier}
+	cr := &compiledRule{index: i, pattern: pat, validator: strings.Join(names, "+"), vtype: vtype, verifier: members[0].Verifier, platforms: plat}
 	if len(members) > 1 {
 		// Several validators must all pass; even all-static lists go
 		// through the engine's verification path, which handles them.

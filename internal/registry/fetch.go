@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -50,4 +51,30 @@ func ReadBlob(ref name.Digest, max int64, ropts []remote.Option) ([]byte, error)
 		return nil, fmt.Errorf("blob %s is larger than %d bytes", ref.DigestStr(), max)
 	}
 	return b, nil
+}
+
+// IndexManifests returns the manifests the image index img names lists,
+// and nil (with no error) when img names an image (a manifest): one GET of
+// img, bounded by MaxManifestBytes like every manifest. In a context made
+// by WithShared it is fetched once.
+func IndexManifests(ctx context.Context, img name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
+	return Shared(ctx, "index "+img.String(), func() ([]v1.Descriptor, error) { return indexManifests(img, ropts) })
+}
+
+func indexManifests(img name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
+	desc, err := remote.Get(img, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	if !desc.MediaType.IsIndex() {
+		return nil, nil
+	}
+	im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing image index %s: %w", img.DigestStr(), err)
+	}
+	if im.Manifests == nil {
+		return []v1.Descriptor{}, nil
+	}
+	return im.Manifests, nil
 }
