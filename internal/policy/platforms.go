@@ -232,15 +232,15 @@ func (e *Engine) targets(ctx context.Context, rule *compiledRule, digest name.Di
 	if !rule.platforms.selects() {
 		return self, nil
 	}
-	ms, err := registry.IndexManifests(ctx, digest, e.reg.Options(ctx))
+	ms, err := registry.IndexManifests(ctx, digest, MaxPlatforms, e.reg.Options(ctx))
+	if tm, ok := errors.AsType[*registry.TooManyManifestsError](err); ok {
+		return nil, &verify.FailedError{Reason: fmt.Sprintf("image index %s lists %d manifests; with.platforms verifies at most %d (MaxPlatforms): an index this large is refused", tm.Index, tm.Count, tm.Max), Err: tm}
+	}
 	if err != nil {
 		return nil, registry.Classify(ctx, err, "reading the manifest of "+digest.String())
 	}
 	if ms == nil {
 		return self, nil // an image: every choice is the manifest itself
-	}
-	if len(ms) > MaxPlatforms {
-		return nil, &verify.FailedError{Reason: fmt.Sprintf("image index %s lists %d manifests; with.platforms verifies at most %d (MaxPlatforms): an index this large is refused", digest.DigestStr(), len(ms), MaxPlatforms)}
 	}
 	var out []target
 	if rule.platforms.all {
