@@ -135,7 +135,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		}
 		reg = cachedRegistry{Registry: reg, c: o.cache}
 	}
-	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning,
+	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning, indexes: newIndexListings(),
 		insecureList: insecure, insecure: registry.NewInsecure(insecure...), resources: resources}, nil
 }
 

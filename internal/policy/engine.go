@@ -31,6 +31,8 @@ type Engine struct {
 	// resources are the declared kinds beyond the built-in ones
 	// (spec.resources), by group/version/kind.
 	resources map[string]*workload.Resource
+	// indexes remembers what image indexes list (with.platforms).
+	indexes *indexListings
 	// generation and hash identify the policy in force (Stamped).
 	generation int64
 	hash       string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
@@ -23,12 +24,12 @@ import (
 // under with.platforms all or any-of: an index listing more is refused
 // (failed) without verifying any. Each platform is a verification of its
 // own (signatures, and attestations where required, fetched for its
-// digest), all within one admission request's deadline; released
-// multi-platform images list a handful of platforms (the largest official
-// images some twenty manifests, attestation manifests included), so 64
-// leaves room for every real image while keeping a hostile index of
-// thousands from turning one admission into thousands of registry round
-// trips.
+// digest), all within one admission request's deadline. Released
+// multi-platform images list a handful of platforms, twice as many entries
+// with BuildKit's attestation manifests; 64 leaves room for them while
+// keeping a hostile index of thousands from turning one admission into
+// thousands of registry round trips. The entries are counted before they
+// are decoded (registry.IndexManifests).
 const MaxPlatforms = 64
 
 // MaxPlatformsListed bounds the platforms one any-of lists.
@@ -215,6 +216,50 @@ func unrunnable(d v1.Descriptor) bool {
 	return d.Platform != nil && d.Platform.OS == "unknown" && d.Platform.Architecture == "unknown"
 }
 
+// MaxIndexListings bounds the image indexes an engine remembers the
+// manifests of (at most MaxPlatforms each, their digest and platform
+// only: some 100 bytes apiece, so at most 2 MiB in all).
+const MaxIndexListings = 256
+
+// indexListings remembers what image indexes list, so that deciding on an
+// index again (the next Pod of a Deployment) asks the registry nothing
+// when the manifests' verifications are cached. A digest names its
+// content forever, so an answer never goes stale; it is kept per
+// credentials, like every registry answer, so a caller never learns an
+// index through credentials that are not its own. A nil *indexListings
+// remembers nothing.
+type indexListings struct {
+	lru *lru.Cache[string, []v1.Descriptor]
+}
+
+func newIndexListings() *indexListings {
+	c, _ := lru.New[string, []v1.Descriptor](MaxIndexListings)
+	return &indexListings{lru: c}
+}
+
+// manifests returns what fetch returns for index digest, remembered.
+// Answers that are errors, and images (nil), are not remembered: an image
+// costs nothing more than under with.platforms index.
+func (l *indexListings) manifests(ctx context.Context, digest name.Digest, fetch func() ([]v1.Descriptor, error)) ([]v1.Descriptor, error) {
+	if l == nil {
+		return fetch()
+	}
+	key := digest.String() + "|" + registry.CredentialsID(ctx)
+	if ms, ok := l.lru.Get(key); ok {
+		return ms, nil
+	}
+	ms, err := fetch()
+	if err != nil || ms == nil {
+		return ms, err
+	}
+	kept := make([]v1.Descriptor, len(ms))
+	for i, m := range ms {
+		kept[i] = v1.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Platform: m.Platform}
+	}
+	l.lru.Add(key, kept)
+	return kept, nil
+}
+
 // target is one manifest to verify.
 type target struct {
 	platform string
@@ -232,7 +277,9 @@ func (e *Engine) targets(ctx context.Context, rule *compiledRule, digest name.Di
 	if !rule.platforms.selects() {
 		return self, nil
 	}
-	ms, err := registry.IndexManifests(ctx, digest, MaxPlatforms, e.reg.Options(ctx))
+	ms, err := e.indexes.manifests(ctx, digest, func() ([]v1.Descriptor, error) {
+		return registry.IndexManifests(ctx, digest, MaxPlatforms, e.reg.Options(ctx))
+	})
 	if tm, ok := errors.AsType[*registry.TooManyManifestsError](err); ok {
 		return nil, &verify.FailedError{Reason: fmt.Sprintf("image index %s lists %d manifests; with.platforms verifies at most %d (MaxPlatforms): an index this large is refused", tm.Index, tm.Count, tm.Max), Err: tm}
 	}

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/signet-dev/signet/internal/cache"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/testutil"
 	"github.com/signet-dev/signet/internal/verify"
@@ -374,5 +375,40 @@ func TestPlatformsConcurrent(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v past a 1s deadline", took)
+	}
+}
+
+// TestPlatformsCache: each manifest's verification is cached by its digest
+// like any digest's, and what the index lists is remembered, so deciding
+// on the image again asks the registry nothing.
+func TestPlatformsCache(t *testing.T) {
+	t.Parallel()
+	key := testutil.NewKey(t)
+	reg := testutil.NewRegistry(t, false)
+	idx, plats := reg.PushIndex(t, "cached/app:1", "linux/amd64", "linux/arm64")
+	for _, d := range append(plats, idx) {
+		testutil.SignLegacy(t, d, key)
+	}
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, platforms := range []string{"all", "{any-of: [linux/arm64]}"} {
+		eng := compileCached(t, c, testutil.Policy(key.PEM, fmt.Sprintf("- {pattern: %q, validator: signed, with: {platforms: %s}}\n", reg.Host+"/**", platforms)))
+		for i, wantCached := range []bool{false, true} {
+			reg.Reset()
+			d := eng.Evaluate(context.Background(), reg.Host+"/cached/app:1")
+			if !d.Allowed || d.Cached != wantCached {
+				t.Fatalf("%s, evaluation %d: allowed %v, cached %v, want cached %v: %s", platforms, i, d.Allowed, d.Cached, wantCached, d.Reason)
+			}
+			for _, p := range d.Platforms {
+				if p.Cached != wantCached {
+					t.Errorf("%s, evaluation %d: %s cached %v", platforms, i, p.Platform, p.Cached)
+				}
+			}
+			if wantCached && reg.Requests() != 0 {
+				t.Errorf("%s: %d registry requests for a cached result: %v", platforms, reg.Requests(), reg.Paths())
+			}
+		}
 	}
 }
