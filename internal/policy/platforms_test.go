@@ -412,3 +412,40 @@ func TestPlatformsCache(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformsAttestations: under all, attestation requirements hold for
+// the index and for every platform manifest.
+func TestPlatformsAttestations(t *testing.T) {
+	t.Parallel()
+	const slsa1 = "https://slsa.dev/provenance/v1"
+	key := testutil.NewKey(t)
+	reg := testutil.NewRegistry(t, false)
+	eng := engine(t, key, fmt.Sprintf("- {pattern: %q, validator: signed, with: {platforms: all, attestations: [{name: built, type: slsaprovenance1}]}}\n", reg.Host+"/**"))
+	for _, tc := range []struct {
+		tag      string
+		attested int // of the index, linux/amd64, linux/arm64: how many, in order
+		allowed  bool
+	}{
+		{"every", 3, true},
+		{"arm64-missing", 2, false},
+	} {
+		idx, plats := reg.PushIndex(t, "att/app:"+tc.tag, "linux/amd64", "linux/arm64")
+		all := append([]name.Digest{idx}, plats...)
+		for i, d := range all {
+			testutil.SignLegacy(t, d, key)
+			if i < tc.attested {
+				testutil.AppendAttestation(t, d, key, testutil.StatementOf(slsa1, map[string]any{"builder": "ci"}, d), slsa1)
+			}
+		}
+		d := eng.Evaluate(context.Background(), reg.Host+"/att/app:"+tc.tag)
+		if d.Allowed != tc.allowed {
+			t.Errorf("%s: allowed %v, want %v: %s", tc.tag, d.Allowed, tc.allowed, d.Reason)
+		}
+		if !tc.allowed && (d.Outcome != verify.Failed || !strings.Contains(d.Reason, "platform linux/arm64 ("+plats[1].DigestStr()+")") || strings.Contains(d.Reason, "linux/amd64")) {
+			t.Errorf("%s: outcome %s, reason %s: want failed naming linux/arm64 only", tc.tag, d.Outcome, d.Reason)
+		}
+		if len(d.Attestations) != 3 {
+			t.Errorf("%s: %d attestation results, want one per manifest", tc.tag, len(d.Attestations))
+		}
+	}
+}
