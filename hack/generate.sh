@@ -21,4 +21,26 @@ mkdir -p "$out/deploy/crds" "$out/deploy/helm/signet/files/crds" "$out/internal/
 for pkg in internal/policy internal/policy/v1alpha1; do
   "$gen" object paths="./$pkg" output:object:dir="$out/$pkg"
 done
+# with.platforms is a string or an object (policy.Platforms), which no
+# marker can spell: its schema (hack/platforms-schema.yaml, comments
+# dropped) goes under the field's description, at the field's indentation.
+for f in "$out"/deploy/crds/signet.dev_*.yaml; do
+  awk -v schema="$root/hack/platforms-schema.yaml" '
+    function insert(   line) {
+      while ((getline line < schema) > 0) {
+        if (line ~ /^#/ || line == "") continue
+        printf "%*s%s\n", indent + 2, "", line
+      }
+      close(schema)
+    }
+    inblock {
+      match($0, /^ */)
+      if (RLENGTH <= indent) { insert(); inblock = 0 }
+    }
+    /^ *platforms:$/ { match($0, /^ */); indent = RLENGTH; inblock = 1 }
+    { print }
+    END { if (inblock) insert() }
+  ' "$f" > "$f.tmp"
+  mv "$f.tmp" "$f"
+done
 cp "$out"/deploy/crds/signet.dev_*.yaml "$out/deploy/helm/signet/files/crds/"

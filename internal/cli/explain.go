@@ -175,15 +175,24 @@ func explainTree(t *policy.Trace) *node {
 		if v.Cached {
 			n.add("verification remembered from an earlier one (cache)")
 		}
-		addChecks(n, v.Checks)
-		for _, a := range v.Attestations {
-			an := n.add("%s attestation %s (%s): %s", checkMark(a.Outcome == verify.Verified), a.Name, a.Type, a.Outcome)
-			an.add("%s", a.Reason)
-			if a.Source != "" {
-				an.add("found at %s", a.Source)
+		if len(v.Platforms) == 0 {
+			addChecks(n, v.Checks)
+			addAttestations(n, v.Attestations)
+		}
+		// with.platforms: one node per manifest of the index checked.
+		for _, p := range v.Platforms {
+			what := "platform " + p.Platform
+			if p.Platform == policy.PlatformIndex {
+				what = "index"
 			}
-			if len(a.Signers) > 0 {
-				an.add("signed by [%s]", strings.Join(a.Signers, ", "))
+			pn := n.add("%s %s %s: %s", checkMark(p.Outcome == verify.Verified), what, p.Digest, p.Outcome)
+			if p.Cached {
+				pn.add("verification remembered from an earlier one (cache)")
+			}
+			addChecks(pn, p.Checks)
+			addAttestations(pn, p.Attestations)
+			if p.Reason != "" {
+				pn.add("%s", p.Reason)
 			}
 		}
 		if v.Reason != d.Reason {
@@ -200,6 +209,20 @@ func explainTree(t *policy.Trace) *node {
 		out.add("pinned: %s", d.Pinned)
 	}
 	return root
+}
+
+// addAttestations lists the outcome of each attestation requirement.
+func addAttestations(n *node, as []verify.AttestationResult) {
+	for _, a := range as {
+		an := n.add("%s attestation %s (%s): %s", checkMark(a.Outcome == verify.Verified), a.Name, a.Type, a.Outcome)
+		an.add("%s", a.Reason)
+		if a.Source != "" {
+			an.add("found at %s", a.Source)
+		}
+		if len(a.Signers) > 0 {
+			an.add("signed by [%s]", strings.Join(a.Signers, ", "))
+		}
+	}
 }
 
 // addChecks lists checks under the trust root each tried, in the order

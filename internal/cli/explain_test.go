@@ -33,12 +33,23 @@ func TestExplain(t *testing.T) {
 	built := reg.PushImage(t, "demo/built:v1")
 	testutil.SignLegacy(t, built, key)
 	testutil.AppendAttestation(t, built, key, testutil.StatementOf("https://slsa.dev/provenance/v1", map[string]any{"builder": "ci"}, built), "https://slsa.dev/provenance/v1")
+	// Multi-platform images: signed recursively (the index and each
+	// platform), and per platform only.
+	multi, plats := reg.PushIndex(t, "demo/multi:v1", "linux/amd64", "linux/arm64")
+	for _, d := range append(plats, multi) {
+		testutil.SignLegacy(t, d, key)
+	}
+	_, plats = reg.PushIndex(t, "demo/multi:per-platform", "linux/amd64", "linux/arm64")
+	for _, d := range plats {
+		testutil.SignLegacy(t, d, key)
+	}
 	down := testutil.NewRegistry(t, false)
 	down.PushImage(t, "demo/app:v1")
 	down.SetDown(true)
 	stalled := testutil.StalledServer(t)
 
 	matching := `- {pattern: "` + reg.Host + `/demo/built", validator: signed, with: {attestations: [{name: built-by-ci, type: slsaprovenance1, conditions: [{expression: 'predicate.builder == "ci"'}]}]}}
+- {pattern: "` + reg.Host + `/demo/multi", validator: signed, with: {platforms: all}}
 - {pattern: "` + reg.Host + `/demo/**", validator: signed}
 - {pattern: "` + reg.Host + `/**", validator: deny}
 - {pattern: "**", validator: deny}
@@ -51,6 +62,8 @@ func TestExplain(t *testing.T) {
 	}{
 		{"allowed", key.PEM, matching, reg.Host + "/demo/app:v1", 0, verify.Verified, ""},
 		{"allowed-attested", key.PEM, matching, reg.Host + "/demo/built:v1", 0, verify.Verified, ""},
+		{"allowed-platforms", key.PEM, matching, reg.Host + "/demo/multi:v1", 0, verify.Verified, ""},
+		{"denied-platforms", key.PEM, matching, reg.Host + "/demo/multi:per-platform", 1, verify.Failed, ""},
 		{"denied-wrong-key", other.PEM, matching, reg.Host + "/demo/app:v1", 1, verify.Failed, ""},
 		{"denied-unsigned", key.PEM, matching, reg.Host + "/demo/unsigned:v1", 1, verify.Failed, ""},
 		{"denied-no-rule", key.PEM, `- {pattern: "registry.example.com/**", validator: signed}` + "\n", reg.Host + "/demo/app:v1", 1, verify.Failed, ""},

@@ -31,6 +31,11 @@ func TestPolicyLint(t *testing.T) {
 		"rules: [{pattern: \"ghcr.io/**\", validator: c}]\n")
 	invalid := write("invalid.yaml", "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nmode: enforse\n"+
 		"validators: [{name: s, type: static, approve: \"yes\"}]\nrules:\n  - pattern: \"**\"\n    validator: t\n")
+	platforms := write("platforms.yaml", "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\n"+
+		"validators: [{name: s, type: static, approve: true}]\nrules:\n  - {pattern: \"**\", validator: s, with: {platforms: every}}\n")
+	anyOf := write("anyof.yaml", "apiVersion: signet.dev/v1alpha1\nkind: ImagePolicy\nvalidators:\n"+
+		"  - name: c\n    type: cosign\n    trustRoots: [{name: k, key: \"k8s://signet/cosign-pub\"}]\n"+
+		"rules:\n  - pattern: \"ghcr.io/**\"\n    validator: c\n    with:\n      platforms: {any-of: [linux/amd64, linux/arm64, linux/arm64/v8]}\n")
 	missing := filepath.Join(dir, "missing.yaml")
 
 	for _, tc := range []struct {
@@ -53,6 +58,11 @@ func TestPolicyLint(t *testing.T) {
 			"signet: invalid policy " + invalid + ": 3 errors"}, -1},
 		{"invalid json", []string{"--output", "json", invalid}, 2, []string{`"valid": false`, `"field": "rules[0].validator"`, `"line": 7`, `"column": 16`},
 			[]string{invalid + `:3:7: mode:`}, 3},
+		{"platforms", []string{platforms}, 2, nil, []string{
+			platforms + `:5:53: rules[0].with.platforms: must be "index", "all" or {any-of: [os/arch, …]}, got "every"`}, -1},
+		{"platforms any-of", []string{anyOf}, 2, nil, []string{
+			anyOf + `:11:54: rules[0].with.platforms.any-of[2]: "linux/arm64/v8" is the same platform as "linux/arm64" (any-of[1])`,
+			anyOf + `:11:19: note: rules[0].with.platforms.any-of: only the manifests of [linux/amd64, linux/arm64, linux/arm64/v8] are verified`}, -1},
 		{"unreadable", []string{"-o", "json", missing}, 2, []string{`"valid": false`, "reading policy"}, []string{"reading policy"}, 1},
 		{"bad output", []string{"-o", "yaml", valid}, 2, nil, []string{"--output must be text or json"}, -1},
 		{"no file", nil, 2, nil, nil, -1},

@@ -194,6 +194,7 @@ func (e *Engine) combine(ctx context.Context, sel *selection, cluster, local []*
 		}
 		d.Checks = append(d.Checks, di.Checks...)
 		d.Attestations = append(d.Attestations, di.Attestations...)
+		d.Platforms = append(d.Platforms, di.Platforms...)
 		if di.Outcome != verify.Static {
 			cached = cached && di.Cached
 		}

@@ -47,6 +47,8 @@ type compiledRule struct {
 	hash      string
 	mode      string
 	mutate    bool
+	// platforms is with.platforms: which manifests of an index verify.
+	platforms platformRule
 	// where names the rule in reasons: `rule "pattern" (validator "v")`.
 	where string
 	// delegate is set for validator: namespace (set.go).
@@ -133,7 +135,7 @@ func Compile(doc *Document, reg Registry, opts ...CompileOption) (*Engine, error
 		}
 		reg = cachedRegistry{Registry: reg, c: o.cache}
 	}
-	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning,
+	return &Engine{name: doc.Metadata.Name, rules: rules, reg: reg, mode: mode, pinning: pinning, indexes: newIndexListings(),
 		insecureList: insecure, insecure: registry.NewInsecure(insecure...), resources: resources}, nil
 }
 
@@ -544,6 +546,10 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		specs = append(specs, spec.v)
 		vtype = spec.v.Type
 	}
+	var types []string
+	for _, v := range specs {
+		types = append(types, v.Type)
+	}
 	var reqs []attest.Requirement
 	if len(r.With.Attestations) > 0 {
 		if ok && len(members) == 1 && vtype == TypeStatic {
@@ -556,10 +562,11 @@ func compileRule(i int, r Rule, validators map[string]*validatorSpec, reg Regist
 		ok = ok && aok
 		specs = append(specs, aspecs...)
 	}
-	if !ok || len(members) != len(names) {
+	plat, pok := compilePlatforms(f, r.With.Platforms, types, p)
+	if !ok || !pok || len(members) != len(names) {
 		return nil
 	}
-	cr := &compiledRule{index: i, pattern: pat, validator: strings.Join(names, "+"), vtype: vtype, verifier: members[0].Verifier}
+	cr := &compiledRule{index: i, pattern: pat, validator: strings.Join(names, "+"), vtype: vtype, verifier: members[0].Verifier, platforms: plat}
 	if len(members) > 1 {
 		// Several validators must all pass; even all-static lists go
 		// through the engine's verification path, which handles them.

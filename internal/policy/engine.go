@@ -31,6 +31,8 @@ type Engine struct {
 	// resources are the declared kinds beyond the built-in ones
 	// (spec.resources), by group/version/kind.
 	resources map[string]*workload.Resource
+	// indexes remembers what image indexes list (with.platforms).
+	indexes *indexListings
 	// generation and hash identify the policy in force (Stamped).
 	generation int64
 	hash       string
@@ -75,6 +77,11 @@ type Decision struct {
 	Attestations []verify.AttestationResult `json:"attestations,omitempty"`
 	// Checks lists every check made.
 	Checks []verify.Check `json:"checks"`
+	// Platforms lists, under with.platforms all or any-of for an image
+	// index, the verification of each manifest checked (the index's
+	// among them under all); Checks, Signers and Attestations merge
+	// theirs.
+	Platforms []PlatformResult `json:"platforms,omitempty"`
 	// Mode is what admission does with a denial: enforce, warn or audit.
 	Mode string `json:"mode"`
 	// Cached is true when the verification result was remembered rather
@@ -255,7 +262,7 @@ func (e *Engine) decideBy(ctx context.Context, sel *selection, rule *compiledRul
 		return d
 	}
 	d.Digest = digest.DigestStr()
-	res, err := rule.verifier.Verify(ctx, verify.Image{Ref: digest, Tag: ref.Tag})
+	res, err := e.verifyDigest(ctx, rule, digest, ref.Tag, &d)
 	if res != nil {
 		d.Signers, d.Cached, d.Attestations = res.Signers, res.Cached, res.Attestations
 		if res.Checks != nil {
@@ -278,12 +285,32 @@ func (e *Engine) decideBy(ctx context.Context, sel *selection, rule *compiledRul
 			}
 			d.Reason += "; attestations [" + strings.Join(names, ", ") + "] met"
 		}
+		if len(d.Platforms) > 0 {
+			d.Reason += "; manifests verified: " + platformNames(d.Platforms)
+		}
 	case verify.Failed:
 		d.Reason = fmt.Sprintf("%s: %v", where, err)
 	default:
 		d.Reason = fmt.Sprintf("%s: could not be verified (retry later; not a verdict on the image): %v", where, err)
 	}
 	return d
+}
+
+// verifyDigest verifies digest by rule: digest itself, or the manifests
+// of the index it names that with.platforms selects (d.Platforms records
+// each). Pinning is unaffected: the decision's digest stays the one the
+// reference names.
+func (e *Engine) verifyDigest(ctx context.Context, rule *compiledRule, digest name.Digest, tag string, d *Decision) (*verify.Result, error) {
+	targets, err := e.targets(ctx, rule, digest)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 1 && targets[0].platform == "" {
+		return rule.verifier.Verify(ctx, verify.Image{Ref: digest, Tag: tag})
+	}
+	res, prs, err := verifyPlatforms(ctx, rule, targets, tag)
+	d.Platforms = prs
+	return res, err
 }
 
 // classify is verify.Classify, and inconclusive whatever the error once

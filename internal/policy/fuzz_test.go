@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("{}"))
 	f.Add([]byte("apiVersion: signet.dev/v1alpha1\nvalidators:\n  - &v {name: a, type: static, approve: \"yes\"}\n  - *v\nrules: [{pattern: 7}, x, {with: {threshold: two, a.b: 1}}]\n"))
 	f.Add([]byte("{\"rules\": [{\"pattern\": \"**\", \"with\": {\"mode\": 1}}], \"mode\": \"x\"}"))
+	f.Add([]byte("rules: [{with: {platforms: {any-of: [linux/arm64/v8, 7, {}], anyOf: x}}}, {with: {platforms: [all]}}, {with: {platforms: all}}]"))
 	// The examples of docs/policy.md seed it too: every field a user writes.
 	for _, b := range docExamples(f) {
 		f.Add(b)

@@ -118,6 +118,11 @@ func clusterNotes(doc *Document) []FieldError {
 			}
 		}
 	}
+	for i, r := range doc.Rules {
+		if w := r.With.Platforms; w != nil && len(w.AnyOf) > 0 {
+			p.add(fmt.Sprintf("rules[%d].with.platforms.any-of", i), "only the manifests of [%s] are verified: a node of another platform pulls its own manifest of the index, unverified; keep these workloads on the listed platforms (a kubernetes.io/arch node selector) or use platforms: all", strings.Join(w.AnyOf, ", "))
+		}
+	}
 	doc.src.locate(p)
 	sortByPosition(p)
 	return p

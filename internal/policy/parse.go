@@ -248,6 +248,9 @@ func checkShape(v any, t reflect.Type, path string, p *problems) bool {
 	if v == nil {
 		return true // null: the zero value
 	}
+	if t == reflect.TypeFor[Platforms]() {
+		return checkPlatformsShape(v, path, p)
+	}
 	field := path
 	switch t.Kind() {
 	case reflect.Struct:

@@ -282,7 +282,7 @@ func Assemble(units []*Unit, reg Registry, opts ...CompileOption) *Engine {
 		opt(&o)
 	}
 	set := &objectSet{units: units, namespaced: map[string][]*Unit{}}
-	e := &Engine{set: set, mode: ModeAudit, pinning: PinAll, reg: reg}
+	e := &Engine{set: set, mode: ModeAudit, pinning: PinAll, reg: reg, indexes: newIndexListings()}
 	var names []string
 	n := 0
 	for _, u := range units {

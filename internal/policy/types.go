@@ -308,6 +308,35 @@ type RuleOptions struct {
 	// conditions. Every entry must be met.
 	// +kubebuilder:validation:MaxItems=16
 	Attestations []Attestation `json:"attestations,omitempty"`
+	// Platforms says which manifests of a multi-platform image (an image
+	// index) must verify: "index" (the digest the reference resolves to;
+	// the default), "all" (that digest and every platform manifest of the
+	// index), or {any-of: [linux/amd64, linux/arm64]} (those platforms'
+	// manifests; the index itself need not be signed). For an image that
+	// is a single manifest every choice verifies that manifest.
+	// +kubebuilder:validation:Schemaless
+	// +optional
+	Platforms *Platforms `json:"platforms,omitempty"`
+}
+
+// Platform choices of with.platforms, as a string.
+const (
+	// PlatformsIndex verifies the digest the reference resolves to.
+	PlatformsIndex = "index"
+	// PlatformsAll verifies that digest and every platform manifest.
+	PlatformsAll = "all"
+)
+
+// Platforms is with.platforms: a string, PlatformsIndex or PlatformsAll,
+// or an object {any-of: [os/arch[/variant], …]}. Exactly one of Select and
+// AnyOf is set in a valid policy. Its CRD schema, which no marker can
+// spell, is hack/platforms-schema.yaml.
+// +kubebuilder:object:generate=true
+type Platforms struct {
+	// Select is PlatformsIndex or PlatformsAll, written as a string.
+	Select string `json:"-"`
+	// AnyOf lists the platforms whose manifests must verify.
+	AnyOf []string `json:"any-of,omitempty"`
 }
 
 // Attestation is an attestation requirement: at least one attestation of

@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -50,4 +52,53 @@ func ReadBlob(ref name.Digest, max int64, ropts []remote.Option) ([]byte, error)
 		return nil, fmt.Errorf("blob %s is larger than %d bytes", ref.DigestStr(), max)
 	}
 	return b, nil
+}
+
+// IndexManifests returns the manifests the image index img names lists,
+// and nil (with no error) when img names an image (a manifest): one GET of
+// img, bounded by MaxManifestBytes like every manifest. An index listing
+// more than max manifests is refused with a *TooManyManifestsError before
+// its descriptors are decoded (they are only counted). In a context made
+// by WithShared it is fetched once.
+func IndexManifests(ctx context.Context, img name.Digest, max int, ropts []remote.Option) ([]v1.Descriptor, error) {
+	return Shared(ctx, fmt.Sprintf("index %s %d", img, max), func() ([]v1.Descriptor, error) { return indexManifests(img, max, ropts) })
+}
+
+// TooManyManifestsError says an image index lists more manifests than
+// the caller verifies.
+type TooManyManifestsError struct {
+	Index      string
+	Count, Max int
+}
+
+func (e *TooManyManifestsError) Error() string {
+	return fmt.Sprintf("image index %s lists %d manifests, more than the %d signet verifies", e.Index, e.Count, e.Max)
+}
+
+func indexManifests(img name.Digest, max int, ropts []remote.Option) ([]v1.Descriptor, error) {
+	desc, err := remote.Get(img, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	if !desc.MediaType.IsIndex() {
+		return nil, nil
+	}
+	// Counted first: empty structs cost nothing however many there are.
+	var count struct {
+		Manifests []struct{} `json:"manifests"`
+	}
+	if err := json.Unmarshal(desc.Manifest, &count); err != nil {
+		return nil, fmt.Errorf("parsing image index %s: %w", img.DigestStr(), err)
+	}
+	if len(count.Manifests) > max {
+		return nil, &TooManyManifestsError{Index: img.DigestStr(), Count: len(count.Manifests), Max: max}
+	}
+	im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing image index %s: %w", img.DigestStr(), err)
+	}
+	if im.Manifests == nil {
+		return []v1.Descriptor{}, nil
+	}
+	return im.Manifests, nil
 }

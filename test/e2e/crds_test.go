@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -198,6 +199,42 @@ func TestCRDs(t *testing.T) {
 	// Strict field validation names an unknown field by its path.
 	if _, err := create(object(t, policy.KindCluster, "typo", func(s map[string]any) { m, _ := at("rules", 0, "patern")(s); m["patern"] = "x" })); err == nil || !strings.Contains(err.Error(), `unknown field "spec.rules[0].patern"`) {
 		t.Errorf("unknown field: %v", err)
+	}
+
+	// with.platforms is a string or an object: the schema keeps "index",
+	// "all" and {any-of: […]} as written and refuses every other value,
+	// as signet policy lint does.
+	for _, tc := range []struct {
+		value string // JSON
+		ok    bool
+	}{
+		{`"index"`, true}, {`"all"`, true},
+		{`{"any-of": ["linux/amd64"]}`, true}, {`{"any-of": ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]}`, true},
+		{`"every"`, false}, {`""`, false}, {`"all "`, false}, {`true`, false}, {`false`, false}, {`1`, false}, {`-3.5`, false},
+		{`[]`, false}, {`["linux/amd64"]`, false}, {`{}`, false}, {`{"any-of": []}`, false}, {`{"anyOf": ["linux/amd64"]}`, false},
+		{`{"any-of": ["linux/amd64"], "all": true}`, false}, {`{"any-of": "linux/amd64"}`, false}, {`{"any-of": ["linux"]}`, false},
+		{`{"any-of": ["Linux/AMD64"]}`, false}, {`{"any-of": [1]}`, false},
+	} {
+		var value any
+		if err := json.Unmarshal([]byte(tc.value), &value); err != nil {
+			t.Fatal(err)
+		}
+		o := object(t, policy.KindCluster, "platforms", func(s map[string]any) { m, _ := at("rules", 0, "with", "platforms")(s); m["platforms"] = value })
+		got, err := dc.Resource(v1alpha1.ClusterImagePolicies).Create(ctx, o, metav1.CreateOptions{FieldValidation: "Strict", DryRun: []string{metav1.DryRunAll}})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("with.platforms %s: the API server refuses it: %v", tc.value, err)
+		case tc.ok:
+			kept, _, _ := unstructured.NestedFieldNoCopy(got.Object, "spec", "rules")
+			if b, _ := json.Marshal(kept.([]any)[0].(map[string]any)["with"].(map[string]any)["platforms"]); !jsonEqual(b, []byte(tc.value)) {
+				t.Errorf("with.platforms %s: stored as %s", tc.value, b)
+			}
+		case !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.rules[0].with.platforms"):
+			t.Errorf("with.platforms %s: the API server: %v\nwant an Invalid error at spec.rules[0].with.platforms", tc.value, err)
+		}
+		if r := lint(t, o); r.Valid() != tc.ok {
+			t.Errorf("with.platforms %s: signet policy lint: valid %v, want %v (%+v)", tc.value, r.Valid(), tc.ok, r.Errors)
+		}
 	}
 
 	// Short names, scopes and the status subresource, as discovery serves them.
@@ -406,4 +443,10 @@ func getTable(t *testing.T, cfg *rest.Config, path string) *metav1.Table {
 		t.Fatal(err)
 	}
 	return &table
+}
+
+// jsonEqual compares two JSON documents by value.
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
