@@ -301,6 +301,10 @@ func (e *Engine) decideBy(ctx context.Context, sel *selection, rule *compiledRul
 // each). Pinning is unaffected: the decision's digest stays the one the
 // reference names.
 func (e *Engine) verifyDigest(ctx context.Context, rule *compiledRule, digest name.Digest, tag string, d *Decision) (*verify.Result, error) {
+	if !rule.platforms.selects() {
+		// The default (index): nothing allocated on the admission path.
+		return rule.verifier.Verify(ctx, verify.Image{Ref: digest, Tag: tag})
+	}
 	targets, err := e.targets(ctx, rule, digest)
 	if err != nil {
 		return nil, err
