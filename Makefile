@@ -67,10 +67,11 @@ release: ## build, push and sign signet's image, attach SBOM and SLSA provenance
 tools: ## build the pinned third-party CLIs and the Kubernetes control plane the tests use (first run only)
 	@# The names of hack/tools/shared build one after another, so each finds
 	@# the packages they share already compiled (side by side, every build
-	@# would compile them at once); that chain, helm and the control plane
-	@# build side by side.
+	@# would compile them at once), then ctfe (its own module, at the
+	@# versions shared selects: its packages are compiled by then); that
+	@# chain, helm and the control plane build side by side.
 	@pids=""; \
-	(for t in $(SHARED_TOOLS); do hack/tool.sh $$t >/dev/null || exit 1; done) & pids="$$pids $$!"; \
+	(for t in $(SHARED_TOOLS) ctfe; do hack/tool.sh $$t >/dev/null || exit 1; done) & pids="$$pids $$!"; \
 	(hack/tool.sh helm >/dev/null && hack/tool.sh kustomize >/dev/null && hack/tool.sh sbom >/dev/null && hack/tool.sh controller-gen >/dev/null && hack/tool.sh gatekeeper >/dev/null) & pids="$$pids $$!"; \
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
