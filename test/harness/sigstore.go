@@ -2,7 +2,12 @@ package harness
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,9 +21,12 @@ import (
 )
 
 // Sigstore is a private Sigstore deployment for keyless tests: MariaDB,
-// Trillian (log server and signer), Rekor v1, Fulcio with an ephemeral CA
-// and no CT log, an OIDC issuer Fulcio trusts, and an RFC 3161 timestamp
-// authority. Every part listens on loopback; Rekor, Fulcio and the TSA also
+// Trillian (log server and signer), Rekor v1, a certificate-transparency
+// log (Trillian's CT front end, ct_server, on a second Trillian tree),
+// Fulcio with an ephemeral CA submitting every certificate to that CT log
+// (so certificates carry embedded SCTs), an OIDC issuer Fulcio trusts, and
+// an RFC 3161 timestamp authority. StartFulcioWithoutCT adds a Fulcio
+// without a CT log. Every part listens on loopback; Rekor, Fulcio and the TSA also
 // open metrics listeners on all interfaces (Rekor's and the TSA's are the
 // fixed :2112), so run the tests that use it in a private network
 // namespace (RunInNetNS), where one stack at a time fits.
@@ -35,13 +43,18 @@ type Sigstore struct {
 	OIDC *OIDC
 	// FulcioRootPEM is the ephemeral CA's certificate.
 	FulcioRootPEM []byte
+	// CTLogURL is the CT log's base URL (http://127.0.0.1:PORT/signet),
+	// Fulcio's --ct-log-url.
+	CTLogURL string
+	// CTLogPublicKeyPEM is the key the CT log signs SCTs with (PKIX, PEM).
+	CTLogPublicKeyPEM []byte
 	// RekorPublicKeyPEM is the key Rekor signs entries and checkpoints with.
 	RekorPublicKeyPEM []byte
-	// Dir holds fulcio-root.pem, rekor.pub, tsa-chain.pem and
+	// Dir holds fulcio-root.pem, rekor.pub, ctlog.pub, tsa-chain.pem and
 	// trusted-root.json.
 	Dir string
 	// TrustedRootFile is the Sigstore trusted_root.json describing this
-	// deployment (made by `cosign trusted-root create`): what sigstore-go's
+	// deployment, CT log included (made by `cosign trusted-root create`): what sigstore-go's
 	// root.NewTrustedRootFromPath reads and a policy's trustedRootFile names.
 	TrustedRootFile string
 	// TrustedRoot is TrustedRootFile's content.
@@ -51,7 +64,8 @@ type Sigstore struct {
 // SigstoreTools are the pinned tools StartSigstore runs; PrepareSigstore
 // builds them.
 var SigstoreTools = [][]string{{"sigstore", "trillian_log_server"}, {"sigstore", "trillian_log_signer"},
-	{"sigstore", "createtree"}, {"sigstore", "rekor-server"}, {"sigstore", "fulcio"}, {"sigstore", "timestamp-server"}, {"cosign3"}}
+	{"sigstore", "createtree"}, {"sigstore", "rekor-server"}, {"sigstore", "fulcio"}, {"sigstore", "timestamp-server"}, {"cosign3"},
+	{"ctfe", "ct_server"}}
 
 // sigstorePackages are the Debian packages (command=package) the stack
 // needs: MariaDB for Trillian's storage and Rekor's search index.
@@ -97,30 +111,81 @@ func StartSigstore(t testing.TB) *Sigstore {
 	s.TSAURL = tsa + "/api/v1/timestamp"
 	s.RekorURL = startRekor(t, dir, db, trillian)
 	s.OIDC = StartOIDC(t)
-	s.FulcioURL = startFulcio(t, dir, s.OIDC.URL)
+	// Fulcio needs the CT log's URL at start and the CT log Fulcio's
+	// (ephemeral) root: Fulcio first, on the CT log's address to be, as
+	// it connects to the log only when it issues a certificate.
+	ctAddr := FreeAddr(t)
+	s.CTLogURL = "http://" + ctAddr + "/" + ctLogPrefix
+	s.FulcioURL = startFulcio(t, dir, s.OIDC.URL, s.CTLogURL)
 
 	s.FulcioRootPEM = httpGet(t, s.FulcioURL+"/api/v1/rootCert")
 	s.RekorPublicKeyPEM = httpGet(t, s.RekorURL+"/api/v1/log/publicKey")
 	fulcioRoot, rekorPub := filepath.Join(dir, "fulcio-root.pem"), filepath.Join(dir, "rekor.pub")
 	s.TSACertChainPEM = httpGet(t, s.TSAURL+"/certchain")
-	tsaChain := filepath.Join(dir, "tsa-chain.pem")
 	writeFile(t, fulcioRoot, s.FulcioRootPEM)
 	writeFile(t, rekorPub, s.RekorPublicKeyPEM)
-	writeFile(t, tsaChain, s.TSACertChainPEM)
+	writeFile(t, s.TSACertChainFile(), s.TSACertChainPEM)
+	s.CTLogPublicKeyPEM = startCTLog(t, dir, ctAddr, trillian, fulcioRoot)
+	writeFile(t, s.ctLogPublicKeyFile(), s.CTLogPublicKeyPEM)
 
 	s.TrustedRootFile = filepath.Join(dir, "trusted-root.json")
-	run(t, exec.Command(Tool(t, "cosign3"), "trusted-root", "create",
-		"--fulcio=url="+s.FulcioURL+",certificate-chain="+fulcioRoot,
-		"--rekor=url="+s.RekorURL+",public-key="+rekorPub+",start-time=2020-01-01T00:00:00Z",
-		"--tsa=url="+s.TSAURL+",certificate-chain="+tsaChain,
-		"--out", s.TrustedRootFile))
-	var err error
-	if s.TrustedRoot, err = os.ReadFile(s.TrustedRootFile); err != nil {
+	s.TrustedRoot = s.trustedRoot(t, s.TrustedRootFile, fulcioService{s.FulcioURL, fulcioRoot})
+	t.Logf("local Sigstore up in %s: Fulcio %s, CT log %s, Rekor %s, TSA %s, OIDC issuer %s",
+		time.Since(start).Round(time.Millisecond), s.FulcioURL, s.CTLogURL, s.RekorURL, s.TSAURL, s.OIDC.URL)
+	return s
+}
+
+// fulcioService is a Fulcio for a trusted root: its URL and the file of
+// its certificate chain.
+type fulcioService struct{ url, chainFile string }
+
+// trustedRoot writes to path, with `cosign trusted-root create`, the
+// trusted root of this deployment trusting the Fulcios given, and returns
+// its content.
+func (s *Sigstore) trustedRoot(t testing.TB, path string, fulcios ...fulcioService) []byte {
+	t.Helper()
+	const since = ",start-time=2020-01-01T00:00:00Z"
+	args := []string{"trusted-root", "create"}
+	for _, f := range fulcios {
+		args = append(args, "--fulcio=url="+f.url+",certificate-chain="+f.chainFile)
+	}
+	run(t, exec.Command(Tool(t, "cosign3"), append(args,
+		"--rekor=url="+s.RekorURL+",public-key="+filepath.Join(s.Dir, "rekor.pub")+since,
+		"--ctfe=url="+s.CTLogURL+",public-key="+s.ctLogPublicKeyFile()+since,
+		"--tsa=url="+s.TSAURL+",certificate-chain="+s.TSACertChainFile(),
+		"--out", path)...))
+	b, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("local Sigstore up in %s: Fulcio %s, Rekor %s, TSA %s, OIDC issuer %s",
-		time.Since(start).Round(time.Millisecond), s.FulcioURL, s.RekorURL, s.TSAURL, s.OIDC.URL)
-	return s
+	return b
+}
+
+// FulcioWithoutCT is a second Fulcio of a Sigstore stack, started by
+// StartFulcioWithoutCT: its own ephemeral CA and no CT log, so the
+// certificates it issues carry no SCT.
+type FulcioWithoutCT struct {
+	// URL is http://127.0.0.1:PORT.
+	URL string
+	// RootFile holds its CA certificate.
+	RootFile string
+	// TrustedRootFile is the stack's trusted root with this Fulcio's CA
+	// added: its certificates chain to a trusted root, and lack an SCT
+	// only.
+	TrustedRootFile string
+}
+
+// StartFulcioWithoutCT starts a Fulcio as the stack ran before it had a CT
+// log: the same OIDC issuer, no --ct-log-url. It stops when the test ends.
+func (s *Sigstore) StartFulcioWithoutCT(t testing.TB) *FulcioWithoutCT {
+	t.Helper()
+	dir := t.TempDir()
+	f := &FulcioWithoutCT{URL: startFulcio(t, dir, s.OIDC.URL, ""), RootFile: filepath.Join(dir, "fulcio-root.pem"),
+		TrustedRootFile: filepath.Join(dir, "trusted-root.json")}
+	writeFile(t, f.RootFile, httpGet(t, f.URL+"/api/v1/rootCert"))
+	s.trustedRoot(t, f.TrustedRootFile, fulcioService{s.FulcioURL, filepath.Join(s.Dir, "fulcio-root.pem")},
+		fulcioService{f.URL, f.RootFile})
+	return f
 }
 
 // Token mints an ID token for email from the stack's OIDC issuer.
@@ -133,12 +198,16 @@ func (s *Sigstore) Issuer() string { return s.OIDC.URL }
 // --timestamp-certificate-chain).
 func (s *Sigstore) TSACertChainFile() string { return filepath.Join(s.Dir, "tsa-chain.pem") }
 
+// ctLogPublicKeyFile is the path of CTLogPublicKeyPEM.
+func (s *Sigstore) ctLogPublicKeyFile() string { return filepath.Join(s.Dir, "ctlog.pub") }
+
 // CosignEnv is the environment cosign needs to trust this deployment
 // instead of the public-good one (whose TUF repository is unreachable):
-// Fulcio's root and Rekor's key.
+// Fulcio's root, Rekor's key and the CT log's key.
 func (s *Sigstore) CosignEnv() []string {
 	return []string{"SIGSTORE_ROOT_FILE=" + filepath.Join(s.Dir, "fulcio-root.pem"),
-		"SIGSTORE_REKOR_PUBLIC_KEY=" + filepath.Join(s.Dir, "rekor.pub")}
+		"SIGSTORE_REKOR_PUBLIC_KEY=" + filepath.Join(s.Dir, "rekor.pub"),
+		"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE=" + s.ctLogPublicKeyFile()}
 }
 
 // SigningConfig writes a cosign v3 signing config naming this deployment's
@@ -223,12 +292,66 @@ func startTrillian(t testing.TB, dir string, db mariaDB) (tr trillianLog) {
 		append(storage, "--force_master", "--rpc_endpoint="+signerRPC, "--http_endpoint="+signerWeb)...))
 	waitFor(t, "the Trillian log server on "+web, dir, "trillian_log_server", httpOK("http://"+web+"/healthz"))
 	waitFor(t, "the Trillian log signer on "+signerWeb, dir, "trillian_log_signer", httpOK("http://"+signerWeb+"/healthz"))
-	out := run(t, exec.Command(Tool(t, "sigstore", "createtree"), "--admin_server="+rpc, "--display_name=signet-test"))
-	tr.addr, tr.tree = rpc, strings.TrimSpace(string(out))
-	if _, err := strconv.ParseInt(tr.tree, 10, 64); err != nil {
+	return trillianLog{addr: rpc, tree: createTree(t, rpc, "signet-test")}
+}
+
+// createTree creates a log tree on the Trillian server at addr and returns
+// its ID.
+func createTree(t testing.TB, addr, name string) string {
+	t.Helper()
+	out := run(t, exec.Command(Tool(t, "sigstore", "createtree"), "--admin_server="+addr, "--display_name="+name))
+	tree := strings.TrimSpace(string(out))
+	if _, err := strconv.ParseInt(tree, 10, 64); err != nil {
 		t.Fatalf("createtree printed %q, want a tree ID", out)
 	}
-	return tr
+	return tree
+}
+
+// ctLogPrefix is the CT log's path under its address (ct_server serves
+// /PREFIX/ct/v1/...).
+const ctLogPrefix = "signet"
+
+// startCTLog runs Trillian's CT front end on addr, on a new tree of tr's
+// log server, accepting chains to the roots in rootsFile (Fulcio's) with
+// the code-signing usage Fulcio's certificates have, and signing with a
+// fresh ECDSA P-256 key; it returns that key's public half (PKIX, PEM).
+func startCTLog(t testing.TB, dir, addr string, tr trillianLog, rootsFile string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A LogConfigSet in protobuf text format; the key inline as DER (a
+	// PEM key file would have to be encrypted).
+	var der strings.Builder
+	for _, b := range priv {
+		fmt.Fprintf(&der, "\\%03o", b)
+	}
+	cfg := filepath.Join(dir, "ctlog.textproto")
+	writeFile(t, cfg, fmt.Appendf(nil, `config {
+  log_id: %s
+  prefix: %q
+  roots_pem_file: %q
+  private_key {
+    [type.googleapis.com/keyspb.PrivateKey] { der: "%s" }
+  }
+  ext_key_usages: "CodeSigning"
+}
+`, createTree(t, tr.addr, "signet-ct"), ctLogPrefix, rootsFile, der.String()))
+	startLogged(t, dir, "ct_server", exec.Command(Tool(t, "ctfe", "ct_server"), "--log_config="+cfg,
+		"--log_rpc_server="+tr.addr, "--http_endpoint="+addr, "--quota_remote=false", "--quota_intermediate=false",
+		"--get_sth_interval=0"))
+	// get-sth answers once the signer has signed the new tree's first head.
+	waitFor(t, "the CT log on "+addr, dir, "ct_server", httpOK("http://"+addr+"/"+ctLogPrefix+"/ct/v1/get-sth"))
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
 }
 
 func startRekor(t testing.TB, dir string, db mariaDB, tr trillianLog) string {
@@ -247,7 +370,10 @@ func startRekor(t testing.TB, dir string, db mariaDB, tr trillianLog) string {
 	return url
 }
 
-func startFulcio(t testing.TB, dir, issuer string) string {
+// startFulcio runs Fulcio with an ephemeral CA, trusting issuer, and
+// submitting the certificates it issues to the CT log at ctLogURL (none
+// when empty); it returns its base URL.
+func startFulcio(t testing.TB, dir, issuer, ctLogURL string) string {
 	t.Helper()
 	cfg, err := json.Marshal(map[string]any{"OIDCIssuers": map[string]any{
 		issuer: map[string]string{"IssuerURL": issuer, "ClientID": OIDCClientID, "Type": "email"}}})
@@ -261,7 +387,7 @@ func startFulcio(t testing.TB, dir, issuer string) string {
 	ghost, gport, _ := net.SplitHostPort(addrs[1])
 	_, mport, _ := net.SplitHostPort(addrs[2])
 	cmd := exec.Command(Tool(t, "sigstore", "fulcio"), "serve", "--log_type=prod", "--ca=ephemeralca", "--config-path="+cfgPath,
-		"--ct-log-url=", "--host="+host, "--port="+port, "--grpc-host="+ghost, "--grpc-port="+gport,
+		"--ct-log-url="+ctLogURL, "--host="+host, "--port="+port, "--grpc-host="+ghost, "--grpc-port="+gport,
 		"--metrics-port="+mport, "--legacy-unix-domain-socket="+filepath.Join(dir, "fulcio-legacy.sock"))
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	startLogged(t, dir, "fulcio", cmd)

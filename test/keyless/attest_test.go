@@ -88,7 +88,7 @@ func testAttestations(t *testing.T, s *harness.Sigstore) {
 						// Signatures by alice; attestations by bob.
 						idJSON, _ := json.Marshal(exact(s, alice))
 						p = strings.Replace(p, "rules:\n", "  - name: alice\n    keyless: "+string(idJSON)+"\nrules:\n", 1)
-						p = strings.Replace(p, "with: {trustRoot: id,", "with: {trustRoot: alice,", 1)
+						p = strings.Replace(p, "with: {trustRoot: id", "with: {trustRoot: alice", 1)
 						p = strings.Replace(p, "{name: provenance,", "{name: provenance, trustRoot: id,", 1)
 					}
 					code, ds, se := signet(t, p, img.String())

@@ -39,15 +39,17 @@ var formats = []format{
 		sign: func(t *testing.T, s *harness.Sigstore, c *harness.Cosign, email string, img name.Digest, tlog bool) {
 			args := []string{"sign", "--yes", "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL,
 				"--oidc-issuer", s.Issuer(), "--identity-token", s.Token(t, email),
-				"--insecure-skip-verify", // no CT log, so no SCT to check
 				"--allow-insecure-registry", "--allow-http-registry"}
 			if !tlog {
 				args = append(args, "--tlog-upload=false")
 			}
+			if s.CTLogURL == "" { // a Fulcio without CT: no SCT to check
+				args = append(args, "--insecure-skip-verify")
+			}
 			c.Run(t, harness.Tool(t, "cosign2"), append(args, img.String())...)
 		},
 		verify: func(t *testing.T, s *harness.Sigstore, c *harness.Cosign, email string, img name.Digest, tlog bool) error {
-			args := []string{"verify", "--insecure-ignore-sct", "--rekor-url", s.RekorURL,
+			args := []string{"verify", "--rekor-url", s.RekorURL,
 				"--certificate-identity", email, "--certificate-oidc-issuer", s.Issuer(),
 				"--allow-insecure-registry", "--allow-http-registry"}
 			if !tlog {
@@ -85,7 +87,7 @@ func signV3(t *testing.T, s *harness.Sigstore, c *harness.Cosign, email string, 
 }
 
 func verifyV3(t *testing.T, s *harness.Sigstore, c *harness.Cosign, email string, img name.Digest, tlog bool) error {
-	args := []string{"verify", "--trusted-root", s.TrustedRootFile, "--insecure-ignore-sct",
+	args := []string{"verify", "--trusted-root", s.TrustedRootFile,
 		"--certificate-identity", email, "--certificate-oidc-issuer", s.Issuer(),
 		"--allow-insecure-registry", "--allow-http-registry"}
 	if !tlog {
@@ -125,6 +127,10 @@ func TestKeyless(t *testing.T) {
 	t.Run("signet explain", func(t *testing.T) {
 		t.Parallel()
 		testExplain(t, s)
+	})
+	t.Run("SCT", func(t *testing.T) {
+		t.Parallel()
+		testSCT(t, s)
 	})
 }
 
@@ -177,7 +183,7 @@ func testFormat(t *testing.T, s *harness.Sigstore, f format) {
 		p := strings.Replace(keylessPolicy(s, identity{Issuer: s.Issuer(), SubjectRegex: `@example\.test$`}, ""), "  - name: id\n", "  - name: team\n", 1)
 		idJSON, _ := json.Marshal(exact(s, alice))
 		p = strings.Replace(p, "rules:\n", "  - name: alice\n    keyless: "+string(idJSON)+"\nrules:\n", 1)
-		p = strings.Replace(p, "with: {trustRoot: id,", `with: {trustRoot: "*", threshold: 2,`, 1)
+		p = strings.Replace(p, "with: {trustRoot: id", `with: {trustRoot: "*", threshold: 2`, 1)
 		c := newCosign(t, s)
 		both := harness.Push(t, h, "demo/app:two-people")
 		f.sign(t, s, c, alice, both, true)

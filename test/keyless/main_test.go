@@ -36,8 +36,9 @@ type identity struct {
 
 // keylessPolicy is a policy with one cosign validator trusting the stack's
 // trusted root and the identity id (trust root "id"), for every image on
-// the loopback registries; with is the rule's extra options (the local
-// Fulcio has no CT log, so verifySCT is always false).
+// the loopback registries; with is the rule's extra options (verifySCT
+// is left to its default, true: the stack's Fulcio embeds SCTs from its CT
+// log).
 func keylessPolicy(s *harness.Sigstore, id identity, with string) string {
 	idJSON, _ := json.Marshal(id) // JSON is YAML
 	var b strings.Builder
@@ -53,7 +54,7 @@ validators:
 rules:
 - pattern: "127.0.0.1:*/**"
   validator: keyless
-  with: {trustRoot: id, verifySCT: false%s}
+  with: {trustRoot: id%s}
 `, s.TrustedRootFile, idJSON, with)
 	return b.String()
 }

@@ -27,8 +27,7 @@ func TestReleaseKeyless(t *testing.T) {
 	const version = "v0.0.0-keyless"
 	env := []string{"IMAGE_REPO=" + reg.Host + "/signet", "VERSION=" + version, "COSIGN_KEY=",
 		"COSIGN_TLOG=true", "COSIGN_FULCIO_URL=" + s.FulcioURL, "COSIGN_REKOR_URL=" + s.RekorURL,
-		"COSIGN_TIMESTAMP_SERVER_URL=" + s.TSAURL,
-		"COSIGN_INSECURE_SKIP_VERIFY=true"} // the stack has no CT log: no SCT to check
+		"COSIGN_TIMESTAMP_SERVER_URL=" + s.TSAURL}
 
 	t.Run("bad input fails before anything is pushed", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -83,7 +82,7 @@ func TestReleaseKeyless(t *testing.T) {
 	})
 
 	keyless := []string{"--certificate-identity", alice, "--certificate-oidc-issuer", s.Issuer(),
-		"--insecure-ignore-sct", "--rekor-url", s.RekorURL, "--allow-insecure-registry", "--allow-http-registry"}
+		"--rekor-url", s.RekorURL, "--allow-insecure-registry", "--allow-http-registry"}
 	cosign := harness.Tool(t, "cosign2")
 	t.Run("attestations verify keyless", func(t *testing.T) {
 		// statement verifies img's attestation of typ as alice and returns
