@@ -35,7 +35,7 @@ func attestKeyless(t *testing.T, s *harness.Sigstore, c *harness.Cosign, v3 bool
 		c.Run(t, harness.Tool(t, "cosign3"), append(args, img.String())...)
 		return
 	}
-	args = append(args, "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL, "--oidc-issuer", s.Issuer(), "--insecure-skip-verify")
+	args = append(args, "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL, "--oidc-issuer", s.Issuer())
 	c.Run(t, harness.Tool(t, "cosign2"), append(args, img.String())...)
 }
 

@@ -28,7 +28,7 @@ func testExplain(t *testing.T, s *harness.Sigstore) {
 	}{
 		{"cosign v2 legacy .sig", "demo/legacy:v1", verify.SourceSigTag, func(t *testing.T, c *harness.Cosign, img name.Digest) {
 			c.Run(t, harness.Tool(t, "cosign2"), "sign", "--yes", "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL,
-				"--oidc-issuer", s.Issuer(), "--identity-token", s.Token(t, alice), "--insecure-skip-verify",
+				"--oidc-issuer", s.Issuer(), "--identity-token", s.Token(t, alice),
 				"--timestamp-server-url", s.TSAURL, "--allow-insecure-registry", "--allow-http-registry", img.String())
 		}},
 		{"cosign v3 bundle", "demo/bundle:v1", verify.SourceReferrer, func(t *testing.T, c *harness.Cosign, img name.Digest) {

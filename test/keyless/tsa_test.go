@@ -37,12 +37,12 @@ func testTSA(t *testing.T, s *harness.Sigstore) {
 	}{
 		{"cosign v2 legacy with --timestamp-server-url", func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) {
 			args := []string{"sign", "--yes", "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL,
-				"--oidc-issuer", s.Issuer(), "--identity-token", s.Token(t, alice), "--insecure-skip-verify",
+				"--oidc-issuer", s.Issuer(), "--identity-token", s.Token(t, alice),
 				"--timestamp-server-url", s.TSAURL, fmt.Sprintf("--tlog-upload=%t", tlog),
 				"--allow-insecure-registry", "--allow-http-registry", img.String()}
 			c.Run(t, harness.Tool(t, "cosign2"), args...)
 		}, func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) error {
-			args := []string{"verify", "--insecure-ignore-sct", "--rekor-url", s.RekorURL,
+			args := []string{"verify", "--rekor-url", s.RekorURL,
 				"--timestamp-certificate-chain", s.TSACertChainFile(), "--use-signed-timestamps",
 				"--certificate-identity", alice, "--certificate-oidc-issuer", s.Issuer(),
 				"--allow-insecure-registry", "--allow-http-registry"}
@@ -57,7 +57,7 @@ func testTSA(t *testing.T, s *harness.Sigstore) {
 				"--trusted-root", s.TrustedRootFile, "--identity-token", s.Token(t, alice),
 				"--allow-insecure-registry", "--allow-http-registry", img.String())
 		}, func(t *testing.T, c *harness.Cosign, img name.Digest, tlog bool) error {
-			args := []string{"verify", "--trusted-root", s.TrustedRootFile, "--insecure-ignore-sct", "--use-signed-timestamps",
+			args := []string{"verify", "--trusted-root", s.TrustedRootFile, "--use-signed-timestamps",
 				"--certificate-identity", alice, "--certificate-oidc-issuer", s.Issuer(),
 				"--allow-insecure-registry", "--allow-http-registry"}
 			if !tlog {
