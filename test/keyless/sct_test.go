@@ -1,6 +1,14 @@
 package keyless
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,10 +19,10 @@ import (
 // testSCT proves verifySCT both ways with every format cosign signs in:
 // the stack's Fulcio submits each certificate to the stack's CT log and
 // embeds the signed certificate timestamp it gets back, so its signatures
-// verify with verifySCT true (the default); a Fulcio without a CT log
-// issues certificates without one, which chain to a trusted root all the
-// same and are denied for the missing SCT unless the rule sets verifySCT
-// false.
+// verify with verifySCT true (the default) — against that CT log's key
+// only; a Fulcio without a CT log issues certificates without one, which
+// chain to a trusted root all the same and are denied for the missing SCT
+// unless the rule sets verifySCT false.
 func testSCT(t *testing.T, s *harness.Sigstore) {
 	noCT := s.StartFulcioWithoutCT(t)
 	// The stack as seen through the Fulcio without CT: its certificates
@@ -22,6 +30,30 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 	// naming both CAs and the CT log.
 	old := *s
 	old.FulcioURL, old.CTLogURL, old.TrustedRootFile = noCT.URL, "", noCT.TrustedRootFile
+	// The stack's trusted root without its CT log, and with another key
+	// under the CT log's ID: an SCT counts only when a CT log of the
+	// trusted root signed it.
+	noCTLog, otherKey := *s, *s
+	noCTLog.TrustedRootFile = editTrustedRoot(t, s, func(tr map[string]any) { delete(tr, "ctlogs") })
+	otherKey.TrustedRootFile = editTrustedRoot(t, s, func(tr map[string]any) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, _ := tr["ctlogs"].([]any)
+		if len(logs) != 1 {
+			t.Fatalf("trusted root has ctlogs %v, want one", tr["ctlogs"])
+		}
+		pub, _ := logs[0].(map[string]any)["publicKey"].(map[string]any)
+		if pub == nil || pub["rawBytes"] == nil {
+			t.Fatalf("CT log without publicKey.rawBytes: %v", logs[0])
+		}
+		pub["rawBytes"] = base64.StdEncoding.EncodeToString(der)
+	})
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
@@ -53,6 +85,9 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 				{"no SCT, verifySCT true, is denied", &old, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: true", 1, verify.Failed, "SCT"},
 				{"no SCT, verifySCT false, is allowed", &old, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: false", 0, verify.Verified, ""},
 				{"no SCT from an untrusted CA is denied", s, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: false", 1, verify.Failed, ""},
+				{"SCT from a CT log the trusted root lacks is denied", &noCTLog, withSCT.String(), withSCT.DigestStr(), "", 1, verify.Failed, "SCT"},
+				{"SCT from a CT log the trusted root lacks, verifySCT false, is allowed", &noCTLog, withSCT.String(), withSCT.DigestStr(), ", verifySCT: false", 0, verify.Verified, ""},
+				{"SCT not signed by the CT log's key is denied", &otherKey, withSCT.String(), withSCT.DigestStr(), "", 1, verify.Failed, "SCT"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
@@ -64,6 +99,26 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 			}
 		})
 	}
+}
+
+// editTrustedRoot writes a copy of the stack's trusted root changed by edit
+// and returns its path.
+func editTrustedRoot(t *testing.T, s *harness.Sigstore, edit func(map[string]any)) string {
+	t.Helper()
+	var tr map[string]any
+	if err := json.Unmarshal(s.TrustedRoot, &tr); err != nil {
+		t.Fatal(err)
+	}
+	edit(tr)
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "trusted-root.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // checkReasons joins the reasons of a decision's checks.
