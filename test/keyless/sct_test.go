@@ -81,8 +81,8 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 				{"embedded SCT, verifySCT by default, is allowed", s, withSCT.String(), withSCT.DigestStr(), "", 0, verify.Verified, ""},
 				{"embedded SCT, verifySCT true, is allowed", s, withSCT.String(), withSCT.DigestStr(), ", verifySCT: true", 0, verify.Verified, ""},
 				{"embedded SCT, both Fulcios trusted, is allowed", &old, withSCT.String(), withSCT.DigestStr(), "", 0, verify.Verified, ""},
-				{"no SCT, verifySCT by default, is denied", &old, withoutSCT.String(), withoutSCT.DigestStr(), "", 1, verify.Failed, "SCT"},
-				{"no SCT, verifySCT true, is denied", &old, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: true", 1, verify.Failed, "SCT"},
+				{"no SCT, verifySCT by default, is denied", &old, withoutSCT.String(), withoutSCT.DigestStr(), "", 1, verify.Failed, noSCT},
+				{"no SCT, verifySCT true, is denied", &old, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: true", 1, verify.Failed, noSCT},
 				{"no SCT, verifySCT false, is allowed", &old, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: false", 0, verify.Verified, ""},
 				{"no SCT from an untrusted CA is denied", s, withoutSCT.String(), withoutSCT.DigestStr(), ", verifySCT: false", 1, verify.Failed, ""},
 				{"SCT from a CT log the trusted root lacks is denied", &noCTLog, withSCT.String(), withSCT.DigestStr(), "", 1, verify.Failed, "SCT"},
@@ -94,6 +94,9 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 					d := expect(t, keylessPolicy(tc.stack, exact(s, alice), tc.with), tc.img, tc.digest, tc.code, tc.outcome)
 					if !strings.Contains(d.Reason+checkReasons(d.Checks), tc.reason) {
 						t.Errorf("reason %q (checks %+v) does not mention %q", d.Reason, d.Checks, tc.reason)
+					}
+					if tc.img == withSCT.String() && strings.Contains(checkReasons(d.Checks), noSCT) {
+						t.Errorf("checks %+v say %q of a certificate with an SCT", d.Checks, noSCT)
 					}
 				})
 			}
@@ -120,6 +123,10 @@ func editTrustedRoot(t *testing.T, s *harness.Sigstore, edit func(map[string]any
 	}
 	return p
 }
+
+// noSCT is what a check says of a certificate without an embedded SCT
+// under a rule requiring one.
+const noSCT = "the certificate embeds no SCT: its Fulcio submits to no CT log; verifySCT: false accepts such certificates"
 
 // checkReasons joins the reasons of a decision's checks.
 func checkReasons(checks []verify.Check) string {

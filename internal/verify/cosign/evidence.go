@@ -2,6 +2,7 @@ package cosign
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
 	"reflect"
 	"time"
 
@@ -101,4 +102,25 @@ func withBundleResult(c verify.Check, b *sgbundle.Bundle, out *sgverify.Verifica
 		c.Evidence = &e
 	}
 	return c
+}
+
+// embeddedSCTExtension is the X.509 extension carrying a certificate's
+// embedded signed certificate timestamps (RFC 6962, section 3.3).
+var embeddedSCTExtension = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
+
+// noSCTHint is added to the reason of a keyless check that failed while
+// the rule requires an SCT (sct) and the certificate embeds none: the usual
+// cause is a Fulcio without a CT log, and the reason should say what to do.
+// It is empty otherwise; whether the SCT verifies is cosign's and
+// sigstore-go's to say.
+func noSCTHint(sct bool, cert *x509.Certificate) string {
+	if !sct || cert == nil {
+		return ""
+	}
+	for _, e := range cert.Extensions {
+		if e.Id.Equal(embeddedSCTExtension) {
+			return ""
+		}
+	}
+	return " (the certificate embeds no SCT: its Fulcio submits to no CT log; verifySCT: false accepts such certificates)"
 }

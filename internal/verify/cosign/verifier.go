@@ -343,6 +343,9 @@ func (v *Verifier) checkLegacy(ctx context.Context, res *verify.Result, roots []
 		}
 		if err := verifyLegacy(ctx, s, hash, co); err != nil {
 			c.Reason = legacyReason(err, r.Identity != nil)
+			if r.Identity != nil {
+				c.Reason += noSCTHint(v.opts.SCT, cert)
+			}
 			res.Add(c)
 			continue
 		}
@@ -486,6 +489,9 @@ func (v *Verifier) checkBundle(res *verify.Result, roots []active, b referrerBun
 		out, err := bv.Verify(b.bundle, policy)
 		if err != nil {
 			c.Reason = "bundle does not verify for this " + what + ": " + err.Error()
+			if r.Identity != nil {
+				c.Reason += noSCTHint(v.opts.SCT, cert)
+			}
 			res.Add(c)
 			continue
 		}
