@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,10 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 		}
 		pub["rawBytes"] = base64.StdEncoding.EncodeToString(der)
 	})
+	t.Run("attestations", func(t *testing.T) {
+		t.Parallel()
+		testSCTAttestations(t, s, &old)
+	})
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
@@ -97,6 +102,55 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 					}
 					if tc.img == withSCT.String() && strings.Contains(checkReasons(d.Checks), noSCT) {
 						t.Errorf("checks %+v say %q of a certificate with an SCT", d.Checks, noSCT)
+					}
+				})
+			}
+		})
+	}
+}
+
+// testSCTAttestations: keyless attestations by the real cosign v2 and v3
+// are held to verifySCT like signatures. The image is signed through the
+// Fulcio with CT and attested through old, the Fulcio without.
+func testSCTAttestations(t *testing.T, s, old *harness.Sigstore) {
+	for _, f := range []struct {
+		name     string
+		v3       bool
+		registry func(testing.TB) *harness.Proc
+	}{
+		{"cosign v2 attest, legacy .att", false, harness.StartDistribution},
+		{"cosign v3 attest, bundle referrer", true, harness.StartReferrersRegistry},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			reg := f.registry(t)
+			c := newCosign(t, s)
+			img := harness.Push(t, reg.Host, "demo/sct-attested:v1")
+			sign := formats[0].sign
+			if f.v3 {
+				sign = signV3
+			}
+			sign(t, s, c, alice, img, true)
+			attestKeyless(t, old, c, f.v3, alice, ciBuilder, img)
+			requirement := `, attestations: [{name: provenance, type: slsaprovenance1}]`
+			for _, tc := range []struct {
+				name    string
+				with    string
+				code    int
+				outcome verify.Outcome
+			}{
+				{"verifySCT by default: the attestation without SCT is denied", requirement, 1, verify.Failed},
+				{"verifySCT false: the attestation without SCT is allowed", requirement + ", verifySCT: false", 0, verify.Verified},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					p := keylessPolicy(old, exact(s, alice), tc.with)
+					code, ds, se := signet(t, p, img.String())
+					if code != tc.code || len(ds) != 1 || ds[0].Outcome != tc.outcome || len(ds[0].Attestations) != 1 {
+						t.Fatalf("exit %d, want %d; %+v\nstderr: %s\npolicy:\n%s", code, tc.code, ds, se, p)
+					}
+					if a := ds[0].Attestations[0]; tc.code != 0 && !strings.Contains(fmt.Sprintf("%+v", a), noSCT) {
+						t.Errorf("attestation result %+v does not say %q", a, noSCT)
 					}
 				})
 			}

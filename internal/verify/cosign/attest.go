@@ -251,7 +251,11 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 		co := v.checkOpts(r, e.legacy)
 		co.ClaimVerifier = subjectClaim(e.statement)
 		if err := verifyLegacyAttestation(ctx, e.legacy, hash, co); err != nil {
-			return verify.Check{Reason: "attestation does not verify for this " + what + ": " + err.Error()}, Signer{}
+			reason := "attestation does not verify for this " + what + ": " + err.Error()
+			if r.Identity != nil {
+				reason += noSCTHint(v.opts.SCT, legacyCert(e.legacy))
+			}
+			return verify.Check{Reason: reason}, Signer{}
 		}
 		if r.Identity != nil {
 			times, err := chainValidAtSigning(e.legacy, co)
@@ -280,7 +284,12 @@ func (v *Verifier) checkAttestation(ctx context.Context, r active, e envelope, h
 		// the in-toto statement carries the digest.
 		out, err := bv.Verify(e.sgbundle, sgverify.NewPolicy(sgverify.WithArtifactDigest(hash.Algorithm, digest), identity))
 		if err != nil {
-			return verify.Check{Reason: "attestation bundle does not verify for this " + what + ": " + err.Error()}, Signer{}
+			reason := "attestation bundle does not verify for this " + what + ": " + err.Error()
+			if r.Identity != nil {
+				c, _ := bundleCert(e.sgbundle)
+				reason += noSCTHint(v.opts.SCT, c)
+			}
+			return verify.Check{Reason: reason}, Signer{}
 		}
 		evidence = func(c verify.Check) verify.Check { return withBundleResult(c, e.sgbundle, out) }
 		cert = func() (*x509.Certificate, error) { return bundleCert(e.sgbundle) }
