@@ -26,9 +26,9 @@ import (
 // Fulcio with an ephemeral CA submitting every certificate to that CT log
 // (so certificates carry embedded SCTs), an OIDC issuer Fulcio trusts, and
 // an RFC 3161 timestamp authority. StartFulcioWithoutCT adds a Fulcio
-// without a CT log. Every part listens on loopback; Rekor, Fulcio and the TSA also
-// open metrics listeners on all interfaces (Rekor's and the TSA's are the
-// fixed :2112), so run the tests that use it in a private network
+// without a CT log. Every part listens on loopback; Rekor, Fulcio and the
+// TSA also open metrics listeners on all interfaces (Rekor's and the TSA's
+// are the fixed :2112), so run the tests that use it in a private network
 // namespace (RunInNetNS), where one stack at a time fits.
 type Sigstore struct {
 	// FulcioURL and RekorURL are http://127.0.0.1:PORT.
@@ -54,8 +54,9 @@ type Sigstore struct {
 	// trusted-root.json.
 	Dir string
 	// TrustedRootFile is the Sigstore trusted_root.json describing this
-	// deployment, CT log included (made by `cosign trusted-root create`): what sigstore-go's
-	// root.NewTrustedRootFromPath reads and a policy's trustedRootFile names.
+	// deployment, CT log included (made by `cosign trusted-root create`):
+	// what sigstore-go's root.NewTrustedRootFromPath reads and a policy's
+	// trustedRootFile names.
 	TrustedRootFile string
 	// TrustedRoot is TrustedRootFile's content.
 	TrustedRoot []byte
