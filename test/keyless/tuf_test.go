@@ -322,6 +322,19 @@ func testTUF(t *testing.T, s *harness.Sigstore) {
 		}
 	})
 
+	t.Run("a repository not signed by the pinned root is rejected", func(t *testing.T) {
+		t.Parallel()
+		m := startTUFMirror(t)
+		m.publish(t, 1, s.TrustedRoot, time.Now().Add(time.Hour), false)
+		// The policy pins another repository's root: the mirror's
+		// metadata is not signed by the keys it names.
+		m.root = startTUFMirror(t).root
+		d := eventually(t, m, verify.Inconclusive, "fetching the Sigstore trusted root from TUF repository", 10*time.Second)
+		if d.Allowed || !strings.Contains(d.Reason, "Verifying timestamp failed, not enough signatures") {
+			t.Fatalf("want a denial naming the unsigned metadata: %+v", d)
+		}
+	})
+
 	t.Run("rolled-back repository is rejected", func(t *testing.T) {
 		t.Parallel()
 		m := startTUFMirror(t)
