@@ -72,7 +72,7 @@ tools: ## build the pinned third-party CLIs and the Kubernetes control plane the
 	@# chain, helm and the control plane build side by side.
 	@pids=""; \
 	(for t in $(SHARED_TOOLS) ctfe; do hack/tool.sh $$t >/dev/null || exit 1; done) & pids="$$pids $$!"; \
-	(hack/tool.sh helm >/dev/null && hack/tool.sh kustomize >/dev/null && hack/tool.sh sbom >/dev/null && hack/tool.sh controller-gen >/dev/null && hack/tool.sh gatekeeper >/dev/null) & pids="$$pids $$!"; \
+	(hack/tool.sh helm >/dev/null && hack/tool.sh kustomize >/dev/null && hack/tool.sh sbom >/dev/null && hack/tool.sh controller-gen >/dev/null && hack/tool.sh gatekeeper >/dev/null && hack/tool.sh local-kms >/dev/null) & pids="$$pids $$!"; \
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
 

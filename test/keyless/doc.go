@@ -3,7 +3,10 @@
 // Rekor, Fulcio with an ephemeral CA, and an OIDC issuer written for the
 // tests), with signatures made by the real cosign v2 and v3 CLIs and
 // checked by the built signet binary; TestReleaseKeyless runs make release
-// keyless against that deployment.
+// keyless against that deployment. testTUF serves the deployment's
+// trusted root from a real TUF repository on loopback (a validator's tuf:
+// {mirror, root}) and checks the first fetch, refresh, expiry while the
+// mirror is down, and a tampered or rolled-back repository.
 //
 // Rekor and Fulcio open metrics listeners on all interfaces (Rekor on the
 // fixed :2112), so TestMain re-executes the test binary in a private

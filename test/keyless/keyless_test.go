@@ -132,6 +132,10 @@ func TestKeyless(t *testing.T) {
 		t.Parallel()
 		testSCT(t, s)
 	})
+	t.Run("trusted root from a TUF repository", func(t *testing.T) {
+		t.Parallel()
+		testTUF(t, s)
+	})
 }
 
 // newCosign is a cosign home of the test's own (parallel tests do not

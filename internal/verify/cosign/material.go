@@ -199,6 +199,17 @@ type tufMaterial struct {
 	// client is the HTTP client of the TUF fetcher.
 	client *http.Client
 	lazy   *ttl.Lazy[tufRoot]
+
+	// What the last successful load trusted: the newest root (the next
+	// load starts from it, as a TUF client's local root) and the version
+	// of each top-level role. A repository serving an older version of any
+	// of them afterwards is rolled back (or frozen on an old snapshot) and
+	// is refused, as the TUF client workflow refuses older metadata than
+	// its local copy: the updater keeps no local copy here (signet writes
+	// no files), so signet keeps it in memory.
+	seenMu   sync.Mutex
+	seenRoot []byte
+	seen     map[string]int64
 }
 
 // tufRoot is a trusted root fetched from TUF.
@@ -315,7 +326,13 @@ func (m *tufMaterial) load() (root.TrustedMaterial, string, time.Time, error) {
 	f.SetHTTPUserAgent("signet")
 	f.SetHTTPClient(m.client)
 	f.SetRetry(time.Second, 1)
-	cfg, err := tufconfig.New(m.mirror, m.root)
+	m.seenMu.Lock()
+	defer m.seenMu.Unlock()
+	start := m.root
+	if m.seenRoot != nil {
+		start = m.seenRoot
+	}
+	cfg, err := tufconfig.New(m.mirror, start)
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}
@@ -341,6 +358,22 @@ func (m *tufMaterial) load() (root.TrustedMaterial, string, time.Time, error) {
 		return nil, "", time.Time{}, err
 	}
 	md := up.GetTrustedMetadataSet()
+	versions := map[string]int64{
+		metadata.ROOT:      md.Root.Signed.Version,
+		metadata.TIMESTAMP: md.Timestamp.Signed.Version,
+		metadata.SNAPSHOT:  md.Snapshot.Signed.Version,
+		metadata.TARGETS:   md.Targets[metadata.TARGETS].Signed.Version,
+	}
+	for _, role := range []string{metadata.ROOT, metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS} {
+		if v, seen := versions[role], m.seen[role]; v < seen {
+			return nil, "", time.Time{}, fmt.Errorf("TUF repository rolled back: it serves %s version %d after version %d was trusted", role, v, seen)
+		}
+	}
+	rootJSON, err := md.Root.ToBytes(false)
+	if err != nil {
+		return nil, "", time.Time{}, fmt.Errorf("encoding the trusted TUF root: %w", err)
+	}
+	m.seenRoot, m.seen = rootJSON, versions
 	expires := md.Root.Signed.Expires
 	for _, t := range []time.Time{md.Timestamp.Signed.Expires, md.Snapshot.Signed.Expires, md.Targets[metadata.TARGETS].Signed.Expires} {
 		if t.Before(expires) {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -99,13 +100,24 @@ func (r *tufRepo) bytes(t *testing.T, md interface{ ToBytes(bool) ([]byte, error
 // expires at expires.
 func (r *tufRepo) publish(t *testing.T, trustedRoot []byte, expires time.Time) {
 	t.Helper()
+	r.publishVersion(t, 1, trustedRoot, expires)
+}
+
+// publishVersion serves version v of the targets, snapshot and timestamp
+// metadata.
+func (r *tufRepo) publishVersion(t *testing.T, v int64, trustedRoot []byte, expires time.Time) {
+	t.Helper()
 	targets := metadata.Targets(expires)
+	targets.Signed.Version = v
 	tf, err := metadata.TargetFile().FromBytes(trustedRootTarget, trustedRoot, "sha256")
 	if err != nil {
 		t.Fatal(err)
 	}
 	targets.Signed.Targets[trustedRootTarget] = tf
 	snapshot, timestamp := metadata.Snapshot(expires), metadata.Timestamp(expires)
+	snapshot.Signed.Version, timestamp.Signed.Version = v, v
+	snapshot.Signed.Meta["targets.json"].Version = v
+	timestamp.Signed.Meta["snapshot.json"].Version = v
 	r.sign(t, targets, metadata.TARGETS)
 	r.sign(t, snapshot, metadata.SNAPSHOT)
 	r.sign(t, timestamp, metadata.TIMESTAMP)
@@ -113,10 +125,10 @@ func (r *tufRepo) publish(t *testing.T, trustedRoot []byte, expires time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.files = map[string][]byte{
-		"1.root.json":     r.root,
-		"timestamp.json":  r.bytes(t, timestamp),
-		"1.snapshot.json": r.bytes(t, snapshot),
-		"1.targets.json":  r.bytes(t, targets),
+		"1.root.json":                      r.root,
+		"timestamp.json":                   r.bytes(t, timestamp),
+		fmt.Sprintf("%d.snapshot.json", v): r.bytes(t, snapshot),
+		fmt.Sprintf("%d.targets.json", v):  r.bytes(t, targets),
 		"targets/" + hex.EncodeToString(sum[:]) + "." + trustedRootTarget: trustedRoot,
 	}
 }
@@ -212,4 +224,45 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestTUFRollback: once a version of the repository was trusted, an older
+// one (validly signed, unexpired) is refused at refresh: the trusted root
+// in use stays, and once it is too old the denial names the rollback.
+func TestTUFRollback(t *testing.T) {
+	t.Parallel()
+	ss, err := fixture.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trustedRoot, err := ss.TrustedRootJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Truncate(time.Second)
+	repo := newTUFRepo(t, t0)
+	repo.publishVersion(t, 2, trustedRoot, t0.Add(48*time.Hour))
+	clk := &testClock{now: t0}
+	m := newTUFMaterial(repo.srv.URL, repo.root, clk.Now)
+	get := func(at time.Duration) error {
+		clk.set(t0.Add(at))
+		_, err := m.TrustedMaterial(context.Background())
+		m.settle()
+		return err
+	}
+	if err := get(0); err != nil {
+		t.Fatal(err)
+	}
+	other := []byte(strings.Replace(string(trustedRoot), "{", "{ ", 1))
+	repo.publishVersion(t, 1, other, t0.Add(30*24*time.Hour))
+	if err := get(25 * time.Hour); err != nil { // refresh due: refused, version 2 served
+		t.Fatalf("refresh: %v", err)
+	}
+	if fp, _ := m.Fingerprint(context.Background()); fp != fingerprint(trustedRoot) {
+		t.Fatalf("fingerprint %s: the rolled-back trusted root is in use", fp)
+	}
+	err = get(48*time.Hour + time.Minute)
+	if verify.Classify(err) != verify.Inconclusive || !strings.Contains(errString(err), "rolled back: it serves timestamp version 1 after version 2") {
+		t.Fatalf("got %v, want inconclusive naming the rollback", err)
+	}
 }
