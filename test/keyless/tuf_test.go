@@ -2,9 +2,7 @@ package keyless
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,146 +11,47 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/verify/cosign"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/tufrepo"
 )
 
-// tufMirror is a real TUF repository (go-tuf's metadata API: one ed25519
-// key per top-level role, consistent snapshots) served over plain HTTP on
-// loopback, distributing a Sigstore trusted root as the target
-// trusted_root.json, the name sigstore-go's TUF client asks for. signet
-// allows an http:// mirror (tuf.mirror is an http(s) URL): TUF metadata is
-// signed, so the transport adds no trust.
+// tufMirror is a real TUF repository served on loopback, distributing a
+// Sigstore trusted root as the target trusted_root.json, the name
+// sigstore-go's TUF client asks for. signet allows an http:// mirror
+// (tuf.mirror is an http(s) URL): TUF metadata is signed, so the transport
+// adds no trust.
 type tufMirror struct {
-	srv  *httptest.Server
-	keys map[string]ed25519.PrivateKey
-	root []byte // 1.root.json: what the policy pins (tuf.root)
-	down atomic.Bool
-	hits atomic.Int64 // requests answered
-
-	mu    sync.Mutex
-	files map[string][]byte
+	*tufrepo.Repo
+	pinned []byte // the root the policy pins (tuf.root): the repository's own unless a test changes it
 }
 
 func startTUFMirror(t *testing.T) *tufMirror {
 	t.Helper()
-	r := &tufMirror{keys: map[string]ed25519.PrivateKey{}, files: map[string][]byte{}}
-	root := metadata.Root(time.Now().AddDate(1, 0, 0).Truncate(time.Second))
-	for _, role := range []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
-		_, priv, err := ed25519.GenerateKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.keys[role] = priv
-		k, err := metadata.KeyFromPublicKey(priv.Public())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := root.Signed.AddKey(k, role); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.sign(t, root, metadata.ROOT)
-	r.root = toBytes(t, root)
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.down.Load() {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		r.hits.Add(1)
-		r.mu.Lock()
-		b, ok := r.files[strings.TrimPrefix(req.URL.Path, "/")]
-		r.mu.Unlock()
-		if !ok {
-			http.NotFound(w, req)
-			return
-		}
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+	r := tufrepo.Start(t, time.Now())
+	return &tufMirror{Repo: r, pinned: r.Root}
 }
 
-func (r *tufMirror) sign(t *testing.T, md interface {
-	Sign(signature.Signer) (*metadata.Signature, error)
-}, role string) {
-	t.Helper()
-	s, err := signature.LoadSigner(r.keys[role], crypto.Hash(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := md.Sign(s); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func toBytes(t *testing.T, md interface{ ToBytes(bool) ([]byte, error) }) []byte {
-	t.Helper()
-	b, err := md.ToBytes(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// publish makes version v of the repository (targets, snapshot and
-// timestamp all at v, expiring at expires) the one served, with
-// trustedRoot as trusted_root.json; tamper serves the target's bytes
-// changed after the targets metadata recorded their hash.
+// publish makes version v of the repository, expiring at expires, the one
+// served, with trustedRoot as trusted_root.json; tamper serves the
+// target's bytes changed after the targets metadata recorded their hash.
 func (r *tufMirror) publish(t *testing.T, v int64, trustedRoot []byte, expires time.Time, tamper bool) {
 	t.Helper()
-	expires = expires.Truncate(time.Second)
-	targets := metadata.Targets(expires)
-	targets.Signed.Version = v
-	tf, err := metadata.TargetFile().FromBytes("trusted_root.json", trustedRoot, "sha256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets.Signed.Targets["trusted_root.json"] = tf
-	snapshot := metadata.Snapshot(expires)
-	snapshot.Signed.Version = v
-	snapshot.Signed.Meta["targets.json"].Version = v
-	timestamp := metadata.Timestamp(expires)
-	timestamp.Signed.Version = v
-	timestamp.Signed.Meta["snapshot.json"].Version = v
-	r.sign(t, targets, metadata.TARGETS)
-	r.sign(t, snapshot, metadata.SNAPSHOT)
-	r.sign(t, timestamp, metadata.TIMESTAMP)
-	served := trustedRoot
-	if tamper {
-		served = []byte(strings.Replace(string(trustedRoot), "{", "[", 1)) // same length, another hash
-	}
-	sum := sha256.Sum256(trustedRoot)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.files = map[string][]byte{
-		"1.root.json":                      r.root,
-		"timestamp.json":                   toBytes(t, timestamp),
-		fmt.Sprintf("%d.snapshot.json", v): toBytes(t, snapshot),
-		fmt.Sprintf("%d.targets.json", v):  toBytes(t, targets),
-		"targets/" + hex.EncodeToString(sum[:]) + ".trusted_root.json": served,
-	}
+	r.Publish(t, v, "trusted_root.json", trustedRoot, expires, tamper)
 }
 
 // fingerprint is the trusted root signet uses now from the mirror (the
 // policies naming a TUF repository share its material process-wide).
 func (r *tufMirror) fingerprint(t *testing.T) string {
 	t.Helper()
-	m := cosign.TUFMaterial(r.srv.URL, r.root).(interface {
+	m := cosign.TUFMaterial(r.URL, r.pinned).(interface {
 		Fingerprint(context.Context) (string, error)
 	})
 	fp, err := m.Fingerprint(context.Background())
@@ -166,10 +65,10 @@ func (r *tufMirror) fingerprint(t *testing.T) string {
 // from the mirror: tuf: {mirror, root} with the repository's 1.root.json
 // inline.
 func (r *tufMirror) policy(s *harness.Sigstore) string {
-	rootStr, _ := json.Marshal(string(r.root))
+	rootStr, _ := json.Marshal(string(r.pinned))
 	p := keylessPolicy(s, exact(s, alice), "")
 	return strings.Replace(p, "  trustedRootFile: "+s.TrustedRootFile+"\n",
-		fmt.Sprintf("  tuf:\n    mirror: %s\n    root: %s\n", r.srv.URL, rootStr), 1)
+		fmt.Sprintf("  tuf:\n    mirror: %s\n    root: %s\n", r.URL, rootStr), 1)
 }
 
 // withRotatedRekorKey is trustedRoot with a second Rekor log key, valid
@@ -272,7 +171,7 @@ func testTUF(t *testing.T, s *harness.Sigstore) {
 		t0 := time.Now()
 		m.publish(t, 1, s.TrustedRoot, t0.Add(16*time.Second), false)
 		compile(t, m)
-		if n := m.hits.Load(); n != 0 {
+		if n := m.Hits.Load(); n != 0 {
 			t.Fatalf("compiling the policy fetched %d TUF files: want none before the first keyless use", n)
 		}
 		d := eventually(t, m, verify.Verified, "", 10*time.Second)
@@ -295,13 +194,13 @@ func testTUF(t *testing.T, s *harness.Sigstore) {
 			evaluate(t, m) // a use triggers the refresh
 			time.Sleep(250 * time.Millisecond)
 		}
-		expires := m.mustExpiry(t)
+		expires := m.Expiry(t)
 		eventually(t, m, verify.Verified, "", time.Second)
 
 		// The mirror goes away: the cached copy serves until the TUF
 		// metadata it came with expires, then keyless verification is
 		// inconclusive, saying why.
-		m.down.Store(true)
+		m.Down.Store(true)
 		eventually(t, m, verify.Verified, "", time.Second)
 		waitUntil(expires.Add(-3 * time.Second))
 		eventually(t, m, verify.Verified, "", time.Second)
@@ -328,7 +227,7 @@ func testTUF(t *testing.T, s *harness.Sigstore) {
 		m.publish(t, 1, s.TrustedRoot, time.Now().Add(time.Hour), false)
 		// The policy pins another repository's root: the mirror's
 		// metadata is not signed by the keys it names.
-		m.root = startTUFMirror(t).root
+		m.pinned = tufrepo.Start(t, time.Now()).Root
 		d := eventually(t, m, verify.Inconclusive, "fetching the Sigstore trusted root from TUF repository", 10*time.Second)
 		if d.Allowed || !strings.Contains(d.Reason, "Verifying timestamp failed, not enough signatures") {
 			t.Fatalf("want a denial naming the unsigned metadata: %+v", d)
@@ -342,7 +241,7 @@ func testTUF(t *testing.T, s *harness.Sigstore) {
 		// validly signed and unexpired, whose trusted root differs.
 		m.publish(t, 2, s.TrustedRoot, time.Now().Add(10*time.Second), false)
 		eventually(t, m, verify.Verified, "", 10*time.Second)
-		expires := m.mustExpiry(t)
+		expires := m.Expiry(t)
 		old := withRotatedRekorKey(t, s.TrustedRoot)
 		m.publish(t, 1, old, time.Now().Add(time.Hour), false)
 		// Refreshes from ~5s on fail: the cached version 2 serves until
@@ -358,17 +257,4 @@ func testTUF(t *testing.T, s *harness.Sigstore) {
 			t.Fatalf("%+v", d)
 		}
 	})
-}
-
-// mustExpiry is the expiry of the timestamp metadata served now.
-func (r *tufMirror) mustExpiry(t *testing.T) time.Time {
-	t.Helper()
-	r.mu.Lock()
-	b := r.files["timestamp.json"]
-	r.mu.Unlock()
-	ts, err := metadata.Timestamp().FromBytes(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ts.Signed.Expires
 }
