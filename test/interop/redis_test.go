@@ -27,19 +27,7 @@ func TestRedisSharedCache(t *testing.T) {
 		}
 		return &verify.Result{Signers: []string{"ci"}}, nil
 	})
-	instance := func() verify.Verifier {
-		r, err := cache.NewRedis("redis://"+srv.Host+"/0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		c, err := cache.New(cache.Config{Redis: r})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.Wrap(inner, "rule", "signed")
-	}
-	a, b := instance(), instance()
+	a, b := redisCached(t, srv.Host, inner), redisCached(t, srv.Host, inner)
 	ref := func(repo string) verify.Image {
 		d, err := name.NewDigest("reg.example/" + repo + "@sha256:" + strings.Repeat("ab", 32))
 		if err != nil {
@@ -69,7 +57,7 @@ func TestRedisSharedCache(t *testing.T) {
 	}
 
 	srv.Stop() // Redis dies mid-run
-	c := instance()
+	c := redisCached(t, srv.Host, inner)
 	check(c, "signed", verify.Verified, false) // nothing shared now: verified again
 	check(c, "signed", verify.Verified, true)  // then from memory
 	check(a, "signed", verify.Verified, true)  // a's memory layer still answers
@@ -96,19 +84,7 @@ func TestRedisRevalidationWithdraws(t *testing.T) {
 		}
 		return &verify.Result{Signers: []string{"ci"}}, nil
 	})
-	instance := func() verify.Verifier {
-		r, err := cache.NewRedis("redis://"+srv.Host+"/0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		c, err := cache.New(cache.Config{Redis: r})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.Wrap(inner, "rule", "signed")
-	}
-	leader, other := instance(), instance()
+	leader, other := redisCached(t, srv.Host, inner), redisCached(t, srv.Host, inner)
 	d, err := name.NewDigest("reg.example/app@sha256:" + strings.Repeat("cd", 32))
 	if err != nil {
 		t.Fatal(err)
@@ -128,4 +104,20 @@ func TestRedisRevalidationWithdraws(t *testing.T) {
 	if n := calls.Load(); n != 3 {
 		t.Errorf("verifications = %d, want 3", n)
 	}
+}
+
+// redisCached is inner behind a verification cache of its own (one signet
+// replica) sharing the Redis at host.
+func redisCached(t *testing.T, host string, inner verify.Verifier) verify.Verifier {
+	t.Helper()
+	r, err := cache.NewRedis("redis://"+host+"/0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	c, err := cache.New(cache.Config{Redis: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Wrap(inner, "rule", "signed")
 }
