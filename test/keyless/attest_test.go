@@ -42,28 +42,40 @@ func attestKeyless(t *testing.T, s *harness.Sigstore, c *harness.Cosign, v3 bool
 	c.Run(t, harness.Tool(t, "cosign2"), append(args, img.String())...)
 }
 
+// attestFormats are the real cosign's two ways of storing an attestation,
+// each with a registry that serves it.
+var attestFormats = []attestFormat{
+	{"cosign v2 attest, legacy .att", false, harness.StartDistribution},
+	{"cosign v3 attest, bundle referrer", true, harness.StartReferrersRegistry},
+}
+
+type attestFormat struct {
+	name     string
+	v3       bool
+	registry func(testing.TB) *harness.Proc
+}
+
+// sign signs img keylessly as id with the cosign version of the format.
+func (f attestFormat) sign(t *testing.T, s *harness.Sigstore, c *harness.Cosign, id string, img name.Digest) {
+	t.Helper()
+	sign := formats[0].sign
+	if f.v3 {
+		sign = signV3
+	}
+	sign(t, s, c, id, img, true)
+}
+
 // testAttestations: keyless attestations made by the real cosign v2 and v3
 // against the local stack count only for the identity the requirement
 // trusts, and their conditions read the signer's identity.
 func testAttestations(t *testing.T, s *harness.Sigstore) {
-	for _, f := range []struct {
-		name     string
-		v3       bool
-		registry func(testing.TB) *harness.Proc
-	}{
-		{"cosign v2 attest, legacy .att", false, harness.StartDistribution},
-		{"cosign v3 attest, bundle referrer", true, harness.StartReferrersRegistry},
-	} {
+	for _, f := range attestFormats {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			reg := f.registry(t)
 			c := newCosign(t, s)
 			img := harness.Push(t, reg.Host, "demo/attested:v1")
-			sign := formats[0].sign
-			if f.v3 {
-				sign = signV3
-			}
-			sign(t, s, c, alice, img, true)
+			f.sign(t, s, c, alice, img)
 			attestKeyless(t, s, c, f.v3, alice, "https://rogue.example/builder", img)
 			attestKeyless(t, s, c, f.v3, alice, ciBuilder, img)
 

@@ -113,24 +113,13 @@ func testSCT(t *testing.T, s *harness.Sigstore) {
 // are held to verifySCT like signatures. The image is signed through the
 // Fulcio with CT and attested through old, the Fulcio without.
 func testSCTAttestations(t *testing.T, s, old *harness.Sigstore) {
-	for _, f := range []struct {
-		name     string
-		v3       bool
-		registry func(testing.TB) *harness.Proc
-	}{
-		{"cosign v2 attest, legacy .att", false, harness.StartDistribution},
-		{"cosign v3 attest, bundle referrer", true, harness.StartReferrersRegistry},
-	} {
+	for _, f := range attestFormats {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			reg := f.registry(t)
 			c := newCosign(t, s)
 			img := harness.Push(t, reg.Host, "demo/sct-attested:v1")
-			sign := formats[0].sign
-			if f.v3 {
-				sign = signV3
-			}
-			sign(t, s, c, alice, img, true)
+			f.sign(t, s, c, alice, img)
 			attestKeyless(t, old, c, f.v3, alice, ciBuilder, img)
 			requirement := `, attestations: [{name: provenance, type: slsaprovenance1}]`
 			for _, tc := range []struct {
