@@ -76,15 +76,15 @@ tools: ## build the pinned third-party CLIs and the Kubernetes control plane the
 	hack/k8s.sh >/dev/null & pids="$$pids $$!"; \
 	for p in $$pids; do wait $$p || exit 1; done
 
-# The pinned tools build (first run only) while lint and the unit tests run:
-# both are CPU-bound, and side by side they fill the cores that a tool's
-# single-threaded link, or a test binary waiting on a socket, leaves idle.
-# Then the suites run beside the short fuzz run: they wait on sockets and
-# process starts (kube-apiserver, registries, Sigstore) where the fuzzers
-# keep the cores busy.
+# The pinned tools build first (first run only; every suite needs them).
+# Then lint and the unit tests, the suites and the short fuzz run all run
+# side by side: the suites mostly wait on sockets and process starts
+# (kube-apiserver, registries, Sigstore) and the CPU-bound checks and
+# fuzzers fill the cores they leave idle. The suites start longest first
+# (SUITES), so the last one to start is a short one.
 test: ## everything: lint, unit tests (race detector), a short fuzz run, interop (real cosign, registries), faults, helm, e2e (real kube-apiserver)
-	@$(MAKE) --no-print-directory -j2 tools test-checks
-	@$(MAKE) --no-print-directory -j2 test-suites fuzz-short
+	@$(MAKE) --no-print-directory tools
+	@$(MAKE) --no-print-directory -j3 test-checks test-suites fuzz-short
 
 test-fast: test-checks ## what needs no third-party CLI: lint, unit tests, the race detector, a short fuzz run
 	@$(MAKE) --no-print-directory fuzz-short
@@ -94,7 +94,9 @@ test-checks: lint
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 test-suites:
-	$(GO) test -count=1 -timeout 20m ./test/...
+	@missing=$$(for d in test/*/; do d=$${d%/}; ls $$d/*_test.go >/dev/null 2>&1 || continue; case " $(ALL_SUITES) " in *" ./$$d "*) ;; *) echo $$d;; esac; done); \
+	if [ -n "$$missing" ]; then echo "suites not in ALL_SUITES (Makefile): $$missing"; exit 1; fi
+	$(GO) test -count=1 -timeout 20m $(SUITES)
 
 test-race: ## unit tests of every package under the race detector
 	$(GO) test -race -count=1 $(PKGS_UNIT)
@@ -135,31 +137,37 @@ REVERIFY_PPROF ?=
 bench-reverify: ## re-verification at 10,000 Pods / 800 images through a real kube-apiserver: RSS, CPU, registry requests (figures for docs/benchmarks.md)
 	SIGNET_REVERIFY_SCALE=1 SIGNET_REVERIFY_PPROF='$(REVERIFY_PPROF)' $(GO) test -count=1 -timeout 40m -run '^TestScale$$' -v ./test/reverify/
 
+# The suites, longest first, so the last to start is a short one
+# (make test-suites SUITES=./test/e2e runs one).
+ALL_SUITES = ./test/e2e ./test/image ./test/keyless ./test/interop ./test/exhaustion ./test/hostile \
+	./test/reverify ./test/helm ./test/check ./test/faults ./test/crds ./test/bench
+SUITES ?= $(ALL_SUITES)
+
 FUZZTIME ?= 60s
-FUZZTIME_SHORT ?= 3s
+FUZZTIME_SHORT ?= 1s
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/imageref
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/policy
-	$(GO) test -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME) ./internal/policy
-	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./internal/policy
-	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/admission
-	$(GO) test -run '^$$' -fuzz '^FuzzPolicyHandler$$' -fuzztime $(FUZZTIME) ./internal/admission
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/workload
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResource$$' -fuzztime $(FUZZTIME) ./internal/workload
-	$(GO) test -run '^$$' -fuzz '^FuzzParseStatement$$' -fuzztime $(FUZZTIME) ./internal/attest
-	$(GO) test -run '^$$' -fuzz '^FuzzPullSecret$$' -fuzztime $(FUZZTIME) ./internal/kube
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/manifest
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/compose
-	$(GO) test -run '^$$' -fuzz '^FuzzImportConnaisseur$$' -fuzztime $(FUZZTIME) ./internal/policyimport
-	$(GO) test -run '^$$' -fuzz '^FuzzImportPolicyController$$' -fuzztime $(FUZZTIME) ./internal/policyimport
-	$(GO) test -run '^$$' -fuzz '^FuzzImportKyverno$$' -fuzztime $(FUZZTIME) ./internal/policyimport
-	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) ./internal/auditlog
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/alert
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/imageref
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/admission
+	$(GO) test -run '^$$' -fuzz '^FuzzPolicyHandler$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/admission
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/workload
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResource$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/workload
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStatement$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/attest
+	$(GO) test -run '^$$' -fuzz '^FuzzPullSecret$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/kube
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/compose
+	$(GO) test -run '^$$' -fuzz '^FuzzImportConnaisseur$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policyimport
+	$(GO) test -run '^$$' -fuzz '^FuzzImportPolicyController$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policyimport
+	$(GO) test -run '^$$' -fuzz '^FuzzImportKyverno$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policyimport
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/auditlog
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/alert
 
 # A crash found here is written to the package's testdata/fuzz/<target>/:
 # fix the bug, and commit the file as a regression seed.
-fuzz-short: ## every fuzz target for FUZZTIME_SHORT (3s) each, as make test runs them: about 40 s warm
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
+fuzz-short: ## every fuzz target for FUZZTIME_SHORT (1s) each with one worker, as make test runs them: about 50 s warm
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT) FUZZFLAGS=-parallel=1
 
 sbom: build ## CycloneDX SBOM of bin/signet (every module linked in, with versions and hashes) in dist/signet.cdx.json
 	@mkdir -p dist
