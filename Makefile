@@ -13,6 +13,9 @@ GO       ?= go
 # CLIs build with the same toolchain, so shared packages compile once.
 SIGNET_GO_TOOLCHAIN ?= $(shell cat hack/go-toolchain)
 export GOTOOLCHAIN := $(SIGNET_GO_TOOLCHAIN)
+# -trimpath: file names in binaries are module paths, so the build cache
+# serves a fresh clone in another directory (CI) what it compiled before.
+export GOFLAGS += -trimpath
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)

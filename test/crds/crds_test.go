@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,9 +13,14 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// root is the repository root: go test runs a package's tests in its
+// directory, two levels below.
 func root() string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(f), "..", ".."))
+	r, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 // generated are the files hack/generate.sh writes, relative to the

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,10 +33,22 @@ import (
 	"github.com/signet-dev/signet/internal/fixture"
 )
 
-// Root is the repository root.
+// Root is the repository root: the nearest directory holding a go.mod
+// above the working directory, which go test sets to the package's (file
+// names in the binary are no guide: make test builds with -trimpath).
 var Root = func() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			panic("no go.mod above " + wd)
+		}
+	}
 }()
 
 var (

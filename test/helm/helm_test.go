@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,9 +19,14 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 )
 
+// root is the repository root: go test runs a package's tests in its
+// directory, two levels below.
 func root() string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(f), "..", ".."))
+	r, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 func helm(t *testing.T, args ...string) (string, error) {
