@@ -15,7 +15,8 @@ SIGNET_GO_TOOLCHAIN ?= $(shell cat hack/go-toolchain)
 export GOTOOLCHAIN := $(SIGNET_GO_TOOLCHAIN)
 # -trimpath: file names in binaries are module paths, so the build cache
 # serves a fresh clone in another directory (CI) what it compiled before.
-export GOFLAGS += -trimpath
+# (Once, however deep make nests: the sub-makes inherit it.)
+export GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS)) -trimpath)
 BIN      ?= bin/signet
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
@@ -147,7 +148,7 @@ ALL_SUITES = ./test/e2e ./test/image ./test/keyless ./test/interop ./test/exhaus
 SUITES ?= $(ALL_SUITES)
 
 FUZZTIME ?= 60s
-FUZZTIME_SHORT ?= 1s
+FUZZTIME_SHORT ?= 3s
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/imageref
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/policy
@@ -169,7 +170,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in
 
 # A crash found here is written to the package's testdata/fuzz/<target>/:
 # fix the bug, and commit the file as a regression seed.
-fuzz-short: ## every fuzz target for FUZZTIME_SHORT (1s) each with one worker, as make test runs them: about 50 s warm
+fuzz-short: ## every fuzz target for FUZZTIME_SHORT (3s) each with one worker, as make test runs them: about 100 s warm
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT) FUZZFLAGS=-parallel=1
 
 sbom: build ## CycloneDX SBOM of bin/signet (every module linked in, with versions and hashes) in dist/signet.cdx.json
